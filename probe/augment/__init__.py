@@ -1,0 +1,27 @@
+"""Training augmentations selected by `--augment NAME[:ARGS]` in `probe.train`.
+
+Each entry of `AUGMENTATIONS` maps a name to a factory taking the text after the first
+colon (possibly empty) and the training dataset's facts (a dict), returning an
+`Augmentation`.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from probe.augment.base import Augmentation, random_crop_flip
+from probe.errors import ParameterError
+
+AUGMENTATIONS: dict[str, Callable[[str, dict], Augmentation]] = {
+    "none": lambda args, info: Augmentation(),
+}
+
+
+def parse_augment(spec: str, info: dict | None = None) -> Augmentation:
+    """Build the augmentation named by `spec` ('name' or 'name:args')."""
+    name, _, args = spec.partition(":")
+    if name not in AUGMENTATIONS:
+        raise ParameterError(f"unknown augmentation '{name}' (known: {', '.join(sorted(AUGMENTATIONS))})")
+    return AUGMENTATIONS[name](args, dict(info or {}))
+
+
+__all__ = ["AUGMENTATIONS", "Augmentation", "parse_augment", "random_crop_flip"]

@@ -1,0 +1,130 @@
+"""In-memory (or memory-mapped) image datasets with fast batched access."""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from probe.errors import DataError
+
+
+def to_nchw(images: np.ndarray | torch.Tensor, source: str) -> tuple[np.ndarray | torch.Tensor, bool]:
+    """Return `images` with 4 axes and whether they are channels-last (NHWC).
+
+    Accepts (N, H, W), (N, C, H, W) and (N, H, W, C) with C in {1, 3}.  Nothing is copied,
+    so memory-mapped arrays stay memory-mapped.
+    """
+    if images.ndim == 3:
+        return images[:, None], False
+    if images.ndim != 4:
+        raise DataError(f"{source}: images must have 3 or 4 axes (N,H,W / N,C,H,W / N,H,W,C), got shape {tuple(images.shape)}")
+    if images.shape[1] in (1, 3):
+        return images, False
+    if images.shape[-1] in (1, 3):
+        return images, True
+    raise DataError(f"{source}: cannot tell the channel axis of images with shape {tuple(images.shape)} (expected 1 or 3 channels)")
+
+
+class ArrayDataset(Dataset):
+    """Images and labels held as arrays; `__getitem__` yields `(float CHW in [0, 1], int)`.
+
+    `images` may be uint8 (divided by 255) or float already in [0, 1], channels first or
+    last, and may be a memory map.  `batch(indices)` gathers many samples at once.
+    `info` carries dataset facts (name, whether horizontal flips preserve the class).
+    """
+
+    def __init__(self, images, labels, source: str = "arrays", info: dict | None = None) -> None:
+        images, self.channels_last = to_nchw(images, source)
+        labels = np.asarray(labels).astype(np.int64).reshape(-1)
+        if len(images) != len(labels):
+            raise DataError(f"{source}: {len(images)} images but {len(labels)} labels")
+        if len(images) == 0:
+            raise DataError(f"{source}: no images")
+        dtype = images.dtype if isinstance(images, np.ndarray) else images.dtype
+        self.is_uint8 = dtype in (np.uint8, torch.uint8)
+        if not self.is_uint8:
+            probe_max = float(images[: min(len(images), 256)].max())
+            probe_min = float(images[: min(len(images), 256)].min())
+            if probe_min < 0.0 or probe_max > 1.0 + 1e-6:
+                raise DataError(f"{source}: float pixel values must lie in [0, 1]; found range [{probe_min:.3g}, {probe_max:.3g}]")
+        self.images = images
+        self.labels = labels
+        self.source = source
+        self.info = dict(info or {})
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        shape = tuple(self.images.shape[1:])
+        return (shape[2], shape[0], shape[1]) if self.channels_last else shape
+
+    @property
+    def num_classes(self) -> int:
+        return int(self.info.get("num_classes", int(self.labels.max()) + 1))
+
+    def batch(self, indices) -> tuple[torch.Tensor, torch.Tensor]:
+        indices = np.asarray(indices, dtype=np.int64)
+        raw = self.images[indices] if isinstance(self.images, np.ndarray) else self.images[torch.as_tensor(indices)]
+        x = torch.as_tensor(np.ascontiguousarray(raw) if isinstance(raw, np.ndarray) else raw)
+        if self.channels_last:
+            x = x.permute(0, 3, 1, 2)
+        x = x.float().div_(255.0) if self.is_uint8 else x.float()
+        return x.contiguous(), torch.as_tensor(self.labels[indices])
+
+    def __getitem__(self, index: int):
+        x, y = self.batch([index])
+        return x[0], int(y[0])
+
+
+class TransformedDataset(Dataset):
+    """Applies a batched image transform (tensor in, tensor out) on top of a dataset."""
+
+    def __init__(self, base: Dataset, transform: Callable[[torch.Tensor], torch.Tensor], name: str) -> None:
+        self.base = base
+        self.transform = transform
+        self.info = dict(getattr(base, "info", {}))
+        self.info["transform"] = name
+        self.source = f"{getattr(base, 'source', 'dataset')}|{name}"
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    @property
+    def num_classes(self) -> int:
+        return num_classes(self.base)
+
+    def batch(self, indices) -> tuple[torch.Tensor, torch.Tensor]:
+        x, y = get_batch(self.base, indices)
+        return self.transform(x).clamp_(0.0, 1.0), y
+
+    def __getitem__(self, index: int):
+        x, y = self.batch([index])
+        return x[0], int(y[0])
+
+
+def get_batch(dataset: Dataset, indices) -> tuple[torch.Tensor, torch.Tensor]:
+    """Gather `indices` of any map-style dataset as `(images float NCHW, labels int64)`."""
+    if hasattr(dataset, "batch"):
+        return dataset.batch(indices)
+    items = [dataset[int(i)] for i in indices]
+    x = torch.stack([torch.as_tensor(item[0], dtype=torch.float32) for item in items])
+    y = torch.as_tensor([int(item[1]) for item in items], dtype=torch.int64)
+    return x, y
+
+
+def num_classes(dataset: Dataset) -> int:
+    """Number of classes, from the dataset's metadata or its labels."""
+    if hasattr(dataset, "num_classes"):
+        return int(dataset.num_classes)
+    return int(max(int(dataset[i][1]) for i in range(len(dataset)))) + 1
+
+
+def image_shape(dataset: Dataset) -> tuple[int, int, int]:
+    """(C, H, W) of the dataset's images."""
+    if hasattr(dataset, "image_shape"):
+        return tuple(dataset.image_shape)
+    return tuple(get_batch(dataset, [0])[0].shape[1:])

@@ -1,0 +1,316 @@
+"""Readers (and a few writers, used by tests and tools) for on-disk dataset formats.
+
+Every reader returns a dataset yielding `(float CHW image in [0, 1], int label)` and raises
+`DataError` with the file name for missing, truncated or malformed input.
+"""
+from __future__ import annotations
+
+import gzip
+import pickle
+import re
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from probe.data.arrays import ArrayDataset
+from probe.errors import DataError
+
+IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"),
+              0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
+
+
+def _open(path: Path):
+    return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
+
+
+def _require(path: Path) -> Path:
+    if not path.exists():
+        raise DataError(f"no such file: {path}")
+    return path
+
+
+# ----------------------------------------------------------------------------- IDX (MNIST)
+
+def read_idx(path: str | Path) -> np.ndarray:
+    """Read one IDX file (optionally gzipped) into an array of its declared shape."""
+    path = _require(Path(path))
+    try:
+        with _open(path) as handle:
+            raw = handle.read()
+    except (OSError, EOFError) as exc:
+        raise DataError(f"{path}: cannot read IDX file ({exc})") from None
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in IDX_DTYPES:
+        raise DataError(f"{path}: not an IDX file (bad magic number)")
+    dtype, ndim = np.dtype(IDX_DTYPES[raw[2]]), raw[3]
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise DataError(f"{path}: truncated IDX header")
+    shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    expected = int(np.prod(shape)) * dtype.itemsize
+    if len(raw) - header != expected:
+        raise DataError(f"{path}: IDX file is truncated or malformed: header promises {expected} bytes of data for shape {shape}, found {len(raw) - header}")
+    return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
+
+
+def write_idx(path: str | Path, array: np.ndarray) -> None:
+    """Write a uint8 array as an IDX file (gzipped when the name ends in .gz)."""
+    path = Path(path)
+    array = np.ascontiguousarray(array, dtype=np.uint8)
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "wb") as handle:
+        handle.write(header + array.tobytes())
+
+
+def find_idx_pair(folder: Path, split: str) -> tuple[Path, Path] | None:
+    """The (images, labels) IDX files of `split` in `folder`, gzipped or not, if present."""
+    prefix = {"train": "train", "test": "t10k"}[split]
+    for suffix in (".gz", ""):
+        images = folder / f"{prefix}-images-idx3-ubyte{suffix}"
+        labels = folder / f"{prefix}-labels-idx1-ubyte{suffix}"
+        if images.exists() and labels.exists():
+            return images, labels
+    return None
+
+
+def read_idx_pair(images_path: Path, labels_path: Path, info: dict | None = None) -> ArrayDataset:
+    images, labels = read_idx(images_path), read_idx(labels_path)
+    if images.ndim != 3 or labels.ndim != 1:
+        raise DataError(f"{images_path}: expected images (N,H,W) and labels (N,), got {images.shape} and {labels.shape}")
+    if len(images) != len(labels):
+        raise DataError(f"{images_path}: {len(images)} images but {labels_path.name} has {len(labels)} labels")
+    return ArrayDataset(images, labels, source=str(images_path), info=info)
+
+
+# ----------------------------------------------------------------------------- CIFAR pickles
+
+def _unpickle(path: Path) -> dict:
+    _require(path)
+    try:
+        with open(path, "rb") as handle:
+            return pickle.load(handle, encoding="bytes")
+    except (pickle.UnpicklingError, EOFError, ValueError) as exc:
+        raise DataError(f"{path}: not a CIFAR python pickle ({exc})") from None
+
+
+def _key(batch: dict, name: str):
+    for key in (name.encode(), name):
+        if key in batch:
+            return batch[key]
+    return None
+
+
+def read_cifar(folder: str | Path, split: str, info: dict | None = None) -> ArrayDataset:
+    """CIFAR-10 (`data_batch_1..5`, `test_batch`) or CIFAR-100 (`train`, `test`) pickles."""
+    folder = Path(folder)
+    if (folder / "test_batch").exists() or (folder / "data_batch_1").exists():
+        files = [folder / f"data_batch_{i}" for i in range(1, 6)] if split == "train" else [folder / "test_batch"]
+        label_key = "labels"
+    else:
+        files, label_key = [folder / split], "fine_labels"
+    images, labels = [], []
+    for path in files:
+        batch = _unpickle(path)
+        data, batch_labels = _key(batch, "data"), _key(batch, label_key)
+        if data is None or batch_labels is None:
+            raise DataError(f"{path}: missing 'data' or '{label_key}' entry")
+        data = np.asarray(data, dtype=np.uint8)
+        if data.ndim != 2 or data.shape[1] != 3072:
+            raise DataError(f"{path}: expected data of shape (N, 3072), got {data.shape}")
+        if len(data) != len(batch_labels):
+            raise DataError(f"{path}: {len(data)} images but {len(batch_labels)} labels")
+        images.append(data.reshape(-1, 3, 32, 32))
+        labels.append(np.asarray(batch_labels))
+    return ArrayDataset(np.concatenate(images), np.concatenate(labels), source=str(folder), info=info)
+
+
+def write_cifar_batch(path: str | Path, images_nchw: np.ndarray, labels, label_key: str = "labels") -> None:
+    """Write a CIFAR-style pickle (used to test the reader)."""
+    data = {b"data": np.asarray(images_nchw, dtype=np.uint8).reshape(len(images_nchw), -1),
+            label_key.encode(): list(map(int, labels))}
+    with open(path, "wb") as handle:
+        pickle.dump(data, handle)
+
+
+# ----------------------------------------------------------------------------- *-C folders
+
+def corrupted_names(folder: Path) -> list[str]:
+    return sorted(p.stem for p in folder.glob("*.npy") if p.stem != "labels")
+
+
+def read_corrupted_npy(folder: str | Path, corruption: str | None, severity: int | None,
+                       info: dict | None = None) -> ArrayDataset:
+    """One (corruption, severity) block of a CIFAR-10-C style folder, memory-mapped.
+
+    `<corruption>.npy` holds all five severities stacked along the first axis, severity s
+    in rows [(s-1)·n, s·n); `labels.npy` holds the labels of those rows.
+    """
+    folder = Path(folder)
+    names = corrupted_names(folder)
+    if corruption is None:
+        raise DataError(f"{folder}: a corrupted-data folder needs a corruption (one of {', '.join(names)})")
+    if corruption not in names:
+        raise DataError(f"{folder}: no corruption '{corruption}' (found: {', '.join(names) or 'none'})")
+    if severity is None or not 1 <= int(severity) <= 5:
+        raise DataError(f"{folder}: severity must be 1..5, got {severity}")
+    try:
+        images = np.load(folder / f"{corruption}.npy", mmap_mode="r")
+        labels = np.load(_require(folder / "labels.npy"), mmap_mode="r")
+    except ValueError as exc:
+        raise DataError(f"{folder}: malformed .npy file ({exc})") from None
+    if len(images) != len(labels):
+        raise DataError(f"{folder}: {corruption}.npy has {len(images)} images but labels.npy has {len(labels)}")
+    if len(images) % 5:
+        raise DataError(f"{folder}: {corruption}.npy has {len(images)} rows, not a multiple of 5 severities")
+    per = len(images) // 5
+    rows = slice((int(severity) - 1) * per, int(severity) * per)
+    info = dict(info or {}, corruption=corruption, severity=int(severity))
+    return ArrayDataset(images[rows], np.asarray(labels[rows]), source=f"{folder}/{corruption}.npy[s{severity}]", info=info)
+
+
+# ----------------------------------------------------------------------------- tensor files
+
+ARRAY_KEYS = (("x", "images", "data", "inputs"), ("y", "labels", "targets"))
+
+
+def _pick(container, keys, split: str, source: str):
+    for key in keys:
+        for candidate in (f"{key}_{split}", key):
+            if candidate in container:
+                return container[candidate]
+    raise DataError(f"{source}: no entry among {', '.join(keys)} (optionally suffixed _{split}); found {', '.join(map(str, container))}")
+
+
+def read_npz(path: str | Path, split: str, info: dict | None = None) -> ArrayDataset:
+    """`.npz` with `x`/`images` and `y`/`labels` arrays (or `x_train`, `y_test`, ...)."""
+    path = _require(Path(path))
+    try:
+        with np.load(path) as archive:
+            arrays = {key: archive[key] for key in archive.files}
+    except (ValueError, OSError) as exc:
+        raise DataError(f"{path}: not a readable .npz file ({exc})") from None
+    images = _pick(arrays, ARRAY_KEYS[0], split, str(path))
+    labels = _pick(arrays, ARRAY_KEYS[1], split, str(path))
+    return ArrayDataset(images, labels, source=str(path), info=info)
+
+
+def read_pt(path: str | Path, split: str, info: dict | None = None) -> ArrayDataset:
+    """`.pt` holding a dict of tensors (keys as for `.npz`) or an `(images, labels)` pair."""
+    path = _require(Path(path))
+    try:
+        content = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for malformed files
+        raise DataError(f"{path}: not a readable tensor file ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
+    if isinstance(content, (tuple, list)) and len(content) == 2:
+        images, labels = content
+    elif isinstance(content, dict):
+        images = _pick(content, ARRAY_KEYS[0], split, str(path))
+        labels = _pick(content, ARRAY_KEYS[1], split, str(path))
+    else:
+        raise DataError(f"{path}: expected a dict of tensors or an (images, labels) pair, got {type(content).__name__}")
+    images = images.numpy() if isinstance(images, torch.Tensor) else np.asarray(images)
+    labels = labels.numpy() if isinstance(labels, torch.Tensor) else np.asarray(labels)
+    return ArrayDataset(images, labels, source=str(path), info=info)
+
+
+# ----------------------------------------------------------------------------- image folders
+
+class ImageFolder(Dataset):
+    """One sub-folder per class (sorted names → labels 0..K-1), images read with Pillow.
+
+    Greyscale folders give 1 channel, anything else RGB.  With `size`, images are resized
+    (shorter side to size·8/7) and centre-cropped to size×size, as for ImageNet.
+    """
+
+    def __init__(self, root: str | Path, size: int | None = None, info: dict | None = None) -> None:
+        self.root = Path(root)
+        self.classes = sorted(p.name for p in self.root.iterdir() if p.is_dir())
+        self.samples = [(path, label) for label, name in enumerate(self.classes)
+                        for path in sorted((self.root / name).rglob("*")) if path.suffix.lower() in IMAGE_SUFFIXES]
+        if not self.samples:
+            raise DataError(f"{self.root}: no images found in class sub-folders")
+        self.size = size
+        self.source = str(self.root)
+        self.info = dict(info or {}, classes=self.classes)
+        from PIL import Image
+        with Image.open(self.samples[0][0]) as first:
+            self.mode = "L" if first.mode in ("L", "1", "I;16") else "RGB"
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def __getitem__(self, index: int):
+        from PIL import Image, UnidentifiedImageError
+        path, label = self.samples[index]
+        try:
+            with Image.open(path) as image:
+                image = image.convert(self.mode)
+                if self.size is not None:
+                    image = _resize_center_crop(image, self.size)
+                array = np.asarray(image, dtype=np.uint8)
+        except (UnidentifiedImageError, OSError) as exc:
+            raise DataError(f"{path}: unreadable image ({exc})") from None
+        tensor = torch.from_numpy(array.copy()).float().div_(255.0)
+        tensor = tensor[None] if tensor.ndim == 2 else tensor.permute(2, 0, 1)
+        return tensor, label
+
+    def batch(self, indices) -> tuple[torch.Tensor, torch.Tensor]:
+        items = [self[int(i)] for i in indices]
+        shapes = {tuple(x.shape) for x, _ in items}
+        if len(shapes) > 1:
+            raise DataError(f"{self.root}: images of different sizes {sorted(shapes)[:3]}; pass an image size to resize them")
+        return torch.stack([x for x, _ in items]), torch.as_tensor([y for _, y in items])
+
+
+def _resize_center_crop(image, size: int):
+    from PIL import Image
+    short = round(size * 8 / 7)
+    width, height = image.size
+    scale = short / min(width, height)
+    image = image.resize((max(size, round(width * scale)), max(size, round(height * scale))), Image.BILINEAR)
+    width, height = image.size
+    left, top = (width - size) // 2, (height - size) // 2
+    return image.crop((left, top, left + size, top + size))
+
+
+# ----------------------------------------------------------------------------- format detection
+
+def read_path(path: Path, split: str, corruption: str | None = None, severity: int | None = None,
+              image_size: int | None = None) -> Dataset:
+    """Read a dataset from a file or folder, detecting its format."""
+    if not path.exists():
+        raise DataError(f"no such file or folder: {path}")
+    name = path.name.lower()
+    if path.is_file():
+        if name.endswith(".npz"):
+            return read_npz(path, split)
+        if name.endswith(".pt") or name.endswith(".pth"):
+            return read_pt(path, split)
+        if re.search(r"images-idx3-ubyte(\.gz)?$", name):
+            labels = path.with_name(path.name.replace("images-idx3", "labels-idx1"))
+            return read_idx_pair(path, _require(labels))
+        raise DataError(f"{path}: unknown dataset file format (expected .npz, .pt or an IDX images file)")
+    pair = find_idx_pair(path, split)
+    if pair:
+        return read_idx_pair(*pair)
+    if (path / "labels.npy").exists():
+        return read_corrupted_npy(path, corruption, severity)
+    if any((path / f).exists() for f in ("data_batch_1", "test_batch")) or ((path / "meta").exists() and (path / split).is_file()):
+        return read_cifar(path, split)
+    if corruption is not None:
+        folder = path / corruption / str(severity)
+        if not folder.is_dir():
+            raise DataError(f"{path}: no folder {corruption}/{severity} (ImageNet-C layout <corruption>/<severity>/<class>/<image>)")
+        return ImageFolder(folder, size=image_size, info={"corruption": corruption, "severity": severity})
+    if (path / split).is_dir():
+        return ImageFolder(path / split, size=image_size)
+    if any(p.is_dir() for p in path.iterdir()):
+        return ImageFolder(path, size=image_size)
+    raise DataError(f"{path}: no dataset format recognised (IDX, CIFAR pickles, *-C .npy, .npz, .pt or class sub-folders)")

@@ -1,0 +1,73 @@
+"""Named datasets, resolved against a data root; nothing is ever downloaded."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+from torch.utils.data import Dataset
+
+from probe.data.arrays import ArrayDataset
+from probe.data.formats import find_idx_pair, read_cifar, read_idx_pair
+from probe.errors import DataError
+
+EMBEDDED_ROOT = Path(__file__).resolve().parent / "embedded"
+SYSTEM_ROOT = Path("/usr/share/datasets")
+
+# name -> (candidate sub-folders of a data root, facts about the dataset)
+NAMED = {
+    "fashion-mnist": (("fashion-mnist", "fashion_mnist", "FashionMNIST/raw", "FashionMNIST"),
+                      {"num_classes": 10, "hflip": True, "crop_padding": 0}),
+    "mnist": (("mnist", "MNIST/raw", "MNIST"), {"num_classes": 10, "hflip": False, "crop_padding": 0}),
+    "cifar10": (("cifar-10-batches-py", "cifar10/cifar-10-batches-py", "cifar10", "CIFAR10"),
+                {"num_classes": 10, "hflip": True, "crop_padding": 4}),
+    "cifar100": (("cifar-100-python", "cifar100/cifar-100-python", "cifar100", "CIFAR100"),
+                 {"num_classes": 100, "hflip": True, "crop_padding": 4}),
+    "digits": ((), {"num_classes": 10, "hflip": False, "crop_padding": 0}),
+    "fashion-mnist-sample": ((), {"num_classes": 10, "hflip": True, "crop_padding": 0}),
+}
+DIGITS_TEST_FRACTION = 0.2
+
+
+def data_roots(root: str | os.PathLike | None = None) -> list[Path]:
+    """Where named datasets are looked for: `root`, `$PROBE_DATA_ROOT`, `/usr/share/datasets`."""
+    roots = [Path(r) for r in (root, os.environ.get("PROBE_DATA_ROOT")) if r]
+    return roots + [SYSTEM_ROOT]
+
+
+def load_named(name: str, split: str, root: str | os.PathLike | None = None) -> Dataset:
+    folders, facts = NAMED[name]
+    info = dict(facts, name=name, split=split)
+    if name == "fashion-mnist-sample":
+        return read_idx_pair(*find_idx_pair(EMBEDDED_ROOT / name, split), info=info)
+    if name == "digits":
+        return _load_digits(split, info)
+    searched = []
+    for base in data_roots(root):
+        for folder in folders:
+            candidate = base / folder
+            searched.append(str(candidate))
+            if not candidate.is_dir():
+                continue
+            if name in ("fashion-mnist", "mnist"):
+                pair = find_idx_pair(candidate, split)
+                if pair:
+                    return read_idx_pair(*pair, info=info)
+            else:
+                return read_cifar(candidate, split, info=info)
+    raise DataError(f"dataset '{name}' ({split}) not found; looked in {', '.join(searched[:6])}"
+                    f"{' ...' if len(searched) > 6 else ''} (set --data-root or PROBE_DATA_ROOT)")
+
+
+def _load_digits(split: str, info: dict) -> ArrayDataset:
+    """scikit-learn's 8×8 digits (values 0..16 scaled to [0, 1]); a fixed seeded 80/20 split."""
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError:
+        raise DataError("dataset 'digits' needs scikit-learn (pip install 'probe[digits]')") from None
+    digits = load_digits()
+    order = np.random.default_rng(0).permutation(len(digits.target))
+    n_test = int(round(DIGITS_TEST_FRACTION * len(order)))
+    chosen = np.sort(order[:n_test] if split == "test" else order[n_test:])
+    images = (digits.images[chosen] / 16.0).astype(np.float32)
+    return ArrayDataset(images, digits.target[chosen], source="sklearn:digits", info=info)

@@ -1,0 +1,24 @@
+"""Errors a user can fix.  The command line prints them as one `error: ...` line, exit 2.
+
+Anything that is not a `ProbeError` is a bug and keeps its traceback.
+"""
+
+
+class ProbeError(Exception):
+    """Base class of every error caused by input the user can correct."""
+
+
+class DataError(ProbeError):
+    """A dataset is missing, unknown, truncated or malformed."""
+
+
+class CheckpointError(ProbeError):
+    """A checkpoint is missing, untrusted, or does not match its architecture."""
+
+
+class ShapeError(ProbeError):
+    """Images do not have the shape or channel count the model expects."""
+
+
+class ParameterError(ProbeError):
+    """A parameter is out of range or malformed."""

@@ -1,0 +1,165 @@
+"""Checkpoints: save and rebuild models; TorchScript; `package.module:factory` + state dict.
+
+Files are read with `torch.load(weights_only=True)`.  A pickled whole module can run
+arbitrary code when loaded, so it is refused unless the caller trusts it.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib
+import os
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from probe.errors import CheckpointError
+from probe.models.normalize import Normalized
+from probe.models.zoo import ARCHITECTURES
+
+FORMAT = "probe-checkpoint"
+FORMAT_VERSION = 1
+
+
+def build(arch: str, in_channels: int = 1, num_classes: int = 10, image_size=(28, 28),
+          mean=None, std=None, **kwargs: Any) -> Normalized:
+    """Build a registered architecture wrapped in `Normalized` (defaults: mean 0, std 1)."""
+    if arch not in ARCHITECTURES:
+        raise CheckpointError(f"unknown architecture '{arch}' (known: {', '.join(sorted(ARCHITECTURES))})")
+    mean = [0.0] * in_channels if mean is None else list(mean)
+    std = [1.0] * in_channels if std is None else list(std)
+    if len(mean) != in_channels or len(std) != in_channels:
+        raise CheckpointError(f"normalisation has {len(mean)} means and {len(std)} stds for {in_channels} channels")
+    try:
+        net = ARCHITECTURES[arch](in_channels=in_channels, num_classes=num_classes,
+                                  image_size=tuple(image_size), **kwargs)
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"cannot build '{arch}' with {kwargs}: {exc}") from None
+    model = Normalized(net, mean, std)
+    model.probe_info = {"arch": arch, "arch_kwargs": dict(in_channels=in_channels, num_classes=num_classes,
+                                                          image_size=list(image_size), **kwargs),
+                        "meta": {}}
+    return model
+
+
+def save(model: nn.Module, path: str | os.PathLike, arch: str | None = None,
+         arch_kwargs: dict | None = None, meta: dict | None = None) -> None:
+    """Write a checkpoint: architecture name and kwargs, state dict, normalisation, metadata.
+
+    For a model made by `build`, `arch` and `arch_kwargs` default to what built it.  The
+    file is written atomically (temporary name, then rename).
+    """
+    info = getattr(model, "probe_info", {})
+    arch = arch or info.get("arch")
+    arch_kwargs = dict(arch_kwargs if arch_kwargs is not None else info.get("arch_kwargs", {}))
+    if arch not in ARCHITECTURES:
+        raise CheckpointError(f"save needs a registered architecture name, got {arch!r}")
+    normalization = {}
+    if isinstance(model, Normalized):
+        normalization = {"mean": model.mean.flatten().tolist(), "std": model.std.flatten().tolist()}
+    payload = {"format": FORMAT, "version": FORMAT_VERSION, "arch": arch, "arch_kwargs": arch_kwargs,
+               "normalization": normalization, "meta": dict(meta or info.get("meta", {})),
+               "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+
+
+def _is_torchscript(path: Path) -> bool:
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as archive:
+        return any("/code/" in name or name.endswith("constants.pkl") for name in archive.namelist())
+
+
+def _load_state_dict(model: nn.Module, state: dict, source: str) -> None:
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    wrong = [f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}" for k in own
+             if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
+    if missing or unexpected or wrong:
+        parts = []
+        if missing:
+            parts.append(f"missing {len(missing)} keys (e.g. {missing[0]})")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected keys (e.g. {unexpected[0]})")
+        if wrong:
+            parts.append(f"{len(wrong)} shape mismatches (e.g. {wrong[0]})")
+        raise CheckpointError(f"{source}: weights do not match the architecture: {'; '.join(parts)}")
+    model.load_state_dict(state)
+
+
+def _from_factory(spec: str, state: Any, source: str) -> nn.Module:
+    module_name, _, function = spec.partition(":")
+    if not function:
+        raise CheckpointError(f"factory must be 'package.module:function', got '{spec}'")
+    try:
+        factory = getattr(importlib.import_module(module_name), function)
+    except (ImportError, AttributeError) as exc:
+        raise CheckpointError(f"cannot import factory '{spec}': {exc}") from None
+    model = factory()
+    if isinstance(state, dict) and state.get("format") == FORMAT:
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{source}: expected a state dict for factory '{spec}', got {type(state).__name__}")
+    _load_state_dict(model, state, source)
+    model.probe_info = {"arch": spec, "arch_kwargs": {}, "meta": {}}
+    return model
+
+
+def load(path: str | os.PathLike, trust: bool = False, factory: str | None = None,
+         map_location: str | torch.device = "cpu") -> nn.Module:
+    """Rebuild a model in eval mode from a probe checkpoint, a TorchScript archive, or a
+    state dict plus `factory` ('package.module:function').
+
+    A pickled whole `nn.Module` is only loaded with `trust=True`.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"no such checkpoint: {path}")
+    if factory is None and _is_torchscript(path):
+        model = torch.jit.load(str(path), map_location=map_location)
+        model.probe_info = {"arch": "torchscript", "arch_kwargs": {}, "meta": {}}
+        return model.eval()
+    try:
+        content = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if not trust:
+            raise CheckpointError(
+                f"{path} holds pickled Python objects (e.g. a whole nn.Module), which can run arbitrary code "
+                f"when loaded; re-run with --trust-checkpoint (trust=True) only if you trust its source") from None
+        content = torch.load(path, map_location=map_location, weights_only=False)
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as exc:
+        raise CheckpointError(f"{path}: not a readable checkpoint ({str(exc).splitlines()[0]})") from None
+    if factory is not None:
+        return _from_factory(factory, content, str(path)).to(map_location).eval()
+    if isinstance(content, nn.Module):
+        content.probe_info = {"arch": type(content).__name__, "arch_kwargs": {}, "meta": {}}
+        return content.eval()
+    if not isinstance(content, dict) or content.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: a bare state dict has no architecture; save it with probe.models.save "
+                              f"or pass --factory package.module:function")
+    norm = content.get("normalization") or {}
+    model = build(content["arch"], mean=norm.get("mean"), std=norm.get("std"), **content["arch_kwargs"])
+    _load_state_dict(model, content["state_dict"], str(path))
+    model.probe_info["meta"] = dict(content.get("meta", {}))
+    return model.to(map_location).eval()
+
+
+def weights_sha256(model: nn.Module) -> str:
+    """SHA-256 of the parameters and buffers, in state-dict order (device independent)."""
+    digest = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def model_name(model: nn.Module) -> str:
+    return str(getattr(model, "probe_info", {}).get("arch", type(model).__name__))
