@@ -17,6 +17,7 @@ from figures import style  # noqa: E402
 
 DEFAULT_PLOTS: dict[str, str] = {
     "train": "figures.training:curves",
+    "evaluate": "figures.evaluation:confusion",
 }
 FORMATS = {".png", ".pdf", ".svg"}
 

@@ -7,6 +7,7 @@ import sys
 
 COMMANDS = {
     "train": "probe.train",
+    "evaluate": "probe.evaluate",
     "margins": "probe.margins",
     "sparsefool": "probe.sparsefool",
     "lp": "probe.lp",

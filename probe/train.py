@@ -122,15 +122,15 @@ def fit(model: nn.Module, train_set, test_set=None, *, epochs: int = 10, batch_s
                            ("test_accuracy", test_acc), ("lr", optimizer.param_groups[0]["lr"]),
                            ("seconds", time.perf_counter() - start)):
             history[key].append(float(value))
-        if log:
-            log(f"epoch {epoch + 1:3d}/{epochs}  loss {history['train_loss'][-1]:.4f}  "
-                f"train {history['train_accuracy'][-1]:.2f}%  test {test_acc:.2f}%  "
-                f"({history['seconds'][-1]:.1f}s)")
         if checkpoint is not None:
             meta.update(epochs_done=epoch + 1, test_accuracy=test_acc)
             models.save(model, checkpoint, meta=meta)
             torch.save({"epoch": epoch + 1, "optimizer": optimizer.state_dict(), "history": history},
                        _state_path(checkpoint))
+        if log:
+            log(f"epoch {epoch + 1:3d}/{epochs}  loss {history['train_loss'][-1]:.4f}  "
+                f"train {history['train_accuracy'][-1]:.2f}%  test {test_acc:.2f}%  "
+                f"({history['seconds'][-1]:.1f}s)")
     model.eval()
     if checkpoint is not None and _state_path(checkpoint).exists():
         _state_path(checkpoint).unlink()
