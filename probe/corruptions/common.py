@@ -1,0 +1,143 @@
+"""Shared tensor helpers of the corruptions: seeded random draws, filters, resampling, colour.
+
+Random numbers are drawn with the given generator on `generator.device` (the CPU default
+generator when none is given) and moved to the images' device, so a corruption is exactly
+reproducible from a seed on every device.
+
+Greyscale rule: a 1-channel image is treated as the RGB image with three equal channels;
+where a corruption produces colour (colour constants, the saturation shift) the result is
+converted back to one channel with the ITU-R 601 luma weights.
+"""
+from __future__ import annotations
+
+import math
+
+import kornia
+import torch
+import torch.nn.functional as F
+
+LUMA = (0.299, 0.587, 0.114)
+
+
+def _device(generator: torch.Generator | None) -> torch.device:
+    return generator.device if generator is not None else torch.device("cpu")
+
+
+def uniform(shape: tuple[int, ...], generator: torch.Generator | None, like: torch.Tensor,
+            low: float = 0.0, high: float = 1.0) -> torch.Tensor:
+    """U(low, high) samples of `shape` on `like`'s device and dtype."""
+    u = torch.rand(shape, generator=generator, device=_device(generator))
+    return (low + (high - low) * u).to(device=like.device, dtype=like.dtype)
+
+
+def normal(shape: tuple[int, ...], generator: torch.Generator | None, like: torch.Tensor,
+           mean: float = 0.0, std: float = 1.0) -> torch.Tensor:
+    """N(mean, std²) samples of `shape` on `like`'s device and dtype."""
+    z = torch.randn(shape, generator=generator, device=_device(generator))
+    return (mean + std * z).to(device=like.device, dtype=like.dtype)
+
+
+def poisson(rates: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """Poisson samples with the given rates (drawn on the generator's device)."""
+    return torch.poisson(rates.to(_device(generator)), generator=generator).to(rates.device)
+
+
+def randint(low: int, high: int, shape: tuple[int, ...], generator: torch.Generator | None,
+            device: torch.device) -> torch.Tensor:
+    """Integers in [low, high) of `shape` on `device`."""
+    return torch.randint(low, high, shape, generator=generator, device=_device(generator)).to(device)
+
+
+def gaussian_blur(x: torch.Tensor, sigma: float, truncate: float = 4.0, border: str = "replicate") -> torch.Tensor:
+    """Gaussian blur of every channel (radius `int(truncate σ + ½)`, like scipy/skimage); σ ≤ 0 is the identity."""
+    if sigma <= 0:
+        return x
+    radius = int(truncate * sigma + 0.5)
+    if radius < 1:
+        return x
+    if border == "reflect" and radius >= min(x.shape[-2:]):
+        border = "replicate"
+    return kornia.filters.gaussian_blur2d(x, (2 * radius + 1, 2 * radius + 1), (sigma, sigma), border_type=border)
+
+
+def shift_sum(x: torch.Tensor, offsets: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """`Σ_t w[n,t] x[n, :, y + dy[n,t], x + dx[n,t]]` with edge replication: a sparse per-image kernel.
+
+    `offsets` (N, T, 2) integer (dy, dx), `weights` (N, T).  Cheaper than a dense per-image
+    convolution for line kernels (T taps instead of (2R+1)² weights).
+    """
+    n, c, h, w = x.shape
+    pad = int(offsets.abs().max().item()) if offsets.numel() else 0
+    padded = F.pad(x, (pad, pad, pad, pad), mode="replicate") if pad else x
+    rows = torch.arange(h, device=x.device)
+    cols = torch.arange(w, device=x.device)
+    batch = torch.arange(n, device=x.device)[:, None, None, None]
+    channel = torch.arange(c, device=x.device)[None, :, None, None]
+    out = torch.zeros_like(x)
+    for t in range(offsets.shape[1]):
+        r = (rows[None, :] + pad + offsets[:, t, 0:1])[:, None, :, None]
+        q = (cols[None, :] + pad + offsets[:, t, 1:2])[:, None, None, :]
+        out = out + weights[:, t, None, None, None] * padded[batch, channel, r, q]
+    return out
+
+
+def line_offsets(angles: torch.Tensor, taps: int) -> torch.Tensor:
+    """Integer (dy, dx) of `taps` points along a ray at `angles` (radians, per image): (N, taps, 2)."""
+    i = torch.arange(taps, device=angles.device, dtype=angles.dtype)
+    dy = torch.ceil(i[None, :] * torch.sin(angles)[:, None] - 0.5)
+    dx = torch.ceil(i[None, :] * torch.cos(angles)[:, None] - 0.5)
+    return torch.stack([dy, dx], dim=-1).long()
+
+
+def zoom(x: torch.Tensor, factor: float | torch.Tensor) -> torch.Tensor:
+    """Zoom into the centre by `factor` (≥ 1) keeping the size, bilinear (the reference's clipped zoom)."""
+    n = x.shape[0]
+    factor = torch.as_tensor(factor, dtype=x.dtype, device=x.device).expand(n)
+    theta = torch.zeros(n, 2, 3, dtype=x.dtype, device=x.device)
+    theta[:, 0, 0] = 1 / factor
+    theta[:, 1, 1] = 1 / factor
+    grid = F.affine_grid(theta, list(x.shape), align_corners=True)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=True)
+
+
+def luma(x: torch.Tensor) -> torch.Tensor:
+    """(N, 1, H, W) grey level: ITU-R 601 luma of RGB, the image itself when it has one channel."""
+    if x.shape[1] == 1:
+        return x
+    weights = torch.tensor(LUMA, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    return (x * weights).sum(dim=1, keepdim=True)
+
+
+def colour(rgb: tuple[float, float, float], like: torch.Tensor) -> torch.Tensor:
+    """A colour constant as (1, C, 1, 1) for `like`'s channel count (its luma for greyscale)."""
+    value = torch.tensor(rgb, dtype=like.dtype, device=like.device).view(1, 3, 1, 1)
+    return value if like.shape[1] == 3 else luma(value)
+
+
+def box_resize_matrix(n_in: int, n_out: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """(n_out, n_in) matrix of box-filter resampling (Pillow's BOX): average the input pixels
+    whose centres fall in each output pixel's footprint (nearest pixel when enlarging)."""
+    scale = n_in / n_out
+    width = max(scale, 1.0)
+    centre = (torch.arange(n_out, dtype=torch.float64) + 0.5) * scale
+    pixel = torch.arange(n_in, dtype=torch.float64) + 0.5
+    t = (pixel[None, :] - centre[:, None]) / width
+    weights = ((t >= -0.5) & (t < 0.5)).double()
+    return (weights / weights.sum(1, keepdim=True)).to(dtype=dtype, device=device)
+
+
+def separable(x: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+    """`rows @ x @ colsᵀ` on the last two axes (a separable linear image operator)."""
+    return rows @ x @ cols.T
+
+
+def gaussian_taps(sigma: float, taps: int, like: torch.Tensor) -> torch.Tensor:
+    """Normalised one-sided Gaussian weights `exp(−i²/2σ²)`, i = 0..taps−1."""
+    i = torch.arange(taps, dtype=like.dtype, device=like.device)
+    w = torch.exp(-(i ** 2) / (2 * max(sigma, 1e-6) ** 2))
+    return w / w.sum()
+
+
+def degrees(low: float, high: float, n: int, generator: torch.Generator | None, like: torch.Tensor) -> torch.Tensor:
+    """Per-image angles drawn uniformly in [low, high) degrees, returned in radians."""
+    return uniform((n,), generator, like, low, high) * (math.pi / 180)
