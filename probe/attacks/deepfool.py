@@ -1,0 +1,175 @@
+"""Batched L2 DeepFool, optionally constrained to a subspace and to a box (REFERENCE.md §1–2).
+
+Every step linearises the model at the overshot iterate `x0 + (1 + η) r`: one forward pass
+gives the success check and the logits, one batched vector-Jacobian product gives the
+gradients of `f_k − f_0` for every candidate class of every sample.  Samples that have
+crossed the boundary, or cannot move, leave the working batch.  In a subspace `S` every
+gradient is replaced by its orthogonal projection `P w`, so `r` stays inside `S`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Protocol
+
+import torch
+from torch import nn
+
+from probe.errors import ParameterError, ShapeError
+
+STEP_SLACK = 1e-4       # added to |g_l| so that every step lands just beyond the linearised boundary
+NORM_GUARD = 1e-8       # added to ‖P w‖ before dividing
+ZERO_GRADIENT = 1e-5    # ‖P w_k‖ ≤ this · ‖w_k‖ counts as no component in the subspace (float noise)
+
+
+class Projector(Protocol):
+    """Orthogonal projection of rows of a batch; `rows` are their positions in the attacked batch."""
+
+    def project(self, g: torch.Tensor, rows: torch.Tensor) -> torch.Tensor: ...
+
+
+@dataclass
+class DeepFoolResult:
+    """Per-sample outcome of `deepfool` (all tensors on the input's device)."""
+
+    perturbation: torch.Tensor  # (N,C,H,W) x_adv − x: the overshot (1+η)·r, clipped to the bounds if given
+    r: torch.Tensor             # (N,C,H,W) accumulated un-overshot perturbation
+    iterations: torch.Tensor    # (N,) int64 steps taken
+    converged: torch.Tensor     # (N,) bool: F(x + perturbation) ≠ F(x)
+    label: torch.Tensor         # (N,) F(x), the original prediction
+    adv_label: torch.Tensor     # (N,) F(x + perturbation)
+    stuck: torch.Tensor         # (N,) bool: stopped early because no candidate gradient had a usable component
+
+    @property
+    def norm(self) -> torch.Tensor:
+        """‖perturbation‖₂ per sample, `+inf` where DeepFool did not converge."""
+        norms = self.perturbation.flatten(1).norm(dim=1)
+        return torch.where(self.converged, norms, torch.full_like(norms, float("inf")))
+
+
+def _gradients_vjp(model: nn.Module, x: torch.Tensor, classes: torch.Tensor):
+    """Logits (M,K) and ∇(f_{c_j} − f_{c_0}) for j ≥ 1, as (M, k−1, C,H,W), via one batched VJP."""
+    x = x.detach().requires_grad_(True)
+    with torch.enable_grad():
+        logits = model(x)
+        chosen = logits.gather(1, classes)
+        differences = chosen[:, 1:] - chosen[:, :1]
+        k = differences.shape[1]
+        cotangents = torch.eye(k, dtype=x.dtype, device=x.device)[:, None, :].expand(k, len(x), k)
+        (grads,) = torch.autograd.grad(differences, x, grad_outputs=cotangents, is_grads_batched=True)
+    return logits.detach(), grads.transpose(0, 1)
+
+
+def _gradients_jacrev(model: nn.Module, x: torch.Tensor, classes: torch.Tensor):
+    """As `_gradients_vjp`, through `torch.func.vmap(jacrev(...))` over samples."""
+    from torch.func import functional_call, jacrev, vmap
+    state = {**{k: v.detach() for k, v in model.named_parameters()}, **dict(model.named_buffers())}
+
+    def one(xi: torch.Tensor, ci: torch.Tensor):
+        logits = functional_call(model, state, (xi[None],))[0]
+        chosen = logits[ci]
+        return chosen[1:] - chosen[0], logits
+
+    grads, logits = vmap(jacrev(one, has_aux=True))(x.detach(), classes)
+    return logits.detach(), grads
+
+
+GRADIENTS: dict[str, Callable] = {"vjp": _gradients_vjp, "jacrev": _gradients_jacrev}
+
+
+def _bounds(bounds, x: torch.Tensor):
+    if bounds is None:
+        return None
+    lb, ub = (torch.as_tensor(b, dtype=x.dtype, device=x.device) for b in bounds)
+    try:
+        lb, ub = torch.broadcast_to(lb, x.shape), torch.broadcast_to(ub, x.shape)
+    except RuntimeError:
+        raise ShapeError(f"bounds must broadcast to the input shape {tuple(x.shape)}") from None
+    if bool((lb > ub).any()):
+        raise ParameterError("bounds: lower bound above upper bound")
+    return lb, ub
+
+
+@torch.no_grad()
+def deepfool(model: nn.Module, x: torch.Tensor, *, subspace: Projector | None = None, candidates: int = 10,
+             overshoot: float = 0.02, max_iter: int = 50, bounds=None, gradients: str = "vjp") -> DeepFoolResult:
+    """Minimal L2 perturbation (DeepFool) of each image in `x` that changes the model's prediction.
+
+    `subspace` restricts the perturbation to a subspace (see `probe.spectral`); `bounds =
+    (lb, ub)` keeps `x + perturbation` in a box (the accumulated `r` is never clipped; the
+    clipped overshot iterate is what is evaluated).  `gradients` picks the batched Jacobian
+    ('vjp': autograd with batched cotangents; 'jacrev': torch.func).  The model is run in
+    eval mode and its mode is restored.
+    """
+    if x.ndim != 4:
+        raise ShapeError(f"deepfool expects images (N, C, H, W), got shape {tuple(x.shape)}")
+    if candidates < 2 or max_iter < 0 or overshoot < 0:
+        raise ParameterError("deepfool needs candidates ≥ 2, max_iter ≥ 0 and overshoot ≥ 0")
+    if gradients not in GRADIENTS:
+        raise ParameterError(f"unknown gradient method '{gradients}' (known: {', '.join(GRADIENTS)})")
+    jacobian = GRADIENTS[gradients]
+    was_training = model.training
+    model.eval()
+    try:
+        x0 = x.detach()
+        box = _bounds(bounds, x0)
+        n = len(x0)
+        logits = model(x0)
+        k = min(candidates, logits.shape[1])
+        if k < 2:
+            raise ParameterError("deepfool needs a model with at least two classes")
+        classes = logits.topk(k, dim=1).indices
+        label = classes[:, 0].clone()
+        r = torch.zeros_like(x0)
+        iterations = torch.zeros(n, dtype=torch.int64, device=x0.device)
+        converged = torch.zeros(n, dtype=torch.bool, device=x0.device)
+        stuck = torch.zeros(n, dtype=torch.bool, device=x0.device)
+        adv_label = label.clone()
+        active = torch.arange(n, device=x0.device)
+
+        def iterate(rows: torch.Tensor) -> torch.Tensor:
+            point = x0[rows] + (1.0 + overshoot) * r[rows]
+            return torch.clamp(point, box[0][rows], box[1][rows]) if box is not None else point
+
+        for step in range(max_iter + 1):
+            if len(active) == 0:
+                break
+            point = iterate(active)
+            if step == max_iter:
+                adv_label[active] = model(point).argmax(1)
+                converged[active] = adv_label[active] != label[active]
+                break
+            logits, w = jacobian(model, point, classes[active])
+            prediction = logits.argmax(1)
+            adv_label[active] = prediction
+            flipped = prediction != label[active]
+            converged[active] = flipped
+            moving = ~flipped
+            active, logits, w = active[moving], logits[moving], w[moving]
+            if len(active) == 0:
+                break
+            chosen = logits.gather(1, classes[active])
+            g = (chosen[:, 1:] - chosen[:, :1]).abs()                      # (M, k−1)
+            raw_norm = w.flatten(2).norm(dim=2)
+            if subspace is not None:
+                shape = w.shape
+                w = subspace.project(w.reshape(-1, *shape[2:]), active.repeat_interleave(shape[1])).reshape(shape)
+            w_norm = w.flatten(2).norm(dim=2)
+            usable = torch.isfinite(w_norm) & torch.isfinite(g) & (w_norm > ZERO_GRADIENT * raw_norm)
+            distance = torch.where(usable, g / (w_norm + NORM_GUARD), torch.full_like(g, float("inf")))
+            best = distance.argmin(dim=1)
+            blocked = ~torch.isfinite(distance.gather(1, best[:, None])[:, 0])
+            stuck[active[blocked]] = True
+            go = ~blocked
+            active, best, g, w, w_norm = active[go], best[go], g[go], w[go], w_norm[go]
+            pick = best[:, None]
+            w_l = w[torch.arange(len(active), device=w.device), best]
+            scale = (g.gather(1, pick)[:, 0] + STEP_SLACK) / (w_norm.gather(1, pick)[:, 0] + NORM_GUARD) ** 2
+            r[active] += scale.view(-1, *([1] * (w_l.ndim - 1))) * w_l
+            iterations[active] += 1
+        point = x0 + (1.0 + overshoot) * r
+        if box is not None:
+            point = torch.clamp(point, box[0], box[1])
+        return DeepFoolResult(perturbation=point - x0, r=r, iterations=iterations, converged=converged,
+                              label=label, adv_label=adv_label, stuck=stuck)
+    finally:
+        model.train(was_training)
