@@ -8,6 +8,8 @@ the rule for other image sizes in `params`.
 from probe.corruptions.params import parameter_set, resolve_family, severity_params
 from probe.corruptions.registry import (ALL_CORRUPTIONS, CORRUPTIONS, EXTRA_CORRUPTIONS, FAMILIES, FUNCTIONS,
                                         corrupt)
+from probe.corruptions.probe import CorruptionProbe, main, summarize  # the probe and its CLI
 
-__all__ = ["ALL_CORRUPTIONS", "CORRUPTIONS", "EXTRA_CORRUPTIONS", "FAMILIES", "FUNCTIONS", "corrupt",
+__all__ = ["CorruptionProbe", "main", "summarize",
+           "ALL_CORRUPTIONS", "CORRUPTIONS", "EXTRA_CORRUPTIONS", "FAMILIES", "FUNCTIONS", "corrupt",
            "parameter_set", "resolve_family", "severity_params"]

@@ -1,0 +1,75 @@
+"""Test-time BatchNorm adaptation (Schneider et al. 2020): mix source and batch statistics.
+
+Every BatchNorm layer normalises a batch of n images with
+`μ = N/(N+n) μ_source + n/(N+n) μ_batch` and the same mix of the variances (the batch
+variance biased, as train-mode BatchNorm uses).  N = 0 is full adaptation (train-mode
+BatchNorm on that batch); N → ∞ is the unadapted model.  The layers' outputs are replaced
+through forward hooks that are removed afterwards, so the model's parameters, buffers and
+mode are exactly as they were.
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from probe.errors import ParameterError
+
+
+def parse_bn_adapt(spec: str) -> tuple[float, int]:
+    """'N:n' → (prior strength N ≥ 0, adaptation batch size n ≥ 1)."""
+    prior, sep, size = str(spec).partition(":")
+    try:
+        prior_value, size_value = float(prior), int(size)
+    except ValueError:
+        raise ParameterError(f"--bn-adapt must be N:n (source prior N ≥ 0, batch size n ≥ 1), got '{spec}'") from None
+    if not sep or prior_value < 0 or size_value < 1:
+        raise ParameterError(f"--bn-adapt must be N:n with N ≥ 0 and n ≥ 1, got '{spec}'")
+    return prior_value, size_value
+
+
+def batchnorm_layers(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
+    """The model's BatchNorm layers that track running statistics."""
+    return [m for m in model.modules()
+            if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats and m.running_mean is not None]
+
+
+def _mixing_hook(prior: float):
+    def hook(module: nn.modules.batchnorm._BatchNorm, inputs: tuple[torch.Tensor], output: torch.Tensor) -> torch.Tensor:
+        x = inputs[0]
+        dims = [0] + list(range(2, x.ndim))
+        batch_mean = x.mean(dim=dims)
+        batch_var = x.var(dim=dims, unbiased=False)
+        weight = prior / (prior + x.shape[0])
+        mean = weight * module.running_mean + (1.0 - weight) * batch_mean
+        var = weight * module.running_var + (1.0 - weight) * batch_var
+        return F.batch_norm(x, mean, var, module.weight, module.bias, False, 0.0, module.eps)
+    return hook
+
+
+@contextlib.contextmanager
+def bn_adaptation(model: nn.Module, prior: float) -> Iterator[nn.Module]:
+    """Within the block, every forward pass of `model` uses statistics adapted to its batch."""
+    if prior < 0:
+        raise ParameterError(f"BN adaptation prior N must be ≥ 0, got {prior}")
+    layers = batchnorm_layers(model)
+    if not layers:
+        raise ParameterError("the model has no BatchNorm layers with running statistics: BN adaptation does not apply")
+    handles = [layer.register_forward_hook(_mixing_hook(float(prior))) for layer in layers]
+    try:
+        yield model
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+@torch.no_grad()
+def adapted_logits(model: nn.Module, x: torch.Tensor, prior: float, batch: int) -> torch.Tensor:
+    """Logits of `x` with each consecutive group of `batch` images adapted on its own statistics."""
+    if batch < 1:
+        raise ParameterError(f"BN adaptation batch size n must be ≥ 1, got {batch}")
+    with bn_adaptation(model, prior):
+        return torch.cat([model(part) for part in x.split(batch)])
