@@ -8,11 +8,15 @@ from __future__ import annotations
 
 from typing import Callable
 
+from probe.augment.augmix import AugMix
 from probe.augment.base import Augmentation, random_crop_flip
+from probe.augment.prime import PRIME
 from probe.errors import ParameterError
 
 AUGMENTATIONS: dict[str, Callable[[str, dict], Augmentation]] = {
     "none": lambda args, info: Augmentation(),
+    "prime": PRIME.from_spec,
+    "augmix": AugMix.from_spec,
 }
 
 
