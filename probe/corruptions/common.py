@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 
-import kornia
 import torch
 import torch.nn.functional as F
 
@@ -48,16 +47,31 @@ def randint(low: int, high: int, shape: tuple[int, ...], generator: torch.Genera
     return torch.randint(low, high, shape, generator=generator, device=_device(generator)).to(device)
 
 
-def gaussian_blur(x: torch.Tensor, sigma: float, truncate: float = 4.0, border: str = "replicate") -> torch.Tensor:
-    """Gaussian blur of every channel (radius `int(truncate σ + ½)`, like scipy/skimage); σ ≤ 0 is the identity."""
-    if sigma <= 0:
-        return x
-    radius = int(truncate * sigma + 0.5)
-    if radius < 1:
-        return x
+def separable_filter(x: torch.Tensor, taps: torch.Tensor, border: str = "replicate") -> torch.Tensor:
+    """Correlate every channel with `taps` along rows and then columns (odd length), padded by
+    `border` ('replicate' or 'reflect', i.e. mirror without repeating the edge).
+
+    Written as weighted sums of shifted slices: on CPU several times faster than a grouped
+    convolution for the short kernels used here.
+    """
+    radius = taps.numel() // 2
     if border == "reflect" and radius >= min(x.shape[-2:]):
         border = "replicate"
-    return kornia.filters.gaussian_blur2d(x, (2 * radius + 1, 2 * radius + 1), (sigma, sigma), border_type=border)
+    h, w = x.shape[-2:]
+    padded = F.pad(x, (radius, radius, 0, 0), mode=border)
+    rows = sum(taps[i] * padded[..., :, i:i + w] for i in range(taps.numel()))
+    padded = F.pad(rows, (0, 0, radius, radius), mode=border)
+    return sum(taps[i] * padded[..., i:i + h, :] for i in range(taps.numel()))
+
+
+def gaussian_blur(x: torch.Tensor, sigma: float, truncate: float = 4.0, border: str = "replicate") -> torch.Tensor:
+    """Gaussian blur of every channel (radius `int(truncate σ + ½)`, like scipy/skimage); σ ≤ 0 is the identity."""
+    radius = int(truncate * sigma + 0.5) if sigma > 0 else 0
+    if radius < 1:
+        return x
+    i = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
+    taps = torch.exp(-(i ** 2) / (2 * sigma ** 2))
+    return separable_filter(x, taps / taps.sum(), border)
 
 
 def shift_sum(x: torch.Tensor, offsets: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:

@@ -20,8 +20,8 @@ import torch
 import torch.nn.functional as F
 
 from probe.corruptions.blur import motion_kernel_taps
-from probe.corruptions.common import (colour, degrees, gaussian_blur, line_offsets, luma, normal, shift_sum, uniform,
-                                      zoom)
+from probe.corruptions.common import (colour, degrees, gaussian_blur, line_offsets, luma, normal, separable_filter,
+                                      shift_sum, uniform, zoom)
 
 WATER = (175 / 255, 238 / 255, 238 / 255)
 MUD = (63 / 255, 42 / 255, 20 / 255)
@@ -114,6 +114,8 @@ def _chessboard_distance(edges: torch.Tensor, limit: int) -> torch.Tensor:
     reached = edges
     for step in range(limit):
         distance = torch.where((reached > 0) & (distance > step), torch.full_like(distance, float(step)), distance)
+        if bool(reached.bool().all()):
+            break
         reached = F.max_pool2d(reached, 3, stride=1, padding=1)
     return distance
 
@@ -139,10 +141,11 @@ def spatter(x: torch.Tensor, p: dict[str, Any], generator: torch.Generator | Non
     wet = (liquid > 0).to(x.dtype)
     edges = wet - (-F.max_pool2d(-wet, 3, stride=1, padding=1))
     distance = _chessboard_distance(edges, p["distance_cap"])
-    shade = _equalise(kornia.filters.box_blur(distance, (3, 3), border_type="replicate"))
+    box = torch.full((3,), 1 / 3, dtype=x.dtype, device=x.device)
+    shade = _equalise(separable_filter(distance, box))
     emboss = torch.tensor([[-2., -1., 0.], [-1., 1., 1.], [0., 1., 2.]], dtype=x.dtype, device=x.device)
     shade = kornia.filters.filter2d(shade, emboss[None], border_type="reflect").clamp(0, 1)
-    shade = kornia.filters.box_blur(shade, (3, 3), border_type="replicate")
+    shade = separable_filter(shade, box)
     drops = liquid * shade
     drops = drops / drops.amax(dim=(2, 3), keepdim=True).clamp_min(1e-12) * p["amount"]
     return (x + drops * colour(WATER, x)).clamp(0, 1)
