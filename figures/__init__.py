@@ -17,6 +17,8 @@ from figures import style  # noqa: E402
 
 DEFAULT_PLOTS: dict[str, str] = {
     "train": "figures.training:curves",
+    "lp": "figures.lp:accuracy",
+    "overlap": "figures.lp:overlap",
     "evaluate": "figures.evaluation:confusion",
 }
 FORMATS = {".png", ".pdf", ".svg"}

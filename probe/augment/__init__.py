@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+from probe.augment import esp, lp_noise
 from probe.augment.augmix import AugMix
 from probe.augment.base import Augmentation, random_crop_flip
 from probe.augment.prime import PRIME
@@ -17,6 +18,8 @@ AUGMENTATIONS: dict[str, Callable[[str, dict], Augmentation]] = {
     "none": lambda args, info: Augmentation(),
     "prime": PRIME.from_spec,
     "augmix": AugMix.from_spec,
+    "lp": lambda args, info: lp_noise.from_spec(args, info),
+    "esp": lambda args, info: esp.from_spec(args, info),
 }
 
 
