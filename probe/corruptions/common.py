@@ -103,15 +103,34 @@ def line_offsets(angles: torch.Tensor, taps: int) -> torch.Tensor:
     return torch.stack([dy, dx], dim=-1).long()
 
 
-def zoom(x: torch.Tensor, factor: float | torch.Tensor) -> torch.Tensor:
-    """Zoom into the centre by `factor` (≥ 1) keeping the size, bilinear (the reference's clipped zoom)."""
-    n = x.shape[0]
-    factor = torch.as_tensor(factor, dtype=x.dtype, device=x.device).expand(n)
-    theta = torch.zeros(n, 2, 3, dtype=x.dtype, device=x.device)
-    theta[:, 0, 0] = 1 / factor
-    theta[:, 1, 1] = 1 / factor
-    grid = F.affine_grid(theta, list(x.shape), align_corners=True)
-    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=True)
+def clipped_zoom_matrix(n: int, factor: float, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """(n, n) linear operator of the reference's clipped zoom along one axis.
+
+    The reference crops `ceil(n / factor)` pixels starting at `(n − crop) // 2`, zooms them by
+    `factor` with SciPy's order-1 zoom (output `round(crop · factor)` pixels, end points
+    aligned) and keeps `n` pixels from `(out − n) // 2`.  Integer rounding makes small zooms
+    slightly off-centre (and a 1.01 zoom of 32 pixels the identity); this matrix reproduces it.
+    """
+    crop = math.ceil(n / factor)
+    top = (n - crop) // 2
+    out = round(crop * factor)
+    trim = (out - n) // 2
+    position = torch.arange(trim, trim + n, dtype=torch.float64) * (crop - 1) / max(out - 1, 1)
+    low = position.floor().clamp(0, crop - 1)
+    frac = position - low
+    high = (low + 1).clamp(max=crop - 1)
+    matrix = torch.zeros(n, n, dtype=torch.float64)
+    rows = torch.arange(n)
+    matrix.index_put_((rows, top + low.long()), 1 - frac, accumulate=True)
+    matrix.index_put_((rows, top + high.long()), frac, accumulate=True)
+    return matrix.to(dtype=dtype, device=device)
+
+
+def zoom(x: torch.Tensor, factor: float) -> torch.Tensor:
+    """The reference's clipped zoom by `factor` ≥ 1 (same size, bilinear), as two matrix products."""
+    h, w = x.shape[-2:]
+    return separable(x, clipped_zoom_matrix(h, factor, x.dtype, x.device),
+                     clipped_zoom_matrix(w, factor, x.dtype, x.device))
 
 
 def luma(x: torch.Tensor) -> torch.Tensor:
