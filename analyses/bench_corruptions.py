@@ -236,7 +236,7 @@ def main(argv: list[str] | None = None) -> None:
             rows.append(row)
             print(" | ".join(str(v) for v in row), flush=True)
     print(format_table(["corruption", "severity", "batched µs/img", "loop µs/img", "speed-up", "agreement"], rows))
-    print(format_table(["family (with reference)", "batched µs/img", "loop µs/img", "speed-up"],
+    print(format_table(["family (cells with a reference)", "Σ batched µs/img", "Σ loop µs/img", "speed-up"],
                        [[family, f"{b * 1e6:.1f}", f"{r * 1e6:.1f}", f"{r / b:.1f}"]
                         for family, (b, r) in family_time.items()]))
 
