@@ -17,6 +17,7 @@ from figures import style  # noqa: E402
 
 DEFAULT_PLOTS: dict[str, str] = {
     "train": "figures.training:curves",
+    "corruptions": "figures.corruptions:heatmap",
     "lp": "figures.lp:accuracy",
     "overlap": "figures.lp:overlap",
     "evaluate": "figures.evaluation:confusion",

@@ -268,10 +268,11 @@ def run(args: argparse.Namespace) -> xr.Dataset:
                          out=args.out, resume=args.resume, progress=bar.update)
     finally:
         bar.close()
-    attrs = dict(ds.attrs)
     ds = summarize(ds, args.reference, family)
-    ds = xr.merge([ds, probe.examples(indices)], combine_attrs="override")
-    ds.attrs = dict(attrs, **{k: v for k, v in ds.attrs.items() if k not in attrs})
+    examples = probe.examples(indices)
+    attrs = dict(ds.attrs, **examples.attrs)
+    ds = xr.merge([ds, examples], combine_attrs="drop")
+    ds.attrs = attrs
     if args.out:
         results.save(ds, args.out)
     if not args.quiet:
