@@ -91,13 +91,14 @@ def _bounds(bounds, x: torch.Tensor):
 
 @torch.no_grad()
 def deepfool(model: nn.Module, x: torch.Tensor, *, subspace: Projector | None = None, candidates: int = 10,
-             overshoot: float = 0.02, max_iter: int = 50, bounds=None, gradients: str = "vjp") -> DeepFoolResult:
+             overshoot: float = 0.02, max_iter: int = 50, bounds=None, gradients: str = "jacrev") -> DeepFoolResult:
     """Minimal L2 perturbation (DeepFool) of each image in `x` that changes the model's prediction.
 
     `subspace` restricts the perturbation to a subspace (see `probe.spectral`); `bounds =
     (lb, ub)` keeps `x + perturbation` in a box (the accumulated `r` is never clipped; the
-    clipped overshot iterate is what is evaluated).  `gradients` picks the batched Jacobian
-    ('vjp': autograd with batched cotangents; 'jacrev': torch.func).  The model is run in
+    clipped overshot iterate is what is evaluated).  `gradients` picks the batched Jacobian:
+    'jacrev' (torch.func, fastest on CPU for LeNet; TorchScript models use 'vjp') or 'vjp'
+    (autograd with batched cotangents).  The model is run in
     eval mode and its mode is restored.
     """
     if x.ndim != 4:
@@ -106,7 +107,7 @@ def deepfool(model: nn.Module, x: torch.Tensor, *, subspace: Projector | None = 
         raise ParameterError("deepfool needs candidates ≥ 2, max_iter ≥ 0 and overshoot ≥ 0")
     if gradients not in GRADIENTS:
         raise ParameterError(f"unknown gradient method '{gradients}' (known: {', '.join(GRADIENTS)})")
-    jacobian = GRADIENTS[gradients]
+    jacobian = GRADIENTS["vjp" if isinstance(model, torch.jit.ScriptModule) else gradients]
     was_training = model.training
     model.eval()
     try:
