@@ -17,10 +17,12 @@ from figures import style  # noqa: E402
 
 DEFAULT_PLOTS: dict[str, str] = {
     "train": "figures.training:curves",
+    "margins": "figures.margins:bands",
     "corruptions": "figures.corruptions:heatmap",
     "lp": "figures.lp:accuracy",
     "overlap": "figures.lp:overlap",
     "evaluate": "figures.evaluation:confusion",
+    "sparsefool": "figures.sparsefool:overview",
 }
 FORMATS = {".png", ".pdf", ".svg"}
 
