@@ -1,4 +1,5 @@
 """Attacks: tensor in, tensor out, batched over samples (DeepFool, PGD)."""
 from probe.attacks.deepfool import DeepFoolResult, deepfool
+from probe.attacks.sparsefool import SparseFoolResult, sparsefool
 
-__all__ = ["DeepFoolResult", "deepfool"]
+__all__ = ["DeepFoolResult", "SparseFoolResult", "deepfool", "sparsefool"]

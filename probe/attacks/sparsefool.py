@@ -1,0 +1,143 @@
+"""SparseFool: sparse adversarial perturbations through the L1 relaxation (REFERENCE §3).
+
+Outer loop from `x_i = x0`, for every sample at once, until `F(x_i) ≠ F(x0)`:
+
+1. DeepFool from `x_i` (inside the box) gives `r`; the boundary point is `x_B = x_i + λ r`
+   and the normal `w = ∇(f_adv − f_orig)` at `x_i + r`, normalised.
+2. The LinearSolver moves `x_i` (not `x0`) onto the plane through `x_B` with the least L1
+   inside the per-pixel bounds.
+
+The result is `clip(x0 + (1 + ε)(x_i − x0), lb, ub)` and success is re-checked on it with a
+fresh forward pass.  A sample whose DeepFool step fails (no boundary found, or a zero normal)
+or that sits on the wrong side of its plane (the solver would walk away and saturate every
+coordinate) is flagged and stops with its last good iterate: never NaN, never a saturated
+image.  Finished samples leave the working batch.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from probe.attacks.deepfool import deepfool
+from probe.attacks.linear_solver import linear_solver
+from probe.errors import ParameterError, ShapeError
+
+SOLVER_MARGIN = 1e-3   # the solver aims this far (L2, pixel units) beyond the plane, so that it is crossed
+NORM_GUARD = 1e-12     # ‖w‖ at or below this: the normal is undefined
+
+
+@dataclass
+class SparseFoolResult:
+    """Per-sample outcome of `sparsefool` (tensors on the input's device)."""
+
+    perturbation: torch.Tensor     # (N,C,H,W) x_adv − x0, x_adv inside [lb, ub]
+    iterations: torch.Tensor       # (N,) int64 outer iterations (DeepFool + solver) taken
+    fooled: torch.Tensor           # (N,) bool: F(x_adv) ≠ F(x0), from a fresh forward pass
+    label: torch.Tensor            # (N,) F(x0)
+    adv_label: torch.Tensor        # (N,) F(x_adv)
+    deepfool_failed: torch.Tensor  # (N,) bool: a DeepFool step found no boundary or a zero normal; stopped
+    wrong_side: torch.Tensor       # (N,) bool: x_i was past its linearised plane; stopped
+    unreachable: torch.Tensor      # (N,) bool: at some step the box did not reach the plane (solver saturated)
+
+    @property
+    def perturbed_pixels(self) -> torch.Tensor:
+        """(N,) number of pixels with at least one changed channel."""
+        return (self.perturbation != 0).any(dim=1).flatten(1).sum(1)
+
+    @property
+    def perturbed_coordinates(self) -> torch.Tensor:
+        """(N,) number of changed coordinates (pixel × channel)."""
+        return (self.perturbation != 0).flatten(1).sum(1)
+
+
+def perceptibility_bounds(x: torch.Tensor, lb, ub, delta: float | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-pixel bounds `max(lb, x − δ)`, `min(ub, x + δ)` (δ on the [0, 1] scale; None: no δ)."""
+    lower = torch.broadcast_to(torch.as_tensor(lb, dtype=x.dtype, device=x.device), x.shape)
+    upper = torch.broadcast_to(torch.as_tensor(ub, dtype=x.dtype, device=x.device), x.shape)
+    if delta is not None:
+        lower, upper = torch.maximum(lower, x - delta), torch.minimum(upper, x + delta)
+    return lower, upper
+
+
+def _check(x: torch.Tensor, lb, ub, lam: float, max_iter: int, epsilon: float, delta: float | None):
+    if x.ndim != 4:
+        raise ShapeError(f"sparsefool expects images (N, C, H, W), got shape {tuple(x.shape)}")
+    if lam < 1.0:
+        raise ParameterError(f"lambda must be at least 1, got {lam}")
+    if max_iter < 1:
+        raise ParameterError(f"max_iter must be at least 1, got {max_iter}")
+    if epsilon < 0:
+        raise ParameterError(f"epsilon must be non-negative, got {epsilon}")
+    if delta is not None and delta <= 0:
+        raise ParameterError(f"delta must be positive, got {delta}")
+    try:
+        lower, upper = perceptibility_bounds(x, lb, ub, delta)
+    except RuntimeError:
+        raise ShapeError(f"bounds must broadcast to the input shape {tuple(x.shape)}") from None
+    if bool((x < lower).any() or (x > upper).any()):
+        raise ParameterError("the images must lie inside the bounds [lb, ub]")
+    return lower, upper
+
+
+def boundary_normal(model: nn.Module, point: torch.Tensor, orig: torch.Tensor, adv: torch.Tensor) -> torch.Tensor:
+    """∇(f_adv − f_orig) at `point`, one batched forward and backward pass."""
+    point = point.detach().requires_grad_(True)
+    with torch.enable_grad():
+        logits = model(point)
+        difference = logits.gather(1, adv[:, None]) - logits.gather(1, orig[:, None])
+        (grad,) = torch.autograd.grad(difference.sum(), point)
+    return grad
+
+
+@torch.no_grad()
+def sparsefool(model: nn.Module, x: torch.Tensor, lb: float | torch.Tensor = 0.0, ub: float | torch.Tensor = 1.0,
+               lam: float = 3.0, max_iter: int = 20, epsilon: float = 0.02, *, delta: float | None = None,
+               candidates: int = 10, overshoot: float = 0.02, deepfool_iter: int = 50) -> SparseFoolResult:
+    """SparseFool on every image of `x` (N, C, H, W) with pixel bounds `lb ≤ x + δ ≤ ub`.
+
+    `lb`, `ub`: floats or tensors broadcastable to `x`; `delta` (pixel scale [0, 1]) adds the
+    perceptibility bounds `x ± δ`.  `lam` (λ ≥ 1) places the boundary point, `epsilon` is the
+    final overshoot; `candidates`, `overshoot`, `deepfool_iter` configure the DeepFool step.
+    The model runs in eval mode and its mode is restored.
+    """
+    lower, upper = _check(x, lb, ub, lam, max_iter, epsilon, delta)
+    was_training = model.training
+    model.eval()
+    try:
+        x0 = x.detach()
+        n = len(x0)
+        label = model(x0).argmax(1)
+        xi = x0.clone()
+        iterations = torch.zeros(n, dtype=torch.int64, device=x0.device)
+        flags = {name: torch.zeros(n, dtype=torch.bool, device=x0.device)
+                 for name in ("deepfool_failed", "wrong_side", "unreachable")}
+        active = torch.arange(n, device=x0.device)
+        for _ in range(max_iter):
+            if len(active) == 0:
+                break
+            lb_a, ub_a, x_a = lower[active], upper[active], xi[active]
+            step = deepfool(model, x_a, candidates=candidates, overshoot=overshoot, max_iter=deepfool_iter,
+                            bounds=(lb_a, ub_a))
+            w = boundary_normal(model, x_a + step.r, label[active], step.adv_label)
+            w_norm = w.flatten(1).norm(dim=1)
+            failed = ~step.converged | (w_norm <= NORM_GUARD) | ~torch.isfinite(w_norm)
+            w = w / torch.where(failed, 1.0, w_norm).view(-1, 1, 1, 1)
+            solved = linear_solver(x_a, w, x_a + lam * step.r, lb_a, ub_a, margin=SOLVER_MARGIN)
+            stop = failed | solved.wrong_side
+            flags["deepfool_failed"][active[failed]] = True
+            flags["wrong_side"][active[solved.wrong_side & ~failed]] = True
+            go = ~stop
+            moving = active[go]
+            xi[moving] = solved.x[go]
+            flags["unreachable"][moving[~solved.reached[go]]] = True
+            iterations[moving] += 1
+            still = model(xi[moving]).argmax(1) == label[moving]
+            active = moving[still]
+        x_adv = torch.minimum(torch.maximum(x0 + (1.0 + epsilon) * (xi - x0), lower), upper)
+        adv_label = model(x_adv).argmax(1)
+        return SparseFoolResult(perturbation=x_adv - x0, iterations=iterations, fooled=adv_label != label,
+                                label=label, adv_label=adv_label, **flags)
+    finally:
+        model.train(was_training)

@@ -1,0 +1,154 @@
+"""SparseFool: known answers on a linear model, flags, invariances, and the trained LeNet (REFERENCE §3)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from scipy.optimize import linprog
+from torch import nn
+
+from probe import ParameterError, ShapeError, data, results
+from probe.attacks import SparseFoolResult, deepfool, sparsefool
+from probe.attacks.sparsefool import SOLVER_MARGIN
+from probe.sparsefool import main, run, summary
+
+
+class Binary(nn.Module):
+    """Linear binary model: logits (0, v·x + b); class 0 where v·x + b < 0."""
+
+    def __init__(self, v: torch.Tensor, b: float):
+        super().__init__()
+        self.v = nn.Parameter(v.flatten().clone())
+        self.b = b
+
+    def forward(self, x):
+        score = x.flatten(1) @ self.v + self.b
+        return torch.stack([torch.zeros_like(score), score], dim=1)
+
+
+def _linear_case(seed: int, delta: float = 0.35):
+    g = torch.Generator().manual_seed(seed)
+    x = 0.1 + 0.8 * torch.rand(1, 1, 6, 6, generator=g, dtype=torch.float64)
+    v = torch.randn(1, 6, 6, generator=g, dtype=torch.float64)
+    b = -float((x.flatten() * v.flatten()).sum()) - 0.5 - float(torch.rand(1, generator=g))
+    return x, Binary(v, b).double(), delta
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("lam", [1.0, 3.0])
+def test_linear_binary_model_l1_equals_linear_program(seed, lam):
+    """On a linear model one iteration lands on the plane through x + λ r with the LP-optimal L1."""
+    x, model, delta = _linear_case(seed)
+    res = sparsefool(model, x, lam=lam, epsilon=0.0, delta=delta)
+    assert res.fooled.item() and res.iterations.item() == 1
+    lb, ub = (x - delta).clamp(0, 1).flatten().numpy(), (x + delta).clamp(0, 1).flatten().numpy()
+    r = deepfool(model, x, bounds=((x - delta).clamp(0, 1), (x + delta).clamp(0, 1))).r.flatten().numpy()
+    v = model.v.detach().numpy()
+    w = v / np.linalg.norm(v)
+    need = SOLVER_MARGIN + lam * float(w @ r)                                # w·δ ≥ w·(x_B − x) + margin
+    d = v.size
+    x0 = x.flatten().numpy()
+    lp = linprog(np.ones(2 * d), A_ub=-np.concatenate([w, -w])[None], b_ub=[-need],
+                 bounds=list(zip(np.zeros(d), ub - x0)) + list(zip(np.zeros(d), x0 - lb)), method="highs")
+    perturbation = res.perturbation.flatten().numpy()
+    assert np.isclose(np.abs(perturbation).sum(), lp.fun, rtol=1e-7)
+    assert np.all(x0 + perturbation >= lb) and np.all(x0 + perturbation <= ub)
+    assert res.perturbed_coordinates.item() < d // 2                         # sparse: a few coordinates
+
+
+def test_failed_deepfool_is_flagged_without_nan():
+    """A box that cannot reach the boundary (tiny δ) and a constant model: flagged, finite, unchanged."""
+    x, model, _ = _linear_case(0)
+    res = sparsefool(model, x, delta=1e-3)
+    assert res.deepfool_failed.item() and not res.fooled.item()
+    assert torch.isfinite(res.perturbation).all() and res.perturbation.abs().max() <= 1e-3
+    constant = nn.Sequential(nn.Flatten(), nn.Linear(36, 3)).double()
+    nn.init.zeros_(constant[1].weight)
+    res = sparsefool(constant, x)
+    assert res.deepfool_failed.item() and torch.equal(res.perturbation, torch.zeros_like(x))
+    assert res.iterations.item() == 0
+
+
+def test_bad_input_raises_clear_errors():
+    x, model, _ = _linear_case(0)
+    with pytest.raises(ParameterError):
+        sparsefool(model, x, lam=0.5)
+    with pytest.raises(ParameterError):
+        sparsefool(model, x, lb=0.5)                                          # images outside the bounds
+    with pytest.raises(ShapeError):
+        sparsefool(model, x[0])
+    with pytest.raises(ShapeError):
+        sparsefool(model, x, lb=torch.zeros(3, 3))
+
+
+@pytest.fixture(scope="module")
+def lenet_run(lenet_checkpoint, sample_test):
+    from probe import models
+    model = models.load(lenet_checkpoint)
+    indices = data.subset_indices(len(sample_test), 64, seed=0)
+    x, _ = data.get_batch(sample_test, indices)
+    return model, x, sparsefool(model, x)
+
+
+def test_lenet_fooling_rate_and_sparsity(lenet_run):
+    """Published behaviour: ~100 % fooling rate with a few % of the pixels (REFERENCE §3)."""
+    _, x, res = lenet_run
+    assert isinstance(res, SparseFoolResult)
+    assert res.fooled.float().mean() >= 0.99
+    share = 100.0 * res.perturbed_pixels[res.fooled].double() / (28 * 28)
+    assert 0.2 <= share.median() <= 6.0
+    adv = x + res.perturbation
+    assert torch.isfinite(adv).all() and adv.min() >= 0 and adv.max() <= 1
+    assert share.max() < 50                                                   # never a saturated image
+    assert not (res.wrong_side | res.deepfool_failed).any()
+
+
+def test_lenet_delta_bounds_respected(lenet_run):
+    model, x, _ = lenet_run
+    res = sparsefool(model, x[:8], delta=25 / 255)
+    assert res.perturbation.abs().max() <= 25 / 255 + 1e-6
+    assert ((x[:8] + res.perturbation) >= 0).all() and ((x[:8] + res.perturbation) <= 1).all()
+    assert torch.isfinite(res.perturbation).all()
+
+
+def test_batch_size_and_order_invariance(lenet_run):
+    model, x, whole = lenet_run
+    k = 8
+    single = [sparsefool(model, x[i:i + 1]) for i in range(k)]
+    order = torch.randperm(k, generator=torch.Generator().manual_seed(1))
+    shuffled = sparsefool(model, x[:k][order])
+    back = torch.empty_like(order)
+    back[order] = torch.arange(k)
+    for name in ("fooled", "adv_label", "iterations"):
+        assert torch.equal(torch.cat([getattr(s, name) for s in single]), getattr(whole, name)[:k])
+        assert torch.equal(getattr(shuffled, name)[back], getattr(whole, name)[:k])
+    assert torch.allclose(torch.cat([s.perturbation for s in single]), whole.perturbation[:k], atol=1e-5)
+    assert torch.allclose(shuffled.perturbation[back], whole.perturbation[:k], atol=1e-5)
+
+
+def test_probe_result_resume_and_cli(lenet, lenet_checkpoint, sample_test, tmp_path):
+    out = tmp_path / "sf.nc"
+    ds = run(lenet, sample_test, 12, batch_size=6, save_perturbations=True, out=out, data_spec="fashion-mnist-sample",
+             split="test")
+    assert list(ds["sample"].values) == list(data.subset_indices(len(sample_test), 12, 0))
+    assert ds["perturbed_pixel_fraction"].attrs["units"] == "%"
+    fooled = ds["fooled"].values
+    assert np.all(np.isinf(ds["l2"].values[~fooled])) and np.all(np.isfinite(ds["l2"].values[fooled]))
+    assert np.allclose(ds["perturbed_pixel_fraction"].values[fooled],
+                       100 * (np.abs(ds["perturbation"].values) > 0).any(1).sum((1, 2))[fooled] / 784)
+    loaded = results.load(out)
+    assert loaded.attrs["probe"] == "sparsefool" and loaded.attrs["complete"] is True
+    partial = ds.isel(sample=slice(0, 6))
+    partial.attrs = dict(ds.attrs, complete=False)
+    results.save(partial, out)                                               # as if interrupted after one chunk
+    resumed = run(lenet, sample_test, 12, batch_size=6, save_perturbations=True, out=out,
+                  data_spec="fashion-mnist-sample", split="test", resume=True)
+    for name in ("fooled", "adv_label", "perturbed_pixels", "l1"):
+        assert np.array_equal(resumed[name].values, ds[name].values)
+    stats = summary(ds)
+    assert stats["fooling rate (%)"] == 100 * fooled.mean()
+    argv = [str(lenet_checkpoint), "--n", "4", "--device", "cpu", "--save-perturbations", "--quiet",
+            "--out", str(tmp_path / "cli.nc"), "--plot", str(tmp_path / "cli.png")]
+    assert main(argv) == 0
+    assert (tmp_path / "cli.png").stat().st_size > 0 and results.load(tmp_path / "cli.nc")["fooled"].size == 4
+    assert main(argv[:1] + ["--delta", "300", "--quiet"]) == 2
