@@ -1,0 +1,137 @@
+"""Margin sweeps: analytic margins of linear models, invariance, flip equivariance, batching, CLI."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from probe import results
+from probe.data import ArrayDataset, TransformedDataset, get_batch
+from probe.attacks.deepfool import STEP_SLACK
+from probe.errors import ParameterError
+from probe.margins import main, sweep
+from probe.spectral import dct_diagonal_blocks, frequency_flip, low_pass, random_subspaces
+
+SHAPE = (1, 8, 8)
+
+
+class Composed(nn.Module):
+    """`model(transform(x))`: a model that transforms its own input."""
+
+    def __init__(self, model: nn.Module, transform) -> None:
+        super().__init__()
+        self.model, self.transform = model, transform
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(self.transform(x))
+
+
+@pytest.fixture()
+def linear_setup():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 4)).eval()
+    dataset = ArrayDataset(torch.rand(30, *SHAPE).numpy(), np.arange(30) % 4)
+    return model, dataset
+
+
+def analytic(model, x, family):
+    """Exact subspace margins (S, N): min_k |f_c − f_k| / ‖P_s (w_k − w_c)‖, and that ‖P_s (w_k − w_c)‖."""
+    weight, bias = model[1].weight.detach(), model[1].bias.detach()
+    logits = x.flatten(1) @ weight.T + bias
+    c = logits.argmax(1)
+    out, step_norm = np.zeros((len(family), len(x))), np.zeros((len(family), len(x)))
+    for s in range(len(family)):
+        diff = (weight[None] - weight[c][:, None]).reshape(-1, *SHAPE)
+        norms = family.project(diff, torch.full((len(diff),), s)).flatten(1).norm(dim=1).view(len(x), -1)
+        gap = (logits - logits.gather(1, c[:, None])).abs()
+        distance = gap / norms
+        distance[torch.arange(len(x)), c] = float("inf")
+        best = distance.min(1)
+        out[s], step_norm[s] = best.values.numpy(), norms.gather(1, best.indices[:, None])[:, 0].numpy()
+    return out, step_norm
+
+
+@pytest.mark.parametrize("kind", ["dct", "random"])
+def test_linear_margins_are_analytic_in_every_subspace(linear_setup, kind):
+    model, dataset = linear_setup
+    family = dct_diagonal_blocks(SHAPE, 4, 1) if kind == "dct" else random_subspaces(SHAPE, 5, count=4, seed=1)
+    ds = sweep(model, dataset, family, n=10, seed=3, batch_size=16)
+    x, _ = get_batch(dataset, ds["sample"].values)
+    expected, step_norm = analytic(model, x, family)
+    assert ds["margin"].dims == ("subspace", "sample") and ds["converged"].all()
+    assert (ds["iterations"] == 1).all()
+    # DeepFool's single step is (|g| + STEP_SLACK) / ‖P w‖ long, overshot by 2 %
+    np.testing.assert_allclose(ds["margin"].values, 1.02 * (expected + STEP_SLACK / step_norm), rtol=1e-4)
+    assert ds["margin"].attrs["units"] and ds.attrs["fraction_not_converged"] == 0.0
+    full, _ = analytic(model, x, random_subspaces(SHAPE, 64, seed=0))  # the whole space
+    assert (expected >= full[0] - 1e-6).all()  # a subspace margin is never below the full-space margin
+
+
+def test_orthogonal_subspace_gives_inf_and_is_counted(linear_setup):
+    model, dataset = linear_setup
+    family = dct_diagonal_blocks(SHAPE, 4, 4)
+    with torch.no_grad():
+        w = model[1].weight.view(-1, *SHAPE)
+        model[1].weight.copy_(family.project(w, torch.zeros(len(w), dtype=torch.long)).flatten(1))
+    ds = sweep(model, dataset, family, n=6, max_iter=10)
+    assert np.isinf(ds["margin"].values[1]).all() and not ds["converged"].values[1].any()
+    assert np.isfinite(ds["margin"].values[0]).all()
+    np.testing.assert_allclose(ds["not_converged"].values, [0.0, 1.0])
+    assert ds.attrs["fraction_not_converged"] == 0.5
+    assert not np.isnan(ds["margin"].values).any()
+
+
+def test_low_passing_model_is_invariant_outside_its_band(lenet, sample_test):
+    model = Composed(lenet, lambda x: low_pass(x, 8)).eval()
+    family = dct_diagonal_blocks((1, 28, 28), 8, 6)  # blocks at 0, 6, 12, 18
+    ds = sweep(model, sample_test, family, n=4, max_iter=20)
+    assert ds["converged"].values[0].all()
+    assert np.isinf(ds["margin"].values[2:]).all()  # blocks starting at 12 and 18 lie outside [0, 8)²
+
+
+def test_flip_equivariance_on_a_trained_model(lenet, sample_test):
+    family = dct_diagonal_blocks((1, 28, 28), 8, 4)  # blocks 0, 4, ..., 20; the flip maps a to 20 − a
+    indices = [3, 50, 700]
+    x, y = get_batch(sample_test, indices)
+    flipped = torch.utils.data.TensorDataset(frequency_flip(x), y)
+    direct = sweep(lenet, flipped, family, indices=range(3), max_iter=30)
+    mirrored = sweep(Composed(lenet, frequency_flip).eval(), sample_test, family, indices=indices, max_iter=30)
+    a, b = direct["margin"].values, mirrored["margin"].values[::-1]
+    assert np.array_equal(np.isfinite(a), np.isfinite(b)) and np.isfinite(a).mean() > 0.5
+    np.testing.assert_allclose(a[np.isfinite(a)], b[np.isfinite(b)], rtol=1e-3)
+
+
+def test_batch_size_and_sample_order_do_not_change_margins(lenet, sample_test):
+    family = dct_diagonal_blocks((1, 28, 28), 8, 10)
+    one = sweep(lenet, sample_test, family, indices=[5, 9, 11, 40], batch_size=3, max_iter=30)
+    other = sweep(lenet, sample_test, family, indices=[40, 11, 9, 5], batch_size=100, max_iter=30)
+    other = other.sel(sample=one["sample"].values)
+    np.testing.assert_allclose(one["margin"].values, other["margin"].values, rtol=1e-4)
+    assert np.array_equal(one["iterations"].values, other["iterations"].values)
+
+
+def test_command_line_writes_result_plot_and_resumes(lenet_checkpoint, tmp_path, capsys):
+    out, plot = tmp_path / "m.nc", tmp_path / "m.png"
+    argv = [str(lenet_checkpoint), "--n", "3", "--block", "8", "--stride", "10", "--max-iter", "20",
+            "--device", "cpu", "--batch-size", "3", "--out", str(out), "--plot", str(plot)]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "median margin" in printed and "not converged" in printed
+    ds = results.load(out)
+    assert ds.attrs["probe"] == "margins" and ds.attrs["complete"] and plot.stat().st_size > 0
+    assert ds.sizes == {"subspace": 3, "sample": 3} and "band_start" in ds.coords
+    assert main(argv + ["--resume", "--quiet"]) == 0
+    np.testing.assert_array_equal(results.load(out)["margin"].values, ds["margin"].values)
+    assert main([str(lenet_checkpoint), "--n", "2", "--block", "40"]) == 2
+    assert "block" in capsys.readouterr().err
+    assert main([str(lenet_checkpoint), "--n", "2", "--basis", "random", "--block", "8", "--stride", "10",
+                 "--max-iter", "5", "--quiet"]) == 0
+
+
+def test_mismatched_subspaces_raise(lenet, sample_test):
+    with pytest.raises(ParameterError):
+        sweep(lenet, sample_test, dct_diagonal_blocks(SHAPE), n=2)
+    with pytest.raises(ParameterError):
+        sweep(lenet, TransformedDataset(sample_test, frequency_flip, "dct-flip"), dct_diagonal_blocks((1, 28, 28)),
+              n=2, max_iter=0)
