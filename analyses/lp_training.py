@@ -1,0 +1,77 @@
+"""Standard vs L0-noise vs ESP training of LeNet on Fashion-MNIST, compared on clean accuracy,
+mCE_Lp and iCE (REFERENCE.md §4, §7).
+
+Trains three LeNets on the full training set (same seed, schedule and epochs; only the
+augmentation differs), then runs the Lp-corruption probe on a seeded subset of the test set
+with the same noise for every model.  Checkpoints are reused when present.
+
+    python -m analyses.lp_training --out runs/lp_training [--epochs 3] [--n 2000] [--max-strength 0.5]
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import figures
+from figures.lp import accuracy as accuracy_plot
+from figures.lp import summary_bars
+from figures import style
+from probe import cli, models, results
+from probe.augment import parse_augment
+from probe.data import image_shape, load, num_classes, subset_indices
+from probe.lp import evaluate
+from probe.train import channel_statistics, fit
+
+RUNS = {"standard": "none", "L0 noise": "lp:L0:0.01", "ESP": "esp:2.5"}
+
+
+def train(name: str, spec: str, train_set, test_set, args, out: Path) -> torch.nn.Module:
+    path = out / f"lenet_{name.replace(' ', '_').lower()}.pt"
+    if path.exists():
+        return models.load(path)
+    channels, height, width = image_shape(train_set)
+    mean, std = channel_statistics(train_set)
+    torch.manual_seed(args.seed)
+    model = models.build("lenet", in_channels=channels, num_classes=num_classes(train_set),
+                         image_size=(height, width), mean=mean, std=std)
+    augment = parse_augment(spec, dict(train_set.info, num_classes=num_classes(train_set)))
+    fit(model, train_set, test_set, epochs=args.epochs, lr=0.1, augment=augment, seed=args.seed,
+        checkpoint=path, meta={"data": args.data, "augment": spec}, log=print)
+    return model
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=Path("runs/lp_training"))
+    parser.add_argument("--data", default="fashion-mnist")
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--n", type=int, default=2000, help="test images for the Lp probe")
+    parser.add_argument("--max-strength", type=float, default=0.5)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    train_set, test_set = load(args.data, "train"), load(args.data, "test")
+    indices = subset_indices(len(test_set), args.n, args.seed)
+    strengths = np.linspace(args.max_strength / 10, args.max_strength, 10).tolist()
+    runs = {}
+    for name, spec in RUNS.items():
+        model = train(name, spec, train_set, test_set, args, args.out).eval()
+        attrs = results.provenance("lp", {"strengths": strengths, "augment": spec}, model=model, data=args.data,
+                                   split="test", seed=args.seed)
+        runs[name] = evaluate(model, test_set, indices, strengths=strengths, seed=args.seed, batch_size=250,
+                              out=args.out / f"lp_{name.replace(' ', '_').lower()}.nc", attrs=attrs)
+    rows = [[name, float(ds["clean_accuracy"]), float(ds["mce_lp"]), float(ds["ice"])] +
+            [float(ds["accuracy"].sel(p=p).mean()) for p in (0.0, 2.0, float("inf"))] for name, ds in runs.items()]
+    print(cli.format_table(["training", "clean acc (%)", "mCE_Lp", "iCE (%)", "L0 acc", "L2 acc", "Linf acc"], rows))
+    _, axes = style.new_axes(style.TWO_COLUMN, aspect=0.3, ncols=len(runs) + 1, layout="constrained")
+    for ax, (name, ds) in zip(axes, runs.items()):
+        accuracy_plot(ds, ax=ax, label=name)
+    summary_bars(runs, ax=axes[-1])
+    print(f"figure: {figures.save(axes[0], args.out / 'lp_training.png')}")
+
+
+if __name__ == "__main__":
+    main()
