@@ -23,6 +23,7 @@ DEFAULT_PLOTS: dict[str, str] = {
     "overlap": "figures.lp:overlap",
     "evaluate": "figures.evaluation:confusion",
     "sparsefool": "figures.sparsefool:overview",
+    "flatness": "figures.flatness:summary",
 }
 FORMATS = {".png", ".pdf", ".svg"}
 

@@ -195,7 +195,7 @@ def landscape(model: nn.Module, x: torch.Tensor, y: torch.Tensor, directions: Se
 
 
 def hessian_probes(model: nn.Module, x: torch.Tensor, y: torch.Tensor, spec: dict[str, int], *,
-                   method: str = "lanczos", max_iter: int = 100, tol: float = 1e-4, density_probes: int = 3,
+                   method: str = "lanczos", max_iter: int = 100, tol: float = 1e-3, density_probes: int = 3,
                    seed: int = 0, batch_size: int = 256, loss_fn: LossFn = hessian.cross_entropy) -> xr.Dataset:
     """Top-k eigenvalues, Hutchinson trace and SLQ density of the loss Hessian (see `probe.hessian`)."""
     if method not in hessian.METHODS:
@@ -248,7 +248,7 @@ class Settings:
     hessian: str = ""                             # 'top:K,trace[:M],density[:STEPS]'
     eig_method: str = "lanczos"
     max_iter: int = 100
-    tol: float = 1e-4
+    tol: float = 1e-3
     density_probes: int = 3
     landscape: str | None = None                  # '1d' or '2d'
     alpha_range: tuple[float, float] | None = None  # default (-1, 1); towards a checkpoint (-0.5, 1.5)
@@ -298,7 +298,7 @@ def flatness_probe(model: nn.Module, dataset, indices: np.ndarray, settings: Set
         {"sample_loss": _var("sample", sample_loss.astype(np.float64), "loss at the trained weights", "nats"),
          "label": _var("sample", y.cpu().numpy(), "true class")},
         coords={"sample": np.asarray(indices, dtype=np.int64)}))
-    return xr.merge(parts, combine_attrs="drop")
+    return xr.merge(parts, combine_attrs="override")
 
 
 def _landscape_dataset(model: nn.Module, x: torch.Tensor, y: torch.Tensor, s: Settings,
@@ -342,7 +342,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "density[:STEPS] (SLQ), e.g. top:5,trace,density")
     parser.add_argument("--eig-method", default="lanczos", choices=sorted(hessian.METHODS))
     parser.add_argument("--max-iter", type=int, default=100, help="eigenvalue iterations (default %(default)s)")
-    parser.add_argument("--tol", type=float, default=1e-4, help="relative eigenvalue tolerance (default %(default)s)")
+    parser.add_argument("--tol", type=float, default=1e-3, help="relative eigenvector residual tolerance (default %(default)s)")
     parser.add_argument("--density-probes", type=int, default=3, help="SLQ probe vectors (default %(default)s)")
     parser.add_argument("--landscape", choices=("1d", "2d"), help="also compute a landscape slice")
     parser.add_argument("--towards", help="second checkpoint: the slice's first direction goes towards its weights")
