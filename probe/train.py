@@ -22,6 +22,7 @@ from torch import nn
 
 from probe import cli, models, results
 from probe.augment import Augmentation, parse_augment, random_crop_flip
+from probe.augment.adversarial import parse_adversarial
 from probe.data import TransformedDataset, get_batch, image_shape, num_classes
 from probe.data.transforms import parse_transform
 from probe.errors import ParameterError
@@ -165,6 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--clip-grad", type=float, default=0.5, help="gradient-norm clipping (0: off)")
     parser.add_argument("--no-standard-augment", action="store_true", help="no random crop / flip")
     parser.add_argument("--augment", default="none", help="training augmentation, NAME[:ARGS] (see probe.augment)")
+    parser.add_argument("--adversarial", help="PGD adversarial training wrapping --augment: l2:EPS[:STEPS] or linf:EPS[:STEPS]")
     parser.add_argument("--transform", help="data transform: dct-flip, low-pass:B, high-pass:B")
     parser.add_argument("--mean", type=float, nargs="+", help="per-channel input mean (default: from the data)")
     parser.add_argument("--std", type=float, nargs="+", help="per-channel input std (default: from the data)")
@@ -215,7 +217,10 @@ def run(args: argparse.Namespace) -> None:
     model = models.build(args.arch, in_channels=channels, num_classes=num_classes(test_set),
                          image_size=(height, width), mean=mean, std=std, **_arch_kwargs(args.arch_arg))
     augment = parse_augment(args.augment, dict(getattr(train_set, "info", {}), num_classes=num_classes(test_set)))
+    if args.adversarial:
+        augment = parse_adversarial(args.adversarial, inner=augment)
     meta = {"data": args.data, "transform": args.transform or "none", "augment": args.augment,
+            "adversarial": args.adversarial or "none",
             "epochs": args.epochs, "lr": args.lr, "schedule": args.schedule, "seed": args.seed,
             "input_shape": [channels, height, width]}
     log = None if args.quiet else print

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Callable
 
 from probe.augment import esp, lp_noise
+from probe.augment.adversarial import parse_adversarial
 from probe.augment.augmix import AugMix
 from probe.augment.base import Augmentation, random_crop_flip
 from probe.augment.prime import PRIME
@@ -20,6 +21,7 @@ AUGMENTATIONS: dict[str, Callable[[str, dict], Augmentation]] = {
     "augmix": AugMix.from_spec,
     "lp": lambda args, info: lp_noise.from_spec(args, info),
     "esp": lambda args, info: esp.from_spec(args, info),
+    "adversarial": lambda args, info: parse_adversarial(args),
 }
 
 
