@@ -35,7 +35,7 @@ def _pairs_result(model: nn.Module, dataset, family: SubspaceFamily, indices: np
     count, n = len(family), len(indices)
     images = x.repeat(count, 1, 1, 1)                               # row s·n + i: sample i in subspace s
     which = torch.arange(count).repeat_interleave(n)
-    result = deepfool(model, images, subspace=family.select(which), **attack)
+    result = deepfool(model, images, subspace=family.select(which), groups=torch.arange(n).repeat(count), **attack)
     grid = lambda t: t.view(count, n).cpu().numpy()  # noqa: E731
     margin = grid(result.norm.double())
     data = {

@@ -107,6 +107,16 @@ def test_batch_size_and_order_do_not_change_results(lenet, sample_test):
     assert whole.converged.all()
 
 
+def test_groups_share_the_first_step_without_changing_results(lenet, sample_test):
+    x, _ = get_batch(sample_test, range(3))
+    family = dct_diagonal_blocks((1, 28, 28), 8, 10)
+    images, which = x.repeat(3, 1, 1, 1), torch.arange(3).repeat_interleave(3)
+    plain = deepfool(lenet, images, subspace=family.select(which), max_iter=20)
+    grouped = deepfool(lenet, images, subspace=family.select(which), max_iter=20, groups=torch.arange(3).repeat(3))
+    torch.testing.assert_close(grouped.r, plain.r, rtol=1e-4, atol=1e-6)
+    assert torch.equal(grouped.iterations, plain.iterations) and torch.equal(grouped.converged, plain.converged)
+
+
 def test_training_mode_restored_and_eval_used(lenet, sample_test):
     x, _ = get_batch(sample_test, range(4))
     reference = deepfool(lenet, x)

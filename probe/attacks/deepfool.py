@@ -91,20 +91,24 @@ def _bounds(bounds, x: torch.Tensor):
 
 @torch.no_grad()
 def deepfool(model: nn.Module, x: torch.Tensor, *, subspace: Projector | None = None, candidates: int = 10,
-             overshoot: float = 0.02, max_iter: int = 50, bounds=None, gradients: str = "jacrev") -> DeepFoolResult:
+             overshoot: float = 0.02, max_iter: int = 50, bounds=None, gradients: str = "jacrev",
+             groups: torch.Tensor | None = None) -> DeepFoolResult:
     """Minimal L2 perturbation (DeepFool) of each image in `x` that changes the model's prediction.
 
     `subspace` restricts the perturbation to a subspace (see `probe.spectral`); `bounds =
     (lb, ub)` keeps `x + perturbation` in a box (the accumulated `r` is never clipped; the
     clipped overshot iterate is what is evaluated).  `gradients` picks the batched Jacobian:
     'jacrev' (torch.func, fastest on CPU for LeNet; TorchScript models use 'vjp') or 'vjp'
-    (autograd with batched cotangents).  The model is run in
-    eval mode and its mode is restored.
+    (autograd with batched cotangents).  `groups` (N,) marks rows that hold the same image
+    and bounds (e.g. one image in many subspaces): their first linearisation is computed
+    once per group.  The model is run in eval mode and its mode is restored.
     """
     if x.ndim != 4:
         raise ShapeError(f"deepfool expects images (N, C, H, W), got shape {tuple(x.shape)}")
     if candidates < 2 or max_iter < 0 or overshoot < 0:
         raise ParameterError("deepfool needs candidates ≥ 2, max_iter ≥ 0 and overshoot ≥ 0")
+    if groups is not None and groups.shape != (len(x),):
+        raise ShapeError(f"groups must have shape ({len(x)},), got {tuple(groups.shape)}")
     if gradients not in GRADIENTS:
         raise ParameterError(f"unknown gradient method '{gradients}' (known: {', '.join(GRADIENTS)})")
     jacobian = GRADIENTS["vjp" if isinstance(model, torch.jit.ScriptModule) else gradients]
@@ -139,7 +143,14 @@ def deepfool(model: nn.Module, x: torch.Tensor, *, subspace: Projector | None = 
                 adv_label[active] = model(point).argmax(1)
                 converged[active] = adv_label[active] != label[active]
                 break
-            logits, w = jacobian(model, point, classes[active])
+            if step == 0 and groups is not None:
+                _, inverse = torch.unique(groups.to(x0.device), return_inverse=True)
+                first = torch.full((int(inverse.max()) + 1,), n, dtype=torch.int64, device=x0.device)
+                first = first.scatter_reduce(0, inverse, active, "amin")
+                logits, w = jacobian(model, point[first], classes[first])
+                logits, w = logits[inverse], w[inverse]
+            else:
+                logits, w = jacobian(model, point, classes[active])
             prediction = logits.argmax(1)
             adv_label[active] = prediction
             flipped = prediction != label[active]
