@@ -39,6 +39,8 @@ from probe.runner import run_chunked
 PROBE = "corruptions"
 SEED_BLOCK = 64
 PER_SAMPLE = ("correct", "clean_correct", "label")
+SUMMARY = ("accuracy", "clean_accuracy", "corruption_accuracy", "mce", "ce", "relative_ce", "imagenet_mce",
+           "relative_mce", "reference_corruption")
 GROUPS = {"benchmark": CORRUPTIONS, "extra": EXTRA_CORRUPTIONS, "all": ALL_CORRUPTIONS}
 
 
@@ -168,7 +170,8 @@ def summarize(ds: xr.Dataset, reference: str | Path | None = "auto", family: str
     """Add accuracy per cell, clean accuracy, CIFAR-style mCE and, with a reference, ImageNet-style
     and relative mCE.  `reference`: 'alexnet', 'none', 'auto' (AlexNet for ImageNet parameters)
     or a path to another result of this probe."""
-    ds = ds[list(PER_SAMPLE)]
+    ds = ds.drop_vars([name for name in SUMMARY if name in ds.variables])
+    ds.attrs = {k: v for k, v in ds.attrs.items() if k != "reference"}
     accuracy = 100.0 * ds["correct"].mean("sample")
     ds["accuracy"] = accuracy.assign_attrs(long_name="accuracy on corrupted images", units="%")
     ds["clean_accuracy"] = xr.DataArray(100.0 * float(ds["clean_correct"].mean()),
@@ -270,9 +273,8 @@ def run(args: argparse.Namespace) -> xr.Dataset:
         bar.close()
     ds = summarize(ds, args.reference, family)
     examples = probe.examples(indices)
-    attrs = dict(ds.attrs, **examples.attrs)
-    ds = xr.merge([ds, examples], combine_attrs="drop")
-    ds.attrs = attrs
+    ds = ds.assign(examples.data_vars)
+    ds.attrs.update(examples.attrs)
     if args.out:
         results.save(ds, args.out)
     if not args.quiet:
