@@ -30,7 +30,8 @@ def per_sample_sparsefool(model: nn.Module, x: torch.Tensor, lam: float = 3.0, m
                           epsilon: float = 0.02, deepfool_box: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """SparseFool one image at a time in [0, 1] (the reference); returns (perturbations, iterations).
 
-    `deepfool_box=False` runs the DeepFool step without the box, as the published code does.
+    `deepfool_box=False` runs the DeepFool step without the box and uses its raw `r`, as the
+    published code does; otherwise `r` is the in-box part, as in `probe.attacks.sparsefool`.
     """
     perturbations, iterations = torch.zeros_like(x), torch.zeros(len(x), dtype=torch.int64)
     for i in range(len(x)):
@@ -43,14 +44,15 @@ def per_sample_sparsefool(model: nn.Module, x: torch.Tensor, lam: float = 3.0, m
             step = deepfool(model, xi, bounds=(0.0, 1.0) if deepfool_box else None)
             if not step.converged.item():
                 break
-            w = boundary_normal(model, xi + step.r, label, step.adv_label)
+            r = (xi + step.r).clamp(0.0, 1.0) - xi if deepfool_box else step.r
+            w = boundary_normal(model, xi + r, label, step.adv_label)
             norm = float(w.norm())
             if norm == 0.0:
                 break
             w = w / norm
-            if float((w * (-lam * step.r)).sum()) > 0:                          # wrong side: stop
+            if float((w * (-lam * r)).sum()) > 0:                               # wrong side: stop
                 break
-            xi = greedy_linear_solver(xi, w, xi + lam * step.r, 0.0, 1.0, margin=SOLVER_MARGIN)
+            xi = greedy_linear_solver(xi, w, xi + lam * r, 0.0, 1.0, margin=SOLVER_MARGIN)
             iterations[i] += 1
         perturbations[i] = (x0 + (1.0 + epsilon) * (xi - x0)).clamp(0.0, 1.0)[0] - x0[0]
     return perturbations, iterations

@@ -69,8 +69,7 @@ def histogram(ds, ax=None, label: str | None = None, bins: int = 30):
     if ax is None:
         _, ax = style.new_axes()
     share = ds["perturbed_pixel_fraction"].values[ds["fooled"].values.astype(bool)]
-    color = style.color(len(ax.patches) and 1)
-    ax.hist(share, bins=bins, color=color, alpha=0.8, label=label)
+    ax.hist(share, bins=bins, color=style.color(0), alpha=0.8, label=label)
     if len(share):
         median = float(np.median(share))
         ax.axvline(median, color="k", ls="--", lw=0.8)
@@ -82,34 +81,37 @@ def histogram(ds, ax=None, label: str | None = None, bins: int = 30):
     return ax
 
 
-def _sweep(ds, dim: str, xlabel: str, ax, right: str | None):
+def _sweep(ds, dim: str, xlabel: str, ax, iterations: bool):
     if ax is None:
         _, ax = style.new_axes()
     x = ds[dim].values
-    ax.plot(x, ds["median_pixel_percent"].values, marker="o", ms=3, color=style.color(0), label="median perturbed pixels")
+    sparsity = ds["median_pixel_percent"].values
+    ax.plot(x, sparsity, marker="o", ms=3, color=style.color(0), label="median perturbed pixels")
+    if iterations:
+        for xi, yi, it in zip(x, sparsity, ds["mean_iterations"].values):
+            ax.annotate(f"{it:.1f} it.", (xi, yi), textcoords="offset points", xytext=(3, 4), fontsize=6)
     ax.set_xlabel(xlabel)
     ax.set_ylabel("median perturbed pixels (%)")
-    handles, labels = ax.get_legend_handles_labels()
     twin = ax.twinx()
     twin.grid(False)
+    twin.spines["right"].set_visible(True)
     twin.plot(x, ds["fooling_rate"].values, marker="s", ms=3, ls="--", color=style.color(1), label="fooling rate")
-    twin.set_ylabel("fooling rate (%)" if right is None else right)
-    if right is not None:
-        twin.plot(x, ds["mean_iterations"].values, marker="^", ms=3, ls=":", color=style.color(2),
-                  label="mean iterations")
+    twin.set_ylabel("fooling rate (%)")
+    twin.set_ylim(0, 105)
+    handles, labels = ax.get_legend_handles_labels()
     more_h, more_l = twin.get_legend_handles_labels()
     ax.legend(handles + more_h, labels + more_l, loc="best")
     return ax
 
 
 def lambda_sweep(ds, ax=None):
-    """Median perturbed pixels (left) and fooling rate / mean iterations (right) against λ."""
-    return _sweep(ds, "lam", "λ (boundary point x + λ r)", ax, "fooling rate (%) / iterations")
+    """Median perturbed pixels (annotated with mean iterations) and fooling rate against λ."""
+    return _sweep(ds, "lam", "λ (boundary point x + λ r)", ax, iterations=True)
 
 
 def delta_sweep(ds, ax=None):
-    """Median perturbed pixels (left) and fooling rate (right) against the perceptibility bound δ."""
-    return _sweep(ds, "delta", "δ (0–255 scale)", ax, None)
+    """Median perturbed pixels and fooling rate against the perceptibility bound δ."""
+    return _sweep(ds, "delta", "δ (0–255 scale)", ax, iterations=False)
 
 
 def transfer(ds, ax=None):

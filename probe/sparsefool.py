@@ -99,7 +99,7 @@ def run(model: nn.Module, data, n: int | None = None, *, lam: float = 3.0, max_i
     `save_perturbations` also stores the clean images and the perturbations.  With `out`, the
     result is saved after every chunk of `batch_size` samples and `resume` continues it.
     """
-    device = torch.device(device) if device is not None else next(model.parameters()).device
+    device = torch.device(device) if device is not None else next(model.parameters(), torch.empty(0)).device
     model = model.to(device).eval()
     indices = subset_indices(len(data), n, seed)
     attack = {"lam": lam, "max_iter": max_iter, "epsilon": epsilon, "delta": delta, "candidates": candidates}

@@ -3,7 +3,12 @@
 Outer loop from `x_i = x0`, for every sample at once, until `F(x_i) ≠ F(x0)`:
 
 1. DeepFool from `x_i` (inside the box) gives `r`; the boundary point is `x_B = x_i + λ r`
-   and the normal `w = ∇(f_adv − f_orig)` at `x_i + r`, normalised.
+   and the normal `w = ∇(f_adv − f_orig)` at `x_i + r`, normalised.  Box handling: DeepFool
+   keeps its accumulated `r` unclipped and grows it without limit in coordinates pinned at a
+   bound (REFERENCE §1), so `r` here is its in-box part `clip(x_i + r, lb, ub) − x_i`: the
+   point of the boundary that DeepFool found inside the box.  (With the raw `r`, `x_i + r`
+   lies outside the box; on the sample LeNet that costs sparsity, and fooling rate under
+   ±δ bounds: see `analyses/bench_sparsefool.py` and the report of issue 4.)
 2. The LinearSolver moves `x_i` (not `x0`) onto the plane through `x_B` with the least L1
    inside the per-pixel bounds.
 
@@ -120,11 +125,12 @@ def sparsefool(model: nn.Module, x: torch.Tensor, lb: float | torch.Tensor = 0.0
             lb_a, ub_a, x_a = lower[active], upper[active], xi[active]
             step = deepfool(model, x_a, candidates=candidates, overshoot=overshoot, max_iter=deepfool_iter,
                             bounds=(lb_a, ub_a))
-            w = boundary_normal(model, x_a + step.r, label[active], step.adv_label)
+            r_box = torch.minimum(torch.maximum(x_a + step.r, lb_a), ub_a) - x_a   # in-box part of r
+            w = boundary_normal(model, x_a + r_box, label[active], step.adv_label)
             w_norm = w.flatten(1).norm(dim=1)
             failed = ~step.converged | (w_norm <= NORM_GUARD) | ~torch.isfinite(w_norm)
             w = w / torch.where(failed, 1.0, w_norm).view(-1, 1, 1, 1)
-            solved = linear_solver(x_a, w, x_a + lam * step.r, lb_a, ub_a, margin=SOLVER_MARGIN)
+            solved = linear_solver(x_a, w, x_a + lam * r_box, lb_a, ub_a, margin=SOLVER_MARGIN)
             stop = failed | solved.wrong_side
             flags["deepfool_failed"][active[failed]] = True
             flags["wrong_side"][active[solved.wrong_side & ~failed]] = True
