@@ -66,7 +66,7 @@ def sweep(model: nn.Module, data, subspaces: SubspaceFamily, n: int | None = Non
     """
     if max_iter < 1 or batch_size < 1:
         raise ParameterError("max_iter and batch_size must be positive")
-    device = torch.device(device) if device is not None else next(model.parameters()).device
+    device = torch.device(device) if device is not None else next(model.parameters(), torch.empty(0)).device
     if tuple(image_shape(data)) != subspaces.shape:
         raise ParameterError(f"subspaces are for images {subspaces.shape} but the data has {tuple(image_shape(data))}")
     indices = subset_indices(len(data), n, seed) if indices is None else np.asarray(indices, dtype=np.int64)
