@@ -99,12 +99,14 @@ def boundary_normal(model: nn.Module, point: torch.Tensor, orig: torch.Tensor, a
 @torch.no_grad()
 def sparsefool(model: nn.Module, x: torch.Tensor, lb: float | torch.Tensor = 0.0, ub: float | torch.Tensor = 1.0,
                lam: float = 3.0, max_iter: int = 20, epsilon: float = 0.02, *, delta: float | None = None,
-               candidates: int = 10, overshoot: float = 0.02, deepfool_iter: int = 50) -> SparseFoolResult:
+               candidates: int = 10, overshoot: float = 0.02, deepfool_iter: int = 50,
+               gradients: str = "vjp") -> SparseFoolResult:
     """SparseFool on every image of `x` (N, C, H, W) with pixel bounds `lb ≤ x + δ ≤ ub`.
 
     `lb`, `ub`: floats or tensors broadcastable to `x`; `delta` (pixel scale [0, 1]) adds the
     perceptibility bounds `x ± δ`.  `lam` (λ ≥ 1) places the boundary point, `epsilon` is the
-    final overshoot; `candidates`, `overshoot`, `deepfool_iter` configure the DeepFool step.
+    final overshoot; `candidates`, `overshoot`, `deepfool_iter` and `gradients` configure the
+    DeepFool step ('vjp' is about 5x faster than 'jacrev' on a CPU batch of LeNet images).
     The model runs in eval mode and its mode is restored.
     """
     lower, upper = _check(x, lb, ub, lam, max_iter, epsilon, delta)
@@ -124,7 +126,7 @@ def sparsefool(model: nn.Module, x: torch.Tensor, lb: float | torch.Tensor = 0.0
                 break
             lb_a, ub_a, x_a = lower[active], upper[active], xi[active]
             step = deepfool(model, x_a, candidates=candidates, overshoot=overshoot, max_iter=deepfool_iter,
-                            bounds=(lb_a, ub_a))
+                            bounds=(lb_a, ub_a), gradients=gradients)
             r_box = torch.minimum(torch.maximum(x_a + step.r, lb_a), ub_a) - x_a   # in-box part of r
             w = boundary_normal(model, x_a + r_box, label[active], step.adv_label)
             w_norm = w.flatten(1).norm(dim=1)
