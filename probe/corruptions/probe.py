@@ -161,6 +161,7 @@ class CorruptionProbe:
                                        {"long_name": f"corrupted images of sample {index}", "units": "1/255"}),
                            "example_clean": (dims, to_uint8(x[0]), {"long_name": f"clean image of sample {index}",
                                                                     "units": "1/255"})},
+                          coords={"corruption": self.corruptions, "severity": self.severities},
                           attrs={"example_sample": int(index)})
 
 
