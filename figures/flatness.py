@@ -107,7 +107,8 @@ def summary(ds: xr.Dataset, ax=None):
     if ax is not None:
         return DRAW[present[0]](ds, ax=ax)
     _, axes = style.new_axes(width=style.TWO_COLUMN if len(present) > 1 else style.ONE_COLUMN,
-                             aspect=0.8, ncols=min(len(present), 3), nrows=int(np.ceil(len(present) / 3)), squeeze=False)
+                             aspect=0.8, ncols=min(len(present), 3), nrows=int(np.ceil(len(present) / 3)),
+                             squeeze=False)
     flat = axes.ravel()
     for name, panel in zip(present, flat):
         DRAW[name](ds, ax=panel)

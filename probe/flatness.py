@@ -53,7 +53,7 @@ def sphere_direction(params: Sequence[torch.Tensor], generator: torch.Generator)
     """A flat unit vector uniform on the sphere over all `params` (a normalised Gaussian)."""
     total = sum(p.numel() for p in params)
     u = torch.randn(total, generator=generator, dtype=torch.float64)
-    return (u / u.norm()).to(device=params[0].device, dtype=params[0].dtype)
+    return (u / u.norm()).to(params[0].dtype).to(params[0].device)
 
 
 def filter_normalized_direction(params: Sequence[torch.Tensor], generator: torch.Generator,
@@ -66,7 +66,7 @@ def filter_normalized_direction(params: Sequence[torch.Tensor], generator: torch
     """
     parts = []
     for p in params:
-        d = torch.randn(p.shape, generator=generator, dtype=torch.float64).to(device=p.device, dtype=p.dtype)
+        d = torch.randn(p.shape, generator=generator, dtype=torch.float64).to(p.dtype).to(p.device)
         w = p.detach()
         if P.is_filter_weight(p):
             rows, weight_rows = d.reshape(len(d), -1), w.reshape(len(w), -1)
@@ -333,7 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"perturbation radii (default {' '.join(map(str, DEFAULT_RADII))}; with --filter-norm "
                              f"{' '.join(map(str, DEFAULT_RELATIVE_RADII))})")
     parser.add_argument("--directions", type=int, default=50,
-                        help="random directions, each used as a ± pair (0: skip the sphere sweep; default %(default)s)")
+                        help="random directions, each used as a ± pair (0: skip the sweep; default %(default)s)")
     parser.add_argument("--filter-norm", action="store_true", help="filter-normalised directions (radius relative)")
     parser.add_argument("--include-bias-bn", action="store_true",
                         help="also perturb biases and BN parameters in filter-normalised directions")
@@ -342,7 +342,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "density[:STEPS] (SLQ), e.g. top:5,trace,density")
     parser.add_argument("--eig-method", default="lanczos", choices=sorted(hessian.METHODS))
     parser.add_argument("--max-iter", type=int, default=100, help="eigenvalue iterations (default %(default)s)")
-    parser.add_argument("--tol", type=float, default=1e-3, help="relative eigenvector residual tolerance (default %(default)s)")
+    parser.add_argument("--tol", type=float, default=1e-3,
+                        help="relative eigenvector residual tolerance (default %(default)s)")
     parser.add_argument("--density-probes", type=int, default=3, help="SLQ probe vectors (default %(default)s)")
     parser.add_argument("--landscape", choices=("1d", "2d"), help="also compute a landscape slice")
     parser.add_argument("--towards", help="second checkpoint: the slice's first direction goes towards its weights")

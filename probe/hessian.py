@@ -84,7 +84,7 @@ def _random_vector(dim: int, generator: torch.Generator, kind: str, device: torc
         v = torch.randint(0, 2, (dim,), generator=generator, dtype=torch.float64).mul_(2).sub_(1)
     else:
         v = torch.randn(dim, generator=generator, dtype=torch.float64)
-    return v.to(device=device, dtype=dtype)
+    return v.to(dtype).to(device)   # cast first: MPS has no float64
 
 
 @dataclass
@@ -296,7 +296,8 @@ def parse_hessian_spec(spec: str | None) -> dict[str, int]:
             continue
         name, _, value = item.partition(":")
         if name not in defaults:
-            raise ParameterError(f"unknown Hessian probe '{name}' in --hessian (expected top:K, trace[:M], density[:STEPS])")
+            raise ParameterError(f"unknown Hessian probe '{name}' in --hessian "
+                                 f"(expected top:K, trace[:M], density[:STEPS])")
         try:
             number = int(value) if value else defaults[name]
         except ValueError:

@@ -162,4 +162,5 @@ def test_cli_matches_the_exact_hessian_of_a_softmax_linear_model(digits_linear, 
     assert abs(trace - float(exact.trace())) < 4 * se
     assert int(ds["parameter_count"]) == theta.numel() == 650
     assert np.trapezoid(ds["density"].values, ds["spectrum"].values) == pytest.approx(1.0, rel=1e-2)
-    assert ds.attrs["probe"] == "flatness" and ds.attrs["model_sha256"] == models.weights_sha256(models.load(digits_linear))
+    assert ds.attrs["probe"] == "flatness"
+    assert ds.attrs["model_sha256"] == models.weights_sha256(models.load(digits_linear))
