@@ -101,7 +101,7 @@ def attribution_overlap(model: nn.Module, result: xr.Dataset, ig_steps: int = 32
     from captum.attr import IntegratedGradients, Saliency
     fooled = result["fooled"].values.astype(bool)
     sub = result.isel(sample=np.flatnonzero(fooled))
-    x = torch.from_numpy(sub["image"].values)
+    x = torch.from_numpy(sub["image"].values).requires_grad_(True)
     target = torch.from_numpy(sub["label"].values)
     perturbed = torch.from_numpy(sub["perturbation"].values != 0).any(1).flatten(1)   # (M, H·W)
     k = perturbed.sum(1)
@@ -118,10 +118,10 @@ def attribution_overlap(model: nn.Module, result: xr.Dataset, ig_steps: int = 32
         overlaps.append(((top & perturbed).sum(1).double() / k.double()).numpy())
     pixels = perturbed.shape[1]
     return xr.Dataset({
-        "overlap": (("method", "sample"), 100.0 * np.stack(overlaps),
+        "overlap": (("attribution", "sample"), 100.0 * np.stack(overlaps),
                     {"long_name": "perturbed pixels among the top-k attributed pixels", "units": "%"}),
         "chance": ("sample", 100.0 * k.double().numpy() / pixels, {"long_name": "chance level k / pixels", "units": "%"}),
-    }, coords={"method": list(methods), "sample": sub["sample"].values})
+    }, coords={"attribution": list(methods), "sample": sub["sample"].values})
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -175,8 +175,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     overlap = attribution_overlap(model, base)
     save(overlap, "attribution_overlap")
     print(format_table(["attribution", "mean overlap (%)", "mean chance (%)"],
-                       [[m, float(overlap["overlap"].sel(method=m).mean()), float(overlap["chance"].mean())]
-                        for m in overlap["method"].values]))
+                       [[m, float(overlap["overlap"].sel(attribution=m).mean()), float(overlap["chance"].mean())]
+                        for m in overlap["attribution"].values]))
 
     if args.models:
         paths = [args.checkpoint, *args.models]

@@ -172,7 +172,8 @@ def test_companion_analyses_and_figures(lenet, sample_test, tmp_path):
     baseline = random_baseline(lenet, base)
     assert baseline.attrs["random_fooling_rate"] < baseline.attrs["sparsefool_fooling_rate"]
     overlap = attribution_overlap(lenet, base, ig_steps=8)
-    assert float(overlap["overlap"].sel(method="saliency").mean()) > float(overlap["chance"].mean())
+    for method in ("saliency", "integrated_gradients"):
+        assert float(overlap["overlap"].sel(attribution=method).mean()) > float(overlap["chance"].mean())
     other = copy.deepcopy(lenet)
     matrix = transfer_matrix({"a": lenet, "b": other}, sample_test, 4)
     assert np.all(matrix["transfer_rate"].values == 100.0)                    # identical models: everything transfers
