@@ -69,9 +69,11 @@ class HessianOperator:
             for start in range(0, n, self.batch_size):
                 xb, yb = self.x[start:start + self.batch_size], self.y[start:start + self.batch_size]
                 loss = self.loss_fn(self.model(xb), yb).sum() / n
-                grads = torch.autograd.grad(loss, self.params, create_graph=True)
+                grads = torch.autograd.grad(loss, self.params, create_graph=True, materialize_grads=True)
                 dot = sum((g * v).sum() for g, v in zip(grads, vs))
-                for acc, hv in zip(total, torch.autograd.grad(dot, self.params)):
+                if not dot.requires_grad:   # the loss is linear in every parameter: H v = 0
+                    continue
+                for acc, hv in zip(total, torch.autograd.grad(dot, self.params, materialize_grads=True)):
                     acc.add_(hv)
         self.calls += 1
         return P.flatten(total).to(vector.dtype)

@@ -9,6 +9,7 @@ from torch import nn
 from torch.func import functional_call
 
 from probe import data, hessian, models, results
+from probe import params as P
 from probe import flatness as fl
 from probe.errors import ParameterError
 from probe.train import fit
@@ -164,3 +165,13 @@ def test_cli_matches_the_exact_hessian_of_a_softmax_linear_model(digits_linear, 
     assert np.trapezoid(ds["density"].values, ds["spectrum"].values) == pytest.approx(1.0, rel=1e-2)
     assert ds.attrs["probe"] == "flatness"
     assert ds.attrs["model_sha256"] == models.weights_sha256(models.load(digits_linear))
+
+
+def test_hessian_operator_tolerates_parameters_outside_the_loss():
+    model = nn.Sequential(nn.Linear(3, 2))
+    model.unused = nn.Parameter(torch.ones(4))
+    g = torch.Generator().manual_seed(10)
+    op = hessian.HessianOperator(model, torch.randn(5, 3, generator=g), torch.tensor([0, 1, 0, 1, 1]))
+    parts = dict(zip([name for name, _ in model.named_parameters()],
+                     P.unflatten(op(torch.ones(op.dim)), [p for _, p in model.named_parameters()])))
+    assert torch.count_nonzero(parts["unused"]) == 0 and torch.count_nonzero(parts["0.weight"]) > 0
