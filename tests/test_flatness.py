@@ -181,3 +181,14 @@ def test_cli_reports_bad_input(tmp_path, capsys):
         code = fl.main([str(checkpoint), "--n", "8", "--quiet", "--out", str(tmp_path / "x.nc")] + argv)
         assert code == 2
         assert message in capsys.readouterr().err
+
+
+def test_curves_figure_compares_several_models():
+    from figures import flatness as flat_figures
+    model, x, y, _ = quadratic_problem()
+    sharp = fl.sphere_flatness(model, x, y, [0.5, 1.0], directions=4, loss_fn=half_squared_error)
+    flat = fl.sphere_flatness(model, x * 0.5, y, [0.5, 1.0], directions=4, loss_fn=half_squared_error)
+    ax = flat_figures.curves({"sharp": sharp, "flat": flat})
+    assert [line.get_label() for line in ax.get_lines()] == ["sharp", "flat"]
+    assert len(ax.collections) == 2   # one error band per model
+    assert ax.get_lines()[0].get_ydata()[-1] > ax.get_lines()[1].get_ydata()[-1]
