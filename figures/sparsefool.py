@@ -89,7 +89,7 @@ def _sweep(ds, dim: str, xlabel: str, ax, iterations: bool):
     ax.plot(x, sparsity, marker="o", ms=3, color=style.color(0), label="median perturbed pixels")
     if iterations:
         for xi, yi, it in zip(x, sparsity, ds["mean_iterations"].values):
-            ax.annotate(f"{it:.1f} it.", (xi, yi), textcoords="offset points", xytext=(3, 4), fontsize=6)
+            ax.annotate(f"{it:.1f} it.", (xi, yi), textcoords="offset points", xytext=(4, -9), fontsize=6)
     ax.set_xlabel(xlabel)
     ax.set_ylabel("median perturbed pixels (%)")
     twin = ax.twinx()
@@ -100,7 +100,7 @@ def _sweep(ds, dim: str, xlabel: str, ax, iterations: bool):
     twin.set_ylim(0, 105)
     handles, labels = ax.get_legend_handles_labels()
     more_h, more_l = twin.get_legend_handles_labels()
-    ax.legend(handles + more_h, labels + more_l, loc="best")
+    ax.legend(handles + more_h, labels + more_l, loc="lower left", bbox_to_anchor=(0, 1.02), ncol=2, frameon=False)
     return ax
 
 
