@@ -72,7 +72,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=200)
     parser.add_argument("--reference-n", type=int, default=None, help="samples for the slow loop (default: --n)")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--batch-size", type=int, default=2048)
+    parser.add_argument("--batch-size", type=int, default=128, help="(subspace, sample) pairs per DeepFool call")
     args = parser.parse_args()
     device = torch.device(args.device)
     model = trained_lenet(args.checkpoint).to(device)

@@ -9,7 +9,6 @@ where DeepFool does not converge (or cannot move inside `S`) get margin `+inf` a
 from __future__ import annotations
 
 import argparse
-import math
 from typing import Callable, Sequence
 
 import numpy as np
@@ -28,25 +27,33 @@ PROBE = "margins"
 
 
 def _pairs_result(model: nn.Module, dataset, family: SubspaceFamily, indices: np.ndarray, device: torch.device,
-                  **attack) -> xr.Dataset:
-    """DeepFool for every (subspace, sample) pair of `indices` in one batch; a `(subspace, sample)` result."""
+                  batch_size: int, **attack) -> xr.Dataset:
+    """DeepFool for every (subspace, sample) pair of `indices`; a `(subspace, sample)` result.
+
+    Pairs are ordered sample-major and attacked `batch_size` at a time (small working
+    batches stay in cache); the pairs of one sample share their first linearisation.
+    """
     x, y = get_batch(dataset, indices)
     x = x.to(device)
     count, n = len(family), len(indices)
-    images = x.repeat(count, 1, 1, 1)                               # row s·n + i: sample i in subspace s
-    which = torch.arange(count).repeat_interleave(n)
-    result = deepfool(model, images, subspace=family.select(which), groups=torch.arange(n).repeat(count), **attack)
-    grid = lambda t: t.view(count, n).cpu().numpy()  # noqa: E731
-    margin = grid(result.norm.double())
+    rows = n * count                                                # row i·S + s: sample i in subspace s
+    parts = []
+    for start in range(0, rows, batch_size):
+        pair = torch.arange(start, min(start + batch_size, rows))
+        sample, member = pair // count, pair % count
+        parts.append(deepfool(model, x[sample.to(device)], subspace=family.select(member), groups=sample, **attack))
+    grid = lambda name: torch.cat([getattr(p, name) for p in parts]).view(n, count).T.cpu().numpy()  # noqa: E731
+    margin = grid("norm").astype(np.float64)
+    label = torch.cat([p.label for p in parts]).view(n, count)[:, 0].cpu().numpy()
     data = {
         "margin": (("subspace", "sample"), margin, {"long_name": "L2 margin in the subspace (+inf: not converged)",
                                                     "units": "pixel L2 ([0,1] scale)"}),
-        "converged": (("subspace", "sample"), grid(result.converged),
+        "converged": (("subspace", "sample"), grid("converged"),
                       {"long_name": "DeepFool changed the prediction"}),
-        "iterations": (("subspace", "sample"), grid(result.iterations), {"long_name": "DeepFool steps", "units": "1"}),
-        "adv_label": (("subspace", "sample"), grid(result.adv_label), {"long_name": "prediction at x + perturbation"}),
+        "iterations": (("subspace", "sample"), grid("iterations"), {"long_name": "DeepFool steps", "units": "1"}),
+        "adv_label": (("subspace", "sample"), grid("adv_label"), {"long_name": "prediction at x + perturbation"}),
         "label": ("sample", y.numpy(), {"long_name": "true class"}),
-        "prediction": ("sample", result.label[:n].cpu().numpy(), {"long_name": "predicted class of the clean image"}),
+        "prediction": ("sample", label, {"long_name": "predicted class of the clean image"}),
     }
     coords = {"subspace": ("subspace", np.arange(count)), "sample": ("sample", np.asarray(indices, dtype=np.int64))}
     coords.update({name: ("subspace", values, attrs) for name, (values, attrs) in family.coordinates().items()})
@@ -55,17 +62,18 @@ def _pairs_result(model: nn.Module, dataset, family: SubspaceFamily, indices: np
 
 def sweep(model: nn.Module, data, subspaces: SubspaceFamily, n: int | None = None, *,
           indices: Sequence[int] | None = None, seed: int = 0, candidates: int = 10, overshoot: float = 0.02,
-          max_iter: int = 100, batch_size: int = 2048, device: torch.device | str | None = None,
+          max_iter: int = 100, batch_size: int = 128, chunk_size: int = 64,
+          device: torch.device | str | None = None,
           out=None, resume: bool = False, attrs: dict | None = None,
           progress: Callable[[int], None] | None = None) -> xr.Dataset:
     """Margins of `n` seeded samples (or the given `indices`) of `data` in every member of `subspaces`.
 
     Returns an `xarray.Dataset` with dimensions `(subspace, sample)` (see the module doc);
     `batch_size` is the number of (subspace, sample) pairs per DeepFool call.  With `out`,
-    partial results are saved after every chunk and `resume=True` continues them.
+    partial results are saved after every `chunk_size` samples and `resume=True` continues them.
     """
-    if max_iter < 1 or batch_size < 1:
-        raise ParameterError("max_iter and batch_size must be positive")
+    if max_iter < 1 or batch_size < 1 or chunk_size < 1:
+        raise ParameterError("max_iter, batch_size and chunk_size must be positive")
     device = torch.device(device) if device is not None else next(model.parameters(), torch.empty(0)).device
     if tuple(image_shape(data)) != subspaces.shape:
         raise ParameterError(f"subspaces are for images {subspaces.shape} but the data has {tuple(image_shape(data))}")
@@ -75,10 +83,10 @@ def sweep(model: nn.Module, data, subspaces: SubspaceFamily, n: int | None = Non
                   "overshoot": overshoot, "max_iter": max_iter, "n": len(indices), "seed": seed}
     attrs = dict(attrs) if attrs is not None else results.provenance(PROBE, parameters, model=model, seed=seed,
                                                                       device=device)
-    chunk = max(1, batch_size // len(subspaces))
     compute = lambda chunk_indices: _pairs_result(model, data, subspaces, chunk_indices, device,  # noqa: E731
-                                                  candidates=candidates, overshoot=overshoot, max_iter=max_iter)
-    ds = run_chunked(compute, indices, attrs, chunk_size=chunk, out=out, resume=resume, progress=progress)
+                                                  batch_size, candidates=candidates, overshoot=overshoot,
+                                                  max_iter=max_iter)
+    ds = run_chunked(compute, indices, attrs, chunk_size=chunk_size, out=out, resume=resume, progress=progress)
     not_converged = 1.0 - ds["converged"].values.mean(axis=1)
     ds["not_converged"] = ("subspace", not_converged, {"long_name": "fraction of samples not converged", "units": "1"})
     ds.attrs["fraction_not_converged"] = float(1.0 - ds["converged"].values.mean())
@@ -100,7 +108,6 @@ def summary_rows(ds: xr.Dataset) -> list[list]:
 def build_parser() -> argparse.ArgumentParser:
     parser = cli.make_parser("python -m probe.margins",
                              "Margins of a classifier in DCT frequency bands (or random subspaces) by subspace DeepFool.")
-    parser.set_defaults(batch_size=2048)
     parser.add_argument("--basis", default="dct", choices=("dct", "random"),
                         help="diagonal DCT blocks, or as many random subspaces of the same dimension")
     parser.add_argument("--block", type=int, help="DCT block size K (default from the image size)")
