@@ -29,7 +29,7 @@ from probe import params as P
 from probe.hessian import HessianOperator
 from probe.train import fit
 
-RADII = tuple(np.linspace(0.5, 5.0, 10))
+RADII = fl.DEFAULT_RADII
 
 
 def median_time(fn, repeats: int) -> float:
@@ -164,7 +164,7 @@ def main(argv=None) -> int:
     print(f"sweep {'PASSES' if sweep_seconds < 60 else 'MISSES'} the 60 s target ({sweep_seconds:.1f} s wall, "
           f"{sweep_cpu:.1f} s CPU over {torch.get_num_threads()} threads; load average "
           f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores); "
-          f"F(γ=5) = {float(sweep['flatness'][-1]):.4g} ± {float(sweep['flatness_se'][-1]):.2g}")
+          f"F(γ={RADII[-1]:g}) = {float(sweep['flatness'][-1]):.4g} ± {float(sweep['flatness_se'][-1]):.2g}")
     return 0 if ok_ref and ok_vmap else 1
 
 

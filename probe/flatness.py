@@ -36,8 +36,8 @@ from probe.errors import ParameterError
 from probe.runner import run_chunked
 
 LossFn = hessian.LossFn
-DEFAULT_RADII = (0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0)
-DEFAULT_RELATIVE_RADII = (0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.07, 0.08, 0.09, 0.1)
+DEFAULT_RADII = (1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0)
+DEFAULT_RELATIVE_RADII = (0.02, 0.04, 0.06, 0.08, 0.1, 0.12, 0.14, 0.16, 0.18, 0.2)
 FLATNESS_STREAM, LANDSCAPE_STREAM = 0, 1
 
 
