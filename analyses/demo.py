@@ -14,8 +14,6 @@ import time
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
-
 from probe import models, results
 from probe.train import history_path
 from probe.train import main as train_main
@@ -32,6 +30,11 @@ def probe_steps(checkpoint: Path, out: Path) -> list[tuple[str, str, list[str]]]
 
     return [
         ("evaluate", "probe.evaluate", common("evaluate", 1500)),
+        ("sparsefool", "probe.sparsefool", common("sparsefool", 32) + ["--batch-size", "32", "--save-perturbations"]),
+        ("lp", "probe.lp", common("lp", 200) + ["--norms", "L0", "L1", "L2", "Linf", "--levels", "4"]),
+        ("corruptions", "probe.corruptions", common("corruptions", 256)),
+        ("overlap", "probe.overlap", ["--samples", "300", "--out", str(out / "overlap.nc"),
+                                      "--plot", str(out / "overlap.png"), "--quiet"]),
     ]
 
 
@@ -39,8 +42,28 @@ def summarize(name: str, ds) -> str:
     """One line of the summary for a result."""
     if name == "evaluate":
         return f"accuracy {100 * float(ds['correct'].mean()):.2f}% on {ds.sizes['sample']} test images"
-    return ", ".join(f"{k} {float(np.median(v.values[np.isfinite(v.values)])):.4g}"
-                     for k, v in ds.data_vars.items() if v.dtype.kind == "f" and np.isfinite(v.values).any())
+    if name == "sparsefool":
+        from probe.sparsefool import summary
+        numbers = summary(ds)
+        return (f"fooling rate {numbers['fooling rate (%)']:.1f}%, median {numbers['median perturbed pixels (%)']:.2f}% "
+                f"of pixels, {numbers['mean time per sample (s)'] * 1000:.0f} ms/sample")
+    if name == "lp":
+        return (f"clean {float(ds['clean_accuracy']):.1f}%, mCE_Lp {float(ds['mce_lp']):.2f}, "
+                f"iCE {float(ds['ice']):.3f}")
+    if name == "corruptions":
+        return f"clean {float(ds['clean_accuracy']):.1f}%, corruption accuracy {float(ds['corruption_accuracy']):.1f}%, mCE {float(ds['mce']):.2f}"
+    if name == "overlap":
+        from probe.lp import norm_name
+        eps = ds["epsilon_50"]
+        return "50% radii (ball in L2:4): " + ", ".join(
+            f"{norm_name(p)}: {float(v):.3g}" for p, v in zip(eps["p"].values, eps.isel(direction=0).values))
+    if name == "margins":
+        median = ds["margin"].median("sample")
+        return (f"median margin {float(median.min()):.3g} (lowest band) … {float(median.max()):.3g}; "
+                f"not converged {100 * (1 - float(ds['converged'].mean())):.1f}%")
+    if name == "flatness":
+        return ", ".join(f"{k} {float(v):.4g}" for k, v in ds.data_vars.items() if v.ndim == 0)
+    raise KeyError(name)
 
 
 def ensure_checkpoint(out: Path, log: Callable[[str], None]) -> Path:
