@@ -6,7 +6,7 @@ the overshot point.  Both run on the same trained LeNet and samples, back to bac
 process; the script checks that their margins agree where both converge and prints the
 speed ratio.  Also times the two batched Jacobian methods of `probe.attacks.deepfool`.
 
-    python -m analyses.bench_margins [CHECKPOINT] [--n 200] [--reference-n 200] [--device cpu]
+    python -m analyses.bench_margins [CHECKPOINT] [--n 200] [--reference-n 200] [--device cpu] [--threads 1]
 """
 from __future__ import annotations
 
@@ -73,7 +73,10 @@ def main() -> None:
     parser.add_argument("--reference-n", type=int, default=None, help="samples for the slow loop (default: --n)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--batch-size", type=int, default=128, help="(subspace, sample) pairs per DeepFool call")
+    parser.add_argument("--threads", type=int, help="torch CPU threads for both sides (default: torch's)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     model = trained_lenet(args.checkpoint).to(device)
     test = data.load("fashion-mnist-sample", split="test")
