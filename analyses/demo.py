@@ -30,6 +30,7 @@ def probe_steps(checkpoint: Path, out: Path) -> list[tuple[str, str, list[str]]]
 
     return [
         ("evaluate", "probe.evaluate", common("evaluate", 1500)),
+        ("margins", "probe.margins", common("margins", 32) + ["--max-iter", "50"]),
         ("sparsefool", "probe.sparsefool", common("sparsefool", 32) + ["--batch-size", "32", "--save-perturbations"]),
         ("lp", "probe.lp", common("lp", 200) + ["--norms", "L0", "L1", "L2", "Linf", "--levels", "4"]),
         ("corruptions", "probe.corruptions", common("corruptions", 256)),

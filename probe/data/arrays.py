@@ -81,7 +81,11 @@ class ArrayDataset(Dataset):
 
 
 class TransformedDataset(Dataset):
-    """Applies a batched image transform (tensor in, tensor out) on top of a dataset."""
+    """Applies a batched image transform (tensor in, tensor out) on top of a dataset.
+
+    The result is not clipped: frequency transforms (DCT flip, low/high pass) are linear and
+    leave [0, 1]; clipping would break the flip's orthogonality and mix frequencies back in.
+    """
 
     def __init__(self, base: Dataset, transform: Callable[[torch.Tensor], torch.Tensor], name: str) -> None:
         self.base = base
@@ -99,7 +103,7 @@ class TransformedDataset(Dataset):
 
     def batch(self, indices) -> tuple[torch.Tensor, torch.Tensor]:
         x, y = get_batch(self.base, indices)
-        return self.transform(x).clamp_(0.0, 1.0), y
+        return self.transform(x), y
 
     def __getitem__(self, index: int):
         x, y = self.batch([index])
