@@ -14,7 +14,7 @@
 Everything runs in eval mode with the data batched once on the device; perturbed weights
 are written in place and restored by copying the saved tensors (`probe.params.preserved`),
 so parameters and BN buffers are bit-identical afterwards.  (Evaluating several perturbed
-copies at once with `torch.func.vmap` was 3–10× slower on CPU, where it becomes grouped
+copies at once with `torch.func.vmap` was about 3× slower on CPU, where it becomes grouped
 convolutions; see `analyses/bench_flatness.py`.)
 """
 from __future__ import annotations
