@@ -34,6 +34,9 @@ def probe_steps(checkpoint: Path, out: Path) -> list[tuple[str, str, list[str]]]
         ("sparsefool", "probe.sparsefool", common("sparsefool", 32) + ["--batch-size", "32", "--save-perturbations"]),
         ("lp", "probe.lp", common("lp", 200) + ["--norms", "L0", "L1", "L2", "Linf", "--levels", "4"]),
         ("corruptions", "probe.corruptions", common("corruptions", 256)),
+        ("flatness", "probe.flatness", common("flatness", 500) + [
+            "--directions", "20", "--filter-norm", "--hessian", "top:3,trace:20,density:20", "--landscape", "1d",
+            "--points", "11"]),
         ("overlap", "probe.overlap", ["--samples", "300", "--out", str(out / "overlap.nc"),
                                       "--plot", str(out / "overlap.png"), "--quiet"]),
     ]
@@ -63,7 +66,9 @@ def summarize(name: str, ds) -> str:
         return (f"median margin {float(median.min()):.3g} (lowest band) … {float(median.max()):.3g}; "
                 f"not converged {100 * (1 - float(ds['converged'].mean())):.1f}%")
     if name == "flatness":
-        return ", ".join(f"{k} {float(v):.4g}" for k, v in ds.data_vars.items() if v.ndim == 0)
+        largest = float(ds["flatness"].isel(radius=-1))
+        return (f"F(γ={float(ds['radius'][-1]):.3g}) {largest:.4g} ± {float(ds['flatness_se'].isel(radius=-1)):.2g}, "
+                f"top eigenvalue {float(ds['eigenvalue'][0]):.4g}, trace {float(ds['trace']):.4g} ± {float(ds['trace_se']):.2g}")
     raise KeyError(name)
 
 
