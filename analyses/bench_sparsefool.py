@@ -138,13 +138,14 @@ def main(argv=None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--published", help="LeNet checkpoint trained on the full Fashion-MNIST")
     parser.add_argument("--published-data", default="fashion-mnist")
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default %(default)s: the CPU is shared)")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's own choice)")
     args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     test = data.load(args.data, split="test")
     x, _ = data.get_batch(test, data.subset_indices(len(test), args.n, args.seed))
     for dtype in (torch.float32, torch.float64):   # float64: exact agreement (no float32 near-ties in the sort)
-        print(f"== same algorithm, {args.checkpoint}, {args.data}, {args.n} images, {args.threads} thread(s), {dtype}")
+        print(f"== same algorithm, {args.checkpoint}, {args.data}, {args.n} images, {torch.get_num_threads()} thread(s), {dtype}")
         same_algorithm(models.load(args.checkpoint).eval().to(dtype), x.to(dtype))
     if args.published:
         full = data.load(args.published_data, split="test")
