@@ -66,9 +66,11 @@ def main() -> None:
     rows = [[name, float(ds["clean_accuracy"]), float(ds["mce_lp"]), float(ds["ice"])] +
             [float(ds["accuracy"].sel(p=p).mean()) for p in (0.0, 2.0, float("inf"))] for name, ds in runs.items()]
     print(cli.format_table(["training", "clean acc (%)", "mCE_Lp", "iCE (%)", "L0 acc", "L2 acc", "Linf acc"], rows))
-    _, axes = style.new_axes(style.TWO_COLUMN, aspect=0.3, ncols=len(runs) + 1, layout="constrained")
+    _, axes = style.new_axes(style.TWO_COLUMN, aspect=1.2, ncols=len(runs) + 1, layout="constrained")
     for ax, (name, ds) in zip(axes, runs.items()):
         accuracy_plot(ds, ax=ax, label=name)
+        if ax is not axes[0]:
+            ax.get_legend().remove()
     summary_bars(runs, ax=axes[-1])
     print(f"figure: {figures.save(axes[0], args.out / 'lp_training.png')}")
 

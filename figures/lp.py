@@ -63,7 +63,7 @@ def accuracy(ds, ax=None, label: str | None = None):
     ax.set_xlabel("noise strength (RMS pixel change)")
     ax.set_ylabel("accuracy (%)")
     title = f"mCE_Lp {float(ds['mce_lp']):.1f}, iCE {float(ds['ice']):.1f}%"
-    ax.set_title(f"{label}: {title}" if label else title)
+    ax.set_title(f"{label}\n{title}" if label else title)
     ax.legend(ncol=2, fontsize=6)
     return ax
 
