@@ -52,8 +52,8 @@ def summarize(name: str, ds) -> str:
         return (f"fooling rate {numbers['fooling rate (%)']:.1f}%, median {numbers['median perturbed pixels (%)']:.2f}% "
                 f"of pixels, {numbers['mean time per sample (s)'] * 1000:.0f} ms/sample")
     if name == "lp":
-        return (f"clean {float(ds['clean_accuracy']):.1f}%, mCE_Lp {float(ds['mce_lp']):.2f}, "
-                f"iCE {float(ds['ice']):.3f}")
+        return (f"clean {float(ds['clean_accuracy']):.1f}%, mCE_Lp {float(ds['mce_lp']):.2f}%, "
+                f"iCE {float(ds['ice']):.2f}%")
     if name == "corruptions":
         return f"clean {float(ds['clean_accuracy']):.1f}%, corruption accuracy {float(ds['corruption_accuracy']):.1f}%, mCE {float(ds['mce']):.2f}"
     if name == "overlap":
