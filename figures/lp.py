@@ -5,7 +5,7 @@ import math
 from typing import Mapping
 
 import numpy as np
-from matplotlib.ticker import NullFormatter
+from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from figures import style
 
@@ -14,6 +14,12 @@ DIRECTION_LABELS = {"lp_in_reference": "Lp ball in reference", "reference_in_lp"
 
 def _name(p: float) -> str:
     return "L∞" if math.isinf(p) else f"L{p:g}"
+
+
+def _two_and_five(value: float, _position) -> str:
+    """Label the 2× and 5× minor ticks of a log axis (short ranges show no decade ticks)."""
+    mantissa = value / 10 ** math.floor(math.log10(value))
+    return f"{value:.3g}" if round(mantissa, 6) in (2.0, 5.0) else ""
 
 
 def overlap(ds, ax=None, p: float | None = None):
@@ -43,12 +49,17 @@ def overlap(ds, ax=None, p: float | None = None):
                 panel.plot([e50], [50], marker="o", ms=3, color=style.color(i))
                 panel.annotate(f"{e50:.3g}", (e50, 50), textcoords="offset points", xytext=(3, 3 - 10 * i), fontsize=6)
         panel.set_xscale("log")
-        panel.xaxis.set_minor_formatter(NullFormatter())
+        if eps.max() / eps.min() < 100:  # less than two decades: label the minor ticks too
+            panel.xaxis.set_minor_formatter(FuncFormatter(_two_and_five))
+            panel.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:.3g}"))
+            panel.tick_params(axis="x", which="minor", labelsize=6)
+        else:
+            panel.xaxis.set_minor_formatter(NullFormatter())
         panel.set_title(f"{_name(q)} vs {ds.attrs.get('reference', 'reference')}")
         panel.set_xlabel(f"ε ({_name(q)})")
         panel.set_ylabel("inside (%)")
         panel.set_ylim(-3, 103)
-    axes[0].legend(loc="best")
+    axes[0].legend(loc="lower left", fontsize=6, framealpha=0.9)
     return axes[0]
 
 
