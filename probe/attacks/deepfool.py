@@ -1,9 +1,9 @@
 """Batched L2 DeepFool, optionally constrained to a subspace and to a box (REFERENCE.md §1–2).
 
-Every step linearises the model at the overshot iterate `x0 + (1 + η) r`: one forward pass
-gives the success check and the logits, one batched vector-Jacobian product gives the
-gradients of `f_k − f_0` for every candidate class of every sample.  Samples that have
-crossed the boundary, or cannot move, leave the working batch.  In a subspace `S` every
+Every step first checks success at the overshot iterate `x0 + (1 + η) r` with one forward
+pass; samples that have crossed the boundary, or cannot move, leave the working batch, and
+only the others are linearised there: one batched vector-Jacobian product gives the
+gradients of `f_k − f_0` for every candidate class of every remaining sample.  In a subspace `S` every
 gradient is replaced by its orthogonal projection `P w`, so `r` stays inside `S`.
 """
 from __future__ import annotations
@@ -136,12 +136,15 @@ def deepfool(model: nn.Module, x: torch.Tensor, *, subspace: Projector | None = 
             return torch.clamp(point, box[0][rows], box[1][rows]) if box is not None else point
 
         for step in range(max_iter + 1):
-            if len(active) == 0:
-                break
             point = iterate(active)
-            if step == max_iter:
-                adv_label[active] = model(point).argmax(1)
-                converged[active] = adv_label[active] != label[active]
+            if step > 0:
+                # Check success with a forward pass first: rows that crossed need no gradients.
+                prediction = model(point).argmax(1)
+                adv_label[active] = prediction
+                flipped = prediction != label[active]
+                converged[active] = flipped
+                active, point = active[~flipped], point[~flipped]
+            if len(active) == 0 or step == max_iter:
                 break
             if step == 0 and groups is not None:
                 _, inverse = torch.unique(groups.to(x0.device), return_inverse=True)
@@ -151,14 +154,6 @@ def deepfool(model: nn.Module, x: torch.Tensor, *, subspace: Projector | None = 
                 logits, w = logits[inverse], w[inverse]
             else:
                 logits, w = jacobian(model, point, classes[active])
-            prediction = logits.argmax(1)
-            adv_label[active] = prediction
-            flipped = prediction != label[active]
-            converged[active] = flipped
-            moving = ~flipped
-            active, logits, w = active[moving], logits[moving], w[moving]
-            if len(active) == 0:
-                break
             chosen = logits.gather(1, classes[active])
             g = (chosen[:, 1:] - chosen[:, :1]).abs()                      # (M, k−1)
             raw_norm = w.flatten(2).norm(dim=2)
