@@ -2,8 +2,8 @@
 mCE_Lp and iCE (REFERENCE.md §4, §7).
 
 Trains three LeNets on the full training set (same seed, schedule and epochs; only the
-augmentation differs), then runs the Lp-corruption probe on a seeded subset of the test set
-with the same noise for every model.  Checkpoints are reused when present.
+augmentation differs), then runs the Lp-corruption probe and the common-corruption probe on a
+seeded subset of the test set with the same noise for every model.  Checkpoints are reused when present.
 
     python -m analyses.lp_training --out runs/lp_training [--epochs 3] [--n 2000] [--max-strength 0.5]
 """
@@ -21,6 +21,7 @@ from figures.lp import summary_bars
 from figures import style
 from probe import cli, models, results
 from probe.augment import parse_augment
+from probe.corruptions import main as corruptions_main
 from probe.data import image_shape, load, num_classes, subset_indices
 from probe.lp import evaluate
 from probe.train import channel_statistics, fit
@@ -43,6 +44,14 @@ def train(name: str, spec: str, train_set, test_set, args, out: Path) -> torch.n
     return model
 
 
+def common_corruptions(checkpoint: Path, args, out: Path):
+    """Accuracy under the 15 common corruptions (generated, CIFAR-10-C parameters) on the same images."""
+    if corruptions_main([str(checkpoint), "--data", args.data, "--n", str(args.n), "--seed", str(args.seed),
+                         "--out", str(out), "--quiet"]) != 0:
+        raise SystemExit(f"corruption probe failed on {checkpoint}")
+    return results.load(out)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("runs/lp_training"))
@@ -56,16 +65,20 @@ def main() -> None:
     train_set, test_set = load(args.data, "train"), load(args.data, "test")
     indices = subset_indices(len(test_set), args.n, args.seed)
     strengths = np.linspace(args.max_strength / 10, args.max_strength, 10).tolist()
-    runs = {}
+    runs, common = {}, {}
     for name, spec in RUNS.items():
         model = train(name, spec, train_set, test_set, args, args.out).eval()
         attrs = results.provenance("lp", {"strengths": strengths, "augment": spec}, model=model, data=args.data,
                                    split="test", seed=args.seed)
+        stem = name.replace(" ", "_").lower()
         runs[name] = evaluate(model, test_set, indices, strengths=strengths, seed=args.seed, batch_size=250,
-                              out=args.out / f"lp_{name.replace(' ', '_').lower()}.nc", attrs=attrs)
+                              out=args.out / f"lp_{stem}.nc", attrs=attrs)
+        common[name] = common_corruptions(args.out / f"lenet_{stem}.pt", args, args.out / f"corruptions_{stem}.nc")
     rows = [[name, float(ds["clean_accuracy"]), float(ds["mce_lp"]), float(ds["ice"])] +
-            [float(ds["accuracy"].sel(p=p).mean()) for p in (0.0, 2.0, float("inf"))] for name, ds in runs.items()]
-    print(cli.format_table(["training", "clean acc (%)", "mCE_Lp", "iCE (%)", "L0 acc", "L2 acc", "Linf acc"], rows))
+            [float(ds["accuracy"].sel(p=p).mean()) for p in (0.0, 2.0, float("inf"))] +
+            [float(common[name]["corruption_accuracy"]), float(common[name]["mce"])] for name, ds in runs.items()]
+    print(cli.format_table(["training", "clean acc (%)", "mCE_Lp", "iCE (%)", "L0 acc", "L2 acc", "Linf acc",
+                            "common-corruption acc", "mCE"], rows))
     _, axes = style.new_axes(style.TWO_COLUMN, aspect=1.2, ncols=len(runs) + 1, layout="constrained")
     for ax, (name, ds) in zip(axes, runs.items()):
         accuracy_plot(ds, ax=ax, label=name)
