@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import matplotlib
+import numpy as np
 import pytest
 import torch
 
@@ -11,6 +12,13 @@ from probe import data, models  # noqa: E402
 from probe.train import fit  # noqa: E402
 
 torch.set_num_threads(2)
+
+
+@pytest.fixture(autouse=True)
+def _seed_global_generators():
+    """Every test starts from the same global RNG state, whatever ran before it."""
+    torch.manual_seed(0)
+    np.random.seed(0)
 
 
 @pytest.fixture(scope="session")
