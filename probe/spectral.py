@@ -5,6 +5,7 @@ transform is orthogonal (Parseval holds) and `idct2` is its transpose.
 """
 from __future__ import annotations
 
+import abc
 import functools
 import math
 
@@ -91,7 +92,7 @@ def default_block_stride(size: int) -> tuple[int, int]:
     return block, max(1, math.ceil((size - block) / 20))
 
 
-class SubspaceFamily:
+class SubspaceFamily(abc.ABC):
     """S subspaces of the image space, applied as operators to batches of shape (N, C, H, W)."""
 
     kind = "subspace"
@@ -103,21 +104,21 @@ class SubspaceFamily:
         return len(self.dimensions)
 
     @property
+    @abc.abstractmethod
     def dimensions(self) -> np.ndarray:
         """(S,) dimension of every member."""
-        raise NotImplementedError
 
     def coordinates(self) -> dict[str, tuple[np.ndarray, dict]]:
         """Coordinates along the `subspace` dimension of a result: name → (values, attrs)."""
         return {"dimension": (self.dimensions, {"long_name": "subspace dimension", "units": "1"})}
 
+    @abc.abstractmethod
     def project(self, g: torch.Tensor, which: torch.Tensor) -> torch.Tensor:
         """Orthogonal projection of each row `g[i]` onto member `which[i]`."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def squared_norms(self, g: torch.Tensor) -> torch.Tensor:
         """(N, S): ‖P_s g_i‖² for every row and every member."""
-        raise NotImplementedError
 
     def select(self, which) -> "Subspace":
         """The projector of member `which` (an int: every row) or members `which[i]` (one per row)."""

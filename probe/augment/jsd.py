@@ -6,6 +6,7 @@ All three views go through the model in one forward pass, as in the published co
 """
 from __future__ import annotations
 
+import abc
 from typing import Callable, Sequence
 
 import torch
@@ -33,16 +34,16 @@ def jsd_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
     return F.cross_entropy(clean, y) + weight * jsd_consistency([clean, first, second]), clean
 
 
-class ConsistencyAugmentation(Augmentation):
+class ConsistencyAugmentation(Augmentation, abc.ABC):
     """An augmentation `augment(x, generator)` whose loss is cross-entropy on augmented images,
     or, with `jsd=True`, the JSD consistency loss over (clean, aug1, aug2)."""
 
     def __init__(self, jsd: bool = False) -> None:
         self.jsd = bool(jsd)
 
+    @abc.abstractmethod
     def augment(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        """Augmented images in [0, 1] (subclasses override)."""
-        raise NotImplementedError
+        """Augmented images in [0, 1]: the one thing a concrete augmentation defines."""
 
     def apply(self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         return self.augment(x, generator), y

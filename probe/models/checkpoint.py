@@ -134,7 +134,7 @@ def load(path: str | os.PathLike, trust: bool = False, factory: str | None = Non
             raise CheckpointError(
                 f"{path} holds pickled Python objects (e.g. a whole nn.Module), which can run arbitrary code "
                 f"when loaded; re-run with --trust-checkpoint (trust=True) only if you trust its source") from None
-        content = torch.load(path, map_location=map_location, weights_only=False)
+        content = torch.load(path, map_location=map_location, weights_only=False)  # only with trust=True
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as exc:
         raise CheckpointError(f"{path}: not a readable checkpoint ({str(exc).splitlines()[0]})") from None
     if factory is not None:
