@@ -13,6 +13,7 @@ import torch
 import xarray as xr
 from torch import nn
 
+from probe import cli, results, runner
 from probe.data import get_batch
 
 
@@ -72,12 +73,10 @@ def evaluate(model: nn.Module, dataset, indices, batch_size: int = 256,
 # ----------------------------------------------------------------------------- command line
 
 def build_parser() -> argparse.ArgumentParser:
-    from probe import cli
     return cli.make_parser("python -m probe.evaluate", "Accuracy of a checkpoint on a dataset (per class too).")
 
 
 def run(args: argparse.Namespace) -> None:
-    from probe import cli, results, runner
     device, model, dataset, indices = cli.setup(args)
     attrs = results.provenance("evaluate", {"n": args.n}, model=model, data=args.data, split=args.split,
                                seed=args.seed, device=device)
@@ -94,7 +93,6 @@ def run(args: argparse.Namespace) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from probe import cli
     return cli.run_command(build_parser(), run, argv)
 
 
