@@ -25,7 +25,7 @@ from matplotlib.colors import hsv_to_rgb, rgb_to_hsv
 from PIL import Image
 from scipy import ndimage
 
-from probe.cli import format_table
+from probe.commands.common import format_table
 from probe.corruptions import ALL_CORRUPTIONS, FAMILIES, corrupt, severity_params
 
 DETERMINISTIC = {"defocus_blur", "zoom_blur", "gaussian_blur", "brightness", "contrast", "pixelate",

@@ -23,8 +23,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, vmap
 
-from probe import cli, data, models
+from probe import data, models
 from probe import flatness as fl
+from probe.commands.common import format_table, resolve_device
 from probe import params as P
 from probe.hessian import HessianOperator
 from probe.train import fit
@@ -117,7 +118,7 @@ def main(argv=None) -> int:
     parser.add_argument("--reference-directions", type=int, default=3,
                         help="directions timed with the reference and vmap paths (then scaled to 50)")
     args = parser.parse_args(argv)
-    device = cli.resolve_device(args.device)
+    device = resolve_device(args.device)
     model = lenet(args.checkpoint, device)
     dataset = data.load("fashion-mnist-sample", split="train")
     indices = data.subset_indices(len(dataset), args.n, 0)
@@ -128,7 +129,7 @@ def main(argv=None) -> int:
 
     cost = step_versus_hvp(model, x[:128], y[:128], repeats=20)
     full = step_versus_hvp(model, x, y, repeats=3)
-    print(cli.format_table(["batch", "training step (ms)", "HVP (ms)", "HVP / step"],
+    print(format_table(["batch", "training step (ms)", "HVP (ms)", "HVP / step"],
                            [(128, 1e3 * cost["train_step"], 1e3 * cost["hvp"], cost["hvp"] / cost["train_step"]),
                             (len(x), 1e3 * full["train_step"], 1e3 * full["hvp"], full["hvp"] / full["train_step"])]))
 
@@ -141,8 +142,8 @@ def main(argv=None) -> int:
     theta = P.flatten([p for _, p in P.trainable(model)])
     points = []
     for d in range(k):
-        u = fl.make_direction([p for _, p in P.trainable(model)], fl.direction_generator(0, fl.FLATNESS_STREAM, d),
-                              False, False)
+        u = fl.make_direction([p for _, p in P.trainable(model)],
+                              fl.direction_generator(0, fl.FLATNESS_STREAM, d, device), False, False)
         for gamma in RADII:
             points += [theta + gamma * u, theta - gamma * u]
     expected = sweep["loss"].values[:, :k, :].transpose(1, 0, 2).reshape(-1)
@@ -154,7 +155,7 @@ def main(argv=None) -> int:
     vmap_seconds = (time.perf_counter() - start) / len(points) * evaluations
     ok_ref = np.allclose(reference, expected, rtol=1e-5)
     ok_vmap = np.allclose(vmapped, expected, rtol=1e-4)
-    print(cli.format_table(
+    print(format_table(
         ["50 dirs × 10 radii, ± pairs", "seconds", "ms / evaluation", "same losses"],
         [("probe (in place, data batched once)", sweep_seconds, 1e3 * sweep_seconds / evaluations, "-"),
          ("reference (copy + re-read), scaled", reference_seconds, 1e3 * reference_seconds / evaluations, ok_ref),

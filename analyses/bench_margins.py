@@ -19,7 +19,7 @@ from torch import nn
 
 from probe import data, models
 from probe.attacks.deepfool import GRADIENTS
-from probe.margins import sweep
+from probe.margins import run, summary
 from probe.spectral import dct_diagonal_blocks
 from probe.train import fit
 
@@ -93,12 +93,12 @@ def main() -> None:
         print(f"jacobian '{name}' for 128 images × 9 candidates: {time.perf_counter() - start:.3f} s")
 
     start = time.perf_counter()
-    ds = sweep(model, test, family, indices=indices, batch_size=args.batch_size, device=device)
+    ds = run(model, test, subspaces=family, indices=indices, batch_size=args.batch_size, device=device)
     if device.type == "cuda":
         torch.cuda.synchronize()
     batched_time = time.perf_counter() - start
     print(f"batched sweep: {batched_time:.2f} s, mean iterations {float(ds['iterations'].mean()):.2f}, "
-          f"not converged {ds.attrs['fraction_not_converged']:.3f}")
+          f"not converged {summary(ds)['not_converged']:.3f}")
 
     reference_n = args.reference_n or args.n
     reference = np.full((len(family), reference_n), np.inf)

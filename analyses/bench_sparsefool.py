@@ -20,13 +20,14 @@ import torch
 from torch import nn
 
 from probe import data, models
-from probe.attacks import sparsefool
 from probe.attacks.linear_solver import greedy_linear_solver
-from probe.attacks.sparsefool import SOLVER_MARGIN, boundary_normal
-from probe.cli import format_table
+from probe.attacks.sparsefool import DEEPFOOL_OVERSHOOT, SOLVER_MARGIN, boundary_normal, sparsefool
+from probe.commands.common import format_table
+from probe.logits import classify
 
 
-def reference_deepfool(model: nn.Module, x: torch.Tensor, box: bool, candidates: int = 10, overshoot: float = 0.02,
+def reference_deepfool(model: nn.Module, x: torch.Tensor, box: bool, candidates: int = 10,
+                       overshoot: float = DEEPFOOL_OVERSHOOT,
                        max_iter: int = 50) -> tuple[torch.Tensor, int] | None:
     """DeepFool on ONE image (1, C, H, W) the straightforward way: one backward pass per candidate
     class.  With `box`, the iterate that is evaluated is `clip(x + (1+η) r, 0, 1)` (REFERENCE §1).
@@ -58,7 +59,7 @@ def reference_deepfool(model: nn.Module, x: torch.Tensor, box: bool, candidates:
 
 
 def per_sample_sparsefool(model: nn.Module, x: torch.Tensor, lam: float = 3.0, max_iter: int = 20,
-                          epsilon: float = 0.02, deepfool_box: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+                          overshoot: float = 0.02, deepfool_box: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """SparseFool one image at a time in [0, 1] (the reference); returns (perturbations, iterations).
 
     `deepfool_box=False` runs the DeepFool step without the box and uses its raw `r`, as the
@@ -79,7 +80,7 @@ def per_sample_sparsefool(model: nn.Module, x: torch.Tensor, lam: float = 3.0, m
                 break
             r, adv = found
             r = ((xi + r).clamp(0.0, 1.0) - xi if deepfool_box else r).detach()
-            w = boundary_normal(model, xi + r, label, torch.tensor([adv]))
+            w, _ = boundary_normal(model, xi + r, label, torch.tensor([adv]))
             norm = float(w.norm())
             if norm == 0.0:
                 break
@@ -88,17 +89,18 @@ def per_sample_sparsefool(model: nn.Module, x: torch.Tensor, lam: float = 3.0, m
                 break
             xi = greedy_linear_solver(xi, w, xi + lam * r, 0.0, 1.0, margin=SOLVER_MARGIN)
             iterations[i] += 1
-        perturbations[i] = (x0 + (1.0 + epsilon) * (xi - x0)).clamp(0.0, 1.0)[0] - x0[0]
+        perturbations[i] = (x0 + (1.0 + overshoot) * (xi - x0)).clamp(0.0, 1.0)[0] - x0[0]
     return perturbations, iterations
 
 
 def _stats(model: nn.Module, x: torch.Tensor, perturbation: torch.Tensor, seconds: float) -> dict:
     with torch.no_grad():
-        fooled = (model(x + perturbation).argmax(1) != model(x).argmax(1)).numpy()
+        adv, finite = classify(model(x + perturbation))
+        fooled = ((adv != classify(model(x))[0]) & finite).numpy()
     pixels = 100.0 * (perturbation != 0).any(1).flatten(1).sum(1).double().numpy() / (x.shape[2] * x.shape[3])
-    return {"fooling rate (%)": 100.0 * fooled.mean(),
-            "median perturbed pixels (%)": float(np.median(pixels[fooled])) if fooled.any() else float("inf"),
-            "time per sample (s)": seconds / len(x)}
+    return {"fooling_rate": 100.0 * fooled.mean(),
+            "median_perturbed_pixels": float(np.median(pixels[fooled])) if fooled.any() else float("inf"),
+            "time_per_sample": seconds / len(x)}
 
 
 def _timed(fn):

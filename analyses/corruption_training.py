@@ -23,11 +23,11 @@ import numpy as np
 import torch
 import xarray as xr
 
-import figures
-from figures import corruptions as corruption_figures
-from probe import cli, data, results
+from probe import data, plot, results
 from probe.augment import parse_augment
+from probe.commands.common import format_table
 from probe.corruptions import summarize
+from probe.plot import corruptions as corruption_figures
 
 MODELS = {"standard": "none", "augmix": "augmix", "prime": "prime"}
 
@@ -116,13 +116,13 @@ def main(argv: list[str] | None = None) -> None:
             table.append([name, f"BN {bn}" if bn else "none", float(ds["clean_accuracy"]),
                           float(ds["corruption_accuracy"]), float(ds["mce"]), float(ds["imagenet_mce"]),
                           float(ds["relative_mce"]), float(standard["mce"]) - float(ds["mce"])])
-    print(cli.format_table(["model", "adaptation", "clean %", "corruption %", "mCE %", "mCE/std %", "rel mCE/std %",
+    print(format_table(["model", "adaptation", "clean %", "corruption %", "mCE %", "mCE/std %", "rel mCE/std %",
                             "mCE gain vs std"], table))
-    figures.save(corruption_figures.severity_curves(plain), args.out / "severity_curves.png")
-    figures.save(corruption_figures.severity_curves({f"{k} + BN": v for k, v in adapted.items()}),
+    plot.save(corruption_figures.severity_curves(plain), args.out / "severity_curves.png")
+    plot.save(corruption_figures.severity_curves({f"{k} + BN": v for k, v in adapted.items()}),
                  args.out / "severity_curves_bn.png")
-    figures.save(corruption_figures.corruption_grid(plain["standard"]), args.out / "corruption_grid.png")
-    figures.save(corruption_figures.augmentation_grid(augmentation_samples(args)), args.out / "augmentation_grid.png")
+    plot.save(corruption_figures.corruption_grid(plain["standard"]), args.out / "corruption_grid.png")
+    plot.save(corruption_figures.augmentation_grid(augmentation_samples(args)), args.out / "augmentation_grid.png")
     print(f"results and figures in {args.out}")
 
 

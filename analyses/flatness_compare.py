@@ -1,8 +1,8 @@
 """Compare the loss flatness of LeNets trained with different augmentations.
 
 Trains one LeNet per `--augment` spec on the embedded Fashion-MNIST sample through the real
-`python -m probe.train` command (checkpoints are cached in `--out`), runs
-`python -m probe.flatness` on each with the same seeded data subset and directions, and
+`python -m probe.train` command (checkpoints are cached in `--out`), runs the flatness probe
+(`probe.flatness.run`) on each with the same seeded data subset and directions, and
 writes one comparison figure and a table (test accuracy, F(γ) at the largest radius ±
 standard error, top Hessian eigenvalue, Hessian trace ± standard error).
 
@@ -16,13 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
-import figures
-from figures import flatness as flat_figures
-from figures import style
-from probe import cli, models, results
+from probe import flatness, models, plot
 from probe.augment import AUGMENTATIONS
-from probe.flatness import main as flatness_main
-from probe.train import main as train_main
+from probe.commands.common import format_table
+from probe.commands.train import main as train_main
+from probe.plot import flatness as flat_figures
+from probe.plot import style
 
 DATA = "fashion-mnist-sample"
 DEFAULT_AUGMENTS = ("none", "lp:L2:1.5", "adversarial:l2:0.5:3")
@@ -64,15 +63,9 @@ def main(argv=None) -> int:
     found = {}
     for spec in args.augment:
         checkpoint = train(spec, args.out, args.epochs, args.seed)
-        result = args.out / f"flatness_{slug(spec)}_{kind}.nc"
-        probe_args = [str(checkpoint), "--data", DATA, "--split", "test", "--n", str(args.n),
-                      "--directions", str(args.directions), "--hessian", args.hessian, "--seed", str(args.seed),
-                      "--out", str(result), "--quiet"]
-        probe_args += ["--radii", *map(str, args.radii)] if args.radii else []
-        probe_args += ["--filter-norm"] if args.filter_norm else []
-        if flatness_main(probe_args):
-            raise SystemExit(f"flatness probe failed on {checkpoint}")
-        found[spec] = results.load(result)
+        found[spec] = flatness.run(models.load(checkpoint), DATA, n=args.n, seed=args.seed, radii=args.radii,
+                                   directions=args.directions, filter_norm=args.filter_norm, hessian=args.hessian,
+                                   out=args.out / f"flatness_{slug(spec)}_{kind}.nc")
 
     _, axes = style.new_axes(width=style.TWO_COLUMN, aspect=0.8, ncols=2)
     flat_figures.curves(found, ax=axes[0])
@@ -83,7 +76,7 @@ def main(argv=None) -> int:
     axes[1].bar(range(len(names)), traces, yerr=errors, color=[style.color(i) for i in range(len(names))])
     axes[1].set_xticks(range(len(names)), names, rotation=20)
     axes[1].set_ylabel("Hessian trace (Hutchinson)")
-    figures.save(axes[0], args.out / f"flatness_compare_{kind}.png")
+    plot.save(axes[0], args.out / f"flatness_compare_{kind}.png")
 
     rows = []
     for spec, ds in found.items():
@@ -93,7 +86,7 @@ def main(argv=None) -> int:
         rows.append((spec, accuracy, float(ds["sample_loss"].mean()),
                      f"{float(ds['flatness'][-1]):.4g} ± {float(ds['flatness_se'][-1]):.2g}", top, trace))
     radius = float(found[names[0]]["radius"][-1])
-    print(cli.format_table(["augment", "test acc %", "loss", f"F({radius:g})", "top λ", "trace"], rows))
+    print(format_table(["augment", "test acc %", "loss", f"F({radius:g})", "top λ", "trace"], rows))
     print(f"figure: {args.out / f'flatness_compare_{kind}.png'}")
     return 0
 

@@ -15,15 +15,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-import figures
-from figures.lp import accuracy as accuracy_plot
-from figures.lp import summary_bars
-from figures import style
-from probe import cli, models, results
+from probe import corruptions, lp, models, plot
 from probe.augment import parse_augment
-from probe.corruptions import main as corruptions_main
+from probe.commands.common import format_table
 from probe.data import image_shape, load, num_classes, subset_indices
-from probe.lp import evaluate
+from probe.plot import style
+from probe.plot.lp import accuracy as accuracy_plot
+from probe.plot.lp import summary_bars
 from probe.train import channel_statistics, fit
 
 RUNS = {"standard": "none", "L0 noise": "lp:L0:0.01", "ESP": "esp:2.5"}
@@ -46,10 +44,7 @@ def train(name: str, spec: str, train_set, test_set, args, out: Path) -> torch.n
 
 def common_corruptions(checkpoint: Path, args, out: Path):
     """Accuracy under the 15 common corruptions (generated, CIFAR-10-C parameters) on the same images."""
-    if corruptions_main([str(checkpoint), "--data", args.data, "--n", str(args.n), "--seed", str(args.seed),
-                         "--out", str(out), "--quiet"]) != 0:
-        raise SystemExit(f"corruption probe failed on {checkpoint}")
-    return results.load(out)
+    return corruptions.run(models.load(checkpoint), args.data, n=args.n, seed=args.seed, out=out)
 
 
 def main() -> None:
@@ -68,24 +63,22 @@ def main() -> None:
     runs, common = {}, {}
     for name, spec in RUNS.items():
         model = train(name, spec, train_set, test_set, args, args.out).eval()
-        attrs = results.provenance("lp", {"strengths": strengths, "augment": spec}, model=model, data=args.data,
-                                   split="test", seed=args.seed)
         stem = name.replace(" ", "_").lower()
-        runs[name] = evaluate(model, test_set, indices, strengths=strengths, seed=args.seed, batch_size=250,
-                              out=args.out / f"lp_{stem}.nc", attrs=attrs)
+        runs[name] = lp.run(model, test_set, indices=indices, strengths=strengths, seed=args.seed, batch_size=250,
+                            out=args.out / f"lp_{stem}.nc")
         common[name] = common_corruptions(args.out / f"lenet_{stem}.pt", args, args.out / f"corruptions_{stem}.nc")
     rows = [[name, float(ds["clean_accuracy"]), float(ds["mce_lp"]), float(ds["ice"])] +
             [float(ds["accuracy"].sel(p=p).mean()) for p in (0.0, 2.0, float("inf"))] +
             [float(common[name]["corruption_accuracy"]), float(common[name]["mce"])] for name, ds in runs.items()]
-    print(cli.format_table(["training", "clean acc (%)", "mCE_Lp", "iCE (%)", "L0 acc", "L2 acc", "Linf acc",
-                            "common-corruption acc", "mCE"], rows))
+    print(format_table(["training", "clean acc (%)", "mCE_Lp", "iCE (%)", "L0 acc", "L2 acc", "Linf acc",
+                        "common-corruption acc", "mCE"], rows))
     _, axes = style.new_axes(style.TWO_COLUMN, aspect=1.2, ncols=len(runs) + 1, layout="constrained")
     for ax, (name, ds) in zip(axes, runs.items()):
         accuracy_plot(ds, ax=ax, label=name)
         if ax is not axes[0]:
             ax.get_legend().remove()
     summary_bars(runs, ax=axes[-1])
-    print(f"figure: {figures.save(axes[0], args.out / 'lp_training.png')}")
+    print(f"figure: {plot.save(axes[0], args.out / 'lp_training.png')}")
 
 
 if __name__ == "__main__":

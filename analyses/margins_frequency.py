@@ -18,14 +18,14 @@ import numpy as np
 import torch
 import xarray as xr
 
-import figures
-import figures.margins
-from probe import data, models, results
+import probe.plot.margins
+from probe import data, models, plot, results
 from probe.augment.adversarial import AdversarialTraining
 from probe.data import TransformedDataset, subset_indices
 from probe.data.transforms import parse_transform
-from probe.margins import summary_rows, sweep
-from probe.cli import format_table
+from probe.commands.common import format_table
+from probe.commands.margins import report
+from probe.margins import run, summary
 from probe.spectral import dct_diagonal_blocks, energy_spectrum
 from probe.train import channel_statistics, fit
 
@@ -35,7 +35,7 @@ def train_lenet(train_set, test_set, epochs: int, seed: int, augment=None, path:
     torch.manual_seed(seed)
     model = models.build("lenet", in_channels=1, num_classes=10, image_size=(28, 28), mean=mean, std=std)
     history = fit(model, train_set, test_set, epochs=epochs, lr=0.05, seed=seed, augment=augment,
-                  checkpoint=path, quiet=True, log=print)
+                  checkpoint=path, log=print)
     return model.eval(), float(history["test_accuracy"].values[-1])
 
 
@@ -84,28 +84,29 @@ def main() -> None:
         print(f"--- {name}: training on {args.train_n} images for {args.epochs} epochs")
         slug = name.split()[0].lower()
         model, accuracy = train_lenet(train_subset, test_set, args.epochs, args.seed, augment, args.out / f"{slug}.pt")
-        ds = sweep(model, test_set, family, n=args.n, seed=args.seed, out=args.out / f"{slug}.nc")
+        ds = run(model, test_set, subspaces=family, n=args.n, seed=args.seed)
         ds.attrs.update(model_label=name, test_accuracy=accuracy, data=args.data, transform=transform or "none")
         results.save(ds, args.out / f"{slug}.nc")
         sweeps[name] = ds
         medians = np.median(ds["margin"].values, axis=1)
         rows.append([name, accuracy, float(medians[0]), float(medians[10]), float(medians[20]),
-                     ds.attrs["fraction_not_converged"], float(ds.attrs["elapsed_seconds"])])
-        print(format_table(["subspace", "band start", "dim", "median margin", "not converged"], summary_rows(ds)))
+                     summary(ds)["not_converged"], float(ds.attrs["elapsed_seconds"])])
+        print(report(ds))
 
     print(format_table(["model", "test acc %", "median band 0", "median band 10", "median band 20",
                         "not converged", "sweep s"], rows))
-    ax = figures.margins.bands(sweeps, log=True, points=False)
+    ax = probe.plot.margins.bands(sweeps, log=True, points=False)
     ax.set_title(f"Fashion-MNIST LeNets, {args.n} test images")
-    figures.save(ax, args.out / "margins.png")
+    plot.save(ax, args.out / "margins.png")
 
     spectrum = xr.Dataset({"energy": (("epoch", "subspace"), np.stack(energies),
                                       {"long_name": "mean share of PGD perturbation energy", "units": "1"})},
                           coords={"epoch": np.arange(1, len(energies) + 1), "subspace": np.arange(len(family)),
                                   "band_start": ("subspace", family.starts[:, 0])})
-    spectrum.attrs = results.provenance("energy_spectrum", vars(args), data=args.data, split="train", seed=args.seed)
+    spectrum.attrs = results.provenance("energy_spectrum", vars(args), data_identity={"data": args.data, "split": "train"},
+                                        seed=args.seed)
     results.save(spectrum, args.out / "pgd_energy.nc")
-    figures.save(figures.margins.spectrum(spectrum, over="epoch"), args.out / "pgd_energy.png")
+    plot.save(probe.plot.margins.spectrum(spectrum, over="epoch"), args.out / "pgd_energy.png")
     print("PGD perturbation energy share per band (last epoch):",
           np.array2string(spectrum["energy"].values[-1], precision=3, max_line_width=200))
     print(f"figures: {args.out / 'margins.png'}, {args.out / 'pgd_energy.png'}")

@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from probe import models, results
-from probe.cli import format_table
+from probe import models
+from probe.commands.common import format_table
 from probe.data.synthetic import SyntheticDataset, t1
-from probe.margins import sweep
+from probe.margins import run, summary
 from probe.spectral import Bases, random_subspaces
 from probe.train import fit
 
@@ -69,19 +69,19 @@ def main() -> None:
             if isinstance(layer, torch.nn.Linear):
                 torch.nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
                 torch.nn.init.zeros_(layer.bias)
-        history = fit(model, train, test, epochs=args.epochs, lr=lr, seed=args.seed, quiet=True,
+        history = fit(model, train, test, epochs=args.epochs, lr=lr, seed=args.seed,
                       log=lambda line, a=arch: print(f"{a}: {line}"))
         accuracy = float(history["test_accuracy"].values[-1])
         row = [arch, accuracy]
         for name, family in families.items():
-            ds = sweep(model.eval(), test, family, n=args.n, seed=args.seed, max_iter=args.max_iter)
-            results.save(ds, args.out / f"{arch}_{name.replace(' ', '_').replace('⟂', 'perp')}.nc")
-            row += [float(np.median(ds["margin"].values)), ds.attrs["fraction_not_converged"]]
+            ds = run(model.eval(), test, subspaces=family, n=args.n, seed=args.seed, max_iter=args.max_iter,
+                     out=args.out / f"{arch}_{name.replace(' ', '_').replace('⟂', 'perp')}.nc")
+            row += [float(np.median(ds["margin"].values)), summary(ds)["not_converged"]]
         table.append(row)
     headers = ["model", "test acc %"]
     for name in families:
         headers += [f"{name} (median)", "not conv."]
-    table.append(["published MLP", float("nan")] + [v for p in PUBLISHED_MLP.values() for v in (p, float("nan"))])
+    table.append(["published MLP", "-"] + [v for p in PUBLISHED_MLP.values() for v in (p, "-")])
     print(f"T1(ε={args.epsilon:g}, σ={args.sigma:g}), D={dim}, {args.n} test points, random subspaces of dim {args.dimension}")
     print(format_table(headers, table))
 

@@ -16,38 +16,36 @@ import torch
 import xarray as xr
 from torch import nn
 
-import figures
-from figures import sparsefool as plots
 from probe import data as datasets
-from probe import models, results
-from probe.cli import format_table
-from probe.data import get_batch
+from probe import models, plot, results
+from probe.commands.common import format_table
+from probe.logits import classify
+from probe.plot import sparsefool as plots
 from probe.sparsefool import run, summary
 
 
-def _sweep(model: nn.Module, data, n: int, dim: str, values: Sequence[float], key: str, scale: float,
-           **kwargs) -> xr.Dataset:
-    rows = [summary(run(model, data, n, **{key: v * scale}, **kwargs)) for v in values]
+def _sweep(model: nn.Module, data, n: int, dim: str, values: Sequence[float], **kwargs) -> xr.Dataset:
+    rows = [summary(run(model, data, n=n, **{dim: v}, **kwargs)) for v in values]
 
     def column(name: str, long_name: str, units: str):
         return (dim, np.array([r[name] for r in rows], dtype=np.float64), {"long_name": long_name, "units": units})
 
     return xr.Dataset({
-        "fooling_rate": column("fooling rate (%)", "fooling rate", "%"),
-        "median_pixel_percent": column("median perturbed pixels (%)", "median perturbed pixels (fooled images)", "%"),
-        "mean_iterations": column("mean iterations", "mean outer iterations", "iterations"),
-        "mean_time": column("mean time per sample (s)", "attack time per sample", "s"),
+        "fooling_rate": column("fooling_rate", "fooling rate", "%"),
+        "median_pixel_percent": column("median_perturbed_pixels", "median perturbed pixels (fooled images)", "%"),
+        "mean_iterations": column("mean_iterations", "mean outer iterations", "iterations"),
+        "mean_time": column("mean_time_per_sample", "attack time per sample", "s"),
     }, coords={dim: np.asarray(values, dtype=np.float64)})
 
 
 def lambda_sweep(model: nn.Module, data, n: int, lams: Sequence[float], **kwargs) -> xr.Dataset:
     """Fooling rate, median sparsity and iterations against λ (dimension `lam`)."""
-    return _sweep(model, data, n, "lam", lams, "lam", 1.0, **kwargs)
+    return _sweep(model, data, n, "lam", lams, **kwargs)
 
 
 def delta_sweep(model: nn.Module, data, n: int, deltas: Sequence[float], **kwargs) -> xr.Dataset:
     """Fooling rate and median sparsity against δ on the 0–255 scale (dimension `delta`)."""
-    return _sweep(model, data, n, "delta", deltas, "delta", 1.0 / 255.0, **kwargs)
+    return _sweep(model, data, n, "delta", deltas, **kwargs)
 
 
 def random_baseline(model: nn.Module, result: xr.Dataset, seed: int = 0) -> xr.Dataset:
@@ -55,7 +53,7 @@ def random_baseline(model: nn.Module, result: xr.Dataset, seed: int = 0) -> xr.D
 
     For channel c, m_c = median (over fooled images) of SparseFool's changed coordinates in
     c; every image gets m_c random pixels of channel c set to 0 or 1 (seeded by `seed` and
-    the dataset index).
+    the dataset index).  Samples with non-finite clean logits are left out of both rates.
     """
     x = torch.from_numpy(result["image"].values)
     fooled = result["fooled"].values.astype(bool)
@@ -68,13 +66,17 @@ def random_baseline(model: nn.Module, result: xr.Dataset, seed: int = 0) -> xr.D
             where = torch.randperm(noisy.shape[2], generator=g)[:m]
             noisy[row, c, where] = torch.randint(0, 2, (m,), generator=g).to(noisy.dtype)
     with torch.no_grad():
-        flipped = model(noisy.reshape(x.shape)).argmax(1).numpy() != result["label"].values
+        prediction, finite = classify(model(noisy.reshape(x.shape)))
+    clean = result["prediction"].values
+    flipped = (prediction.numpy() != clean) & finite.numpy()
+    attacked = ~result["non_finite"].values
     return xr.Dataset({
         "random_fooled": ("sample", flipped, {"long_name": "random sparse perturbation changed the prediction"}),
         "coordinates_per_channel": ("channel", counts, {"long_name": "random coordinates per channel",
                                                         "units": "coordinates"}),
     }, coords={"sample": result["sample"].values}, attrs={
-        "random_fooling_rate": float(100 * flipped.mean()), "sparsefool_fooling_rate": float(100 * fooled.mean())})
+        "random_fooling_rate": float(100 * flipped[attacked].mean()) if attacked.any() else 0.0,
+        "sparsefool_fooling_rate": summary(result)["fooling_rate"]})
 
 
 def transfer_matrix(named_models: dict[str, nn.Module], data, n: int, **kwargs) -> xr.Dataset:
@@ -82,13 +84,14 @@ def transfer_matrix(named_models: dict[str, nn.Module], data, n: int, **kwargs) 
     names = list(named_models)
     matrix = np.zeros((len(names), len(names)))
     for i, source in enumerate(names):
-        result = run(named_models[source], data, n, save_perturbations=True, **kwargs)
+        result = run(named_models[source], data, n=n, save_perturbations=True, **kwargs)
         fooled = result["fooled"].values.astype(bool)
         x = torch.from_numpy(result["image"].values[fooled])
         adv = x + torch.from_numpy(result["perturbation"].values[fooled])
         for j, target in enumerate(names):
             with torch.no_grad():
-                changed = named_models[target](adv).argmax(1) != named_models[target](x).argmax(1)
+                after, finite = classify(named_models[target](adv))
+                changed = (after != classify(named_models[target](x))[0]) & finite
             matrix[i, j] = 100.0 * changed.double().mean().item() if len(x) else np.inf
     return xr.Dataset({"transfer_rate": (("source", "target"), matrix,
                                          {"long_name": "fooling rate on the target", "units": "%"})},
@@ -102,7 +105,7 @@ def attribution_overlap(model: nn.Module, result: xr.Dataset, ig_steps: int = 32
     fooled = result["fooled"].values.astype(bool)
     sub = result.isel(sample=np.flatnonzero(fooled))
     x = torch.from_numpy(sub["image"].values).requires_grad_(True)
-    target = torch.from_numpy(sub["label"].values)
+    target = torch.from_numpy(sub["prediction"].values)
     perturbed = torch.from_numpy(sub["perturbation"].values != 0).any(1).flatten(1)   # (M, H·W)
     k = perturbed.sum(1)
     methods = {
@@ -139,18 +142,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     torch.manual_seed(args.seed)
     data = datasets.load(args.data, split=args.split)
     model = models.load(args.checkpoint).eval()
-    common = {"seed": args.seed, "data_spec": args.data, "split": args.split}
+    common = {"seed": args.seed}
 
-    def save(ds: xr.Dataset, name: str, plot=None) -> None:
+    def save(ds: xr.Dataset, name: str, draw=None) -> None:
         ds.attrs.update(probe=f"sparsefool_{name}", checkpoint=args.checkpoint, data=args.data, n=args.n)
         results.save(ds, args.out / f"{name}.nc")
-        if plot is not None:
-            figures.save(plot(ds), args.out / f"{name}.png")
+        if draw is not None:
+            plot.save(draw(ds), args.out / f"{name}.png")
 
-    base = run(model, data, args.n, save_perturbations=True, **common)
-    save(base, "base")
-    figures.save(plots.examples(base), args.out / "examples.png")
-    figures.save(plots.histogram(base), args.out / "histogram.png")
+    base = run(model, data, n=args.n, save_perturbations=True, out=args.out / "base.nc", **common)
+    plot.save(plots.examples(base), args.out / "examples.png")
+    plot.save(plots.histogram(base), args.out / "histogram.png")
     print(format_table(["quantity", "value"], list(summary(base).items())))
 
     sweep = lambda_sweep(model, data, args.n, args.lams, **common)
@@ -169,7 +171,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     save(baseline, "random_baseline")
     print(format_table(["perturbation", "coordinates per channel", "fooling rate (%)"],
                        [["SparseFool", "per image", baseline.attrs["sparsefool_fooling_rate"]],
-                        ["random 0/1", list(baseline["coordinates_per_channel"].values),
+                        ["random 0/1", baseline["coordinates_per_channel"].values.tolist(),
                          baseline.attrs["random_fooling_rate"]]]))
 
     overlap = attribution_overlap(model, base)

@@ -13,12 +13,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-import figures
-from figures.margins import bands
-from probe import data, models, results
-from probe.attacks import sparsefool
-from probe.margins import sweep
-from probe.spectral import dct_diagonal_blocks
+import probe
+from probe import data, models, plot
+from probe.plot.margins import bands
 from probe.train import fit
 
 
@@ -36,18 +33,16 @@ def main() -> None:
     print(f"test accuracy {history['test_accuracy'].values[-1]:.1f}%")
 
     # Distance to the boundary inside each 8×8 DCT block (21 bands for 28×28 images).
-    margins = sweep(model, test, dct_diagonal_blocks((1, 28, 28)), n=16, seed=0)
-    results.save(margins, args.out / "margins.nc")
+    margins = probe.margins.run(model, test, n=16, seed=0, out=args.out / "margins.nc")
     median = margins["margin"].median("sample").values
     print("median margin per band:", np.array2string(median, precision=2))
 
-    # How few pixels flip the decision of 16 test images.
-    x, _ = data.get_batch(test, margins["sample"].values)
-    attack = sparsefool(model, x, lam=3.0)
-    pixels = attack.perturbed_pixels.float() / (28 * 28) * 100
-    print(f"SparseFool fooled {int(attack.fooled.sum())}/16, median {float(pixels.median()):.2f}% of pixels")
+    # How few pixels flip the decision of the same 16 test images: the same call, other options.
+    sparse = probe.sparsefool.summary(probe.sparsefool.run(model, test, n=16, seed=0, lam=3.0))
+    print(f"SparseFool fooled {sparse['fooling_rate']:.0f}% of 16, median {sparse['median_perturbed_pixels']:.2f}% "
+          f"of pixels")
 
-    figures.save(bands(margins, log=True), args.out / "margins.png")
+    plot.save(bands(margins, log=True), args.out / "margins.png")
     print(f"wrote {args.out}/margins.nc and margins.png")
 
 

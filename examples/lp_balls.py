@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from probe.lp import sample_ball
+from probe.balls import sample_ball
 from probe.overlap import overlap
 
 

@@ -16,9 +16,17 @@ class CheckpointError(ProbeError):
     """A checkpoint is missing, untrusted, or does not match its architecture."""
 
 
+class ModelError(ProbeError):
+    """A model's outputs break the model contract (logits (N, K), K ≥ 2, finite)."""
+
+
 class ShapeError(ProbeError):
     """Images do not have the shape or channel count the model expects."""
 
 
 class ParameterError(ProbeError):
     """A parameter is out of range or malformed."""
+
+
+class ResumeError(ProbeError):
+    """`resume=True` found a saved run that is not the same run."""

@@ -1,6 +1,7 @@
-"""Parameter-space helpers: select, flatten, perturb and restore a model's parameters.
+"""The state of a model as probes need it: mode, device, and its parameters in flat form.
 
-Probes that move the weights (flatness, landscapes, Hessian) work on one flat vector over
+`eval_mode(model)` is the one eval-mode context of the toolkit (attacks, probes and the
+runner use it).  Probes that move the weights (flatness, landscapes, Hessian) work on one flat vector over
 the selected parameters.  `preserved(model)` puts the model in eval mode and, however the
 block ends, copies the saved parameters and buffers back (never "subtract the
 perturbation", which drifts in floating point), so BN statistics and weights come out
@@ -63,16 +64,36 @@ def restore(model: nn.Module, saved: dict[str, torch.Tensor]) -> None:
 
 
 @contextlib.contextmanager
-def preserved(model: nn.Module) -> Iterator[nn.Module]:
-    """Eval mode inside the block; afterwards parameters, buffers and the train flag are as before."""
-    saved = snapshot(model)
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Eval mode inside the block (BatchNorm uses running statistics, dropout is off); the
+    previous train/eval flag is restored afterwards."""
     was_training = model.training
     model.eval()
     try:
         yield model
     finally:
-        restore(model, saved)
         model.train(was_training)
 
 
-__all__ = ["assign", "flatten", "is_filter_weight", "preserved", "restore", "snapshot", "trainable", "unflatten"]
+@contextlib.contextmanager
+def preserved(model: nn.Module) -> Iterator[nn.Module]:
+    """Eval mode inside the block; afterwards parameters, buffers and the train flag are as before."""
+    saved = snapshot(model)
+    try:
+        with eval_mode(model):
+            yield model
+    finally:
+        restore(model, saved)
+
+
+def model_device(model: nn.Module) -> torch.device:
+    """The device of the model's first parameter (or buffer); the CPU for a model with neither."""
+    for tensor in model.parameters():
+        return tensor.device
+    for tensor in model.buffers():
+        return tensor.device
+    return torch.device("cpu")
+
+
+__all__ = ["assign", "eval_mode", "flatten", "is_filter_weight", "model_device", "preserved", "restore", "snapshot",
+           "trainable", "unflatten"]

@@ -1,7 +1,15 @@
 """The result convention: xarray datasets with provenance, saved atomically as netCDF.
 
-Attributes that netCDF cannot hold natively (bools, None, lists, dicts) are stored as JSON
-strings prefixed `json:` and decoded by `load`, so a saved result loads back identical.
+Attributes are stored as netCDF-native values, so that a plain `xarray.open_dataset` user
+reads them as they are meant: numbers, strings and arrays; flags as 0/1; `None` as the
+string 'none'; only dictionaries (and lists mixing types) as JSON text.  A small attribute
+`probe_attribute_types` records which attributes need converting back, so `load` returns
+exactly the dataset that was saved (bools as bools, lists as lists).
+
+Provenance (DESIGN.md, "Result"): `probe`, `probe_version`, one `param_<name>` attribute per
+option of the probe, `seed`, `samples`, the model (`model`, `model_sha256`,
+`model_parameters`), the data (`data`, `split`, `data_size`, `data_fingerprint`), `device`,
+`torch_version`, `created`, `elapsed_seconds` and `complete`.
 """
 from __future__ import annotations
 
@@ -9,94 +17,156 @@ import datetime as _dt
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
 import xarray as xr
-from torch import nn
 
 from probe import __version__
 from probe.errors import DataError
 
-JSON_PREFIX = "json:"
+TYPES_ATTRIBUTE = "probe_attribute_types"
+PARAMETER_PREFIX = "param_"
 
 
-def provenance(probe: str, parameters: dict, *, model: nn.Module | None = None, data: str | None = None,
-               split: str | None = None, seed: int | None = None, device: str | torch.device | None = None,
-               elapsed: float | None = None) -> dict[str, Any]:
-    """The dataset attributes every result carries (DESIGN.md, "Result")."""
-    from probe.models import model_name, weights_sha256
-    attrs: dict[str, Any] = {
-        "probe": probe,
-        "probe_version": __version__,
-        "parameters": {k: _plain(v) for k, v in parameters.items()},
-        "model": model_name(model) if model is not None else "none",
-        "model_sha256": weights_sha256(model) if model is not None else "none",
-        "data": str(data) if data is not None else "none",
-        "split": split or "none",
-        "seed": -1 if seed is None else int(seed),
-        "device": str(device) if device is not None else "cpu",
-        "torch_version": str(torch.__version__),
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-    }
-    if elapsed is not None:
-        attrs["elapsed_seconds"] = float(elapsed)
-    return attrs
+def variable(dims: str | Sequence[str], values: Any, long_name: str, units: str | None = None) -> tuple:
+    """A `(dims, values, attrs)` tuple for `xr.Dataset`, with `long_name` and (if any) `units`."""
+    attrs = {"long_name": long_name}
+    if units is not None:
+        attrs["units"] = units
+    return dims, values, attrs
 
 
-def _plain(value: Any) -> Any:
-    """JSON-friendly version of a parameter value (paths, tuples, numpy scalars)."""
+def plain(value: Any) -> Any:
+    """A JSON-friendly, netCDF-friendly version of a parameter value (paths, tuples, numpy scalars)."""
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, np.generic):
         return value.item()
+    if isinstance(value, np.ndarray):
+        return [plain(v) for v in value.tolist()]
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
     return str(value)
 
 
-def _encode_attr(value: Any) -> Any:
-    if isinstance(value, bool) or value is None or isinstance(value, (list, tuple, dict)):
-        return JSON_PREFIX + json.dumps(_plain(value))
-    if isinstance(value, str) and value.startswith(JSON_PREFIX):
-        return JSON_PREFIX + json.dumps(value)
-    if isinstance(value, np.generic):
-        return value.item()
+def parameters(ds: xr.Dataset) -> dict[str, Any]:
+    """The probe options recorded in a result's attributes (`param_<name>` → name)."""
+    return {k[len(PARAMETER_PREFIX):]: v for k, v in ds.attrs.items() if k.startswith(PARAMETER_PREFIX)}
+
+
+def provenance(probe: str, options: dict[str, Any], *, model_identity: dict[str, Any] | None = None,
+               data_identity: dict[str, Any] | None = None, seed: int | None = None, samples: int | None = None,
+               device: str | torch.device | None = None) -> dict[str, Any]:
+    """The attributes every result carries (DESIGN.md, "Result"); `elapsed_seconds` and
+    `complete` are added when the run ends."""
+    attrs: dict[str, Any] = {"probe": probe, "probe_version": __version__}
+    attrs.update({PARAMETER_PREFIX + name: plain(value) for name, value in options.items()})
+    attrs.update(model_identity or {"model": "none", "model_sha256": "none"})
+    attrs.update(data_identity or {"data": "none", "split": "none"})
+    attrs.update({"seed": int(seed)} if seed is not None else {})
+    attrs.update({"samples": int(samples)} if samples is not None else {})
+    attrs.update({
+        "device": str(device) if device is not None else "cpu",
+        "torch_version": str(torch.__version__),
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    })
+    return attrs
+
+
+# ----------------------------------------------------------------------------- attribute encoding
+
+def _same_type_list(values: list, kind: type) -> bool:
+    return bool(values) and all(type(v) is kind for v in values)
+
+
+def _encode_value(value: Any) -> tuple[Any, str | None]:
+    """(netCDF-native value, type tag or None when it loads back as it is)."""
+    value = plain(value)
+    if isinstance(value, bool):
+        return np.int8(value), "bool"
+    if value is None:
+        return "none", "none"
+    if isinstance(value, (int, float)):
+        return value, None
     if isinstance(value, str):
-        return str(value)  # plain str: subclasses (e.g. torch's version string) confuse h5py
-    return value
+        return str(value), None
+    if isinstance(value, list):
+        if _same_type_list(value, int):
+            return np.asarray(value, dtype=np.int64), "list"
+        if _same_type_list(value, float):
+            return np.asarray(value, dtype=np.float64), "list"
+        if _same_type_list(value, str):
+            return list(value), "list"
+    return json.dumps(value), "json"
 
 
-def _decode_attr(value: Any) -> Any:
-    if isinstance(value, str) and value.startswith(JSON_PREFIX):
-        return json.loads(value[len(JSON_PREFIX):])
+def _decode_value(value: Any, tag: str | None) -> Any:
+    if tag == "bool":
+        return bool(value)
+    if tag == "none":
+        return None
+    if tag == "json":
+        return json.loads(value)
+    if tag == "list":
+        return [v.item() if isinstance(v, np.generic) else v for v in np.atleast_1d(np.asarray(value, dtype=object))]
     if isinstance(value, np.generic):
         return value.item()
     return value
+
+
+def _encode_attrs(attrs: dict[str, Any]) -> dict[str, Any]:
+    encoded, tags = {}, {}
+    for key, value in attrs.items():
+        encoded[key], tag = _encode_value(value)
+        if tag is not None:
+            tags[key] = tag
+    if tags:
+        encoded[TYPES_ATTRIBUTE] = json.dumps(tags)
+    return encoded
+
+
+def _decode_attrs(attrs: dict[str, Any]) -> dict[str, Any]:
+    tags = json.loads(attrs.get(TYPES_ATTRIBUTE, "{}"))
+    return {k: _decode_value(v, tags.get(k)) for k, v in attrs.items() if k != TYPES_ATTRIBUTE}
 
 
 def _encode(ds: xr.Dataset) -> xr.Dataset:
     out = ds.copy()
-    out.attrs = {k: _encode_attr(v) for k, v in ds.attrs.items()}
+    out.attrs = _encode_attrs(ds.attrs)
     for name in out.variables:
-        out[name].attrs = {k: _encode_attr(v) for k, v in ds[name].attrs.items()}
+        out[name].attrs = _encode_attrs(ds[name].attrs)
     return out
+
+
+# ----------------------------------------------------------------------------- files
+
+def temporary_path(path: Path) -> Path:
+    """The temporary name a file is written under before its atomic rename (per process)."""
+    return path.with_name(f".{path.name}.tmp{os.getpid()}")
+
+
+def remove_stale_temporaries(path: str | os.PathLike) -> None:
+    """Delete temporary files that a killed process left beside `path`."""
+    path = Path(path)
+    if path.parent.is_dir():
+        for stale in path.parent.glob(f".{path.name}.tmp*"):
+            stale.unlink(missing_ok=True)
 
 
 def save(ds: xr.Dataset, path: str | os.PathLike) -> Path:
     """Write `ds` to netCDF (h5netcdf) atomically: a temporary file, then a rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp = temporary_path(path)
     try:
         _encode(ds).to_netcdf(tmp, engine="h5netcdf")
         os.replace(tmp, path)
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        tmp.unlink(missing_ok=True)
     return path
 
 
@@ -109,7 +179,7 @@ def load(path: str | os.PathLike) -> xr.Dataset:
         ds = xr.load_dataset(path, engine="h5netcdf")
     except (OSError, ValueError) as exc:
         raise DataError(f"{path}: not a readable netCDF result ({exc})") from None
-    ds.attrs = {k: _decode_attr(v) for k, v in ds.attrs.items()}
+    ds.attrs = _decode_attrs(ds.attrs)
     for name in ds.variables:
-        ds[name].attrs = {k: _decode_attr(v) for k, v in ds[name].attrs.items()}
+        ds[name].attrs = _decode_attrs(ds[name].attrs)
     return ds

@@ -1,75 +1,345 @@
-"""Chunked, resumable execution of a probe over dataset samples.
+"""The one runner every probe uses: samples, device, model checks, chunks, provenance, resume.
 
-A probe supplies `compute(indices) -> xarray.Dataset` (with a `sample` dimension whose
-coordinate is `indices`).  The runner calls it chunk by chunk, rewrites `out` atomically
-with everything finished so far, and on `resume=True` skips the chunks already in `out`.
-Chunks are always cut from the full index list at the same places, so a resumed run gives
-the result of an uninterrupted one as long as `compute` depends only on its indices.
+A probe's `run(...)` describes its computation and hands it here:
+
+    runner.run("margins", model, data, compute, options=..., n=..., seed=..., out=...)
+
+`compute(chunk)` gets a `Chunk` (dataset indices, images and labels on the device, the
+working-batch cap) and returns an `xr.Dataset` over `sample`.  The runner
+
+- resolves the data (a dataset or a spec for `probe.data.load`), selects the samples
+  (`indices`, or `n` seeded ones, sorted) and moves the model to the device (the model's own
+  by default; the data follows it), in eval mode, restored afterwards;
+- checks the model before any work: logits of shape (N, K) with K ≥ 2, finite on the first
+  images, and the labels of the selected samples in [0, K) (`ModelError` / `DataError`);
+- cuts the samples into chunks of a fixed size chosen by the probe (never by the batch size
+  or the device, so a result does not depend on them), stores every finished chunk once in a
+  folder beside `out` (`OUT.parts/`), and at the end folds them into `out`, so the cost of
+  saving grows linearly with the run;
+- with `resume=True` continues only the same run: same probe, options, seed, model weights
+  (SHA-256), data (spec, split, size, fingerprint of the first images) and samples; anything
+  else is a `ResumeError` naming what differs;
+- fills the provenance attributes (`probe.results.provenance`), elapsed time and `complete`.
 """
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
+import torch
 import xarray as xr
+from torch import nn
 
+from probe import data as datasets
 from probe import results
-from probe.errors import ParameterError
+from probe.errors import DataError, ModelError, ParameterError, ResumeError, ShapeError
+from probe.logits import finite_rows
+from probe.models import model_identity
+from probe.params import eval_mode, model_device
 
 DIM = "sample"
+CHECK_IMAGES = 8          # images the model check runs on
+FINGERPRINT_IMAGES = 64   # images (the first selected ones) whose SHA-256 identifies the data
+IDENTITY_FILE = "run.json"
+# what a differing identity key means, for the one-line refusal of a resume
+IDENTITY_WORDS = {"probe": "probe", "model_sha256": "model weights (SHA-256)", "data": "dataset",
+                  "split": "split", "data_size": "dataset size", "data_fingerprint": "dataset images",
+                  "samples_sha256": "selected samples (n, seed or indices)", "seed": "seed",
+                  "chunk_size": "chunk size"}
 
 
-def _concat(parts: list[xr.Dataset]) -> xr.Dataset:
-    return xr.concat(parts, dim=DIM, data_vars="minimal", coords="minimal", compat="override",
-                     join="outer", combine_attrs="override")
+@dataclasses.dataclass
+class Chunk:
+    """One chunk of samples as a probe's `compute` sees it."""
+
+    indices: np.ndarray        # dataset indices (the `sample` coordinate of the chunk's result)
+    x: torch.Tensor            # (n, C, H, W) images in [0, 1] on `device`
+    y: torch.Tensor            # (n,) int64 labels on `device`
+    batch_size: int            # cap on the working batch of the computation
+    device: torch.device
 
 
-def run_chunked(compute: Callable[[np.ndarray], xr.Dataset], indices: np.ndarray, attrs: dict, *,
-                chunk_size: int, out: str | Path | None = None, resume: bool = False,
-                progress: Callable[[int], None] | None = None) -> xr.Dataset:
-    """Run `compute` over `indices` in chunks of `chunk_size`; return the combined result.
+Compute = Callable[[Chunk], xr.Dataset]
+Finalize = Callable[[xr.Dataset], xr.Dataset]
 
-    `attrs` are the provenance attributes (see `probe.results.provenance`).  With `out`,
-    the partial result is saved after each chunk (attribute `complete` false until the end).
-    `progress(k)` is called with the number of samples finished in each chunk.
+
+# ----------------------------------------------------------------------------- checks
+
+def check_batch_size(batch_size: int | None) -> None:
+    if batch_size is not None and int(batch_size) < 1:
+        raise ParameterError(f"the batch size must be a positive integer, got {batch_size}")
+
+
+def check_output(path: str | os.PathLike | None, suffixes: tuple[str, ...] = (".nc",)) -> None:
+    """Fail now, not after the computation, when `path` cannot be written."""
+    if path is None:
+        return
+    path = Path(path)
+    if suffixes and path.suffix.lower() not in suffixes:
+        raise ParameterError(f"{path}: the file name must end in {' or '.join(suffixes)}")
+    if path.is_dir():
+        raise ParameterError(f"{path} is a folder, not a file name")
+    folder = path.parent
+    while not folder.exists():
+        folder = folder.parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        raise ParameterError(f"cannot write {path}: {folder} is not a writable folder")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise ParameterError(f"cannot write {path}: the file is read-only")
+
+
+def check_model(model: nn.Module, x: torch.Tensor, labels: np.ndarray, indices: np.ndarray) -> int:
+    """Run the model on a few images and check the model contract; return the number of classes K."""
+    expected = getattr(model, "probe_info", {}).get("arch_kwargs", {})
+    if "in_channels" in expected and expected["in_channels"] != x.shape[1]:
+        raise ShapeError(f"the model expects {expected['in_channels']}-channel images but the data has "
+                         f"{x.shape[1]} channels")
+    if "image_size" in expected and list(expected["image_size"]) != list(x.shape[2:]):
+        size = "×".join(map(str, expected["image_size"]))
+        raise ShapeError(f"the model expects {size} images but the data has {x.shape[2]}×{x.shape[3]} images")
+    try:
+        with torch.no_grad():
+            logits = model(x)
+    except RuntimeError as exc:
+        first = (str(exc).strip().splitlines() or ["?"])[0]
+        raise ShapeError(f"the model does not accept images of shape {tuple(x.shape[1:])}: {first}") from None
+    if not isinstance(logits, torch.Tensor):
+        raise ModelError(f"the model must return a tensor of logits, got {type(logits).__name__}")
+    if logits.ndim != 2 or logits.shape[0] != len(x):
+        raise ModelError(f"the model must return logits of shape (N, K) for N = {len(x)} images, "
+                         f"got shape {tuple(logits.shape)}")
+    classes = int(logits.shape[1])
+    if classes < 2:
+        raise ModelError(f"the model returns {classes} output per image; probes need logits for K ≥ 2 classes "
+                         f"(a binary classifier must return two logits)")
+    finite = finite_rows(logits).cpu().numpy()
+    if not finite.all():
+        bad = indices[: len(x)][~finite]
+        raise ModelError(f"the model returns non-finite logits (NaN or inf) on {len(bad)} of the first {len(x)} "
+                         f"images (dataset indices {', '.join(map(str, bad[:5]))})")
+    if len(labels) and (labels.min() < 0 or labels.max() >= classes):
+        worst = int(labels.max() if labels.max() >= classes else labels.min())
+        raise DataError(f"the data has label {worst} but the model has {classes} classes: labels must lie in "
+                        f"[0, {classes})")
+    return classes
+
+
+# ----------------------------------------------------------------------------- the run
+
+@dataclasses.dataclass
+class _Setup:
+    dataset: Any
+    indices: np.ndarray
+    device: torch.device
+    attrs: dict[str, Any]
+    identity: dict[str, Any]
+
+
+def resolve_data(data, split: str = "test"):
+    """A dataset object as it is, or a spec string loaded with `probe.data.load` (test split)."""
+    if isinstance(data, (str, os.PathLike)):
+        return datasets.load(data, split=split)
+    if data is None or not hasattr(data, "__len__") or not hasattr(data, "__getitem__"):
+        raise DataError(f"data must be a map-style dataset or a dataset spec, got {type(data).__name__}")
+    return data
+
+
+def select(size: int, n: int | None, indices, seed: int) -> np.ndarray:
+    """The dataset indices a run covers: `indices` as given, else `n` seeded ones (all by default)."""
+    if indices is None:
+        return datasets.subset_indices(size, n, seed)
+    chosen = np.asarray(indices, dtype=np.int64).reshape(-1)
+    if n is not None and n != len(chosen):
+        raise ParameterError(f"n = {n} but {len(chosen)} indices were given; pass one or the other")
+    if len(chosen) == 0:
+        raise ParameterError("no samples selected")
+    if chosen.min() < 0 or chosen.max() >= size:
+        raise ParameterError(f"sample indices must lie in [0, {size}), got {chosen.min()}..{chosen.max()}")
+    if len(np.unique(chosen)) != len(chosen):
+        raise ParameterError("sample indices must be distinct")
+    return chosen
+
+
+def _setup(probe: str, model: nn.Module, data, options: dict, n, indices, seed: int, device,
+           batch_size: int | None, chunk_size: int | None) -> _Setup:
+    dataset = resolve_data(data)
+    chosen = select(len(dataset), n, indices, seed)
+    device = torch.device(device) if device is not None else model_device(model)
+    model.to(device)
+    head = chosen[:FINGERPRINT_IMAGES]
+    x, y = datasets.get_batch(dataset, head)
+    with eval_mode(model):
+        check_model(model, x[:CHECK_IMAGES].to(device), datasets.labels_of(dataset, chosen), chosen)
+    data_identity = dict(datasets.identity(dataset), data_fingerprint=datasets.fingerprint(x, y))
+    attrs = results.provenance(probe, options, model_identity=model_identity(model), data_identity=data_identity,
+                               seed=seed, samples=len(chosen), device=device)
+    if batch_size is not None:
+        attrs["batch_size"] = int(batch_size)
+    identity = {key: attrs[key] for key in ("probe", "model_sha256", "data", "split", "data_size",
+                                            "data_fingerprint", "seed")}
+    identity.update({k: v for k, v in attrs.items() if k.startswith(results.PARAMETER_PREFIX)})
+    identity["samples_sha256"] = hashlib.sha256(chosen.tobytes()).hexdigest()
+    identity["chunk_size"] = int(chunk_size or len(chosen))
+    return _Setup(dataset, chosen, device, attrs, identity)
+
+
+def run(probe: str, model: nn.Module, data, compute: Compute, *, options: dict[str, Any], n: int | None = None,
+        indices=None, seed: int = 0, device: torch.device | str | None = None, batch_size: int | None = None,
+        default_batch_size: int = 128, chunk_size: int | None = 64, out: str | os.PathLike | None = None,
+        resume: bool = False, progress: Callable[[int], None] | None = None,
+        finalize: Finalize | None = None) -> xr.Dataset:
+    """Run `compute` chunk by chunk over the selected samples and return the finished result.
+
+    `options` are the probe's own options (recorded as `param_<name>` attributes and part of
+    the run's identity); `chunk_size=None` runs every sample in one chunk; `finalize` adds
+    summary variables to the merged result.  See the module docstring for the rest.
     """
-    indices = np.asarray(indices, dtype=np.int64)
-    if chunk_size <= 0:
+    check_batch_size(batch_size)
+    check_output(out)
+    if chunk_size is not None and chunk_size < 1:
         raise ParameterError(f"chunk size must be positive, got {chunk_size}")
-    chunks = [indices[i:i + chunk_size] for i in range(0, len(indices), chunk_size)]
-    parts: list[xr.Dataset] = []
-    previous_elapsed = 0.0
-    if resume and out is not None and Path(out).exists():
-        done = results.load(out)
-        if done.attrs.get("probe") != attrs.get("probe") or done.attrs.get("parameters") != attrs.get("parameters"):
-            raise ParameterError(f"--resume: {out} was written by a run with different parameters; "
-                                 f"remove it or run without --resume")
-        finished = set(done[DIM].values.tolist())
-        if not finished <= set(indices.tolist()):
-            raise ParameterError(f"--resume: {out} holds samples that this run does not select (different --n or --seed?)")
-        parts.append(done)
-        previous_elapsed = float(done.attrs.get("elapsed_seconds", 0.0))
-        if progress is not None:
-            progress(len(finished))
-        chunks = [chunk for chunk in chunks if not set(chunk.tolist()) <= finished]
+    if model is None:
+        raise ModelError(f"probe '{probe}' needs a model")
+    setup = _setup(probe, model, data, options, n, indices, seed, device, batch_size, chunk_size)
+    size = int(setup.identity["chunk_size"])
+    chunks = [setup.indices[i:i + size] for i in range(0, len(setup.indices), size)]
+    store = ChunkStore(out, setup.identity) if out is not None else None
+    if store is not None:
+        finished = store.open(resume)
+        if finished is not None:
+            return finished
+    cap = int(batch_size or default_batch_size)
+    in_memory: list[xr.Dataset] = []
+    with eval_mode(model):
+        for number, chunk_indices in enumerate(chunks):
+            if store is not None and store.has(number):
+                if progress is not None:
+                    progress(len(chunk_indices))
+                continue
+            start = time.perf_counter()
+            x, y = datasets.get_batch(setup.dataset, chunk_indices)
+            part = compute(Chunk(chunk_indices, x.to(setup.device), y.to(setup.device), cap, setup.device))
+            part.attrs["elapsed_seconds"] = time.perf_counter() - start
+            if store is not None:
+                store.write(number, part)
+            else:
+                in_memory.append(part)
+            if progress is not None:
+                progress(len(chunk_indices))
+        parts = store.read_all(len(chunks)) if store is not None else in_memory
+        return _finish(parts, setup.attrs, finalize, out, store)
+
+
+def run_once(probe: str, compute: Callable[[], xr.Dataset], *, options: dict[str, Any], seed: int | None = None,
+             device: torch.device | str | None = None, model: nn.Module | None = None,
+             data_identity: dict[str, Any] | None = None, out: str | os.PathLike | None = None) -> xr.Dataset:
+    """A probe without dataset samples (`overlap`): one computation, the same provenance and saving."""
+    check_output(out)
     start = time.perf_counter()
-    combined = parts[0] if parts else None
-    for chunk in chunks:
-        parts.append(compute(chunk))
-        combined = _concat(parts) if len(parts) > 1 else parts[0]
-        parts = [combined]
-        if out is not None:
-            combined.attrs = dict(attrs, complete=False,
-                                  elapsed_seconds=previous_elapsed + time.perf_counter() - start)
-            results.save(combined, out)
-        if progress is not None:
-            progress(len(chunk))
-    if combined is None:
-        raise ParameterError("no samples to process")
-    combined = combined.sel({DIM: indices})
-    combined.attrs = dict(attrs, complete=True, elapsed_seconds=previous_elapsed + time.perf_counter() - start)
+    ds = compute()
+    ds.attrs["elapsed_seconds"] = time.perf_counter() - start
+    attrs = results.provenance(probe, options, model_identity=model_identity(model) if model is not None else None,
+                               data_identity=data_identity, seed=seed, device=device or "cpu")
     if out is not None:
-        results.save(combined, out)
-    return combined
+        results.remove_stale_temporaries(out)
+    return _finish([ds], attrs, None, out, None)
+
+
+def _finish(parts: list[xr.Dataset], attrs: dict[str, Any], finalize: Finalize | None,
+            out: str | os.PathLike | None, store: "ChunkStore | None") -> xr.Dataset:
+    elapsed = sum(float(p.attrs.get("elapsed_seconds", 0.0)) for p in parts)
+    start = time.perf_counter()
+    ds = parts[0] if len(parts) == 1 else xr.concat(parts, dim=DIM, data_vars="minimal", coords="minimal",
+                                                      compat="override", join="outer", combine_attrs="override")
+    if finalize is not None:
+        ds = finalize(ds)
+    own = {k: v for k, v in ds.attrs.items() if k != "elapsed_seconds"}
+    ds.attrs = {**own, **attrs, "complete": True,
+                "elapsed_seconds": elapsed + time.perf_counter() - start}
+    if out is not None:
+        results.save(ds, out)
+    if store is not None:
+        store.remove()
+    return ds
+
+
+# ----------------------------------------------------------------------------- storage of chunks
+
+class ChunkStore:
+    """Finished chunks of a run in `OUT.parts/` (one netCDF file each, plus the run's identity)."""
+
+    def __init__(self, out: str | os.PathLike, identity: dict[str, Any]) -> None:
+        self.out = Path(out)
+        self.folder = self.out.with_name(self.out.name + ".parts")
+        self.identity = identity
+
+    def open(self, resume: bool) -> xr.Dataset | None:
+        """Prepare for writing; with `resume`, check the saved run is this run.  Returns the
+        finished result when `out` already holds this run, complete."""
+        results.remove_stale_temporaries(self.out)
+        if not resume:
+            self.remove()
+        elif self.folder.is_dir() and (self.folder / IDENTITY_FILE).is_file():
+            saved = json.loads((self.folder / IDENTITY_FILE).read_text())
+            self._compare(saved, f"{self.folder}")
+            for stale in self.folder.glob(".*tmp*"):
+                stale.unlink(missing_ok=True)
+            return None
+        elif self.out.is_file():
+            done = results.load(self.out)
+            saved = {key: value for key, value in done.attrs.items()
+                     if key in IDENTITY_WORDS or key.startswith(results.PARAMETER_PREFIX)}
+            saved["samples_sha256"] = hashlib.sha256(
+                np.asarray(done[DIM].values, dtype=np.int64).tobytes()).hexdigest()
+            saved["chunk_size"] = self.identity["chunk_size"]
+            self._compare(saved, str(self.out))
+            if done.attrs.get("complete"):
+                return done
+        self.folder.mkdir(parents=True, exist_ok=True)
+        (self.folder / IDENTITY_FILE).write_text(json.dumps(self.identity, indent=1))
+        return None
+
+    def _compare(self, saved: dict[str, Any], where: str) -> None:
+        differing = [key for key in sorted(set(saved) | set(self.identity)) if saved.get(key) != self.identity.get(key)]
+        if not differing:
+            return
+        words = []
+        for key in differing[:3]:
+            if key.startswith(results.PARAMETER_PREFIX):
+                words.append(f"{key[len(results.PARAMETER_PREFIX):]} {saved.get(key)!r} → {self.identity.get(key)!r}")
+            else:
+                words.append(IDENTITY_WORDS.get(key, key))
+        raise ResumeError(f"cannot resume: {where} was made by a different run ({'; '.join(words)} differ); "
+                          f"remove it or run without resume")
+
+    def path(self, number: int) -> Path:
+        return self.folder / f"chunk-{number:06d}.nc"
+
+    def has(self, number: int) -> bool:
+        return self.path(number).is_file()
+
+    def write(self, number: int, part: xr.Dataset) -> None:
+        results.save(part, self.path(number))
+
+    def read_all(self, count: int) -> list[xr.Dataset]:
+        return [results.load(self.path(number)) for number in range(count)]
+
+    def count(self) -> int:
+        """Finished chunks on disk (0 when the folder does not exist)."""
+        return len(list(self.folder.glob("chunk-*.nc"))) if self.folder.is_dir() else 0
+
+    def remove(self) -> None:
+        if self.folder.exists():
+            shutil.rmtree(self.folder)
+
+
+def finished_chunks(out: str | os.PathLike) -> int:
+    """How many chunks of an interrupted run are stored beside `out` (for messages)."""
+    return ChunkStore(out, {}).count()

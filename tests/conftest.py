@@ -46,3 +46,55 @@ def lenet_checkpoint(tmp_path_factory, sample_train, sample_test):
 def lenet(lenet_checkpoint):
     """A fresh copy of the trained LeNet in eval mode."""
     return models.load(lenet_checkpoint)
+
+
+class NonFiniteWhere(torch.nn.Module):
+    """A model whose logits are NaN on the images where `predicate(x)` (N,) holds, else `model`'s.
+
+    Tests of the non-finite rule use it: choose the samples so that the runner's check on the
+    first images passes, and later images (or perturbed ones) hit the predicate.
+    """
+
+    def __init__(self, model: torch.nn.Module, predicate) -> None:
+        super().__init__()
+        self.model = model
+        self.predicate = predicate
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logits = self.model(x)
+        bad = self.predicate(x).to(logits.device)[:, None]
+        return torch.where(bad, torch.full_like(logits, float("nan")), logits)
+
+
+@pytest.fixture()
+def bright_nan(lenet, sample_test):
+    """(model, indices): the LeNet made NaN on images brighter than the median; `indices` are
+    the sample's dark images first (so the runner's model check passes), then bright ones."""
+    x, _ = data.get_batch(sample_test, np.arange(len(sample_test)))
+    brightness = x.flatten(1).mean(1)
+    threshold = float(brightness.median())
+    dark = np.flatnonzero(brightness.numpy() <= threshold)
+    bright = np.flatnonzero(brightness.numpy() > threshold)
+    model = NonFiniteWhere(lenet, lambda images: images.flatten(1).mean(1) > threshold).eval()
+    return model, np.concatenate([dark[:24], bright[:8]])
+
+
+def kill_after_first_chunk(argv: list[str], out, timeout: float = 120.0) -> None:
+    """Run `python -m <argv>` and SIGKILL it as soon as its first chunk is stored beside `out`."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+    first = Path(str(out) + ".parts") / "chunk-000000.nc"
+    proc = subprocess.Popen([sys.executable, "-m", *argv], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            env=dict(os.environ, PYTHONWARNINGS="ignore"))
+    deadline = time.monotonic() + timeout
+    while not first.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    if proc.poll() is not None:
+        raise AssertionError(f"the command ended before it could be killed: {proc.stderr.read().decode()[-500:]}")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not Path(out).exists(), "a killed run must not leave a result file"

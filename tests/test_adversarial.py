@@ -6,11 +6,12 @@ import torch
 from torch import nn
 
 from probe import models
-from probe.attacks import pgd
+from probe.attacks.pgd import pgd, pgd_attack
 from probe.augment import parse_augment
 from probe.augment.adversarial import AdversarialTraining, parse_adversarial
+from probe.commands.train import main
 from probe.errors import ParameterError
-from probe.train import fit, main
+from probe.train import fit
 
 
 def two_class_linear(seed: int = 0) -> nn.Module:
@@ -48,6 +49,35 @@ def test_pgd_respects_ball_and_box_and_raises_loss(lenet, sample_test):
             assert loss(lenet(x + delta), y) > loss(lenet(x), y) + 0.1
     with pytest.raises(ParameterError):
         pgd(lenet, x, y, norm="l3")
+
+
+class NanGradientRows(nn.Module):
+    """A linear model whose input gradient is NaN (logits finite) at the images whose first pixel
+    equals `poisoned` (one entry per row; -1 never matches a pixel in [0, 1])."""
+
+    def __init__(self, model: nn.Module, poisoned: torch.Tensor) -> None:
+        super().__init__()
+        self.model, self.poisoned = model, poisoned
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        bump = 1e-3 * (x.flatten(1)[:, 0] - self.poisoned).abs().sqrt()    # gradient 0·∞ = NaN where equal
+        return self.model(x) + torch.stack([bump, torch.zeros_like(bump)], dim=1)
+
+
+@pytest.mark.parametrize("norm", ["l2", "linf"])
+def test_pgd_skips_non_finite_gradients_without_nan(norm):
+    model = two_class_linear()
+    x, y = torch.rand(5, 1, 4, 4), torch.tensor([0, 1, 0, 1, 1])
+    bad = torch.tensor([False, True, False, False, True])
+    poisoned = torch.where(bad, x.flatten(1)[:, 0], torch.full((5,), -1.0))
+    result = pgd_attack(NanGradientRows(model, poisoned), x, y, norm=norm, epsilon=0.3, steps=4, random_start=False)
+    delta = result.perturbation
+    assert torch.isfinite(delta).all()
+    assert torch.equal(delta[bad], torch.zeros_like(delta[bad]))                     # no step was taken
+    assert (delta[~bad].flatten(1).abs().amax(1) > 0).all()                          # the others moved
+    assert result.failed_steps.tolist() == [0, 4, 0, 0, 4]
+    torch.testing.assert_close(pgd(NanGradientRows(model, poisoned), x, y, norm=norm, epsilon=0.3, steps=4,
+                                   random_start=False), delta)
 
 
 def test_adversarial_training_wraps_the_augmentation_and_reports_perturbations(sample_train):

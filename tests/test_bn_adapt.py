@@ -63,8 +63,8 @@ def test_statistics_mix_as_n_over_n_plus_N():
 
 
 def test_bad_specs_and_models_without_batchnorm_are_refused():
-    assert parse_bn_adapt("16:8") == (16.0, 8)
-    for spec in ("16", "a:b", "-1:8", "0:0"):
+    assert parse_bn_adapt("16:8") == (16.0, 8) and parse_bn_adapt((16, 8)) == (16.0, 8)
+    for spec in ("16", "a:b", "-1:8", "0:0", "inf:8", (1, 2.5), (1, 2, 3), 8):
         with pytest.raises(ParameterError):
             parse_bn_adapt(spec)
     with pytest.raises(ParameterError):

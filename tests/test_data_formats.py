@@ -49,7 +49,16 @@ def test_idx_truncated_and_mismatched(tmp_path):
     with gzip.open(tmp_path / "bad-images-idx3-ubyte.gz", "wb") as handle:
         handle.write(raw[:50])
     with pytest.raises(DataError):
-        data.load(tmp_path / "bad-images-idx3-ubyte.gz")
+        data.load(tmp_path / "bad-images-idx3-ubyte.gz", split="all")
+
+
+def test_idx_folder_without_the_requested_split(tmp_path):
+    write_idx(tmp_path / "t10k-images-idx3-ubyte", _images(3))
+    write_idx(tmp_path / "t10k-labels-idx1-ubyte", np.zeros(3, np.uint8))
+    with pytest.raises(DataError, match="no 'train' split .*has: test"):
+        data.load(tmp_path, split="train")
+    with pytest.raises(DataError, match="no 'train' split"):
+        data.load(tmp_path / "t10k-images-idx3-ubyte", split="train")
 
 
 def test_cifar10_and_cifar100(tmp_path):
@@ -94,8 +103,10 @@ def test_corrupted_npy_folder(tmp_path):
         data.load(folder, corruption="snow", severity=1)
     with pytest.raises(DataError, match="severity"):
         data.load(folder, corruption="fog", severity=6)
-    with pytest.raises(DataError, match="needs a corruption"):
+    with pytest.raises(DataError, match="--data-corruption NAME --data-severity"):
         data.load(folder)
+    with pytest.raises(DataError, match="no 'train' split"):
+        data.load(folder, split="train", corruption="fog", severity=1)
 
 
 def test_npz_and_pt(tmp_path):
@@ -105,15 +116,31 @@ def test_npz_and_pt(tmp_path):
     ds = data.load(tmp_path / "set.npz", split="test")
     np.testing.assert_allclose(data.get_batch(ds, np.arange(7))[0].numpy(), images)
     assert len(data.load(tmp_path / "set.npz", split="train")) == 2
+    with pytest.raises(DataError, match="no 'all' split"):
+        data.load(tmp_path / "set.npz", split="all")
     torch.save({"images": torch.from_numpy(images), "labels": torch.from_numpy(labels)}, tmp_path / "set.pt")
-    ds = data.load(tmp_path / "set.pt")
+    ds = data.load(tmp_path / "set.pt", split="all")
     np.testing.assert_array_equal(data.get_batch(ds, [6])[1].numpy(), labels[6:])
     torch.save((torch.from_numpy(images * 2), torch.from_numpy(labels)), tmp_path / "bad.pt")
     with pytest.raises(DataError, match=r"\[0, 1\]"):
-        data.load(tmp_path / "bad.pt")
+        data.load(tmp_path / "bad.pt", split="all")
     np.savez(tmp_path / "count.npz", x=images, y=labels[:3])
     with pytest.raises(DataError, match="7 images but 3 labels"):
-        data.load(tmp_path / "count.npz")
+        data.load(tmp_path / "count.npz", split="all")
+
+
+@pytest.mark.parametrize("suffix", [".npz", ".pt"])
+def test_an_unsplit_file_has_no_test_split(tmp_path, suffix):
+    images, labels = RNG.random((5, 1, 8, 8), dtype=np.float32), RNG.integers(0, 3, 5)
+    path = tmp_path / f"one{suffix}"
+    if suffix == ".npz":
+        np.savez(path, x=images, y=labels)
+    else:
+        torch.save((torch.from_numpy(images), torch.from_numpy(labels)), path)
+    for split in ("test", "train"):
+        with pytest.raises(DataError, match=f"no '{split}' split: it holds one unsplit set.*--split all"):
+            data.load(path, split=split)
+    assert len(data.load(path, split="all")) == 5
 
 
 def test_image_folder(tmp_path):
@@ -130,8 +157,37 @@ def test_image_folder(tmp_path):
     x, y = data.get_batch(ds, [2, 3])
     assert x.shape == (2, 3, 10, 12) and y.tolist() == [1, 1]
     np.testing.assert_allclose(x[0].permute(1, 2, 0).numpy() * 255, arrays[("dog", 0)], atol=1e-4)
-    resized = data.load(tmp_path / "train", image_size=8)
+    resized = data.load(tmp_path / "train", split="all", image_size=8)
     assert resized[0][0].shape == (3, 8, 8)
+    with pytest.raises(DataError, match="no 'test' split .*has: train"):
+        data.load(tmp_path, split="test")
+    with pytest.raises(DataError, match="unsplit"):
+        data.load(tmp_path / "train", split="test")
+
+
+def _write_folder(root, classes, size=(6, 6), count=1):
+    from PIL import Image
+    for cls in classes:
+        (root / cls).mkdir(parents=True)
+        for i in range(count):
+            Image.fromarray(_images(1, size)[0]).save(root / cls / f"{i}.png")
+
+
+def test_image_folder_classes_come_from_every_split(tmp_path):
+    _write_folder(tmp_path / "train", ["ant", "bee", "cat"])
+    _write_folder(tmp_path / "val", ["ant", "cat"])    # an ImageNet layout's val/ is its test split
+    test = data.load(tmp_path, split="test")
+    assert test.classes == ["ant", "bee", "cat"] and test.num_classes == 3
+    assert data.get_batch(test, [0, 1])[1].tolist() == [0, 2]   # cat keeps label 2 without bee
+
+
+def test_image_folder_of_mixed_sizes_asks_for_an_image_size(tmp_path):
+    _write_folder(tmp_path / "small", ["a"], size=(6, 6))
+    _write_folder(tmp_path / "big", ["b"], size=(9, 7))
+    (tmp_path / "big" / "b").rename(tmp_path / "small" / "b")
+    with pytest.raises(DataError, match="different sizes.*--image-size"):
+        data.load(tmp_path / "small", split="all")
+    assert data.load(tmp_path / "small", split="all", image_size=5)[1][0].shape == (1, 5, 5)
 
 
 def test_imagenet_c_layout(tmp_path):
@@ -155,12 +211,25 @@ def test_digits():
 def test_named_errors(tmp_path):
     with pytest.raises(DataError, match="unknown dataset 'imagenet-21k'"):
         data.load("imagenet-21k")
+    (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match="not found"):
         data.load("mnist", root=tmp_path / "empty")
     with pytest.raises(DataError, match="no such file"):
         data.load(tmp_path / "missing.npz")
     with pytest.raises(DataError, match="unknown split"):
         data.load("fashion-mnist-sample", split="validation")
+    with pytest.raises(DataError, match="no 'all' split"):
+        data.load("fashion-mnist-sample", split="all")
+
+
+def test_a_data_root_that_does_not_exist_is_an_error(tmp_path, monkeypatch):
+    with pytest.raises(DataError, match="does not exist"):
+        data.load("fashion-mnist", root=tmp_path / "typo")
+    with pytest.raises(DataError, match="does not exist"):
+        data.load("fashion-mnist-sample", root=tmp_path / "typo")
+    monkeypatch.setenv("PROBE_DATA_ROOT", str(tmp_path / "nowhere"))
+    with pytest.raises(DataError, match="PROBE_DATA_ROOT"):
+        data.load("mnist")
 
 
 def test_subset_indices_are_seeded_dataset_indices():

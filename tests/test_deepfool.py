@@ -5,8 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from probe.attacks import DeepFoolResult, deepfool
-from probe.attacks.deepfool import STEP_SLACK
+from probe.attacks.deepfool import STEP_SLACK, DeepFoolResult, deepfool
 from probe.data import get_batch
 from probe.errors import ParameterError, ShapeError
 from probe.spectral import dct_diagonal_blocks, random_subspaces

@@ -10,7 +10,7 @@ from torch.func import functional_call
 
 from probe import data, hessian, models, results
 from probe import params as P
-from probe import flatness as fl
+from probe.commands import probe_main
 from probe.errors import ParameterError
 from probe.train import fit
 
@@ -132,9 +132,9 @@ def digits_linear(tmp_path_factory):
 
 def test_cli_matches_the_exact_hessian_of_a_softmax_linear_model(digits_linear, tmp_path, capsys):
     out = tmp_path / "flat.nc"
-    code = fl.main([str(digits_linear), "--data", "digits", "--split", "test", "--n", "200", "--device", "cpu",
-                    "--directions", "0", "--hessian", "top:3,trace:300,density:30", "--tol", "1e-4",
-                    "--max-iter", "300", "--out", str(out)])
+    code = probe_main("flatness", [str(digits_linear), "--data", "digits", "--split", "test", "--n", "200",
+                                   "--device", "cpu", "--directions", "0", "--hessian", "top:3,trace:300,density:30",
+                                   "--tol", "1e-4", "--max-iter", "300", "--out", str(out)])
     assert code == 0
     assert "Hessian trace" in capsys.readouterr().out
     ds = results.load(out)

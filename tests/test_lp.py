@@ -1,131 +1,144 @@
-"""Lp-ball sampling, Lp corruptions and the Lp-corruption probe (REFERENCE.md §4)."""
+"""The Lp-noise probe: accuracy over norms × strengths, mCE_Lp, iCE, non-finite logits, resume, CLI."""
 from __future__ import annotations
 
 import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
-from scipy import stats
+import xarray as xr
 
 from probe import lp, results
+from probe.commands import probe_main
 from probe.errors import ParameterError
 
-NORMS = [0.5, 1.0, 2.0, 50.0, math.inf]
+ROOT = Path(__file__).resolve().parent.parent
+TIME_ATTRS = ("created", "elapsed_seconds")
 
 
-@pytest.mark.parametrize("p", NORMS)
-@pytest.mark.parametrize("dim", [2, 9, 200])
-def test_radius_law(p, dim):
-    """(‖x‖_p / ε)^d is uniform on (0, 1) for a uniform sample of the ball."""
-    x = lp.sample_ball(4000, dim, p, 1.7, torch.Generator().manual_seed(int(dim * 10 + min(p, 99))))
-    ratio = ((lp.norm(x.double(), p) / 1.7) ** dim).numpy()
-    assert ratio.max() <= 1 + 1e-4
-    assert stats.kstest(ratio, "uniform").pvalue > 1e-3
+def _values(ds: xr.Dataset) -> xr.Dataset:
+    return ds.drop_attrs()
 
 
-@pytest.mark.parametrize("p", [0.5, 1.0, 2.0, 10.0, 50.0])
-@pytest.mark.parametrize("dim", [3, 100])
-def test_moment_identity(p, dim):
-    """E|x_i|^p = ε^p / (d + p); checked on (|x_i|/ε)^p within 5 standard errors."""
-    x = lp.sample_ball(20000, dim, p, 0.8, torch.Generator().manual_seed(dim + int(p)))
-    values = ((x.double().abs() / 0.8) ** p).mean(1).numpy()  # per-sample mean over coordinates
-    expected = 1.0 / (dim + p)
-    assert abs(values.mean() - expected) < 5 * values.std() / math.sqrt(len(values))
-
-
-def test_large_p_does_not_collapse():
-    """float32 Gamma(1/p) underflows at p = 50; the stable form gives no zero coordinates."""
-    x = lp.sample_ball(2000, 100, 50.0, 1.0, torch.Generator().manual_seed(0))
-    assert torch.isfinite(x).all() and (x == 0).float().mean() < 1e-4
-    assert x.abs().amax(1).min() > 0.5
-
-
-@pytest.mark.parametrize("p", [0.5, 3.0, math.inf])
-def test_sphere(p):
-    x = lp.sample_ball(500, 40, p, 2.5, torch.Generator().manual_seed(1), sphere=True)
-    assert torch.allclose(lp.norm(x, p), torch.full((500,), 2.5), rtol=1e-4)
-
-
-def test_l0_changes_exactly_round_eps_d():
-    g = torch.Generator().manual_seed(0)
-    mask = lp.sample_l0(300, 784, 0.0137, g)
-    assert (mask.sum(1) == round(0.0137 * 784)).all()
-    x = torch.full((50, 1, 28, 28), 0.5)  # no pixel can equal a {0,1} or uniform replacement by chance
-    for values in lp.L0_VALUES:
-        noisy, realised = lp.corrupt(x, 0.0, 0.02, g, l0_values=values)
-        changed = (noisy != x).flatten(1).sum(1)
-        assert (changed == round(0.02 * 784)).all()
-        assert torch.allclose(realised, changed / 784)
-
-
-@pytest.mark.parametrize("p", [0.0, 1.0, 2.0, math.inf])
-def test_corrupt_clips_and_reports_norms(p, sample_test):
-    from probe.data import get_batch
-    x, _ = get_batch(sample_test, np.arange(16))
-    eps = {0.0: 0.05, 1.0: 60.0, 2.0: 3.0, math.inf: 0.3}[p]
-    noisy, realised = lp.corrupt(x, p, eps, torch.Generator().manual_seed(3))
-    assert noisy.shape == x.shape and noisy.min() >= 0 and noisy.max() <= 1
-    assert torch.allclose(realised, lp.norm((noisy - x).flatten(1), p), rtol=1e-4, atol=1e-6)
-    assert (realised <= eps * (1 + 1e-5)).all()
-    change = (noisy - x).flatten(1)
-    assert not torch.allclose(change[0], change[1])  # independent noise per image
-    again, _ = lp.corrupt(x, p, eps, torch.Generator().manual_seed(3))
-    assert torch.equal(noisy, again)
-
-
-def test_bad_parameters():
-    with pytest.raises(ParameterError):
-        lp.parse_norm("Lfoo")
-    with pytest.raises(ParameterError):
-        lp.sample_ball(3, 4, 2.0, -1.0)
-    with pytest.raises(ParameterError):
-        lp.sample_l0(3, 4, 1.5)
-    assert lp.parse_norm("Linf") == math.inf and lp.parse_norm("L0.5") == 0.5 and lp.parse_norm("l0") == 0
-
-
-def test_equivalent_radii_match_published_overlap_points():
-    """At the RMS of the CIFAR L2 ball of radius 4, the rule gives the published 50 % radii."""
-    s = 4 / math.sqrt(3072)
-    for p, published in ((math.inf, 0.127), (1.0, 161), (0.5, 2.7e5), (10.0, 0.2315), (50.0, 0.139), (0.0, 0.017)):
-        assert abs(lp.equivalent_radius(p, s, 3072) / published - 1) < 0.1
-
-
-def test_probe_resume_and_batch_size(lenet, sample_test, tmp_path):
-    kwargs = dict(norms=[0.0, 2.0, math.inf], strengths=[0.1, 0.4], seed=5,
-                  imperceptible={2.0: 0.25, math.inf: 0.01})
-    attrs = results.provenance("lp", {"test": "resume"}, model=lenet, seed=5)
+def test_probe_grid_metrics_and_batch_size(lenet, sample_test):
+    options = dict(norms=["L0", 2.0, "Linf"], strengths=[0.1, 0.4], seed=5, imperceptible={2.0: 0.25, "Linf": 0.01})
     idx = np.arange(0, 60, 2)
-    full = lp.evaluate(lenet, sample_test, idx, batch_size=16, out=tmp_path / "a.nc", attrs=attrs, **kwargs)
-    assert dict(full["accuracy"].sizes) == {"p": 3, "epsilon": 2}
+    full = lp.run(lenet, sample_test, indices=idx, **options)
+    assert dict(full["accuracy"].sizes) == {"p": 3, "strength": 2} and full["finite"].all()
+    assert full["correct"].dims == ("sample", "p", "strength")
     assert float(full["mce_lp"]) == pytest.approx(100 - float(full["accuracy"].mean()))
     clean_err = 100 - float(full["clean_accuracy"])
     hidden_err = 100 - float(full["imperceptible_accuracy"].mean())
     assert float(full["ice"]) == pytest.approx(100 * (hidden_err - clean_err) / clean_err)
     assert (full["realised_norm"] <= full["radius"] * (1 + 1e-5)).all()
+    assert full.attrs["param_norms"] == ["L0", "L2", "Linf"] and full.attrs["param_strengths"] == [0.1, 0.4]
+    assert full.attrs["param_imperceptible"] == ["L2:0.25", "Linf:0.01"]
     # the noise depends on (seed, sample index) only: another batch size gives the same cells
-    other = lp.evaluate(lenet, sample_test, idx, batch_size=7, **kwargs)
+    other = lp.run(lenet, sample_test, indices=idx, batch_size=7, **options)
     np.testing.assert_array_equal(full["correct"].values, other["correct"].values)
-    # an interrupted run (first chunk saved by the runner), then resumed
-    partial = full.isel(sample=slice(0, 16)).drop_vars(["accuracy", "clean_accuracy", "mce_lp",
-                                                        "imperceptible_accuracy", "ice"])
-    partial.attrs = dict(attrs, complete=False)
-    results.save(partial, tmp_path / "b.nc")
-    resumed = lp.evaluate(lenet, sample_test, idx, batch_size=16, out=tmp_path / "b.nc", resume=True,
-                          attrs=attrs, **kwargs)
-    np.testing.assert_array_equal(full["correct"].values, resumed["correct"].values)
-    assert float(resumed["mce_lp"]) == float(full["mce_lp"])
+    np.testing.assert_array_equal(full["realised_norm"].values, other["realised_norm"].values)
     # L0 replacing 12 % of the pixels by {0, 1} costs accuracy
-    assert float(full["accuracy"].sel(p=0.0).isel(epsilon=-1)) < float(full["clean_accuracy"])
+    assert float(full["accuracy"].sel(p=0.0).isel(strength=-1)) < float(full["clean_accuracy"])
+    numbers = lp.summary(full)
+    assert numbers["samples"] == 30 and numbers["non_finite"] == 0 and numbers["non_finite_cells"] == 0
+    assert numbers["mce_lp"] == float(full["mce_lp"])
 
 
-def test_cli(lenet_checkpoint, tmp_path, capsys):
+def test_zero_clean_error_gives_infinite_or_zero_ice():
+    assert lp.ice(100.0, 95.0) == math.inf and lp.ice(100.0, 100.0) == 0.0
+    assert lp.ice(90.0, 85.0) == pytest.approx(50.0)
+
+
+def test_bright_samples_are_flagged_and_excluded(bright_nan, lenet, sample_test):
+    """NaN logits on bright images: their cells are flagged, left out of every accuracy, and no NaN
+    reaches the result; the other cells are exactly those of the healthy model."""
+    model, idx = bright_nan
+    options = dict(norms=["L0", "L2"], strengths=[0.02, 0.05], imperceptible=["L2:0.1"], seed=1)
+    ds = lp.run(model, sample_test, indices=idx, **options)
+    healthy = lp.run(lenet, sample_test, indices=idx, **options)
+    bright = np.isin(ds["sample"].values, idx[24:])
+    np.testing.assert_array_equal(ds["clean_finite"].values, ~bright)
+    finite = ds["finite"].values
+    assert not finite[bright].any() and finite[~bright].mean() > 0.9   # weak noise keeps brightness
+    assert not ds["correct"].values[~finite].any()
+    np.testing.assert_array_equal(ds["correct"].values[finite], healthy["correct"].values[finite])
+    dark_clean = healthy["clean_correct"].values[~bright]
+    assert float(ds["clean_accuracy"]) == pytest.approx(100 * dark_clean.mean())
+    expected = 100 * (ds["correct"] & ds["finite"]).sum("sample") / ds["finite"].sum("sample")
+    np.testing.assert_allclose(ds["accuracy"].values, expected.values)
+    for name in ds.variables:
+        if np.issubdtype(ds[name].dtype, np.floating):
+            assert not np.isnan(ds[name].values).any(), name
+    numbers = lp.summary(ds)
+    assert numbers["non_finite"] == 8 and numbers["non_finite_cells"] >= 8 * 5
+    assert not any(isinstance(v, float) and math.isnan(v) for v in numbers.values())
+
+
+def test_python_and_command_line_give_the_same_result(lenet, lenet_checkpoint, tmp_path, capsys):
     out, plot = tmp_path / "lp.nc", tmp_path / "lp.png"
-    code = lp.main([str(lenet_checkpoint), "--data", "fashion-mnist-sample", "--n", "24", "--norms", "L0", "L2",
-                    "--levels", "2", "--device", "cpu", "--out", str(out), "--plot", str(plot)])
-    assert code == 0 and out.exists() and plot.exists()
-    ds = results.load(out)
-    assert ds.attrs["probe"] == "lp" and ds.attrs["complete"]
-    assert "mCE_Lp" in capsys.readouterr().out
-    assert ds["accuracy"].attrs["units"] == "%"
-    assert lp.main([str(lenet_checkpoint), "--norms", "Lx", "--out", str(out)]) == 2
+    assert probe_main("lp", [str(lenet_checkpoint), "--n", "24", "--norms", "L0", "L2", "--levels", "2",
+                             "--device", "cpu", "--out", str(out), "--plot", str(plot)]) == 0
+    printed = capsys.readouterr().out
+    assert "mCE_Lp" in printed and "iCE" in printed and plot.exists()
+    command = results.load(out)
+    python = lp.run(lenet, "fashion-mnist-sample", n=24, norms=["L0", "L2"], levels=2)
+    xr.testing.assert_identical(_values(command), _values(python))
+    strip = lambda attrs: {k: v for k, v in attrs.items() if k not in TIME_ATTRS}  # noqa: E731
+    assert strip(command.attrs) == strip(python.attrs)
+    assert command.attrs["probe"] == "lp" and command.attrs["complete"]
+    assert command["accuracy"].attrs["units"] == "%"
+
+
+def _exit_status(argv: list[str]) -> int:
+    """The exit status of `python -m probe.lp ARGV`, run in this process."""
+    try:
+        return probe_main("lp", argv)
+    except SystemExit as exc:  # argparse rejects an option before the command runs
+        return int(exc.code)
+
+
+@pytest.mark.parametrize("bad", [["--norms", "Lx"], ["--imperceptible", "L2"], ["--imperceptible", "L0:2"],
+                                 ["--l0-values", "grey"], ["--levels", "0"], ["--strengths", "0.1", "0.1"]])
+def test_bad_options_exit_2_with_one_line(lenet_checkpoint, tmp_path, capsys, bad):
+    assert _exit_status([str(lenet_checkpoint), "--n", "4", "--out", str(tmp_path / "x.nc"), *bad]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ")
+    assert not (tmp_path / "x.nc").exists()
+
+
+def test_bad_python_options(lenet, sample_test):
+    for options in (dict(norms=["L2", "l2"]), dict(levels=0), dict(strengths=[0.1, -0.1]), dict(l0_values="grey"),
+                    dict(imperceptible=[]), dict(imperceptible=["L2:0.1", "L2:0.2"])):
+        with pytest.raises(ParameterError):
+            lp.run(lenet, sample_test, n=2, **options)
+
+
+def test_resume_after_sigkill_equals_uninterrupted_run(lenet_checkpoint, tmp_path):
+    """`python -m probe.lp` killed after its first chunk, continued with --resume: the same result."""
+    argv = [str(lenet_checkpoint), "--n", "300", "--norms", "L2", "Linf", "--levels", "2", "--device", "cpu",
+            "--quiet"]
+    out = tmp_path / "killed.nc"
+    first = Path(f"{out}.parts") / "chunk-000000.nc"
+    env = dict(os.environ, PYTHONWARNINGS="ignore", OMP_NUM_THREADS="1")
+    # small forward passes keep the killed run busy long enough after its first chunk (3 chunks of 128)
+    proc = subprocess.Popen([sys.executable, "-m", "probe.lp", *argv, "--batch-size", "32", "--out", str(out)],
+                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 240
+    while not first.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert first.exists() and not out.exists(), proc.stderr.read().decode()
+    assert probe_main("lp", argv + ["--out", str(out), "--resume"]) == 0
+    assert not Path(f"{out}.parts").exists()
+    reference = tmp_path / "reference.nc"
+    assert probe_main("lp", argv + ["--out", str(reference)]) == 0
+    resumed, fresh = results.load(out), results.load(reference)
+    xr.testing.assert_identical(_values(resumed), _values(fresh))
+    strip = lambda attrs: {k: v for k, v in attrs.items() if k not in TIME_ATTRS}  # noqa: E731
+    assert strip(resumed.attrs) == strip(fresh.attrs) and resumed.sizes["sample"] == 300

@@ -11,8 +11,8 @@ from probe import models
 from probe.augment import parse_augment
 from probe.augment.esp import ESP
 from probe.errors import ParameterError
-from probe.lp import norm
-from probe.train import main as train_main
+from probe.balls import norm
+from probe.commands.train import main as train_main
 
 
 def test_lp_noise_single_and_mixture():

@@ -10,7 +10,8 @@ from probe import results
 from probe.data import ArrayDataset, TransformedDataset, get_batch
 from probe.attacks.deepfool import STEP_SLACK
 from probe.errors import ParameterError
-from probe.margins import main, sweep
+from probe.commands import probe_main
+from probe.margins import run, summary
 from probe.spectral import dct_diagonal_blocks, frequency_flip, low_pass, random_subspaces
 
 SHAPE = (1, 8, 8)
@@ -56,14 +57,14 @@ def analytic(model, x, family):
 def test_linear_margins_are_analytic_in_every_subspace(linear_setup, kind):
     model, dataset = linear_setup
     family = dct_diagonal_blocks(SHAPE, 4, 1) if kind == "dct" else random_subspaces(SHAPE, 5, count=4, seed=1)
-    ds = sweep(model, dataset, family, n=10, seed=3, batch_size=16)
+    ds = run(model, dataset, subspaces=family, n=10, seed=3, batch_size=16)
     x, _ = get_batch(dataset, ds["sample"].values)
     expected, step_norm = analytic(model, x, family)
     assert ds["margin"].dims == ("subspace", "sample") and ds["converged"].all()
     assert (ds["iterations"] == 1).all()
     # DeepFool's single step is (|g| + STEP_SLACK) / ‖P w‖ long, overshot by 2 %
     np.testing.assert_allclose(ds["margin"].values, 1.02 * (expected + STEP_SLACK / step_norm), rtol=1e-4)
-    assert ds["margin"].attrs["units"] and ds.attrs["fraction_not_converged"] == 0.0
+    assert ds["margin"].attrs["units"] and summary(ds)["not_converged"] == 0.0
     full, _ = analytic(model, x, random_subspaces(SHAPE, 64, seed=0))  # the whole space
     assert (expected >= full[0] - 1e-6).all()  # a subspace margin is never below the full-space margin
 
@@ -74,18 +75,18 @@ def test_orthogonal_subspace_gives_inf_and_is_counted(linear_setup):
     with torch.no_grad():
         w = model[1].weight.view(-1, *SHAPE)
         model[1].weight.copy_(family.project(w, torch.zeros(len(w), dtype=torch.long)).flatten(1))
-    ds = sweep(model, dataset, family, n=6, max_iter=10)
+    ds = run(model, dataset, subspaces=family, n=6, max_iter=10)
     assert np.isinf(ds["margin"].values[1]).all() and not ds["converged"].values[1].any()
     assert np.isfinite(ds["margin"].values[0]).all()
     np.testing.assert_allclose(ds["not_converged"].values, [0.0, 1.0])
-    assert ds.attrs["fraction_not_converged"] == 0.5
+    assert summary(ds)["not_converged"] == 0.5
     assert not np.isnan(ds["margin"].values).any()
 
 
 def test_low_passing_model_is_invariant_outside_its_band(lenet, sample_test):
     model = Composed(lenet, lambda x: low_pass(x, 8)).eval()
     family = dct_diagonal_blocks((1, 28, 28), 8, 6)  # blocks at 0, 6, 12, 18
-    ds = sweep(model, sample_test, family, n=4, max_iter=20)
+    ds = run(model, sample_test, subspaces=family, n=4, max_iter=20)
     assert ds["converged"].values[0].all()
     assert np.isinf(ds["margin"].values[2:]).all()  # blocks starting at 12 and 18 lie outside [0, 8)²
 
@@ -95,8 +96,8 @@ def test_flip_equivariance_on_a_trained_model(lenet, sample_test):
     indices = [3, 50, 700]
     x, y = get_batch(sample_test, indices)
     flipped = torch.utils.data.TensorDataset(frequency_flip(x), y)
-    direct = sweep(lenet, flipped, family, indices=range(3), max_iter=30)
-    mirrored = sweep(Composed(lenet, frequency_flip).eval(), sample_test, family, indices=indices, max_iter=30)
+    direct = run(lenet, flipped, subspaces=family, indices=range(3), max_iter=30)
+    mirrored = run(Composed(lenet, frequency_flip).eval(), sample_test, subspaces=family, indices=indices, max_iter=30)
     a, b = direct["margin"].values, mirrored["margin"].values[::-1]
     assert np.array_equal(np.isfinite(a), np.isfinite(b)) and np.isfinite(a).mean() > 0.5
     np.testing.assert_allclose(a[np.isfinite(a)], b[np.isfinite(b)], rtol=1e-3)
@@ -104,8 +105,8 @@ def test_flip_equivariance_on_a_trained_model(lenet, sample_test):
 
 def test_batch_size_and_sample_order_do_not_change_margins(lenet, sample_test):
     family = dct_diagonal_blocks((1, 28, 28), 8, 10)
-    one = sweep(lenet, sample_test, family, indices=[5, 9, 11, 40], batch_size=3, max_iter=30)
-    other = sweep(lenet, sample_test, family, indices=[40, 11, 9, 5], batch_size=100, max_iter=30)
+    one = run(lenet, sample_test, subspaces=family, indices=[5, 9, 11, 40], batch_size=3, max_iter=30)
+    other = run(lenet, sample_test, subspaces=family, indices=[40, 11, 9, 5], batch_size=100, max_iter=30)
     other = other.sel(sample=one["sample"].values)
     np.testing.assert_allclose(one["margin"].values, other["margin"].values, rtol=1e-4)
     assert np.array_equal(one["iterations"].values, other["iterations"].values)
@@ -115,23 +116,33 @@ def test_command_line_writes_result_plot_and_resumes(lenet_checkpoint, tmp_path,
     out, plot = tmp_path / "m.nc", tmp_path / "m.png"
     argv = [str(lenet_checkpoint), "--n", "3", "--block", "8", "--stride", "10", "--max-iter", "20",
             "--device", "cpu", "--batch-size", "3", "--out", str(out), "--plot", str(plot)]
-    assert main(argv) == 0
+    assert probe_main("margins", argv) == 0
     printed = capsys.readouterr().out
     assert "median margin" in printed and "not converged" in printed
     ds = results.load(out)
     assert ds.attrs["probe"] == "margins" and ds.attrs["complete"] and plot.stat().st_size > 0
     assert ds.sizes == {"subspace": 3, "sample": 3} and "band_start" in ds.coords
-    assert main(argv + ["--resume", "--quiet"]) == 0
+    assert probe_main("margins", argv + ["--resume", "--quiet"]) == 0
     np.testing.assert_array_equal(results.load(out)["margin"].values, ds["margin"].values)
-    assert main([str(lenet_checkpoint), "--n", "2", "--block", "40"]) == 2
+    assert probe_main("margins", [str(lenet_checkpoint), "--n", "2", "--block", "40"]) == 2
     assert "block" in capsys.readouterr().err
-    assert main([str(lenet_checkpoint), "--n", "2", "--basis", "random", "--block", "8", "--stride", "10",
+    assert probe_main("margins", [str(lenet_checkpoint), "--n", "2", "--basis", "random", "--block", "8", "--stride", "10",
                  "--max-iter", "5", "--quiet"]) == 0
+
+
+def test_non_finite_logits_are_flagged_never_converged(bright_nan):
+    model, indices = bright_nan
+    ds = run(model, "fashion-mnist-sample", indices=indices, max_iter=20, subspaces=dct_diagonal_blocks((1, 28, 28), 8, 10))
+    bright = np.isin(ds["sample"].values, indices[24:])
+    assert ds["non_finite"].values[:, bright].all() and not ds["non_finite"].values[:, ~bright].any()
+    assert not ds["converged"].values[:, bright].any() and np.isinf(ds["margin"].values[:, bright]).all()
+    assert (ds["prediction"].values[bright] == -1).all() and not np.isnan(ds["margin"].values).any()
+    assert summary(ds)["non_finite"] == 8
 
 
 def test_mismatched_subspaces_raise(lenet, sample_test):
     with pytest.raises(ParameterError):
-        sweep(lenet, sample_test, dct_diagonal_blocks(SHAPE), n=2)
+        run(lenet, sample_test, subspaces=dct_diagonal_blocks(SHAPE), n=2)
     with pytest.raises(ParameterError):
-        sweep(lenet, TransformedDataset(sample_test, frequency_flip, "dct-flip"), dct_diagonal_blocks((1, 28, 28)),
-              n=2, max_iter=0)
+        run(lenet, TransformedDataset(sample_test, frequency_flip, "dct-flip"), subspaces=dct_diagonal_blocks((1, 28, 28)),
+            n=2, max_iter=0)

@@ -6,7 +6,7 @@ import pytest
 import xarray as xr
 
 from probe import results
-from probe.corruptions import CORRUPTIONS, summarize
+from probe.corruptions import CORRUPTIONS, summarize, summary
 from probe.corruptions import mce
 
 
@@ -51,7 +51,9 @@ def _per_sample(accuracy: np.ndarray, clean: float, n: int = 20) -> xr.Dataset:
     k = np.rint(accuracy / 100 * n).astype(int)
     correct = np.arange(n)[None, None, :] < k[..., None]
     return xr.Dataset({"correct": (("corruption", "severity", "sample"), correct),
+                       "finite": (("corruption", "severity", "sample"), np.ones_like(correct)),
                        "clean_correct": ("sample", np.arange(n) < round(clean / 100 * n)),
+                       "clean_finite": ("sample", np.ones(n, dtype=bool)),
                        "label": ("sample", np.zeros(n, dtype=np.int64))},
                       coords={"corruption": list(CORRUPTIONS), "severity": [1, 2, 3, 4, 5], "sample": np.arange(n)},
                       attrs={"probe": "corruptions"})
@@ -75,3 +77,22 @@ def test_summarize_gives_cifar_imagenet_and_relative_mce(tmp_path):
     again = summarize(_per_sample(accuracy, clean=90.0), reference=tmp_path / "ref.nc")
     assert float(again["imagenet_mce"]) == pytest.approx(100.0)
     assert "imagenet_mce" not in summarize(_per_sample(accuracy, clean=90.0), reference="none")
+
+
+def test_summarize_counts_only_samples_with_finite_logits():
+    ds = _per_sample(np.full((15, 5), 50.0), clean=90.0)            # samples 0..9 correct in every cell
+    finite = np.ones((15, 5, 20), dtype=bool)
+    finite[0, 0, 10:] = False                                       # cell (0, 0): only the correct ones left
+    finite[1, 1, :] = False                                         # no finite sample at all
+    correct = ds["correct"].values & finite
+    clean_finite = np.arange(20) >= 2                                # two clean samples (both correct) excluded
+    clean_correct = ds["clean_correct"].values & clean_finite
+    ds = ds.assign(correct=(ds["correct"].dims, correct), finite=(ds["correct"].dims, finite),
+                   clean_finite=("sample", clean_finite), clean_correct=("sample", clean_correct))
+    ds = summarize(ds, reference="none")
+    assert float(ds["accuracy"][0, 0]) == 100.0 and float(ds["accuracy"][1, 1]) == 0.0
+    assert float(ds["accuracy"][2, 2]) == 50.0
+    assert float(ds["clean_accuracy"]) == pytest.approx(100 * 16 / 18)
+    numbers = summary(ds)
+    assert numbers["non_finite_cells"] == 30 and numbers["non_finite"] == 2 and numbers["samples"] == 20
+    assert all(np.isfinite(v) for v in numbers.values())

@@ -97,3 +97,43 @@ def test_torchscript_and_factory(tmp_path, monkeypatch):
     torch.testing.assert_close(loaded(x), model(x))
     with pytest.raises(CheckpointError, match="cannot import"):
         models.load(tmp_path / "weights.pt", factory="user_factory:nothing")
+
+
+@pytest.mark.parametrize("kind", ["zip", "legacy"])
+def test_every_truncation_of_a_checkpoint_is_a_checkpoint_error(tmp_path, kind):
+    model = models.build("linear", in_channels=1, image_size=(3, 3), num_classes=2)
+    full = tmp_path / "full.pt"
+    if kind == "zip":
+        models.save(model, full)
+    else:
+        torch.save(model.state_dict(), full, _use_new_zipfile_serialization=False)
+    raw = full.read_bytes()
+    cut = tmp_path / "cut.pt"
+    for length in range(0, len(raw), 3):
+        cut.write_bytes(raw[:length])
+        with pytest.raises(CheckpointError):
+            models.load(cut)
+        with pytest.raises(CheckpointError):
+            models.load(cut, trust=True)
+
+
+def test_text_and_empty_files_are_not_checkpoints(tmp_path):
+    (tmp_path / "model.pt").write_text("weights: see the paper\n")
+    with pytest.raises(CheckpointError, match="not a checkpoint"):
+        models.load(tmp_path / "model.pt", trust=True)
+    (tmp_path / "empty.pt").write_bytes(b"")
+    with pytest.raises(CheckpointError, match="empty"):
+        models.load(tmp_path / "empty.pt")
+
+
+def test_pickled_module_of_a_class_that_cannot_be_imported(tmp_path, monkeypatch):
+    (tmp_path / "gone_module.py").write_text("import torch\nclass Net(torch.nn.Linear):\n    pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import gone_module
+    torch.save(gone_module.Net(2, 2), tmp_path / "whole.pt")
+    sys.modules.pop("gone_module")
+    (tmp_path / "gone_module.py").unlink()
+    with pytest.raises(CheckpointError, match="trust"):
+        models.load(tmp_path / "whole.pt")
+    with pytest.raises(CheckpointError, match="cannot be imported"):
+        models.load(tmp_path / "whole.pt", trust=True)

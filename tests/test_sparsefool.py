@@ -1,19 +1,26 @@
-"""SparseFool: known answers on a linear model, flags, invariances, and the trained LeNet (REFERENCE §3)."""
+"""SparseFool: known answers on a linear model, flags, non-finite logits, invariances, the trained
+LeNet, and the probe (Python, command line, resume after SIGKILL) (REFERENCE §3)."""
 from __future__ import annotations
 
 import copy
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import torch
+import xarray as xr
 from scipy.optimize import linprog
 from torch import nn
 
-from probe import ParameterError, ShapeError, data, results
-from probe.attacks import SparseFoolResult, deepfool, sparsefool
-from probe.attacks.sparsefool import SOLVER_MARGIN
-from probe.sparsefool import main, run, summary
-
+from conftest import NonFiniteWhere, kill_after_first_chunk
+from probe import data, models, results
+from probe.attacks.deepfool import deepfool
+from probe.attacks.sparsefool import SOLVER_MARGIN, SparseFoolResult, sparsefool
+from probe.commands import probe_main
+from probe.errors import ParameterError, ShapeError
+from probe.sparsefool import run, summary
 
 class Binary(nn.Module):
     """Linear binary model: logits (0, v·x + b); class 0 where v·x + b < 0."""
@@ -41,7 +48,7 @@ def _linear_case(seed: int, delta: float = 0.35):
 def test_linear_binary_model_l1_equals_linear_program(seed, lam):
     """On a linear model one iteration lands on the plane through x + λ r with the LP-optimal L1."""
     x, model, delta = _linear_case(seed)
-    res = sparsefool(model, x, lam=lam, epsilon=0.0, delta=delta)
+    res = sparsefool(model, x, lam=lam, overshoot=0.0, delta=delta)
     assert res.fooled.item() and res.iterations.item() == 1
     lb, ub = (x - delta).clamp(0, 1).flatten().numpy(), (x + delta).clamp(0, 1).flatten().numpy()
     r = deepfool(model, x, bounds=((x - delta).clamp(0, 1), (x + delta).clamp(0, 1))).r.flatten().numpy()
@@ -84,9 +91,64 @@ def test_bad_input_raises_clear_errors():
         sparsefool(model, x, lb=torch.zeros(3, 3))
 
 
+class NanGradient(nn.Module):
+    """`model`'s logits plus an exact zero whose gradient is NaN: finite logits, NaN input gradients."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        zero = (x - x).abs().sqrt().flatten(1).sum(1, keepdim=True) * 0.0      # d/dx: 0 · ∞ = NaN
+        return self.model(x) + zero
+
+
+def test_nan_when_perturbed_is_flagged_never_fooled():
+    """A model that is NaN once a pixel moves by more than 0.2: the sparse step (a few pixels moved
+    far) meets NaN; the sample is flagged, not fooled, and its perturbation stays finite."""
+    x, model, delta = _linear_case(0)
+    broken = NonFiniteWhere(model, lambda z: (z - x).abs().flatten(1).amax(1) > 0.2)
+    res = sparsefool(broken, x, delta=delta)
+    assert res.non_finite.item() and not res.fooled.item() and not res.deepfool_failed.item()
+    assert torch.isfinite(res.perturbation).all() and res.perturbation.abs().max() <= 0.2
+    assert torch.isfinite(broken(x + res.perturbation)).all()              # it stopped at its last finite iterate
+    assert sparsefool(model, x, delta=delta).fooled.item()                  # the model itself is fooled
+
+
+def test_nan_when_perturbed_in_a_batch(lenet_run):
+    """LeNet made NaN on images more than 0.3 (L∞) from every clean image: whatever meets NaN is
+    flagged and never fooled; every fooled sample has finite logits at its final image."""
+    model, x, _ = lenet_run
+    x = x[:8]
+    far = lambda z: (z[:, None] - x[None]).abs().flatten(2).amax(2).amin(1) > 0.3      # noqa: E731
+    broken = NonFiniteWhere(model, far)
+    res = sparsefool(broken, x)
+    assert res.non_finite.any() and not (res.fooled & res.non_finite).any()
+    assert torch.isfinite(res.perturbation).all()
+    with torch.no_grad():
+        logits = broken(x + res.perturbation)
+    assert torch.isfinite(logits[res.fooled]).all()
+    assert (logits[res.fooled].argmax(1) != res.label[res.fooled]).all()
+    assert (res.adv_label[~torch.isfinite(logits).all(1)] == -1).all()
+
+
+def test_non_finite_gradient_is_a_failed_deepfool_step():
+    """Finite logits but NaN gradients: no step can be taken; flagged deepfool_failed, nothing moves."""
+    x, model, _ = _linear_case(0)
+    res = sparsefool(NanGradient(model), x)
+    assert res.deepfool_failed.item() and not res.non_finite.item() and not res.fooled.item()
+    assert torch.equal(res.perturbation, torch.zeros_like(x)) and res.iterations.item() == 0
+
+
+def test_non_finite_clean_logits_are_never_attacked():
+    x, model, _ = _linear_case(0)
+    res = sparsefool(NonFiniteWhere(model, lambda z: torch.ones(len(z), dtype=torch.bool)), x)
+    assert res.non_finite.item() and not res.fooled.item() and res.label.item() == -1
+    assert torch.equal(res.perturbation, torch.zeros_like(x)) and res.iterations.item() == 0
+
+
 @pytest.fixture(scope="module")
 def lenet_run(lenet_checkpoint, sample_test):
-    from probe import models
     model = models.load(lenet_checkpoint)
     indices = data.subset_indices(len(sample_test), 64, seed=0)
     x, _ = data.get_batch(sample_test, indices)
@@ -132,10 +194,9 @@ def test_batch_size_and_order_invariance(lenet_run):
         assert torch.allclose(getattr(shuffled, name)[back].double(), expected.double(), atol=1e-10)
 
 
-def test_probe_result_resume_and_cli(lenet, lenet_checkpoint, sample_test, tmp_path):
+def test_probe_result_and_cli(lenet, lenet_checkpoint, sample_test, tmp_path):
     out = tmp_path / "sf.nc"
-    ds = run(lenet, sample_test, 12, batch_size=6, save_perturbations=True, out=out, data_spec="fashion-mnist-sample",
-             split="test")
+    ds = run(lenet, sample_test, n=12, batch_size=5, save_perturbations=True, out=out)
     assert list(ds["sample"].values) == list(data.subset_indices(len(sample_test), 12, 0))
     assert ds["perturbed_pixel_fraction"].attrs["units"] == "%"
     fooled = ds["fooled"].values
@@ -144,30 +205,76 @@ def test_probe_result_resume_and_cli(lenet, lenet_checkpoint, sample_test, tmp_p
                        100 * (np.abs(ds["perturbation"].values) > 0).any(1).sum((1, 2))[fooled] / 784)
     loaded = results.load(out)
     assert loaded.attrs["probe"] == "sparsefool" and loaded.attrs["complete"] is True
-    partial = ds.isel(sample=slice(0, 6))
-    partial.attrs = dict(ds.attrs, complete=False)
-    results.save(partial, out)                                               # as if interrupted after one chunk
-    resumed = run(lenet, sample_test, 12, batch_size=6, save_perturbations=True, out=out,
-                  data_spec="fashion-mnist-sample", split="test", resume=True)
-    for name in ("fooled", "adv_label", "perturbed_pixels", "l1"):
-        assert np.array_equal(resumed[name].values, ds[name].values)
+    assert loaded.attrs["param_overshoot"] == 0.02 and loaded.attrs["param_delta"] is None
     stats = summary(ds)
-    assert stats["fooling rate (%)"] == 100 * fooled.mean()
+    assert stats["fooling_rate"] == 100 * fooled.mean() and stats["non_finite"] == 0
+    assert all(isinstance(v, (int, float)) for v in stats.values())
     argv = [str(lenet_checkpoint), "--n", "4", "--device", "cpu", "--save-perturbations", "--quiet",
             "--out", str(tmp_path / "cli.nc"), "--plot", str(tmp_path / "cli.png")]
-    assert main(argv) == 0
-    assert (tmp_path / "cli.png").stat().st_size > 0 and results.load(tmp_path / "cli.nc")["fooled"].size == 4
-    assert main(argv[:1] + ["--delta", "300", "--quiet"]) == 2
+    assert probe_main("sparsefool", argv) == 0
+    assert (tmp_path / "cli.png").stat().st_size > 0
+    cli = results.load(tmp_path / "cli.nc")
+    python = run(lenet, "fashion-mnist-sample", n=4, save_perturbations=True)
+    xr.testing.assert_identical(cli.drop_vars("time").drop_attrs(), python.drop_vars("time").drop_attrs())
+    assert probe_main("sparsefool", argv[:1] + ["--delta", "300", "--quiet"]) == 2
+
+
+def test_delta_is_on_the_0_255_scale_in_python_and_on_the_command_line(lenet, lenet_checkpoint, tmp_path):
+    ds = run(lenet, "fashion-mnist-sample", n=4, delta=25, save_perturbations=True)
+    assert np.abs(ds["perturbation"].values).max() <= 25 / 255 + 1e-6
+    assert ds.attrs["param_delta"] == 25
+    argv = [str(lenet_checkpoint), "--n", "4", "--delta", "25", "--save-perturbations", "--quiet",
+            "--out", str(tmp_path / "d.nc")]
+    assert probe_main("sparsefool", argv) == 0
+    np.testing.assert_array_equal(results.load(tmp_path / "d.nc")["perturbation"].values, ds["perturbation"].values)
+    for bad in (0, -1, 256):
+        with pytest.raises(ParameterError):
+            run(lenet, "fashion-mnist-sample", n=2, delta=bad)
+    with pytest.raises(ParameterError):
+        run(lenet, "fashion-mnist-sample", n=2, overshoot=-0.1)
+
+
+def test_non_finite_logits_are_flagged_never_fooled(bright_nan, sample_test):
+    model, indices = bright_nan
+    ds = run(model, sample_test, indices=indices)
+    bright = np.isin(ds["sample"].values, indices[24:])
+    non_finite = ds["non_finite"].values
+    assert non_finite[bright].all() and (ds["prediction"].values[bright] == -1).all()
+    assert not ds["fooled"].values[non_finite].any() and (ds["iterations"].values[bright] == 0).all()
+    numbers = summary(ds)
+    assert numbers["non_finite"] == non_finite.sum() >= 8
+    assert numbers["fooling_rate"] == pytest.approx(100 * ds["fooled"].values[~non_finite].mean())
+    assert numbers["fooling_rate"] > 90
+    assert not any(np.isnan(ds[v].values).any() for v in ds.data_vars if ds[v].dtype.kind == "f")
+
+
+def _command(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, PYTHONWARNINGS="ignore"))
+
+
+def test_sigkill_then_resume_equals_an_uninterrupted_run(lenet_checkpoint, tmp_path):
+    """130 samples = three chunks; killed once the first is stored, then continued with --resume."""
+    argv = ["probe.sparsefool", str(lenet_checkpoint), "--n", "130", "--max-iter", "1", "--candidates", "2",
+            "--quiet"]
+    out = tmp_path / "killed.nc"
+    kill_after_first_chunk(argv + ["--out", str(out)], out)
+    resumed = _command(*argv, "--out", str(out), "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert _command(*argv, "--out", str(tmp_path / "whole.nc")).returncode == 0
+    a, b = results.load(out), results.load(tmp_path / "whole.nc")
+    xr.testing.assert_identical(a.drop_vars("time").drop_attrs(), b.drop_vars("time").drop_attrs())
+    assert a.attrs["complete"] and not (tmp_path / "killed.nc.parts").exists()
 
 
 def test_companion_analyses_and_figures(lenet, sample_test, tmp_path):
     """λ sweep, random baseline, transfer matrix, attribution overlap, and every figure, on a few images."""
-    import figures
     from analyses.sparsefool_sweeps import attribution_overlap, lambda_sweep, random_baseline, transfer_matrix
-    from figures import sparsefool as plots
-    base = run(lenet, sample_test, 8, save_perturbations=True)
+    from probe import plot
+    from probe.plot import sparsefool as plots
+    base = run(lenet, sample_test, n=8, save_perturbations=True)
     sweep = lambda_sweep(lenet, sample_test, 8, [1.0, 3.0])
-    assert sweep["fooling_rate"].sel(lam=3.0) == summary(base)["fooling rate (%)"]
+    assert sweep["fooling_rate"].sel(lam=3.0) == summary(base)["fooling_rate"]
     assert sweep["mean_iterations"].sel(lam=1.0) >= sweep["mean_iterations"].sel(lam=3.0)   # closer plane, more steps
     baseline = random_baseline(lenet, base)
     assert baseline.attrs["random_fooling_rate"] < baseline.attrs["sparsefool_fooling_rate"]
@@ -179,4 +286,4 @@ def test_companion_analyses_and_figures(lenet, sample_test, tmp_path):
     assert np.all(matrix["transfer_rate"].values == 100.0)                    # identical models: everything transfers
     for name, ax in (("hist", plots.histogram(base)), ("grid", plots.examples(base)),
                      ("lambda", plots.lambda_sweep(sweep)), ("transfer", plots.transfer(matrix))):
-        assert figures.save(ax, tmp_path / f"{name}.png").stat().st_size > 0
+        assert plot.save(ax, tmp_path / f"{name}.png").stat().st_size > 0

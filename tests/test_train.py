@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from probe import models, results
-from probe.train import fit, history_path, learning_rate, main
+from probe.commands.train import main
+from probe.train import fit, history_path, learning_rate
 
 
 def test_schedules():
@@ -55,10 +56,18 @@ def test_command_line_trains_and_saves(tmp_path, sample_test):
     model = models.load(out)
     assert model.probe_info["meta"]["epochs_done"] == 3
     history = results.load(history_path(out))
-    assert history.attrs["probe"] == "train" and history.sizes["epoch"] == 3
+    assert history.attrs["probe"] == "train" and history.sizes["epoch"] == 3 and history.attrs["complete"]
+    assert history.attrs["param_epochs"] == 3 and len(history.attrs["model_sha256"]) == 64
     assert history["test_accuracy"].values[-1] > 50
     assert (tmp_path / "curve.png").exists()
     assert main(["--arch", "lenet", "--epochs", "1", "--out", str(out), "--quiet", "--transform", "low-pass:0"]) == 2
+
+
+def test_training_without_a_test_set_records_no_test_accuracy(sample_train):
+    train = _small(sample_train)
+    train.info = sample_train.info
+    history = fit(_linear(), train, None, epochs=1, batch_size=100)
+    assert "test_accuracy" not in history and not np.isnan(history["train_loss"].values).any()
 
 
 def test_augmentations_keep_shapes(sample_train):

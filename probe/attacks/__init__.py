@@ -1,6 +1,7 @@
-"""Attacks: tensor in, tensor out, batched over samples (DeepFool, SparseFool, PGD)."""
-from probe.attacks.deepfool import DeepFoolResult, deepfool
-from probe.attacks.pgd import pgd
-from probe.attacks.sparsefool import SparseFoolResult, sparsefool
+"""Attacks: tensor in, tensor out, batched over samples.
 
-__all__ = ["DeepFoolResult", "SparseFoolResult", "deepfool", "pgd", "sparsefool"]
+Modules: `deepfool` (L2 DeepFool, optionally in a subspace and a box), `sparsefool`,
+`linear_solver` (SparseFool's L1 step) and `pgd`.  Import the functions from their modules
+(`from probe.attacks.deepfool import deepfool`); this package does not re-export them, so
+that `probe.attacks.deepfool` is always the module.
+"""

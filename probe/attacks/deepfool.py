@@ -5,6 +5,10 @@ pass; samples that have crossed the boundary, or cannot move, leave the working 
 only the others are linearised there: one batched vector-Jacobian product gives the
 gradients of `f_k − f_0` for every candidate class of every remaining sample.  In a subspace `S` every
 gradient is replaced by its orthogonal projection `P w`, so `r` stays inside `S`.
+
+A sample whose logits become non-finite (at the start or at an iterate) stops there with
+`non_finite` set: it is never read as a class, so it never counts as converged.  A step whose
+gradients are non-finite is unusable, like one with no component in `S` (`stuck`).
 """
 from __future__ import annotations
 
@@ -15,6 +19,8 @@ import torch
 from torch import nn
 
 from probe.errors import ParameterError, ShapeError
+from probe.logits import classify
+from probe.params import eval_mode
 
 STEP_SLACK = 1e-4       # added to |g_l| so that every step lands just beyond the linearised boundary
 NORM_GUARD = 1e-8       # added to ‖P w‖ before dividing
@@ -38,6 +44,7 @@ class DeepFoolResult:
     label: torch.Tensor         # (N,) F(x), the original prediction
     adv_label: torch.Tensor     # (N,) F(x + perturbation)
     stuck: torch.Tensor         # (N,) bool: stopped early because no candidate gradient had a usable component
+    non_finite: torch.Tensor    # (N,) bool: the logits were not finite (at x or at an iterate); stopped there
 
     @property
     def norm(self) -> torch.Tensor:
@@ -112,9 +119,7 @@ def deepfool(model: nn.Module, x: torch.Tensor, *, subspace: Projector | None = 
     if gradients not in GRADIENTS:
         raise ParameterError(f"unknown gradient method '{gradients}' (known: {', '.join(GRADIENTS)})")
     jacobian = GRADIENTS["vjp" if isinstance(model, torch.jit.ScriptModule) else gradients]
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         x0 = x.detach()
         box = _bounds(bounds, x0)
         n = len(x0)
@@ -122,14 +127,16 @@ def deepfool(model: nn.Module, x: torch.Tensor, *, subspace: Projector | None = 
         k = min(candidates, logits.shape[1])
         if k < 2:
             raise ParameterError("deepfool needs a model with at least two classes")
-        classes = logits.topk(k, dim=1).indices
-        label = classes[:, 0].clone()
+        label, finite = classify(logits)
+        classes = logits.nan_to_num().topk(k, dim=1).indices
+        classes[:, 0] = torch.where(finite, classes[:, 0], label)
         r = torch.zeros_like(x0)
         iterations = torch.zeros(n, dtype=torch.int64, device=x0.device)
         converged = torch.zeros(n, dtype=torch.bool, device=x0.device)
         stuck = torch.zeros(n, dtype=torch.bool, device=x0.device)
+        non_finite = ~finite
         adv_label = label.clone()
-        active = torch.arange(n, device=x0.device)
+        active = torch.arange(n, device=x0.device)[finite]
 
         def iterate(rows: torch.Tensor) -> torch.Tensor:
             point = x0[rows] + (1.0 + overshoot) * r[rows]
@@ -139,18 +146,22 @@ def deepfool(model: nn.Module, x: torch.Tensor, *, subspace: Projector | None = 
             point = iterate(active)
             if step > 0:
                 # Check success with a forward pass first: rows that crossed need no gradients.
-                prediction = model(point).argmax(1)
+                prediction, finite = classify(model(point))
                 adv_label[active] = prediction
-                flipped = prediction != label[active]
+                non_finite[active[~finite]] = True
+                flipped = (prediction != label[active]) & finite
                 converged[active] = flipped
-                active, point = active[~flipped], point[~flipped]
+                keep = finite & ~flipped
+                active, point = active[keep], point[keep]
             if len(active) == 0 or step == max_iter:
                 break
             if step == 0 and groups is not None:
-                _, inverse = torch.unique(groups.to(x0.device), return_inverse=True)
-                first = torch.full((int(inverse.max()) + 1,), n, dtype=torch.int64, device=x0.device)
-                first = first.scatter_reduce(0, inverse, active, "amin")
-                logits, w = jacobian(model, point[first], classes[first])
+                # rows of one group hold the same image: linearise once per group (positions within `active`)
+                _, inverse = torch.unique(groups.to(x0.device)[active], return_inverse=True)
+                positions = torch.arange(len(active), device=x0.device)
+                first = torch.full((int(inverse.max()) + 1,), len(active), dtype=torch.int64, device=x0.device)
+                first = first.scatter_reduce(0, inverse, positions, "amin")
+                logits, w = jacobian(model, point[first], classes[active][first])
                 logits, w = logits[inverse], w[inverse]
             else:
                 logits, w = jacobian(model, point, classes[active])
@@ -177,6 +188,4 @@ def deepfool(model: nn.Module, x: torch.Tensor, *, subspace: Projector | None = 
         if box is not None:
             point = torch.clamp(point, box[0], box[1])
         return DeepFoolResult(perturbation=point - x0, r=r, iterations=iterations, converged=converged,
-                              label=label, adv_label=adv_label, stuck=stuck)
-    finally:
-        model.train(was_training)
+                              label=label, adv_label=adv_label, stuck=stuck, non_finite=non_finite)

@@ -12,11 +12,14 @@ Outer loop from `x_i = x0`, for every sample at once, until `F(x_i) ≠ F(x0)`:
 2. The LinearSolver moves `x_i` (not `x0`) onto the plane through `x_B` with the least L1
    inside the per-pixel bounds.
 
-The result is `clip(x0 + (1 + ε)(x_i − x0), lb, ub)` and success is re-checked on it with a
-fresh forward pass.  A sample whose DeepFool step fails (no boundary found, or a zero normal)
-or that sits on the wrong side of its plane (the solver would walk away and saturate every
-coordinate) is flagged and stops with its last good iterate: never NaN, never a saturated
-image.  Finished samples leave the working batch.
+The result is `clip(x0 + (1 + overshoot)(x_i − x0), lb, ub)` and success is re-checked on it
+with a fresh forward pass.  A sample whose DeepFool step fails (no boundary found, or a zero
+or non-finite normal) or that sits on the wrong side of its plane (the solver would walk away
+and saturate every coordinate) is flagged and stops with its last good iterate: never NaN,
+never a saturated image.  A sample whose logits are non-finite anywhere the attack looks (the
+clean image, a DeepFool iterate, the point of the normal, an iterate `x_i`, the final image)
+is flagged `non_finite`, stops with its last finite iterate and is never reported fooled.
+Finished samples leave the working batch.
 """
 from __future__ import annotations
 
@@ -28,9 +31,13 @@ from torch import nn
 from probe.attacks.deepfool import deepfool
 from probe.attacks.linear_solver import linear_solver
 from probe.errors import ParameterError, ShapeError
+from probe.logits import classify
+from probe.params import eval_mode
 
-SOLVER_MARGIN = 1e-3   # the solver aims this far (L2, pixel units) beyond the plane, so that it is crossed
-NORM_GUARD = 1e-12     # ‖w‖ at or below this: the normal is undefined
+SOLVER_MARGIN = 1e-3        # the solver aims this far (L2, pixel units) beyond the plane, so that it is crossed
+NORM_GUARD = 1e-12          # ‖w‖ at or below this: the normal is undefined
+DEEPFOOL_OVERSHOOT = 0.02   # overshoot η of the inner DeepFool step
+FLAGS = ("deepfool_failed", "wrong_side", "unreachable", "non_finite")
 
 
 @dataclass
@@ -39,12 +46,13 @@ class SparseFoolResult:
 
     perturbation: torch.Tensor     # (N,C,H,W) x_adv − x0, x_adv inside [lb, ub]
     iterations: torch.Tensor       # (N,) int64 outer iterations (DeepFool + solver) taken
-    fooled: torch.Tensor           # (N,) bool: F(x_adv) ≠ F(x0), from a fresh forward pass
-    label: torch.Tensor            # (N,) F(x0)
-    adv_label: torch.Tensor        # (N,) F(x_adv)
-    deepfool_failed: torch.Tensor  # (N,) bool: a DeepFool step found no boundary or a zero normal; stopped
+    fooled: torch.Tensor           # (N,) bool: F(x_adv) ≠ F(x0), from a fresh forward pass, all logits finite
+    label: torch.Tensor            # (N,) F(x0) (-1: logits not finite)
+    adv_label: torch.Tensor        # (N,) F(x_adv) (-1: logits not finite)
+    deepfool_failed: torch.Tensor  # (N,) bool: a DeepFool step found no boundary, or a zero or non-finite normal
     wrong_side: torch.Tensor       # (N,) bool: x_i was past its linearised plane; stopped
     unreachable: torch.Tensor      # (N,) bool: at some step the box did not reach the plane (solver saturated)
+    non_finite: torch.Tensor       # (N,) bool: the logits were not finite somewhere the attack looked; stopped
 
     @property
     def perturbed_pixels(self) -> torch.Tensor:
@@ -66,17 +74,23 @@ def perceptibility_bounds(x: torch.Tensor, lb, ub, delta: float | None) -> tuple
     return lower, upper
 
 
-def _check(x: torch.Tensor, lb, ub, lam: float, max_iter: int, epsilon: float, delta: float | None):
-    if x.ndim != 4:
-        raise ShapeError(f"sparsefool expects images (N, C, H, W), got shape {tuple(x.shape)}")
+def check_options(lam: float, max_iter: int, overshoot: float, delta: float | None, candidates: int) -> None:
+    """`ParameterError` unless λ ≥ 1, max_iter ≥ 1, overshoot ≥ 0, δ > 0 (or None) and candidates ≥ 2."""
     if lam < 1.0:
-        raise ParameterError(f"lambda must be at least 1, got {lam}")
+        raise ParameterError(f"lam (λ) must be at least 1, got {lam}")
     if max_iter < 1:
         raise ParameterError(f"max_iter must be at least 1, got {max_iter}")
-    if epsilon < 0:
-        raise ParameterError(f"epsilon must be non-negative, got {epsilon}")
+    if overshoot < 0:
+        raise ParameterError(f"overshoot must be non-negative, got {overshoot}")
     if delta is not None and delta <= 0:
         raise ParameterError(f"delta must be positive, got {delta}")
+    if candidates < 2:
+        raise ParameterError(f"candidates must be at least 2, got {candidates}")
+
+
+def _bounds(x: torch.Tensor, lb, ub, delta: float | None) -> tuple[torch.Tensor, torch.Tensor]:
+    if x.ndim != 4:
+        raise ShapeError(f"sparsefool expects images (N, C, H, W), got shape {tuple(x.shape)}")
     try:
         lower, upper = perceptibility_bounds(x, lb, ub, delta)
     except RuntimeError:
@@ -86,66 +100,75 @@ def _check(x: torch.Tensor, lb, ub, lam: float, max_iter: int, epsilon: float, d
     return lower, upper
 
 
-def boundary_normal(model: nn.Module, point: torch.Tensor, orig: torch.Tensor, adv: torch.Tensor) -> torch.Tensor:
-    """∇(f_adv − f_orig) at `point`, one batched forward and backward pass."""
+def boundary_normal(model: nn.Module, point: torch.Tensor, orig: torch.Tensor,
+                    adv: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """∇(f_adv − f_orig) at `point` and the (N,) mask of rows whose logits there are finite;
+    one batched forward and backward pass."""
     point = point.detach().requires_grad_(True)
     with torch.enable_grad():
         logits = model(point)
         difference = logits.gather(1, adv[:, None]) - logits.gather(1, orig[:, None])
         (grad,) = torch.autograd.grad(difference.sum(), point)
-    return grad
+    return grad, torch.isfinite(logits.detach()).all(dim=1)
 
 
 @torch.no_grad()
 def sparsefool(model: nn.Module, x: torch.Tensor, lb: float | torch.Tensor = 0.0, ub: float | torch.Tensor = 1.0,
-               lam: float = 3.0, max_iter: int = 20, epsilon: float = 0.02, *, delta: float | None = None,
-               candidates: int = 10, overshoot: float = 0.02, deepfool_iter: int = 50,
+               lam: float = 3.0, max_iter: int = 20, overshoot: float = 0.02, *, delta: float | None = None,
+               candidates: int = 10, deepfool_overshoot: float = DEEPFOOL_OVERSHOOT, deepfool_iter: int = 50,
                gradients: str = "vjp") -> SparseFoolResult:
     """SparseFool on every image of `x` (N, C, H, W) with pixel bounds `lb ≤ x + δ ≤ ub`.
 
     `lb`, `ub`: floats or tensors broadcastable to `x`; `delta` (pixel scale [0, 1]) adds the
-    perceptibility bounds `x ± δ`.  `lam` (λ ≥ 1) places the boundary point, `epsilon` is the
-    final overshoot; `candidates`, `overshoot`, `deepfool_iter` and `gradients` configure the
-    DeepFool step ('vjp' is about 5x faster than 'jacrev' on a CPU batch of LeNet images).
-    The model runs in eval mode and its mode is restored.
+    perceptibility bounds `x ± δ`.  `lam` (λ ≥ 1) places the boundary point, `overshoot` is
+    the final overshoot ε; `candidates`, `deepfool_overshoot`, `deepfool_iter` and `gradients`
+    configure the DeepFool step ('vjp' is about 5x faster than 'jacrev' on a CPU batch of
+    LeNet images).  The model runs in eval mode and its mode is restored.
     """
-    lower, upper = _check(x, lb, ub, lam, max_iter, epsilon, delta)
-    was_training = model.training
-    model.eval()
-    try:
+    check_options(lam, max_iter, overshoot, delta, candidates)
+    lower, upper = _bounds(x, lb, ub, delta)
+    with eval_mode(model):
         x0 = x.detach()
         n = len(x0)
-        label = model(x0).argmax(1)
+        label, finite = classify(model(x0))
         xi = x0.clone()
         iterations = torch.zeros(n, dtype=torch.int64, device=x0.device)
-        flags = {name: torch.zeros(n, dtype=torch.bool, device=x0.device)
-                 for name in ("deepfool_failed", "wrong_side", "unreachable")}
-        active = torch.arange(n, device=x0.device)
+        flags = {name: torch.zeros(n, dtype=torch.bool, device=x0.device) for name in FLAGS}
+        flags["non_finite"] |= ~finite
+        active = torch.arange(n, device=x0.device)[finite]
         for _ in range(max_iter):
             if len(active) == 0:
                 break
             lb_a, ub_a, x_a = lower[active], upper[active], xi[active]
-            step = deepfool(model, x_a, candidates=candidates, overshoot=overshoot, max_iter=deepfool_iter,
+            step = deepfool(model, x_a, candidates=candidates, overshoot=deepfool_overshoot, max_iter=deepfool_iter,
                             bounds=(lb_a, ub_a), gradients=gradients)
             r_box = torch.minimum(torch.maximum(x_a + step.r, lb_a), ub_a) - x_a   # in-box part of r
-            w = boundary_normal(model, x_a + r_box, label[active], step.adv_label)
+            adv = torch.where(step.converged, step.adv_label, label[active])      # a valid class on every row
+            w, normal_finite = boundary_normal(model, x_a + r_box, label[active], adv)
+            broken = step.non_finite | ~normal_finite
             w_norm = w.flatten(1).norm(dim=1)
-            failed = ~step.converged | (w_norm <= NORM_GUARD) | ~torch.isfinite(w_norm)
-            w = w / torch.where(failed, 1.0, w_norm).view(-1, 1, 1, 1)
-            solved = linear_solver(x_a, w, x_a + lam * r_box, lb_a, ub_a, margin=SOLVER_MARGIN)
-            stop = failed | solved.wrong_side
-            flags["deepfool_failed"][active[failed]] = True
-            flags["wrong_side"][active[solved.wrong_side & ~failed]] = True
-            go = ~stop
-            moving = active[go]
-            xi[moving] = solved.x[go]
-            flags["unreachable"][moving[~solved.reached[go]]] = True
+            failed = ~step.converged | broken | ~(w_norm > NORM_GUARD) | ~torch.isfinite(w_norm)
+            flags["non_finite"][active[broken]] = True
+            flags["deepfool_failed"][active[failed & ~broken]] = True
+            go = ~failed
+            active, x_a, lb_a, ub_a = active[go], x_a[go], lb_a[go], ub_a[go]
+            if len(active) == 0:
+                break
+            solved = linear_solver(x_a, w[go] / w_norm[go].view(-1, 1, 1, 1), x_a + lam * r_box[go], lb_a, ub_a,
+                                   margin=SOLVER_MARGIN)
+            flags["wrong_side"][active[solved.wrong_side]] = True
+            right = ~solved.wrong_side
+            moving, candidate, reached = active[right], solved.x[right], solved.reached[right]
+            prediction, finite = classify(model(candidate))
+            flags["non_finite"][moving[~finite]] = True                       # keep the last finite iterate
+            moving, prediction = moving[finite], prediction[finite]
+            xi[moving] = candidate[finite]
+            flags["unreachable"][moving[~reached[finite]]] = True
             iterations[moving] += 1
-            still = model(xi[moving]).argmax(1) == label[moving]
-            active = moving[still]
-        x_adv = torch.minimum(torch.maximum(x0 + (1.0 + epsilon) * (xi - x0), lower), upper)
-        adv_label = model(x_adv).argmax(1)
-        return SparseFoolResult(perturbation=x_adv - x0, iterations=iterations, fooled=adv_label != label,
-                                label=label, adv_label=adv_label, **flags)
-    finally:
-        model.train(was_training)
+            active = moving[prediction == label[moving]]
+        x_adv = torch.minimum(torch.maximum(x0 + (1.0 + overshoot) * (xi - x0), lower), upper)
+        adv_label, finite = classify(model(x_adv))
+        flags["non_finite"] |= ~finite
+        fooled = (adv_label != label) & ~flags["non_finite"]
+        return SparseFoolResult(perturbation=x_adv - x0, iterations=iterations, fooled=fooled, label=label,
+                                adv_label=adv_label, **flags)

@@ -18,6 +18,7 @@ from torch import nn
 from probe.attacks.pgd import NORMS, pgd
 from probe.augment.base import Augmentation
 from probe.errors import ParameterError
+from probe.params import eval_mode
 
 
 class AdversarialTraining(Augmentation):
@@ -36,13 +37,9 @@ class AdversarialTraining(Augmentation):
     def loss(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor,
              generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         images, targets = self.inner.apply(x, y, generator)
-        was_training = model.training
-        model.eval()
-        try:
+        with eval_mode(model):
             delta = pgd(model, images, targets, norm=self.norm, epsilon=self.epsilon, steps=self.steps,
                         generator=generator)
-        finally:
-            model.train(was_training)
         if self.monitor is not None:
             self.monitor(delta)
         logits = model(images + delta)

@@ -17,7 +17,7 @@ import torch
 
 from probe.augment.base import Augmentation
 from probe.errors import ParameterError
-from probe.lp import draw
+from probe.balls import draw
 
 
 class ESP(Augmentation):

@@ -10,11 +10,11 @@ import torch
 
 from probe.augment.base import Augmentation
 from probe.errors import ParameterError
-from probe.lp import corrupt, norm_name, parse_radius_spec
+from probe.balls import ball_name, corrupt, parse_ball
 
 
 class LpNoise(Augmentation):
-    """Corrupt each image with uniform noise from one of the Lp balls `balls` [(p, ε), ...]."""
+    """Corrupt each image with uniform noise from one of the Lp balls `balls` [(p, radius), ...]."""
 
     name = "lp"
 
@@ -26,18 +26,18 @@ class LpNoise(Augmentation):
     def apply(self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         choice = torch.randint(len(self.balls), (len(x),), generator=generator, device=generator.device).to(x.device)
         out = x.clone()
-        for j, (p, eps) in enumerate(self.balls):
+        for j, (p, radius) in enumerate(self.balls):
             picked = choice == j
             if picked.any():
-                out[picked] = corrupt(x[picked], p, eps, generator, l0_values="uniform")[0]
+                out[picked] = corrupt(x[picked], p, radius, generator, l0_values="uniform")[0]
         return out, y
 
     def __repr__(self) -> str:
-        return "LpNoise(" + ",".join(f"{norm_name(p)}:{eps:g}" for p, eps in self.balls) + ")"
+        return "LpNoise(" + ",".join(ball_name(p, radius) for p, radius in self.balls) + ")"
 
 
 def from_spec(args: str, info: dict) -> LpNoise:
     """`L0:0.01` or `L0:0.01,L2:0.5` → `LpNoise`."""
     if not args:
         raise ParameterError("usage: --augment lp:NORM:RADIUS[,NORM:RADIUS...], e.g. lp:L0:0.01")
-    return LpNoise([parse_radius_spec(item) for item in args.split(",")])
+    return LpNoise([parse_ball(item) for item in args.split(",")])

@@ -1,5 +1,7 @@
-"""`python -m probe.corruptions CHECKPOINT --data SPEC ...` (see `probe.corruptions.probe`)."""
-from probe.corruptions.probe import main
+"""`python -m probe.corruptions CHECKPOINT ...` (see `probe.commands.corruptions`)."""
+import sys
+
+from probe.commands import probe_main
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(probe_main("corruptions"))

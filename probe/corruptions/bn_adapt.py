@@ -10,7 +10,8 @@ mode are exactly as they were.
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+import math
+from typing import Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -19,15 +20,19 @@ from torch import nn
 from probe.errors import ParameterError
 
 
-def parse_bn_adapt(spec: str) -> tuple[float, int]:
-    """'N:n' → (prior strength N ≥ 0, adaptation batch size n ≥ 1)."""
-    prior, sep, size = str(spec).partition(":")
+def parse_bn_adapt(spec: str | Sequence) -> tuple[float, int]:
+    """'N:n' (or a pair (N, n)) → (prior strength N ≥ 0, adaptation batch size n ≥ 1)."""
+    if isinstance(spec, str):
+        prior, sep, size = spec.partition(":")
+    else:
+        pair = list(spec) if isinstance(spec, (tuple, list)) else []
+        prior, sep, size = (pair[0], ":", pair[1]) if len(pair) == 2 else ("", "", "")
     try:
         prior_value, size_value = float(prior), int(size)
-    except ValueError:
-        raise ParameterError(f"--bn-adapt must be N:n (source prior N ≥ 0, batch size n ≥ 1), got '{spec}'") from None
-    if not sep or prior_value < 0 or size_value < 1:
-        raise ParameterError(f"--bn-adapt must be N:n with N ≥ 0 and n ≥ 1, got '{spec}'")
+    except (TypeError, ValueError):
+        raise ParameterError(f"bn_adapt must be N:n (source prior N ≥ 0, batch size n ≥ 1), got '{spec}'") from None
+    if not sep or not math.isfinite(prior_value) or prior_value < 0 or size_value < 1 or size_value != float(size):
+        raise ParameterError(f"bn_adapt must be N:n with a finite N ≥ 0 and an integer n ≥ 1, got '{spec}'")
     return prior_value, size_value
 
 

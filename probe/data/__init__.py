@@ -1,24 +1,28 @@
 """Datasets: `load(spec, split=...)` for named datasets and every supported file format.
 
 Every dataset yields `(image, label)` with the image a float tensor (C, H, W) in [0, 1].
+Splits are 'train' and 'test'; a file or folder holding one unsplit set has only the split
+'all'.  Asking for a split that a dataset does not have is an error.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
 import numpy as np
+import torch
 from torch.utils.data import Dataset
 
-from probe.data.arrays import ArrayDataset, TransformedDataset, get_batch, image_shape, num_classes
+from probe.data.arrays import ArrayDataset, TransformedDataset, get_batch, image_shape, labels_of, num_classes
 from probe.data.formats import read_path
-from probe.data.named import NAMED, load_named
+from probe.data.named import NAMED, existing_root, load_named
 from probe.errors import DataError, ParameterError
 
-SPLITS = ("train", "test")
+SPLITS = ("train", "test", "all")
 
-__all__ = ["ArrayDataset", "NAMED", "TransformedDataset", "get_batch", "image_shape", "load",
-           "num_classes", "subset_indices"]
+__all__ = ["ArrayDataset", "NAMED", "SPLITS", "TransformedDataset", "fingerprint", "get_batch", "identity",
+           "image_shape", "labels_of", "load", "num_classes", "subset_indices"]
 
 
 def load(spec: str | os.PathLike, split: str = "test", root: str | os.PathLike | None = None, *,
@@ -26,17 +30,40 @@ def load(spec: str | os.PathLike, split: str = "test", root: str | os.PathLike |
     """Load a dataset by name (see `probe.data.NAMED`) or from a path in a supported format.
 
     `corruption` / `severity` select one block of a `*-C` folder; `image_size` resizes and
-    centre-crops image folders.  Nothing is downloaded.
+    centre-crops image folders.  The dataset's `info` records `spec` and `split` (its
+    identity in results).  Nothing is downloaded.
     """
     if split not in SPLITS:
         raise DataError(f"unknown split '{split}' (expected one of {', '.join(SPLITS)})")
+    if root is not None:
+        existing_root(root)
     spec_str = str(spec)
     if spec_str in NAMED:
-        return load_named(spec_str, split, root)
-    path = Path(spec_str).expanduser()
-    if not path.exists() and os.sep not in spec_str and not path.suffix:
-        raise DataError(f"unknown dataset '{spec_str}' (names: {', '.join(NAMED)}; or give a path)")
-    return read_path(path, split, corruption=corruption, severity=severity, image_size=image_size)
+        dataset = load_named(spec_str, split, root)
+    else:
+        path = Path(spec_str).expanduser()
+        if not path.exists() and os.sep not in spec_str and not path.suffix:
+            raise DataError(f"unknown dataset '{spec_str}' (names: {', '.join(NAMED)}; or give a path)")
+        dataset = read_path(path, split, corruption=corruption, severity=severity, image_size=image_size)
+    block = f"[{corruption}:{severity}]" if corruption is not None else ""
+    dataset.info.update(spec=spec_str + block, split=split)
+    return dataset
+
+
+def identity(dataset: Dataset) -> dict[str, str | int]:
+    """What names a dataset in a result: its spec and split (for datasets made by `load`, else
+    its class and source) and its size."""
+    info = getattr(dataset, "info", {}) or {}
+    spec = info.get("spec") or f"{type(dataset).__name__}:{getattr(dataset, 'source', 'in memory')}"
+    return {"data": str(spec), "split": str(info.get("split", "none")), "data_size": len(dataset)}
+
+
+def fingerprint(x: torch.Tensor, y: torch.Tensor) -> str:
+    """SHA-256 of a batch of images (as float32) and labels: tells two datasets apart."""
+    digest = hashlib.sha256()
+    digest.update(x.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+    digest.update(y.detach().to("cpu", torch.int64).contiguous().numpy().tobytes())
+    return digest.hexdigest()
 
 
 def subset_indices(size: int, n: int | None, seed: int = 0) -> np.ndarray:
@@ -44,7 +71,7 @@ def subset_indices(size: int, n: int | None, seed: int = 0) -> np.ndarray:
     if n is None:
         return np.arange(size)
     if n <= 0:
-        raise ParameterError(f"--n must be positive, got {n}")
+        raise ParameterError(f"the number of samples must be positive, got {n}")
     if n > size:
-        raise ParameterError(f"--n {n} is larger than the dataset ({size} samples)")
+        raise ParameterError(f"{n} samples requested: larger than the dataset ({size} samples)")
     return np.sort(np.random.default_rng(seed).choice(size, n, replace=False))

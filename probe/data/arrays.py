@@ -120,6 +120,21 @@ def get_batch(dataset: Dataset, indices) -> tuple[torch.Tensor, torch.Tensor]:
     return x, y
 
 
+def labels_of(dataset: Dataset, indices) -> np.ndarray:
+    """Labels of `indices` (int64) without decoding images where the dataset allows it."""
+    indices = np.asarray(indices, dtype=np.int64)
+    if isinstance(dataset, TransformedDataset):
+        return labels_of(dataset.base, indices)
+    if isinstance(dataset, torch.utils.data.Subset):
+        return labels_of(dataset.dataset, np.asarray(dataset.indices)[indices])
+    for name in ("labels", "targets"):
+        labels = getattr(dataset, name, None)
+        if labels is not None and len(labels) == len(dataset):
+            return np.asarray(labels, dtype=np.int64)[indices]
+    return np.concatenate([get_batch(dataset, indices[i:i + 256])[1].numpy() for i in range(0, len(indices), 256)]
+                          + [np.zeros(0, dtype=np.int64)])
+
+
 def num_classes(dataset: Dataset) -> int:
     """Number of classes, from the dataset's metadata or its labels."""
     if hasattr(dataset, "num_classes"):

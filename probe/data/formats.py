@@ -65,15 +65,33 @@ def write_idx(path: str | Path, array: np.ndarray) -> None:
         handle.write(header + array.tobytes())
 
 
+IDX_PREFIXES = {"train": "train", "test": "t10k"}
+
+
 def find_idx_pair(folder: Path, split: str) -> tuple[Path, Path] | None:
     """The (images, labels) IDX files of `split` in `folder`, gzipped or not, if present."""
-    prefix = {"train": "train", "test": "t10k"}[split]
+    if split not in IDX_PREFIXES:
+        return None
+    prefix = IDX_PREFIXES[split]
     for suffix in (".gz", ""):
         images = folder / f"{prefix}-images-idx3-ubyte{suffix}"
         labels = folder / f"{prefix}-labels-idx1-ubyte{suffix}"
         if images.exists() and labels.exists():
             return images, labels
     return None
+
+
+def idx_splits(folder: Path) -> list[str]:
+    """The splits whose IDX files are present in `folder`."""
+    return [split for split in IDX_PREFIXES if find_idx_pair(folder, split)]
+
+
+def missing_split(source: str | Path, split: str, available: list[str]) -> DataError:
+    """The error for a dataset that lacks the requested split (never a silent substitute)."""
+    if available == ["all"]:
+        return DataError(f"{source} has no '{split}' split: it holds one unsplit set of images; "
+                         f"ask for split 'all' (--split all)")
+    return DataError(f"{source} has no '{split}' split (it has: {', '.join(available) or 'none'})")
 
 
 def read_idx_pair(images_path: Path, labels_path: Path, info: dict | None = None) -> ArrayDataset:
@@ -106,6 +124,8 @@ def _key(batch: dict, name: str):
 def read_cifar(folder: str | Path, split: str, info: dict | None = None) -> ArrayDataset:
     """CIFAR-10 (`data_batch_1..5`, `test_batch`) or CIFAR-100 (`train`, `test`) pickles."""
     folder = Path(folder)
+    if split not in ("train", "test"):
+        raise missing_split(folder, split, ["train", "test"])
     if (folder / "test_batch").exists() or (folder / "data_batch_1").exists():
         files = [folder / f"data_batch_{i}" for i in range(1, 6)] if split == "train" else [folder / "test_batch"]
         label_key = "labels"
@@ -141,7 +161,7 @@ def corrupted_names(folder: Path) -> list[str]:
     return sorted(p.stem for p in folder.glob("*.npy") if p.stem != "labels")
 
 
-def read_corrupted_npy(folder: str | Path, corruption: str | None, severity: int | None,
+def read_corrupted_npy(folder: str | Path, corruption: str | None, severity: int | None, split: str = "test",
                        info: dict | None = None) -> ArrayDataset:
     """One (corruption, severity) block of a CIFAR-10-C style folder, memory-mapped.
 
@@ -150,11 +170,14 @@ def read_corrupted_npy(folder: str | Path, corruption: str | None, severity: int
     """
     folder = Path(folder)
     names = corrupted_names(folder)
-    if corruption is None:
-        raise DataError(f"{folder}: a corrupted-data folder needs a corruption (one of {', '.join(names)})")
+    if split != "test":
+        raise missing_split(folder, split, ["test"])
+    if corruption is None or severity is None:
+        raise DataError(f"{folder} is a corrupted test set: say which block to read with corruption= and severity= "
+                        f"(--data-corruption NAME --data-severity 1..5; corruptions: {', '.join(names)})")
     if corruption not in names:
         raise DataError(f"{folder}: no corruption '{corruption}' (found: {', '.join(names) or 'none'})")
-    if severity is None or not 1 <= int(severity) <= 5:
+    if not 1 <= int(severity) <= 5:
         raise DataError(f"{folder}: severity must be 1..5, got {severity}")
     try:
         images = np.load(folder / f"{corruption}.npy", mmap_mode="r")
@@ -176,12 +199,21 @@ def read_corrupted_npy(folder: str | Path, corruption: str | None, severity: int
 ARRAY_KEYS = (("x", "images", "data", "inputs"), ("y", "labels", "targets"))
 
 
+def tensor_file_splits(container) -> list[str]:
+    """Splits of a dict of arrays: 'train'/'test' from suffixed keys (`x_train`), else 'all'."""
+    suffixed = [split for split in ("train", "test") if any(f"{key}_{split}" in container for key in ARRAY_KEYS[0])]
+    return suffixed or (["all"] if any(key in container for key in ARRAY_KEYS[0]) else [])
+
+
 def _pick(container, keys, split: str, source: str):
-    for key in keys:
-        for candidate in (f"{key}_{split}", key):
-            if candidate in container:
-                return container[candidate]
-    raise DataError(f"{source}: no entry among {', '.join(keys)} (optionally suffixed _{split}); found {', '.join(map(str, container))}")
+    names = [f"{key}_{split}" for key in keys] if split != "all" else list(keys)
+    for name in names:
+        if name in container:
+            return container[name]
+    available = tensor_file_splits(container)
+    if split not in available and available:
+        raise missing_split(source, split, available)
+    raise DataError(f"{source}: no entry among {', '.join(names)}; found {', '.join(map(str, container))}")
 
 
 def read_npz(path: str | Path, split: str, info: dict | None = None) -> ArrayDataset:
@@ -205,6 +237,8 @@ def read_pt(path: str | Path, split: str, info: dict | None = None) -> ArrayData
     except Exception as exc:  # torch raises many types for malformed files
         raise DataError(f"{path}: not a readable tensor file ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
     if isinstance(content, (tuple, list)) and len(content) == 2:
+        if split != "all":
+            raise missing_split(path, split, ["all"])
         images, labels = content
     elif isinstance(content, dict):
         images = _pick(content, ARRAY_KEYS[0], split, str(path))
@@ -219,25 +253,53 @@ def read_pt(path: str | Path, split: str, info: dict | None = None) -> ArrayData
 # ----------------------------------------------------------------------------- image folders
 
 class ImageFolder(Dataset):
-    """One sub-folder per class (sorted names → labels 0..K-1), images read with Pillow.
+    """One sub-folder per class, images read with Pillow.
 
-    Greyscale folders give 1 channel, anything else RGB.  With `size`, images are resized
-    (shorter side to size·8/7) and centre-cropped to size×size, as for ImageNet.
+    `classes` are the class names of the whole dataset (every split): labels are their
+    sorted positions, so a split that lacks a class keeps the others' labels.  Greyscale
+    folders give 1 channel, anything else RGB.  With `size`, images are resized (shorter
+    side to size·8/7) and centre-cropped to size×size, as for ImageNet; without it every
+    image must have the same size (checked on the file headers when the folder is opened).
     """
 
-    def __init__(self, root: str | Path, size: int | None = None, info: dict | None = None) -> None:
+    SIZE_CHECK_LIMIT = 50_000  # header checks of larger folders stop here (later mismatches fail at reading)
+
+    def __init__(self, root: str | Path, size: int | None = None, classes: list[str] | None = None,
+                 info: dict | None = None) -> None:
         self.root = Path(root)
-        self.classes = sorted(p.name for p in self.root.iterdir() if p.is_dir())
-        self.samples = [(path, label) for label, name in enumerate(self.classes)
+        own = sorted(p.name for p in self.root.iterdir() if p.is_dir())
+        self.classes = sorted(classes) if classes is not None else own
+        unknown = sorted(set(own) - set(self.classes))
+        if unknown:
+            raise DataError(f"{self.root}: class folders {', '.join(unknown)} are not among the dataset's classes")
+        position = {name: label for label, name in enumerate(self.classes)}
+        self.samples = [(path, position[name]) for name in own
                         for path in sorted((self.root / name).rglob("*")) if path.suffix.lower() in IMAGE_SUFFIXES]
         if not self.samples:
             raise DataError(f"{self.root}: no images found in class sub-folders")
         self.size = size
         self.source = str(self.root)
-        self.info = dict(info or {}, classes=self.classes)
+        self.info = dict(info or {}, classes=self.classes, num_classes=len(self.classes))
         from PIL import Image
         with Image.open(self.samples[0][0]) as first:
             self.mode = "L" if first.mode in ("L", "1", "I;16") else "RGB"
+        if size is None:
+            self._check_uniform_size()
+
+    def _check_uniform_size(self) -> None:
+        from PIL import Image, UnidentifiedImageError
+        sizes: dict[tuple[int, int], Path] = {}
+        for path, _ in self.samples[: self.SIZE_CHECK_LIMIT]:
+            try:
+                with Image.open(path) as image:
+                    sizes.setdefault(image.size, path)
+            except (UnidentifiedImageError, OSError) as exc:
+                raise DataError(f"{path}: unreadable image ({exc})") from None
+            if len(sizes) > 1:
+                (a, first), (b, second) = list(sizes.items())[:2]
+                raise DataError(f"{self.root}: images of different sizes ({a[0]}×{a[1]} in {first.name}, "
+                                f"{b[0]}×{b[1]} in {second.name}); pass an image size (--image-size S) to resize "
+                                f"and centre-crop them")
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -245,6 +307,10 @@ class ImageFolder(Dataset):
     @property
     def num_classes(self) -> int:
         return len(self.classes)
+
+    @property
+    def labels(self) -> np.ndarray:
+        return np.asarray([label for _, label in self.samples], dtype=np.int64)
 
     def __getitem__(self, index: int):
         from PIL import Image, UnidentifiedImageError
@@ -265,7 +331,8 @@ class ImageFolder(Dataset):
         items = [self[int(i)] for i in indices]
         shapes = {tuple(x.shape) for x, _ in items}
         if len(shapes) > 1:
-            raise DataError(f"{self.root}: images of different sizes {sorted(shapes)[:3]}; pass an image size to resize them")
+            raise DataError(f"{self.root}: images of different sizes {sorted(shapes)[:3]}; pass an image size "
+                            f"(--image-size S) to resize them")
         return torch.stack([x for x, _ in items]), torch.as_tensor([y for _, y in items])
 
 
@@ -282,9 +349,39 @@ def _resize_center_crop(image, size: int):
 
 # ----------------------------------------------------------------------------- format detection
 
+IMAGE_SPLIT_FOLDERS = {"train": ("train",), "test": ("test", "val")}  # an ImageNet layout's val/ is its test split
+
+
+def _class_folders(folder: Path) -> list[str]:
+    return [p.name for p in folder.iterdir() if p.is_dir()]
+
+
+def read_image_folders(path: Path, split: str, image_size: int | None) -> ImageFolder:
+    """`path/<split>/<class>/...` (test may be `val/`) or, unsplit, `path/<class>/...`."""
+    split_folders = {name: next((path / f for f in folders if (path / f).is_dir()), None)
+                     for name, folders in IMAGE_SPLIT_FOLDERS.items()}
+    present = {name: folder for name, folder in split_folders.items() if folder is not None}
+    if present:
+        if split not in present:
+            raise missing_split(path, split, list(present))
+        classes = sorted({name for folder in present.values() for name in _class_folders(folder)})
+        return ImageFolder(present[split], size=image_size, classes=classes)
+    if not _class_folders(path):
+        raise DataError(f"{path}: no dataset format recognised (IDX, CIFAR pickles, *-C .npy, .npz, .pt or class "
+                        f"sub-folders)")
+    if split != "all":
+        raise missing_split(path, split, ["all"])
+    return ImageFolder(path, size=image_size)
+
+
+def _idx_file_split(name: str) -> str:
+    return next((split for split, prefix in IDX_PREFIXES.items() if name.startswith(prefix)), "all")
+
+
 def read_path(path: Path, split: str, corruption: str | None = None, severity: int | None = None,
               image_size: int | None = None) -> Dataset:
-    """Read a dataset from a file or folder, detecting its format."""
+    """Read the `split` of a dataset from a file or folder, detecting its format; a dataset
+    without that split is a `DataError` (an unsplit file or folder has only the split 'all')."""
     if not path.exists():
         raise DataError(f"no such file or folder: {path}")
     name = path.name.lower()
@@ -294,23 +391,25 @@ def read_path(path: Path, split: str, corruption: str | None = None, severity: i
         if name.endswith(".pt") or name.endswith(".pth"):
             return read_pt(path, split)
         if re.search(r"images-idx3-ubyte(\.gz)?$", name):
+            if _idx_file_split(name) != split:
+                raise missing_split(path, split, [_idx_file_split(name)])
             labels = path.with_name(path.name.replace("images-idx3", "labels-idx1"))
             return read_idx_pair(path, _require(labels))
         raise DataError(f"{path}: unknown dataset file format (expected .npz, .pt or an IDX images file)")
-    pair = find_idx_pair(path, split)
-    if pair:
-        return read_idx_pair(*pair)
+    splits = idx_splits(path)
+    if splits:
+        if split not in splits:
+            raise missing_split(path, split, splits)
+        return read_idx_pair(*find_idx_pair(path, split))
     if (path / "labels.npy").exists():
-        return read_corrupted_npy(path, corruption, severity)
-    if any((path / f).exists() for f in ("data_batch_1", "test_batch")) or ((path / "meta").exists() and (path / split).is_file()):
+        return read_corrupted_npy(path, corruption, severity, split)
+    if any((path / f).exists() for f in ("data_batch_1", "test_batch")) or (path / "meta").exists():
         return read_cifar(path, split)
     if corruption is not None:
+        if split != "test":
+            raise missing_split(path, split, ["test"])
         folder = path / corruption / str(severity)
         if not folder.is_dir():
             raise DataError(f"{path}: no folder {corruption}/{severity} (ImageNet-C layout <corruption>/<severity>/<class>/<image>)")
         return ImageFolder(folder, size=image_size, info={"corruption": corruption, "severity": severity})
-    if (path / split).is_dir():
-        return ImageFolder(path / split, size=image_size)
-    if any(p.is_dir() for p in path.iterdir()):
-        return ImageFolder(path, size=image_size)
-    raise DataError(f"{path}: no dataset format recognised (IDX, CIFAR pickles, *-C .npy, .npz, .pt or class sub-folders)")
+    return read_image_folders(path, split, image_size)

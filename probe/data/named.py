@@ -30,14 +30,30 @@ DIGITS_TEST_FRACTION = 0.2
 
 
 def data_roots(root: str | os.PathLike | None = None) -> list[Path]:
-    """Where named datasets are looked for: `root`, `$PROBE_DATA_ROOT`, `/usr/share/datasets`."""
-    roots = [Path(r) for r in (root, os.environ.get("PROBE_DATA_ROOT")) if r]
+    """Where named datasets are looked for: `root`, `$PROBE_DATA_ROOT`, `/usr/share/datasets`.
+
+    A root the user named that does not exist is an error, never a silent fall-back.
+    """
+    roots = []
+    for folder, what in ((root, "data root"), (os.environ.get("PROBE_DATA_ROOT"), "PROBE_DATA_ROOT")):
+        if folder:
+            roots.append(existing_root(folder, what))
     return roots + [SYSTEM_ROOT]
+
+
+def existing_root(folder: str | os.PathLike, what: str = "data root") -> Path:
+    """`folder` as a path, or a `DataError` when it is not an existing folder."""
+    path = Path(folder).expanduser()
+    if not path.is_dir():
+        raise DataError(f"{what} {folder} does not exist (or is not a folder)")
+    return path
 
 
 def load_named(name: str, split: str, root: str | os.PathLike | None = None) -> Dataset:
     folders, facts = NAMED[name]
     info = dict(facts, name=name, split=split)
+    if split not in ("train", "test"):
+        raise DataError(f"dataset '{name}' has no '{split}' split (it has: train, test)")
     if name == "fashion-mnist-sample":
         return read_idx_pair(*find_idx_pair(EMBEDDED_ROOT / name, split), info=info)
     if name == "digits":

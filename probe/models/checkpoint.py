@@ -71,10 +71,58 @@ def save(model: nn.Module, path: str | os.PathLike, arch: str | None = None,
 
 
 def _is_torchscript(path: Path) -> bool:
-    if not zipfile.is_zipfile(path):
-        return False
     with zipfile.ZipFile(path) as archive:
         return any("/code/" in name or name.endswith("constants.pkl") for name in archive.namelist())
+
+
+def _check_container(path: Path) -> bool:
+    """Whether `path` is a zip archive (the modern torch format); a `CheckpointError` for files
+    that cannot be a checkpoint at all: empty, text, a truncated archive."""
+    with open(path, "rb") as handle:
+        head = handle.read(4)
+    if not head:
+        raise CheckpointError(f"{path}: empty file, not a checkpoint")
+    if zipfile.is_zipfile(path):
+        try:
+            with zipfile.ZipFile(path) as archive:
+                damaged = archive.testzip()
+        except (zipfile.BadZipFile, OSError, EOFError) as exc:
+            raise CheckpointError(f"{path}: damaged checkpoint archive ({exc})") from None
+        if damaged is not None:
+            raise CheckpointError(f"{path}: damaged checkpoint archive (member {damaged} fails its checksum)")
+        return True
+    if head.startswith(b"PK"):
+        raise CheckpointError(f"{path}: truncated checkpoint (a zip archive without its directory)")
+    if head[:1] != b"\x80":
+        raise CheckpointError(f"{path}: not a checkpoint (neither a torch archive nor a pickle)")
+    return False
+
+
+def _unreadable(path: Path, exc: BaseException) -> CheckpointError:
+    detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return CheckpointError(f"{path}: not a readable checkpoint, truncated or corrupt ({type(exc).__name__}: {detail[:160]})")
+
+
+def _read(path: Path, trust: bool, map_location) -> Any:
+    """`torch.load` with `weights_only=True`; a pickle of other objects only with `trust`."""
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if "Unsupported global" not in str(exc):
+            raise _unreadable(path, exc) from None
+        if not trust:
+            raise CheckpointError(
+                f"{path} holds pickled Python objects (e.g. a whole nn.Module), which can run arbitrary code "
+                f"when loaded; re-run with --trust-checkpoint (trust=True) only if you trust its source") from None
+    except Exception as exc:  # torch raises many types for damaged files; all mean "unreadable"
+        raise _unreadable(path, exc) from None
+    try:
+        return torch.load(path, map_location=map_location, weights_only=False)  # only with trust=True
+    except (ImportError, AttributeError) as exc:
+        raise CheckpointError(f"{path}: the pickled model needs code that cannot be imported here ({exc}); "
+                              f"save a state dict with probe.models.save instead") from None
+    except Exception as exc:
+        raise _unreadable(path, exc) from None
 
 
 def _load_state_dict(model: nn.Module, state: dict, source: str) -> None:
@@ -118,25 +166,20 @@ def load(path: str | os.PathLike, trust: bool = False, factory: str | None = Non
     """Rebuild a model in eval mode from a probe checkpoint, a TorchScript archive, or a
     state dict plus `factory` ('package.module:function').
 
-    A pickled whole `nn.Module` is only loaded with `trust=True`.
+    A pickled whole `nn.Module` is only loaded with `trust=True`.  Any file that is not a
+    readable checkpoint (empty, text, truncated) is a `CheckpointError`.
     """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"no such checkpoint: {path}")
-    if factory is None and _is_torchscript(path):
-        model = torch.jit.load(str(path), map_location=map_location)
+    if _check_container(path) and factory is None and _is_torchscript(path):
+        try:
+            model = torch.jit.load(str(path), map_location=map_location)
+        except Exception as exc:  # a damaged TorchScript archive
+            raise _unreadable(path, exc) from None
         model.probe_info = {"arch": "torchscript", "arch_kwargs": {}, "meta": {}}
         return model.eval()
-    try:
-        content = torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as exc:
-        if not trust:
-            raise CheckpointError(
-                f"{path} holds pickled Python objects (e.g. a whole nn.Module), which can run arbitrary code "
-                f"when loaded; re-run with --trust-checkpoint (trust=True) only if you trust its source") from None
-        content = torch.load(path, map_location=map_location, weights_only=False)  # only with trust=True
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as exc:
-        raise CheckpointError(f"{path}: not a readable checkpoint ({str(exc).splitlines()[0]})") from None
+    content = _read(path, trust, map_location)
     if factory is not None:
         return _from_factory(factory, content, str(path)).to(map_location).eval()
     if isinstance(content, nn.Module):
@@ -162,4 +205,11 @@ def weights_sha256(model: nn.Module) -> str:
 
 
 def model_name(model: nn.Module) -> str:
+    """The architecture name a checkpoint recorded, else the model's class name."""
     return str(getattr(model, "probe_info", {}).get("arch", type(model).__name__))
+
+
+def model_identity(model: nn.Module) -> dict[str, str | int]:
+    """What names a model in a result: architecture, SHA-256 of its weights, parameter count."""
+    return {"model": model_name(model), "model_sha256": weights_sha256(model),
+            "model_parameters": int(sum(p.numel() for p in model.parameters()))}

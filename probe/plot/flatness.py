@@ -1,5 +1,7 @@
 """Flatness figures from `probe='flatness'` results: curves with error bands (one or several
-models), Hessian eigenvalues and spectral density, and 1-D / 2-D landscape slices."""
+models), Hessian eigenvalues and spectral density, and 1-D / 2-D landscape slices.
+
+Values stored as `+inf` (a loss that was not finite) are left out of the drawing (gaps)."""
 from __future__ import annotations
 
 from typing import Mapping, Sequence
@@ -7,7 +9,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import xarray as xr
 
-from figures import style
+from probe.plot import style
 
 PANELS = ("flatness", "eigenvalue", "density", "landscape_1d", "landscape_2d")
 
@@ -25,13 +27,18 @@ def _named(results) -> list[tuple[str, xr.Dataset]]:
     return [(_label(ds), ds) for ds in results]
 
 
+def _drawable(values: np.ndarray) -> np.ma.MaskedArray:
+    """The values with the non-finite ones masked (drawn as gaps)."""
+    return np.ma.masked_invalid(np.asarray(values, dtype=float))
+
+
 def curves(ds: xr.Dataset | Sequence[xr.Dataset] | Mapping[str, xr.Dataset], ax=None, band: float = 1.0,
            **kwargs):
     """F(γ) against the radius, ± `band` standard errors shaded; several models by list or {label: ds}."""
     if ax is None:
         _, ax = style.new_axes()
     for i, (label, result) in enumerate(_named(ds)):
-        radius, mean, se = result["radius"].values, result["flatness"].values, result["flatness_se"].values
+        radius, mean, se = result["radius"].values, _drawable(result["flatness"]), _drawable(result["flatness_se"])
         ax.plot(radius, mean, marker="o", ms=3, color=style.color(i), label=label, **kwargs)
         ax.fill_between(radius, mean - band * se, mean + band * se, color=style.color(i), alpha=0.25, lw=0)
     first = _named(ds)[0][1]
@@ -76,7 +83,7 @@ def landscape_1d(ds: xr.Dataset, ax=None, **kwargs):
     """Loss along a 1-D slice."""
     if ax is None:
         _, ax = style.new_axes()
-    ax.plot(ds["alpha"].values, ds["landscape_1d"].values, color=style.color(0), **kwargs)
+    ax.plot(ds["alpha"].values, _drawable(ds["landscape_1d"]), color=style.color(0), **kwargs)
     ax.set_xlabel(ds["alpha"].attrs.get("long_name", "α"))
     ax.set_ylabel("loss (nats)")
     return ax
@@ -86,7 +93,7 @@ def landscape_2d(ds: xr.Dataset, ax=None, levels: int = 20, **kwargs):
     """Filled contours of the loss on a 2-D slice, the trained weights marked at the origin."""
     if ax is None:
         _, ax = style.new_axes(aspect=0.85)
-    alpha, beta, values = ds["alpha"].values, ds["beta"].values, ds["landscape_2d"].values
+    alpha, beta, values = ds["alpha"].values, ds["beta"].values, _drawable(ds["landscape_2d"])
     filled = ax.contourf(alpha, beta, values.T, levels=levels, cmap="viridis", **kwargs)
     ax.contour(alpha, beta, values.T, levels=levels, colors="white", linewidths=0.3)
     ax.plot([0], [0], marker="*", color="white", ms=6)

@@ -5,7 +5,7 @@ from typing import Mapping
 
 import numpy as np
 
-from figures import style
+from probe.plot import style
 
 
 def _band_positions(ds) -> tuple[np.ndarray, str]:

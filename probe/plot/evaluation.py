@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import seaborn as sns
 
-from figures import style
+from probe.plot import style
 
 
 def confusion(ds, ax=None, normalize: bool = True):

@@ -1,14 +1,16 @@
 """SparseFool figures: example grid, sparsity histogram, λ and δ sweeps, transfer matrix.
 
 Inputs are `probe='sparsefool'` results (`probe.sparsefool.run`) and the sweep / transfer
-datasets written by `analyses/sparsefool_sweeps.py`.
+datasets written by `analyses/sparsefool_sweeps.py`.  Rates are those of `probe.sparsefool.summary`
+(samples with non-finite logits left out).
 """
 from __future__ import annotations
 
 import numpy as np
 from matplotlib import colormaps
 
-from figures import style
+from probe.plot import style
+from probe.sparsefool import summary
 
 
 def overview(ds, ax=None):
@@ -28,7 +30,7 @@ def examples(ds, ax=None, n: int = 6):
     """Rows of clean / adversarial / perturbation images of the first `n` fooled samples, one montage.
 
     The perturbation (summed over channels) is drawn in a diverging map scaled to its L∞;
-    titles give the labels and the share of perturbed pixels.
+    titles give the clean and adversarial predictions and the share of perturbed pixels.
     """
     if "perturbation" not in ds:
         from probe.errors import ParameterError
@@ -55,7 +57,7 @@ def examples(ds, ax=None, n: int = 6):
     ax.set_xticks([(w + gap) * j + w / 2 for j in range(3)], ["clean", "adversarial", "perturbation"])
     ax.set_yticks([(h + gap) * i + h / 2 for i in range(rows)],
                   [f"#{s}: {a}→{b}\n{p:.2f}% px" for s, a, b, p in zip(
-                      chosen["sample"].values, chosen["label"].values, chosen["adv_label"].values,
+                      chosen["sample"].values, chosen["prediction"].values, chosen["adv_label"].values,
                       chosen["perturbed_pixel_fraction"].values)])
     ax.tick_params(length=0)
     ax.grid(False)
@@ -76,8 +78,7 @@ def histogram(ds, ax=None, label: str | None = None, bins: int = 30):
         ax.text(median, ax.get_ylim()[1] * 0.95, f" median {median:.2f}%", va="top", fontsize=7)
     ax.set_xlabel("perturbed pixels (%)")
     ax.set_ylabel("images")
-    fooled = ds["fooled"].values.mean() * 100
-    ax.set_title(f"SparseFool: fooling rate {fooled:.1f}% ({ds.sizes['sample']} images)")
+    ax.set_title(f"SparseFool: fooling rate {summary(ds)['fooling_rate']:.1f}% ({ds.sizes['sample']} images)")
     return ax
 
 

@@ -12,7 +12,7 @@ from typing import Mapping
 import numpy as np
 import xarray as xr
 
-from figures import style
+from probe.plot import style
 
 
 def heatmap(ds: xr.Dataset, ax=None, cmap: str = "viridis", annotate: bool = True):
@@ -32,7 +32,7 @@ def heatmap(ds: xr.Dataset, ax=None, cmap: str = "viridis", annotate: bool = Tru
                     color="white" if value < 60 else "black")
     title = f"clean {float(ds['clean_accuracy']):.1f}%, mCE {float(ds['mce']):.1f}%"
     if "imagenet_mce" in ds:
-        title += f", mCE/{ds.attrs.get('reference', 'ref')} {float(ds['imagenet_mce']):.1f}%"
+        title += f", mCE/{ds.attrs.get('mce_reference', 'ref')} {float(ds['imagenet_mce']):.1f}%"
     ax.set_title(title)
     ax.figure.colorbar(image, ax=ax, label="accuracy (%)", fraction=0.05)
     return ax

@@ -1,7 +1,7 @@
 """Training curves: loss and accuracy per epoch from a `probe='train'` history."""
 from __future__ import annotations
 
-from figures import style
+from probe.plot import style
 
 
 def curves(ds, ax=None, label: str | None = None):

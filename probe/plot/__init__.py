@@ -1,36 +1,25 @@
-"""Publication figures from probe results: `figures.<probe>.<plot>(ds, ax=None) -> Axes`.
+"""Figures from probe results: `probe.plot.<probe>.<plot>(ds, ax=None, **style) -> Axes`.
 
-`plot_result(ds)` picks the default plot from the result's `probe` attribute (the table
-`DEFAULT_PLOTS`, module:function, imported lazily) and `save(fig, path)` writes PNG, PDF
-or SVG.
+`plot_result(ds)` draws the default plot of a result, chosen by its `probe` attribute from
+the probe registry, and `save(fig, path)` writes PNG, PDF or SVG.  Importing this package
+does not change matplotlib's backend (a notebook keeps its own).
 """
 from __future__ import annotations
 
 import importlib
 from pathlib import Path
 
-import matplotlib
+from probe.errors import ParameterError
+from probe.plot import style
+from probe.registry import PROBES
 
-matplotlib.use("Agg")
-
-from figures import style  # noqa: E402
-
-DEFAULT_PLOTS: dict[str, str] = {
-    "train": "figures.training:curves",
-    "margins": "figures.margins:bands",
-    "corruptions": "figures.corruptions:heatmap",
-    "lp": "figures.lp:accuracy",
-    "overlap": "figures.lp:overlap",
-    "evaluate": "figures.evaluation:confusion",
-    "sparsefool": "figures.sparsefool:overview",
-    "flatness": "figures.flatness:summary",
-}
-FORMATS = {".png", ".pdf", ".svg"}
+DEFAULT_PLOTS: dict[str, str] = {"train": "probe.plot.training:curves",
+                                 **{name: entry.plot for name, entry in PROBES.items()}}
+FORMATS = (".png", ".pdf", ".svg")
 
 
 def plot_result(ds, ax=None):
     """Draw the default plot of a result on `ax` (or new axes) and return the axes."""
-    from probe.errors import ParameterError
     name = ds.attrs.get("probe")
     if name not in DEFAULT_PLOTS:
         raise ParameterError(f"no plot for results of probe '{name}' (known: {', '.join(sorted(DEFAULT_PLOTS))})")
@@ -40,11 +29,10 @@ def plot_result(ds, ax=None):
 
 def save(fig_or_ax, path) -> Path:
     """Save a figure (or the figure of an axes) as PNG, PDF or SVG, chosen by the suffix."""
-    from probe.errors import ParameterError
     import matplotlib.pyplot as plt
     path = Path(path)
     if path.suffix.lower() not in FORMATS:
-        raise ParameterError(f"figure file must end in {', '.join(sorted(FORMATS))}, got '{path.name}'")
+        raise ParameterError(f"figure file must end in {', '.join(FORMATS)}, got '{path.name}'")
     fig = getattr(fig_or_ax, "figure", fig_or_ax)
     fig = fig if hasattr(fig, "savefig") else fig_or_ax.get_figure()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -7,13 +7,15 @@ from typing import Mapping
 import numpy as np
 from matplotlib.ticker import FuncFormatter, NullFormatter
 
-from figures import style
+from probe.balls import norm_name
+from probe.plot import style
 
 DIRECTION_LABELS = {"lp_in_reference": "Lp ball in reference", "reference_in_lp": "reference in Lp ball"}
 
 
 def _name(p: float) -> str:
-    return "L∞" if math.isinf(p) else f"L{p:g}"
+    """A norm's name for a figure: 'L∞' rather than 'Linf'."""
+    return "L∞" if math.isinf(p) else norm_name(p)
 
 
 def _two_and_five(value: float, _position) -> str:
@@ -23,7 +25,7 @@ def _two_and_five(value: float, _position) -> str:
 
 
 def overlap(ds, ax=None, p: float | None = None):
-    """Fraction inside against ε, one panel per norm (both directions, ±2 s.e. bands, 50 %
+    """Fraction inside against the radius, one panel per norm (both directions, ±2 s.e. bands, 50 %
     points marked).  `ax`: None (new figure), a sequence of axes (one per norm), or one axes
     with `p` naming the norm to draw.  Returns the first panel."""
     norms = [float(q) for q in ds["p"].values] if p is None else [float(p)]
@@ -38,25 +40,25 @@ def overlap(ds, ax=None, p: float | None = None):
     else:
         axes = list(ax) if isinstance(ax, (list, tuple, np.ndarray)) else [ax]
     for panel, q in zip(axes, norms):
-        eps = ds["epsilon"].sel(p=q).values
+        radius = ds["radius"].sel(p=q).values
         for i, direction in enumerate(ds["direction"].values):
             cell = ds.sel(direction=direction, p=q)
             frac, err = 100 * cell["fraction"].values, 100 * cell["stderr"].values
-            panel.plot(eps, frac, color=style.color(i), label=DIRECTION_LABELS.get(str(direction), str(direction)))
-            panel.fill_between(eps, frac - 2 * err, frac + 2 * err, color=style.color(i), alpha=0.25, lw=0)
-            e50 = float(cell["epsilon_50"])
-            if np.isfinite(e50):
-                panel.plot([e50], [50], marker="o", ms=3, color=style.color(i))
-                panel.annotate(f"{e50:.3g}", (e50, 50), textcoords="offset points", xytext=(3, 3 - 10 * i), fontsize=6)
+            panel.plot(radius, frac, color=style.color(i), label=DIRECTION_LABELS.get(str(direction), str(direction)))
+            panel.fill_between(radius, frac - 2 * err, frac + 2 * err, color=style.color(i), alpha=0.25, lw=0)
+            r50 = float(cell["radius_50"])
+            if np.isfinite(r50):
+                panel.plot([r50], [50], marker="o", ms=3, color=style.color(i))
+                panel.annotate(f"{r50:.3g}", (r50, 50), textcoords="offset points", xytext=(3, 3 - 10 * i), fontsize=6)
         panel.set_xscale("log")
-        if eps.max() / eps.min() < 100:  # less than two decades: label the minor ticks too
+        if radius.max() / radius.min() < 100:  # less than two decades: label the minor ticks too
             panel.xaxis.set_minor_formatter(FuncFormatter(_two_and_five))
             panel.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:.3g}"))
             panel.tick_params(axis="x", which="minor", labelsize=6)
         else:
             panel.xaxis.set_minor_formatter(NullFormatter())
         panel.set_title(f"{_name(q)} vs {ds.attrs.get('reference', 'reference')}")
-        panel.set_xlabel(f"ε ({_name(q)})")
+        panel.set_xlabel(f"radius ({_name(q)})")
         panel.set_ylabel("inside (%)")
         panel.set_ylim(-3, 103)
     axes[0].legend(loc="lower left", fontsize=6, framealpha=0.9)
@@ -67,7 +69,7 @@ def accuracy(ds, ax=None, label: str | None = None):
     """Accuracy against noise strength (RMS pixel change), one line per norm; clean accuracy dashed."""
     if ax is None:
         _, ax = style.new_axes()
-    strength = ds["epsilon"].values
+    strength = ds["strength"].values
     for j, q in enumerate(ds["p"].values):
         ax.plot(strength, ds["accuracy"].sel(p=q).values, marker="o", ms=2, color=style.color(j), label=_name(float(q)))
     ax.axhline(float(ds["clean_accuracy"]), ls="--", color="0.4", lw=0.8, label="clean")

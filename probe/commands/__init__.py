@@ -1,0 +1,77 @@
+"""The command layer: `python -m probe <command> ...` and `python -m probe.<probe> ...`.
+
+Every probe command has the same shape: the shared options (`common.make_parser`), the
+probe's own options (its command module's `add_options(parser)`, whose names are the
+keyword arguments of the probe's `run`), then `run(...)`, a summary table and `--plot`.
+A command module may also define `prepare(args, options, device) -> options` for options that
+need loading (a second checkpoint, a folder), `load_data(args)` when its data are optional,
+`progress(args, data) -> (total, unit)` when its progress is not counted in samples, and
+`report(ds) -> str` for its summary.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Sequence
+
+from probe import registry
+from probe.commands import common
+
+OTHER_COMMANDS = {"train": "probe.commands.train", "plot": "probe.commands.plot"}
+
+
+def probe_main(name: str, argv: Sequence[str] | None = None) -> int:
+    """The command line of probe `name` (`python -m probe.<name>`)."""
+    entry = registry.entry(name)
+    command = importlib.import_module(entry.command)
+    parser = common.make_parser(f"python -m probe.{name}", entry.description, checkpoint=entry.uses_model,
+                                samples=entry.uses_model)
+    if entry.chunked:
+        parser.add_argument("--resume", action="store_true",
+                            help="continue an interrupted run of the same probe, options, model and data from --out")
+    command.add_options(parser)
+    return common.execute(parser, lambda args: _run(entry, command, args), argv)
+
+
+def _run(entry: registry.ProbeEntry, command, args: argparse.Namespace) -> None:
+    common.check_outputs(args)
+    device = common.resolve_device(args.device)
+    options = common.own_options(args)
+    if hasattr(command, "prepare"):
+        options = command.prepare(args, options, device)
+    model = common.load_model(args, device) if entry.uses_model else None
+    if hasattr(command, "load_data"):
+        data = command.load_data(args)
+    else:
+        data = common.load_data(args) if entry.uses_model else None
+    if hasattr(command, "progress"):
+        total, unit = command.progress(args, data)
+    else:
+        total, unit = ((getattr(args, "n", None) or len(data)) if data is not None else 0), "sample"
+    bar = common.progress_bar(total, entry.name, args.quiet, unit)
+    keywords = dict(seed=args.seed, device=device, out=args.out, **options)
+    if entry.uses_model:
+        keywords.update(n=args.n, batch_size=args.batch_size, progress=bar.update)
+    if entry.chunked:
+        keywords["resume"] = args.resume
+    try:
+        ds = entry.load().run(model, data, **keywords)
+    finally:
+        bar.close()
+    if not args.quiet:
+        report = command.report(ds) if hasattr(command, "report") else common.summary_table(entry.load().summary(ds))
+        print(report + (f"\nresult: {args.out}" if args.out else ""))
+    common.save_plot(ds, args.plot, args.quiet)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m probe <command> ...`."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    names = list(registry.PROBES) + list(OTHER_COMMANDS)
+    if not argv or argv[0] not in names:
+        print(f"usage: python -m probe {{{','.join(names)}}} ...", file=sys.stderr)
+        return 2
+    if argv[0] in registry.PROBES:
+        return probe_main(argv[0], argv[1:])
+    return importlib.import_module(OTHER_COMMANDS[argv[0]]).main(argv[1:])

@@ -1,0 +1,188 @@
+"""What every command line shares: options, one-line errors, early checks, loading, progress, tables.
+
+User errors (`ProbeError`, and bad options) print one line `error: ...` and exit with status 2;
+anything else is a bug and keeps its traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+from typing import Callable, NoReturn, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from probe import data as datasets
+from probe import models, runner
+from probe.errors import ParameterError, ProbeError
+
+PLOT_SUFFIXES = (".png", ".pdf", ".svg")
+DEFAULT_COLUMNS = 100  # progress-bar width when the terminal reports none (or zero)
+
+
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one `error: ...` line and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"error: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer ≥ 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got '{text}'") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def make_parser(prog: str, description: str, *, checkpoint: bool = True, samples: bool = True,
+                split: bool = True) -> Parser:
+    """A parser with the shared options (DESIGN.md, "Command lines")."""
+    parser = Parser(prog=prog, description=description)
+    if checkpoint:
+        parser.add_argument("checkpoint", help="model checkpoint (probe format, TorchScript, or a state dict with "
+                                               "--factory)")
+        parser.add_argument("--factory", help="'package.module:function' building the model for a bare state dict")
+        parser.add_argument("--trust-checkpoint", action="store_true",
+                            help="allow checkpoints that hold pickled Python objects (can run arbitrary code)")
+    parser.add_argument("--data", default="fashion-mnist-sample", help="dataset name or path (default: %(default)s)")
+    parser.add_argument("--data-root", help="folder holding named datasets (else $PROBE_DATA_ROOT, /usr/share/datasets)")
+    if split:
+        parser.add_argument("--split", default="test", choices=datasets.SPLITS,
+                            help="train, test, or all for a file or folder holding one unsplit set "
+                                 "(default: %(default)s)")
+    parser.add_argument("--data-corruption", metavar="NAME", help="with a *-C folder as --data: the corruption to read")
+    parser.add_argument("--data-severity", type=int, metavar="S", help="with a *-C folder as --data: its severity 1..5")
+    parser.add_argument("--image-size", type=positive_int, metavar="S",
+                        help="resize and centre-crop image-folder images to S×S")
+    if samples:
+        parser.add_argument("--n", "--num-samples", dest="n", type=positive_int, default=None,
+                            help="number of samples (seeded subset; default: all)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--batch-size", type=positive_int, default=None,
+                        help="cap on the working batch (default: the probe's own)")
+    parser.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:1, mps")
+    parser.add_argument("--out", type=Path, help="result file (.nc)")
+    parser.add_argument("--plot", type=Path, help="figure file (.png, .pdf, .svg)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars or summary")
+    return parser
+
+
+SHARED = frozenset({"checkpoint", "factory", "trust_checkpoint", "data", "data_root", "split", "data_corruption",
+                    "data_severity", "image_size", "n", "seed", "batch_size", "device", "out", "plot", "quiet",
+                    "resume"})
+
+
+def own_options(args: argparse.Namespace) -> dict:
+    """The probe's own options: every parsed option that is not a shared one."""
+    return {key: value for key, value in vars(args).items() if key not in SHARED}
+
+
+def check_outputs(args: argparse.Namespace) -> None:
+    """Unwritable or misnamed --out / --plot fail before anything is computed."""
+    runner.check_output(getattr(args, "out", None))
+    runner.check_output(getattr(args, "plot", None), PLOT_SUFFIXES)
+
+
+def resolve_device(spec: str = "auto") -> torch.device:
+    """`auto` picks CUDA, then MPS, then CPU; anything else must be available."""
+    mps = getattr(torch.backends, "mps", None)
+    if spec == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if mps is not None and mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(spec)
+    except RuntimeError:
+        raise ParameterError(f"unknown device '{spec}'") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ParameterError("--device cuda requested but CUDA is not available")
+    if device.type == "mps" and not (mps is not None and mps.is_available()):
+        raise ParameterError("--device mps requested but MPS is not available")
+    return device
+
+
+def load_data(args: argparse.Namespace, split: str | None = None):
+    """The dataset named by --data (and --split, --data-root, --data-corruption, ...)."""
+    return datasets.load(args.data, split=split or args.split, root=args.data_root,
+                         corruption=args.data_corruption, severity=args.data_severity, image_size=args.image_size)
+
+
+def load_model(args: argparse.Namespace, device: torch.device, path: str | Path | None = None) -> nn.Module:
+    """The checkpoint named on the command line (or `path`), on `device`, in eval mode."""
+    return models.load(path or args.checkpoint, trust=args.trust_checkpoint, factory=args.factory,
+                       map_location=device)
+
+
+def terminal_columns() -> int:
+    """Width of the terminal, or `DEFAULT_COLUMNS` when it reports none or zero."""
+    columns = shutil.get_terminal_size((0, 0)).columns
+    return columns if columns > 0 else DEFAULT_COLUMNS
+
+
+def progress_bar(total: int, desc: str, quiet: bool = False, unit: str = "sample") -> tqdm:
+    """A tqdm bar on stderr, silent with --quiet or when stderr is not a terminal.  Its width is
+    fixed from `terminal_columns`, so a terminal that reports zero width still shows it."""
+    return tqdm(total=total, desc=desc, unit=unit, disable=quiet or not sys.stderr.isatty(),
+                ncols=terminal_columns(), leave=False, file=sys.stderr)
+
+
+def format_table(headers: Sequence[str], rows: Sequence[Sequence]) -> str:
+    """A plain aligned text table."""
+    cells = [[str(h) for h in headers]] + [[_fmt(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = ["  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def summary_table(numbers: dict) -> str:
+    """A probe's `summary(ds)` as a two-column table."""
+    return format_table(["quantity", "value"], list(numbers.items()))
+
+
+def _fmt(value) -> str:
+    if isinstance(value, (float, np.floating)):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def save_plot(ds, path: Path | None, quiet: bool) -> None:
+    """Render the result's default plot to `path` (when given)."""
+    if path is None:
+        return
+    import matplotlib
+    matplotlib.use("Agg")  # a command never opens windows
+    from probe import plot
+    plot.save(plot.plot_result(ds), path)
+    if not quiet:
+        print(f"figure: {path}")
+
+
+def execute(parser: argparse.ArgumentParser, body: Callable[[argparse.Namespace], None],
+            argv: Sequence[str] | None = None) -> int:
+    """Parse `argv`, run `body(args)`; a `ProbeError` becomes `error: ...` and exit status 2."""
+    args = parser.parse_args(argv)
+    try:
+        body(args)
+    except ProbeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        out = getattr(args, "out", None)
+        kept = runner.finished_chunks(out) if out is not None else 0
+        where = (f"; {kept} finished chunk{'s' if kept != 1 else ''} kept beside {out} (continue with --resume)"
+                 if kept else "; nothing was saved")
+        print(f"interrupted{where}", file=sys.stderr)
+        return 130
+    return 0

@@ -1,0 +1,57 @@
+"""`python -m probe.corruptions CHECKPOINT --data SPEC [--corruptions ...] [--severities 1-5]
+[--params auto|cifar|imagenet] [--corrupted-dir DIR] [--bn-adapt N:n] [--reference alexnet|none|auto|RESULT.nc]`.
+
+The probe's own options say which corruptions it applies; a released `*-C` folder given as
+`--data` is one fixed test set, chosen with the shared `--data-corruption` / `--data-severity`.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import xarray as xr
+
+from probe.commands.common import format_table
+from probe.corruptions import summary
+from probe.corruptions.params import TABLES
+
+
+def add_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--corruptions", nargs="+", metavar="NAME",
+                        help="corruption names, or the groups benchmark (default), extra, all")
+    parser.add_argument("--severities", default="1-5", help="severities, e.g. 1-5 (default), 1,3,5 or 2")
+    parser.add_argument("--params", default="auto", choices=("auto", *TABLES),
+                        help="corruption parameter table (default auto: by image size)")
+    parser.add_argument("--corrupted-dir", type=Path, metavar="DIR",
+                        help="read a released CIFAR-10-C / ImageNet-C folder (the -C version of --data) "
+                             "instead of generating the corruptions")
+    parser.add_argument("--bn-adapt", metavar="N:n",
+                        help="test-time BatchNorm adaptation: source prior N, groups of n images")
+    parser.add_argument("--reference", default="auto",
+                        help="mCE normaliser: alexnet, none, auto (AlexNet for ImageNet parameters) or a result "
+                             "file of this probe (default auto)")
+
+
+def report(ds: xr.Dataset) -> str:
+    """Accuracy per corruption and severity, then the scalar summaries."""
+    severities = ds["severity"].values.tolist()
+    rows = [[c] + [float(ds["accuracy"].sel(corruption=c, severity=s)) for s in severities]
+            + [float(ds["accuracy"].sel(corruption=c).mean())] for c in ds["corruption"].values.tolist()]
+    table = format_table(["corruption"] + [f"s{s}" for s in severities] + ["mean"], rows)
+    numbers = summary(ds)
+    lines = [table, f"clean accuracy {numbers['clean_accuracy']:.2f}%   corruption accuracy "
+                    f"{numbers['corruption_accuracy']:.2f}%   mCE (CIFAR) {numbers['mce']:.2f}%"]
+    if "imagenet_mce" in numbers:
+        lines.append(f"mCE / {ds.attrs['mce_reference']} {numbers['imagenet_mce']:.2f}%   "
+                     f"relative mCE {numbers['relative_mce']:.2f}%")
+    if numbers["non_finite"] or numbers["non_finite_cells"]:
+        lines.append(f"non-finite logits on {numbers['non_finite_cells']} corrupted and {numbers['non_finite']} "
+                     f"clean images (excluded from the accuracies)")
+    return "\n".join(lines)
+
+
+def headline(ds: xr.Dataset) -> str:
+    """The result in one line (the demo's summary)."""
+    numbers = summary(ds)
+    return (f"clean {numbers['clean_accuracy']:.1f}%, corruption accuracy {numbers['corruption_accuracy']:.1f}%, "
+            f"mCE {numbers['mce']:.2f}")

@@ -1,0 +1,98 @@
+"""`python -m probe.flatness CHECKPOINT --data SPEC [--radii R ...] [--directions D] [--filter-norm]
+[--hessian top:K,trace,density] [--landscape 1d|2d [--towards CHECKPOINT]] ...`."""
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import torch
+import xarray as xr
+
+from probe import hessian
+from probe.commands import common
+from probe.flatness import DEFAULT_RADII, DEFAULT_RELATIVE_RADII, LANDSCAPES, loss_evaluations, summary
+
+
+def add_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--radii", type=float, nargs="+", metavar="R",
+                        help=f"perturbation radii (default {' '.join(map(str, DEFAULT_RADII))}; with --filter-norm "
+                             f"{' '.join(map(str, DEFAULT_RELATIVE_RADII))})")
+    parser.add_argument("--directions", type=int, default=50,
+                        help="random directions, each used as a ± pair (0: skip the sweep; default %(default)s)")
+    parser.add_argument("--filter-norm", action="store_true", help="filter-normalised directions (radius relative)")
+    parser.add_argument("--include-bias-bn", action="store_true",
+                        help="also perturb biases and BN parameters in filter-normalised directions")
+    parser.add_argument("--hessian", default="", metavar="SPEC",
+                        help="comma-separated: top:K (eigenvalues), trace[:M] (Hutchinson vectors), "
+                             "density[:STEPS] (SLQ), e.g. top:5,trace,density")
+    parser.add_argument("--eig-method", default="lanczos", choices=sorted(hessian.METHODS))
+    parser.add_argument("--max-iter", type=int, default=100, help="eigenvalue iterations (default %(default)s)")
+    parser.add_argument("--tol", type=float, default=1e-3,
+                        help="relative eigenvector residual tolerance (default %(default)s)")
+    parser.add_argument("--density-probes", type=int, default=3, help="SLQ probe vectors (default %(default)s)")
+    parser.add_argument("--landscape", choices=LANDSCAPES, help="also compute a landscape slice")
+    parser.add_argument("--towards", metavar="CHECKPOINT",
+                        help="second checkpoint (read with --factory, --trust-checkpoint): the slice's first "
+                             "direction goes towards its weights")
+    parser.add_argument("--alpha-range", type=float, nargs=2, metavar=("LO", "HI"),
+                        help="first slice axis (default -1 1; with --towards -0.5 1.5)")
+    parser.add_argument("--beta-range", type=float, nargs=2, metavar=("LO", "HI"), default=(-1.0, 1.0))
+    parser.add_argument("--points", type=int, default=21, help="grid points per slice axis (default %(default)s)")
+
+
+def prepare(args: argparse.Namespace, options: dict, device: torch.device) -> dict:
+    """`--towards PATH` becomes the model it names, loaded like the main checkpoint."""
+    if options.get("towards") is not None:
+        options["towards"] = common.load_model(args, device, path=options["towards"])
+    return options
+
+
+def progress(args: argparse.Namespace, data) -> tuple[int, str]:
+    """The flatness probe counts loss evaluations, not samples."""
+    return loss_evaluations(radii=args.radii, directions=args.directions, filter_norm=args.filter_norm,
+                            landscape=args.landscape, points=args.points), "eval"
+
+
+def report(ds: xr.Dataset) -> str:
+    """Short text tables of the flatness curve and the Hessian numbers."""
+    numbers = summary(ds)
+    head = f"{numbers['samples']} samples, loss at the trained weights {numbers['loss']:.4f}"
+    if numbers["non_finite"]:
+        head += f"\nnon-finite logits or loss on {numbers['non_finite']} samples (left out of every loss)"
+    blocks = [head]
+    if "flatness" in ds:
+        rows = [(float(r), float(f), float(se), f"{100 * se / abs(f):.1f}%" if f and np.isfinite(f) else "-")
+                for r, f, se in zip(ds["radius"].values, ds["flatness"].values, ds["flatness_se"].values)]
+        blocks.append(common.format_table(["radius", "flatness", "std err", "rel"], rows))
+        if numbers["non_finite_directions"]:
+            blocks.append(f"{numbers['non_finite_directions']} of {ds.sizes['direction']} directions met a "
+                          f"non-finite loss: F(γ) is +inf at those radii")
+    if "eigenvalue" in ds:
+        rows = [(int(k), float(v), bool(c)) for k, v, c in
+                zip(ds["rank"].values, ds["eigenvalue"].values, ds["eigenvalue_converged"].values)]
+        blocks.append(common.format_table(["rank", "eigenvalue", "converged"], rows))
+        if np.any(ds["eigenvalue"].values < 0):
+            blocks.append("note: a dominant eigenvalue is negative (the loss curves down along it)")
+    if "trace" in ds:
+        blocks.append(f"Hessian trace {float(ds['trace']):.5g} ± {float(ds['trace_se']):.2g} (Hutchinson)")
+    if "hvp_count" in ds:
+        blocks.append(f"{int(ds['hvp_count'])} Hessian-vector products over {int(ds['parameter_count'])} "
+                      f"parameters, {1e3 * float(ds['seconds_per_hvp']):.1f} ms each")
+        if not bool(ds["hessian_finite"]):
+            blocks.append("a Hessian-vector product was not finite: its eigenvalues and trace are +inf")
+    if numbers.get("non_finite_points"):
+        blocks.append(f"landscape: the loss is not finite at {numbers['non_finite_points']} points (+inf)")
+    return "\n\n".join(blocks)
+
+
+def headline(ds: xr.Dataset) -> str:
+    """The result in one line (the demo's summary): what was computed of F(γ), λ_max and the trace."""
+    numbers = summary(ds)
+    parts = []
+    if "flatness" in numbers:
+        parts.append(f"F(γ={numbers['radius']:.3g}) {numbers['flatness']:.4g} ± {numbers['flatness_se']:.2g}")
+    if "top_eigenvalue" in numbers:
+        parts.append(f"top eigenvalue {numbers['top_eigenvalue']:.4g}")
+    if "trace" in numbers:
+        parts.append(f"trace {numbers['trace']:.4g} ± {numbers['trace_se']:.2g}")
+    return ", ".join(parts) or f"loss {numbers['loss']:.4g}"

@@ -1,0 +1,54 @@
+"""`python -m probe.overlap [--dim 3072] [--reference l2:4] [--norms ...] [--samples N] [--radii R]
+[--image INDEX --data SPEC] --out overlap.nc [--plot overlap.png]`."""
+from __future__ import annotations
+
+import argparse
+
+import xarray as xr
+
+from probe.balls import norm_name
+from probe.commands import common
+from probe.commands.common import format_table, positive_int
+from probe.overlap import DIRECTIONS, PUBLISHED_NORMS
+
+
+def add_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dim", type=positive_int, default=3072,
+                        help="dimension without --image (default: %(default)s, a CIFAR image)")
+    parser.add_argument("--reference", default="l2:4", metavar="NORM:RADIUS",
+                        help="the reference ball (default: %(default)s)")
+    parser.add_argument("--norms", nargs="+", default=list(PUBLISHED_NORMS), metavar="NORM",
+                        help="norms of the other ball (default: %(default)s)")
+    parser.add_argument("--samples", type=positive_int, default=1000,
+                        help="Monte Carlo samples per norm (default: %(default)s)")
+    parser.add_argument("--radii", type=int, default=41, help="radii per norm on the curve (default: %(default)s)")
+    parser.add_argument("--image", type=int, metavar="INDEX",
+                        help="clip around image INDEX of --data/--split (the dimension is the image's)")
+
+
+def load_data(args: argparse.Namespace):
+    """The dataset of --data only when --image asks for one of its images."""
+    return common.load_data(args) if args.image is not None else None
+
+
+def progress(args: argparse.Namespace, data) -> tuple[int, str]:
+    """No per-sample progress: the Monte Carlo runs in one piece (and there is no --n)."""
+    return 0, "sample"
+
+
+def report(ds: xr.Dataset) -> str:
+    """The run in one line, then the 50 % radius of every norm in both directions."""
+    image = ds.attrs.get("param_image")
+    where = f"clipped around image {image}" if ds.attrs["clipped"] else "unclipped"
+    header = (f"reference {ds.attrs['reference']}, d = {ds.attrs['dim']}, {ds.attrs['param_samples']} samples, "
+              f"{where}")
+    rows = [[norm_name(float(p))] + [float(ds["radius_50"].sel(direction=k, p=p)) for k in DIRECTIONS]
+            for p in ds["p"].values]
+    return f"{header}\n{format_table(['norm', 'r50 (Lp in ref)', 'r50 (ref in Lp)'], rows)}"
+
+
+def headline(ds: xr.Dataset) -> str:
+    """The result in one line (the demo's summary): the 50 % radius of every norm inside the reference."""
+    radii = ", ".join(f"{norm_name(float(p))} {float(ds['radius_50'].sel(direction=DIRECTIONS[0], p=p)):.3g}"
+                      for p in ds["p"].values)
+    return f"50% radii (ball in {ds.attrs['reference']}): {radii}"

@@ -1,0 +1,39 @@
+"""`python -m probe.sparsefool CHECKPOINT --data SPEC [--lam L] [--delta D] [--overshoot E] ...`."""
+from __future__ import annotations
+
+import argparse
+
+import xarray as xr
+
+from probe.commands.common import positive_int, summary_table
+from probe.sparsefool import summary
+
+
+def add_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--lam", type=float, default=3.0,
+                        help="λ ≥ 1: boundary point x_i + λ r (default %(default)s)")
+    parser.add_argument("--max-iter", type=positive_int, default=20, help="outer iterations (default %(default)s)")
+    parser.add_argument("--overshoot", type=float, default=0.02,
+                        help="final overshoot ε: x0 + (1 + ε)(x_i − x0) (default %(default)s)")
+    parser.add_argument("--delta", type=float,
+                        help="perceptibility bound ±δ per pixel on the 0–255 scale (e.g. 25; default: none)")
+    parser.add_argument("--candidates", type=int, default=10,
+                        help="DeepFool candidate classes (default %(default)s)")
+    parser.add_argument("--save-perturbations", action="store_true",
+                        help="also store the clean images and perturbations (needed for the example grid)")
+
+
+def report(ds: xr.Dataset) -> str:
+    """The summary table, and a line on samples with non-finite logits."""
+    numbers = summary(ds)
+    lines = [summary_table(numbers)]
+    if numbers["non_finite"]:
+        lines.append(f"non-finite logits on {numbers['non_finite']} samples (never fooled, excluded from the rates)")
+    return "\n".join(lines)
+
+
+def headline(ds: xr.Dataset) -> str:
+    """The result in one line (the demo's summary)."""
+    numbers = summary(ds)
+    return (f"fooling rate {numbers['fooling_rate']:.1f}%, median {numbers['median_perturbed_pixels']:.2f}% of pixels, "
+            f"{1000 * numbers['mean_time_per_sample']:.0f} ms/sample")

@@ -1,0 +1,117 @@
+"""`python -m probe.train --arch lenet --data SPEC --epochs E --out MODEL.pt`: train and save a checkpoint.
+
+Builds the model (normalisation from the training images unless --mean/--std), the data (with an
+optional frequency --transform and a seeded --n subset), the augmentation (--augment, wrapped by
+--adversarial), then `probe.train.fit`; writes the checkpoint every epoch and the history beside it.
+"""
+from __future__ import annotations
+
+import argparse
+from typing import Sequence
+
+import torch
+
+from probe import models, results, runner
+from probe.augment import parse_augment
+from probe.augment.adversarial import parse_adversarial
+from probe.commands import common
+from probe.data import TransformedDataset, image_shape, num_classes, subset_indices
+from probe.data.transforms import parse_transform
+from probe.errors import ParameterError
+from probe.train import SCHEDULES, channel_statistics, fit, history_path
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = common.make_parser("python -m probe.train", "Train a classifier and save a probe checkpoint.",
+                                checkpoint=False, split=False)
+    parser.add_argument("--arch", default="lenet", help="architecture (%(default)s); see probe.models.ARCHITECTURES")
+    parser.add_argument("--arch-arg", action="append", default=[], metavar="KEY=VALUE",
+                        help="architecture keyword argument, e.g. depth=16 (repeatable)")
+    parser.add_argument("--epochs", type=common.positive_int, default=10)
+    parser.add_argument("--lr", type=float, default=0.1, help="peak learning rate")
+    parser.add_argument("--momentum", type=float, default=0.9)
+    parser.add_argument("--nesterov", action="store_true")
+    parser.add_argument("--weight-decay", type=float, default=5e-4)
+    parser.add_argument("--schedule", default="triangular", choices=SCHEDULES)
+    parser.add_argument("--clip-grad", type=float, default=0.5, help="gradient-norm clipping (0: off)")
+    parser.add_argument("--no-standard-augment", action="store_true", help="no random crop / flip")
+    parser.add_argument("--augment", default="none", help="training augmentation, NAME[:ARGS] (see probe.augment)")
+    parser.add_argument("--adversarial", help="PGD adversarial training wrapping --augment: l2:EPS[:STEPS] or "
+                                              "linf:EPS[:STEPS]")
+    parser.add_argument("--transform", help="data transform: dct-flip, low-pass:B, high-pass:B")
+    parser.add_argument("--mean", type=float, nargs="+", help="per-channel input mean (default: from the data)")
+    parser.add_argument("--std", type=float, nargs="+", help="per-channel input std (default: from the data)")
+    parser.add_argument("--resume", action="store_true", help="continue from the checkpoint written each epoch")
+    parser.set_defaults(batch_size=128)
+    return parser
+
+
+def arch_kwargs(pairs: Sequence[str]) -> dict:
+    """`KEY=VALUE` strings → keyword arguments (ints, floats, true/false, else strings)."""
+    kwargs = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise ParameterError(f"--arch-arg must be KEY=VALUE, got '{pair}'")
+        for cast in (int, float):
+            try:
+                kwargs[key] = cast(value)
+                break
+            except ValueError:
+                continue
+        else:
+            kwargs[key] = {"true": True, "false": False}.get(value.lower(), value)
+    return kwargs
+
+
+def run(args: argparse.Namespace) -> None:
+    if args.out is None:
+        raise ParameterError("--out CHECKPOINT.pt is required")
+    runner.check_output(args.out, (".pt", ".pth"))
+    runner.check_output(args.plot, common.PLOT_SUFFIXES)
+    device = common.resolve_device(args.device)
+    train_set = common.load_data(args, "train")
+    test_set = common.load_data(args, "test")
+    if args.transform:
+        transform = parse_transform(args.transform)
+        train_set = TransformedDataset(train_set, transform, args.transform)
+        test_set = TransformedDataset(test_set, transform, args.transform)
+    if args.n is not None:
+        train_set = torch.utils.data.Subset(train_set, subset_indices(len(train_set), args.n, args.seed).tolist())
+        train_set.info = dict(getattr(train_set.dataset, "info", {}))
+    channels, height, width = image_shape(test_set)
+    mean, std = (args.mean, args.std) if args.mean and args.std else channel_statistics(train_set)
+    torch.manual_seed(args.seed)
+    model = models.build(args.arch, in_channels=channels, num_classes=num_classes(test_set),
+                         image_size=(height, width), mean=mean, std=std, **arch_kwargs(args.arch_arg))
+    augment = parse_augment(args.augment, dict(getattr(train_set, "info", {}), num_classes=num_classes(test_set)))
+    if args.adversarial:
+        augment = parse_adversarial(args.adversarial, inner=augment)
+    meta = {"data": args.data, "transform": args.transform or "none", "augment": args.augment,
+            "adversarial": args.adversarial or "none", "epochs": args.epochs, "lr": args.lr,
+            "schedule": args.schedule, "seed": args.seed, "input_shape": [channels, height, width]}
+    bar = common.progress_bar(args.epochs * len(train_set), "training", args.quiet, unit="image")
+    try:
+        history = fit(model, train_set, test_set, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                      momentum=args.momentum, nesterov=args.nesterov, weight_decay=args.weight_decay,
+                      schedule=args.schedule, clip_grad=args.clip_grad or None,
+                      standard_augment=not args.no_standard_augment, augment=augment, seed=args.seed,
+                      device=device, checkpoint=args.out, meta=meta, resume=args.resume,
+                      progress=bar.update, log=None if args.quiet else bar.write)
+    finally:
+        bar.close()
+    options = {k: v for k, v in vars(args).items() if k not in ("out", "plot", "quiet", "device", "resume")}
+    history.attrs = dict(results.provenance("train", options, model_identity=models.model_identity(model),
+                                            data_identity={"data": args.data, "split": "train"}, seed=args.seed,
+                                            device=device),
+                         complete=True, elapsed_seconds=float(history["seconds"].sum()))
+    results.save(history, history_path(args.out))
+    if not args.quiet:
+        print(f"checkpoint: {args.out}\nhistory: {history_path(args.out)}")
+        if "test_accuracy" in history:
+            print(f"final test accuracy: {history['test_accuracy'].values[-1]:.2f}%")
+    common.save_plot(history, args.plot, args.quiet)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return common.execute(build_parser(), run, argv)

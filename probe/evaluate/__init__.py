@@ -1,0 +1,104 @@
+"""Accuracy of a model on a dataset: per-sample predictions and confidences, per class.
+
+    ds = probe.evaluate.run(model, data)          # (sample): label, prediction, correct, confidence
+    probe.evaluate.summary(ds)                    # accuracy (%) over samples with finite logits
+
+The first sanity check of a new checkpoint.  A sample whose logits are not finite gets the
+prediction -1 and `finite = False`: it is excluded from the accuracy and counted apart.
+`accuracy(...)` is the plain helper that training uses.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import torch
+import xarray as xr
+from torch import nn
+
+from probe import runner
+from probe.data import get_batch
+from probe.errors import ModelError
+from probe.logits import classify
+from probe.params import eval_mode
+from probe.results import variable
+
+PROBE = "evaluate"
+CHUNK_SIZE = 1024
+BATCH_SIZE = 256
+
+
+@torch.no_grad()
+def batched_logits(model: nn.Module, x: torch.Tensor, batch_size: int) -> torch.Tensor:
+    """The model's logits on `x`, `batch_size` images at a time (float32)."""
+    return torch.cat([model(x[i:i + batch_size]).float() for i in range(0, len(x), batch_size)])
+
+
+def _compute(model: nn.Module) -> runner.Compute:
+    def compute(chunk: runner.Chunk) -> xr.Dataset:
+        logits = batched_logits(model, chunk.x, chunk.batch_size)
+        prediction, finite = classify(logits)
+        confidence = torch.where(finite, torch.softmax(logits.nan_to_num(), dim=1).amax(1), torch.zeros(()))
+        y = chunk.y.cpu().numpy()
+        prediction = prediction.cpu().numpy()
+        return xr.Dataset({
+            "label": variable("sample", y, "true class"),
+            "prediction": variable("sample", prediction, "predicted class (-1: logits not finite)"),
+            "correct": variable("sample", prediction == y, "prediction is correct"),
+            "finite": variable("sample", finite.cpu().numpy(), "all logits finite"),
+            "confidence": variable("sample", confidence.cpu().numpy(),
+                                   "softmax probability of the prediction (0: logits not finite)", "1"),
+        }, coords={"sample": chunk.indices})
+    return compute
+
+
+def run(model: nn.Module, data, *, n: int | None = None, indices=None, seed: int = 0,
+        device: torch.device | str | None = None, batch_size: int | None = None, out=None, resume: bool = False,
+        progress: Callable[[int], None] | None = None) -> xr.Dataset:
+    """Per-sample label, prediction, correctness, finiteness and confidence over `sample`."""
+    return runner.run(PROBE, model, data, _compute(model), options={}, n=n, indices=indices, seed=seed,
+                      device=device, batch_size=batch_size, default_batch_size=BATCH_SIZE, chunk_size=CHUNK_SIZE,
+                      out=out, resume=resume, progress=progress)
+
+
+def accuracy_over_finite(correct: np.ndarray, finite: np.ndarray) -> float:
+    """Accuracy in percent over the samples whose logits are finite (0.0 when there are none)."""
+    return float(100.0 * correct[finite].mean()) if finite.any() else 0.0
+
+
+def summary(ds: xr.Dataset) -> dict[str, float | int]:
+    """Accuracy (%) over samples with finite logits, their count, non-finite count, mean confidence."""
+    finite = ds["finite"].values
+    return {
+        "samples": int(ds.sizes["sample"]),
+        "accuracy": accuracy_over_finite(ds["correct"].values, finite),
+        "non_finite": int((~finite).sum()),
+        "mean_confidence": float(ds["confidence"].values[finite].mean()) if finite.any() else 0.0,
+    }
+
+
+def predict(model: nn.Module, dataset, indices=None, batch_size: int = BATCH_SIZE,
+            device: torch.device | str = "cpu", transform=None) -> tuple[np.ndarray, np.ndarray]:
+    """Predicted classes (-1 where the logits are not finite) and true labels, in eval mode.
+
+    `transform` (tensor → tensor) is applied to each batch of images on `device` first.
+    """
+    indices = np.arange(len(dataset)) if indices is None else np.asarray(indices)
+    predictions, labels = [], []
+    with eval_mode(model), torch.no_grad():
+        for start in range(0, len(indices), batch_size):
+            x, y = get_batch(dataset, indices[start:start + batch_size])
+            x = x.to(device)
+            predictions.append(classify(model(transform(x) if transform is not None else x))[0].cpu().numpy())
+            labels.append(y.numpy())
+    return np.concatenate(predictions), np.concatenate(labels)
+
+
+def accuracy(model: nn.Module, dataset, indices=None, batch_size: int = BATCH_SIZE,
+             device: torch.device | str = "cpu", transform=None) -> float:
+    """Top-1 accuracy in percent over the samples with finite logits (a `ModelError` if none)."""
+    predictions, labels = predict(model, dataset, indices, batch_size, device, transform)
+    finite = predictions >= 0
+    if not finite.any():
+        raise ModelError("the model's logits are not finite on any image")
+    return accuracy_over_finite(predictions == labels, finite)

@@ -1,0 +1,231 @@
+"""Loss flatness around trained weights: sphere Monte Carlo, Hessian spectrum, landscape slices.
+
+- **Sphere flatness** F(γ) = E_{‖Δ‖=γ} L(θ + Δ) − L(θ): Δ = γu with u a normalised
+  Gaussian over all trainable parameters (or a filter-normalised direction), each u used
+  as a ± pair (the pair mean cancels the gradient term), averaged over directions with a
+  standard error, on one fixed seeded data subset.
+- **Filter-normalised directions**: each filter (first axis of a weight) of a Gaussian
+  direction is rescaled to the norm of the matching weight filter, so scale-invariant
+  (BN) networks compare fairly; biases and BN parameters are not moved unless asked.
+- **Landscape slices** in 1-D and 2-D along filter-normalised directions or towards a
+  second model.
+- **Hessian probes** (`probe.hessian`): top eigenvalues, Hutchinson trace, SLQ density.
+
+    ds = probe.flatness.run(model, data, n=500, directions=20, filter_norm=True, hessian="top:3,trace")
+    probe.flatness.summary(ds)        # {"loss": ..., "flatness": ..., "top_eigenvalue": ..., ...}
+
+The helpers work on tensors directly: `sphere_flatness`, `landscape`, `hessian_probes`
+(`probe.flatness.measures`) and the directions (`probe.flatness.directions`).
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+import xarray as xr
+from torch import nn
+
+from probe import hessian as curvature
+from probe import params as P
+from probe import runner
+from probe.errors import ParameterError
+from probe.flatness.directions import (FLATNESS_STREAM, LANDSCAPE_STREAM, check_same_shapes, direction_generator,
+                                       direction_towards, filter_normalized_direction, make_direction,
+                                       sphere_direction)
+from probe.flatness.measures import DataLoss, hessian_probes, landscape, sphere_flatness
+from probe.models import weights_sha256
+from probe.results import variable
+
+PROBE = "flatness"
+BATCH_SIZE = 256    # images per forward pass (the working batch cap)
+DEFAULT_RADII = (1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0)
+DEFAULT_RELATIVE_RADII = (0.02, 0.04, 0.06, 0.08, 0.1, 0.12, 0.14, 0.16, 0.18, 0.2)
+LANDSCAPES = ("1d", "2d")
+
+
+def resolved_radii(radii: Sequence[float] | None, filter_norm: bool) -> tuple[float, ...]:
+    """The radii as given, else the defaults (relative ones for filter-normalised directions)."""
+    if radii:
+        return tuple(float(r) for r in radii)
+    return DEFAULT_RELATIVE_RADII if filter_norm else DEFAULT_RADII
+
+
+def loss_evaluations(*, radii: Sequence[float] | None = None, directions: int = 50, filter_norm: bool = False,
+                     landscape: str | None = None, points: int = 21) -> int:
+    """Loss evaluations a run makes (what its `progress` counts): ± pairs over radii and
+    directions, plus the landscape grid (Hessian-vector products are not counted)."""
+    count = 2 * len(resolved_radii(radii, filter_norm)) * directions if directions else 0
+    if landscape:
+        count += points ** (2 if landscape == "2d" else 1)
+    return count
+
+
+def _pair(value, name: str) -> tuple[float, float]:
+    try:
+        low, high = (float(v) for v in value)
+    except (TypeError, ValueError):
+        raise ParameterError(f"{name} must be two numbers (low, high), got {value!r}") from None
+    return low, high
+
+
+def _options(model: nn.Module, *, radii, directions, filter_norm, include_bias_bn, hessian, eig_method, max_iter,
+             tol, density_probes, landscape, towards, alpha_range, beta_range, points) -> dict:
+    """Check every option before any work; return them resolved, as the result records them."""
+    if isinstance(directions, bool) or not isinstance(directions, (int, np.integer)) or directions < 0 \
+            or directions == 1:
+        raise ParameterError(f"directions must be 0 or at least 2, got {directions}")
+    radii = resolved_radii(radii, filter_norm)
+    if not all(math.isfinite(r) and r > 0 for r in radii):
+        raise ParameterError(f"radii must be positive numbers, got {list(radii)}")
+    spec = curvature.parse_hessian_spec(hessian)
+    if eig_method not in curvature.METHODS:
+        raise ParameterError(f"unknown eigenvalue method '{eig_method}' (expected {', '.join(curvature.METHODS)})")
+    if max_iter < 1 or not tol > 0 or density_probes < 1:
+        raise ParameterError("the Hessian probes need max_iter ≥ 1, tol > 0 and density_probes ≥ 1")
+    if landscape not in (None, *LANDSCAPES):
+        raise ParameterError(f"landscape must be 1d or 2d, got '{landscape}'")
+    if points < 2:
+        raise ParameterError(f"a landscape needs at least 2 points per axis, got {points}")
+    if not directions and not spec and not landscape:
+        raise ParameterError("nothing to compute: directions 0 without hessian or landscape")
+    if towards is not None:
+        if not landscape:
+            raise ParameterError("towards needs landscape 1d or 2d")
+        if not isinstance(towards, nn.Module):
+            raise ParameterError(f"towards must be a model (nn.Module), got {type(towards).__name__}")
+        check_same_shapes(model, towards)
+    default_alpha = (-0.5, 1.5) if towards is not None else (-1.0, 1.0)
+    return dict(radii=list(radii), directions=int(directions), filter_norm=bool(filter_norm),
+                include_bias_bn=bool(include_bias_bn), hessian=",".join(f"{k}:{v}" for k, v in spec.items()),
+                eig_method=eig_method, max_iter=int(max_iter), tol=float(tol), density_probes=int(density_probes),
+                landscape=landscape, towards=weights_sha256(towards) if towards is not None else None,
+                alpha_range=list(_pair(alpha_range, "alpha_range") if alpha_range is not None else default_alpha),
+                beta_range=list(_pair(beta_range, "beta_range")), points=int(points))
+
+
+def run(model: nn.Module, data, *, n: int | None = None, indices=None, seed: int = 0,
+        device: torch.device | str | None = None, batch_size: int | None = None, out=None, resume: bool = False,
+        progress: Callable[[int], None] | None = None, radii: Sequence[float] | None = None, directions: int = 50,
+        filter_norm: bool = False, include_bias_bn: bool = False, hessian: str = "", eig_method: str = "lanczos",
+        max_iter: int = 100, tol: float = 1e-3, density_probes: int = 3, landscape: str | None = None,
+        towards: nn.Module | None = None, alpha_range: Sequence[float] | None = None,
+        beta_range: Sequence[float] = (-1.0, 1.0), points: int = 21) -> xr.Dataset:
+    """Flatness, Hessian and landscape results on one fixed subset of the data.
+
+    Every selected sample goes into one loss (a single chunk).  `radii` default to
+    1..10 (plain, parameter units) or 0.02..0.2 (`filter_norm`, relative to the filter
+    norms); `directions` ± pairs (0: no sweep); `include_bias_bn` also moves biases and BN
+    parameters in filter-normalised directions; `hessian` is 'top:K,trace[:M],density[:STEPS]'
+    (eigenvalues by `eig_method` 'lanczos' or 'power' with `max_iter`, `tol`; SLQ with
+    `density_probes` vectors); `landscape` '1d' or '2d' slices of `points` per axis over
+    `alpha_range` (default (-1, 1); towards a second model (-0.5, 1.5)) and `beta_range`
+    along filter-normalised directions, the first one towards the weights of `towards` (a
+    model of the same architecture) when given; it is recorded by its SHA-256.
+    `batch_size` caps the images per forward pass (default 256).
+
+    `progress(k)` counts loss evaluations, not samples: it is called as the sweep and the
+    landscape go (the total is `loss_evaluations(...)`; Hessian-vector products are not counted).
+
+    Non-finite values: a sample whose logits or loss at the trained weights are not finite
+    gets `finite = False` and `sample_loss = +inf` and is left out of every loss (sweep,
+    Hessian, landscape); a non-finite loss at a perturbed point is `+inf` with a flag
+    (`direction_finite`, `<landscape>_finite`), and F(γ) is `+inf` where any of its
+    directions is (see `sphere_flatness`); a non-finite Hessian-vector product gives `+inf`
+    eigenvalues and trace with `hessian_finite = False`.
+    """
+    options = _options(model, radii=radii, directions=directions, filter_norm=filter_norm,
+                       include_bias_bn=include_bias_bn, hessian=hessian, eig_method=eig_method, max_iter=max_iter,
+                       tol=tol, density_probes=density_probes, landscape=landscape, towards=towards,
+                       alpha_range=alpha_range, beta_range=beta_range, points=points)
+    compute = _compute(model, towards, options, seed, progress)
+    return runner.run(PROBE, model, data, compute, options=options, n=n, indices=indices, seed=seed, device=device,
+                      batch_size=batch_size, default_batch_size=BATCH_SIZE, chunk_size=None, out=out, resume=resume)
+
+
+def _compute(model: nn.Module, towards: nn.Module | None, o: dict, seed: int,
+             progress: Callable[[int], None] | None) -> runner.Compute:
+    def compute(chunk: runner.Chunk) -> xr.Dataset:
+        with P.preserved(model):
+            sample_loss, finite = DataLoss(model, chunk.x, chunk.y, batch_size=chunk.batch_size).per_sample()
+        x, y = (chunk.x, chunk.y) if bool(finite.all()) else (chunk.x[finite], chunk.y[finite])
+        finite = finite.cpu().numpy()
+        parts = []
+        if o["directions"]:
+            parts.append(sphere_flatness(model, x, y, o["radii"], o["directions"], filter_norm=o["filter_norm"],
+                                         include_bias_bn=o["include_bias_bn"], seed=seed,
+                                         batch_size=chunk.batch_size, progress=progress))
+        spec = curvature.parse_hessian_spec(o["hessian"])
+        if spec:
+            parts.append(hessian_probes(model, x, y, spec, method=o["eig_method"], max_iter=o["max_iter"],
+                                        tol=o["tol"], density_probes=o["density_probes"], seed=seed,
+                                        batch_size=chunk.batch_size))
+        if o["landscape"]:
+            parts.append(_landscape(model, x, y, o, towards, seed, chunk.batch_size, progress))
+        sample_loss = sample_loss.double().cpu().numpy()
+        parts.append(xr.Dataset(
+            {"sample_loss": variable("sample", np.where(finite, sample_loss, np.inf),
+                                     "loss at the trained weights (+inf: not finite)", "nats"),
+             "finite": variable("sample", finite, "logits and loss at the trained weights are finite"),
+             "label": variable("sample", chunk.y.cpu().numpy(), "true class")},
+            coords={"sample": chunk.indices}))
+        return xr.merge(parts, combine_attrs="override")
+    return compute
+
+
+def _landscape(model: nn.Module, x: torch.Tensor, y: torch.Tensor, o: dict, towards: nn.Module | None, seed: int,
+               batch_size: int, progress: Callable[[int], None] | None) -> xr.Dataset:
+    params = [p for _, p in P.trainable(model)]
+    device = params[0].device
+    random = [filter_normalized_direction(params, direction_generator(seed, LANDSCAPE_STREAM, i, device),
+                                          o["include_bias_bn"]) for i in range(2)]
+    first = direction_towards(model, towards) if towards is not None else random[0]
+    grids = [np.linspace(*o["alpha_range"], o["points"])]
+    directions = [first]
+    if o["landscape"] == "2d":
+        directions.append(random[1])
+        grids.append(np.linspace(*o["beta_range"], o["points"]))
+    values = landscape(model, x, y, directions, grids, batch_size=batch_size, progress=progress)
+    name = "towards a second model (parameters only)" if towards is not None else "filter-normalised"
+    coords = {"alpha": ("alpha", grids[0], {"long_name": f"step along direction 1 ({name})"})}
+    dims: tuple[str, ...] = ("alpha",)
+    if o["landscape"] == "2d":
+        coords["beta"] = ("beta", grids[1], {"long_name": "step along direction 2 (filter-normalised)"})
+        dims = ("alpha", "beta")
+    key = f"landscape_{o['landscape']}"
+    return xr.Dataset({key: variable(dims, values, f"loss on a {o['landscape'][0]}-D slice (+inf: not finite)",
+                                     "nats"),
+                       f"{key}_finite": variable(dims, np.isfinite(values), "the loss at this point is finite")},
+                      coords)
+
+
+def summary(ds: xr.Dataset) -> dict[str, float | int]:
+    """Samples and non-finite samples, the loss at the trained weights (finite samples); with a
+    sweep, F(γ) at the largest radius, its standard error and the directions that met a
+    non-finite loss; with the Hessian, the top eigenvalue (largest |λ|, signed; +inf if not
+    converged) and the trace with its standard error; with a landscape, its non-finite points."""
+    finite = ds["finite"].values
+    numbers: dict[str, float | int] = {
+        "samples": int(ds.sizes["sample"]),
+        "non_finite": int((~finite).sum()),
+        "loss": float(ds["sample_loss"].values[finite].mean()) if finite.any() else math.inf,
+    }
+    if "flatness" in ds:
+        numbers.update(radius=float(ds["radius"].values[-1]), flatness=float(ds["flatness"].values[-1]),
+                       flatness_se=float(ds["flatness_se"].values[-1]),
+                       non_finite_directions=int((~ds["direction_finite"].values).any(axis=0).sum()))
+    if "eigenvalue" in ds:
+        numbers["top_eigenvalue"] = float(ds["eigenvalue"].values[0])
+    if "trace" in ds:
+        numbers.update(trace=float(ds["trace"]), trace_se=float(ds["trace_se"]))
+    for key in ("landscape_1d", "landscape_2d"):
+        if key in ds:
+            numbers["non_finite_points"] = int((~ds[f"{key}_finite"].values).sum())
+    return numbers
+
+
+__all__ = ["BATCH_SIZE", "DEFAULT_RADII", "DEFAULT_RELATIVE_RADII", "DataLoss", "FLATNESS_STREAM", "LANDSCAPES",
+           "LANDSCAPE_STREAM", "direction_generator", "direction_towards", "filter_normalized_direction",
+           "hessian_probes", "landscape", "loss_evaluations", "make_direction", "resolved_radii", "run",
+           "sphere_direction", "sphere_flatness", "summary"]

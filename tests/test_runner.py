@@ -1,0 +1,184 @@
+"""The runner: model checks before any work, resume identity, SIGKILL resume, provenance, batch independence."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+import xarray as xr
+from torch import nn
+
+import probe
+from probe import models, registry, results, runner
+from probe.data import ArrayDataset
+from probe.errors import DataError, ModelError, ResumeError
+from conftest import NonFiniteWhere, kill_after_first_chunk
+
+MODEL_PROBES = [name for name, entry in registry.PROBES.items() if entry.uses_model]
+QUICK_OPTIONS = {"margins": {"max_iter": 2}, "sparsefool": {"max_iter": 1}, "lp": {"levels": 1},
+                 "corruptions": {"corruptions": ["gaussian_noise"], "severities": "1"},
+                 "flatness": {"directions": 2, "radii": [0.1]}}
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, PYTHONWARNINGS="ignore"))
+
+
+def _one_line_error(proc, fragment):
+    lines = [line for line in proc.stderr.strip().splitlines() if line]
+    assert proc.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    assert fragment in lines[0], lines[0]
+
+
+class Constant(nn.Module):
+    """Logits `value` for every image, `classes` of them."""
+
+    def __init__(self, classes: int, value: float = 0.0) -> None:
+        super().__init__()
+        self.classes, self.value = classes, value
+        self.scale = nn.Parameter(torch.ones(()))
+
+    def forward(self, x):
+        return self.scale * torch.full((len(x), self.classes), self.value, device=x.device)
+
+
+@pytest.mark.parametrize("name", MODEL_PROBES)
+def test_nan_model_is_refused_by_every_probe_before_any_work(name, sample_test):
+    with pytest.raises(ModelError, match="non-finite logits"):
+        registry.entry(name).load().run(Constant(10, float("nan")), sample_test, n=4, **QUICK_OPTIONS.get(name, {}))
+
+
+@pytest.mark.parametrize("name", MODEL_PROBES)
+def test_single_output_model_is_refused(name, sample_test):
+    with pytest.raises(ModelError, match="K ≥ 2"):
+        registry.entry(name).load().run(Constant(1), sample_test, n=4, **QUICK_OPTIONS.get(name, {}))
+
+
+def test_labels_outside_the_models_classes_are_refused(lenet):
+    images = np.random.default_rng(0).random((6, 1, 28, 28)).astype(np.float32)
+    with pytest.raises(DataError, match="label 19"):
+        probe.evaluate.run(lenet, ArrayDataset(images, np.arange(14, 20)))
+
+
+def test_model_outputs_of_the_wrong_shape_are_refused(sample_test):
+    class Flat(nn.Module):
+        def forward(self, x):
+            return x.flatten()
+    with pytest.raises(ModelError, match=r"shape \(N, K\)"):
+        probe.evaluate.run(Flat(), sample_test, n=3)
+
+
+def test_python_run_and_command_line_give_the_same_result(lenet_checkpoint, tmp_path):
+    proc = _cli("probe.margins", str(lenet_checkpoint), "--n", "5", "--max-iter", "10", "--block", "8",
+                "--stride", "10", "--out", str(tmp_path / "cli.nc"), "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    python = probe.margins.run(models.load(lenet_checkpoint), "fashion-mnist-sample", n=5, max_iter=10, block=8,
+                               stride=10, out=tmp_path / "py.nc")
+    cli = results.load(tmp_path / "cli.nc")
+    xr.testing.assert_identical(cli.drop_attrs(), python.drop_attrs())
+    timing = {"created", "elapsed_seconds"}
+    assert {k: v for k, v in cli.attrs.items() if k not in timing} == \
+           {k: v for k, v in python.attrs.items() if k not in timing}
+
+
+@pytest.mark.parametrize("module, extra", [("probe.margins", ["--max-iter", "3", "--block", "8", "--stride", "10"]),
+                                          ("probe.evaluate", [])])
+def test_sigkill_then_resume_equals_an_uninterrupted_run(module, extra, lenet_checkpoint, tmp_path):
+    n = "1300" if module == "probe.evaluate" else "130"   # two / three chunks
+    argv = [module, str(lenet_checkpoint), "--n", n, *extra, "--quiet"]
+    out = tmp_path / "killed.nc"
+    kill_after_first_chunk(argv + ["--out", str(out)], out)
+    resumed = _cli(*argv, "--out", str(out), "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert _cli(*argv, "--out", str(tmp_path / "whole.nc")).returncode == 0
+    a, b = results.load(out), results.load(tmp_path / "whole.nc")
+    xr.testing.assert_identical(a.drop_attrs(), b.drop_attrs())
+    assert a.attrs["complete"] and not (tmp_path / "killed.nc.parts").exists()
+
+
+def test_resume_after_the_checkpoint_was_replaced_is_refused(lenet_checkpoint, tmp_path):
+    checkpoint = tmp_path / "model.pt"
+    checkpoint.write_bytes(lenet_checkpoint.read_bytes())
+    out = tmp_path / "m.nc"
+    argv = ["probe.margins", str(checkpoint), "--n", "130", "--max-iter", "3", "--block", "8", "--stride", "10",
+            "--quiet", "--out", str(out)]
+    kill_after_first_chunk(argv, out)
+    other = models.load(checkpoint)
+    with torch.no_grad():
+        next(other.parameters()).add_(0.01)
+    models.save(other, checkpoint)
+    _one_line_error(_cli(*argv, "--resume"), "model weights")
+
+
+def test_resume_refuses_other_options_data_and_samples(lenet, sample_train, tmp_path):
+    out = tmp_path / "m.nc"
+    options = dict(n=70, max_iter=2, block=8, stride=10)
+
+    def stop(count):
+        raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt):
+        probe.margins.run(lenet, "fashion-mnist-sample", out=out, progress=stop, **options)
+    changes = (({"max_iter": 3}, "max_iter"), ({"n": 71}, "selected samples"), ({"seed": 1}, "seed"))
+    for change, word in changes:
+        with pytest.raises(ResumeError, match=word):
+            probe.margins.run(lenet, "fashion-mnist-sample", out=out, resume=True, **{**options, **change})
+    with pytest.raises(ResumeError, match="dataset"):
+        probe.margins.run(lenet, sample_train, out=out, resume=True, **options)
+    done = probe.margins.run(lenet, "fashion-mnist-sample", out=out, resume=True, batch_size=5, **options)
+    assert done.attrs["complete"]   # another working batch may continue the run
+    with pytest.raises(ResumeError, match="max_iter"):   # a finished run is only reused by the same run
+        probe.margins.run(lenet, "fashion-mnist-sample", out=out, resume=True, **{**options, "max_iter": 3})
+
+
+def test_interrupt_before_the_first_chunk_names_no_file(lenet_checkpoint, tmp_path, monkeypatch, capsys):
+    from probe.commands import probe_main
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(runner, "check_model", interrupted)
+    out = tmp_path / "never.nc"
+    assert probe_main("evaluate", [str(lenet_checkpoint), "--out", str(out)]) == 130
+    message = capsys.readouterr().err
+    assert "nothing was saved" in message and str(out) not in message and not out.exists()
+
+
+def test_stale_temporary_files_are_removed_by_the_next_run(lenet, tmp_path):
+    out = tmp_path / "e.nc"
+    stale = [tmp_path / ".e.nc.tmp99999", tmp_path / "e.nc.parts" / ".chunk-000000.nc.tmp4242"]
+    stale[1].parent.mkdir()
+    for path in stale:
+        path.write_bytes(b"half a file")
+    probe.evaluate.run(lenet, "fashion-mnist-sample", n=10, out=out)
+    assert out.exists() and not any(path.exists() for path in stale)
+
+
+def test_a_result_does_not_depend_on_the_batch_size(lenet, sample_test):
+    a = probe.evaluate.run(lenet, sample_test, n=300, batch_size=7)
+    b = probe.evaluate.run(lenet, sample_test, n=300)
+    for name in a.data_vars:   # classes exactly; confidences up to float summation order
+        np.testing.assert_allclose(a[name].values, b[name].values, rtol=1e-5)
+    assert np.array_equal(a["prediction"].values, b["prediction"].values)
+
+
+def test_the_data_follows_the_model_and_the_model_is_left_as_found(lenet, sample_test):
+    lenet.train()
+    before = {k: v.clone() for k, v in lenet.state_dict().items()}
+    ds = probe.evaluate.run(lenet, sample_test, n=20)
+    assert lenet.training and ds.attrs["device"] == "cpu"
+    assert all(torch.equal(before[k], v) for k, v in lenet.state_dict().items())
+
+
+def test_non_finite_samples_are_flagged_and_excluded_from_the_accuracy(bright_nan, sample_test):
+    model, indices = bright_nan
+    ds = probe.evaluate.run(model, sample_test, indices=indices)
+    bright = np.isin(ds["sample"].values, indices[24:])
+    assert not ds["finite"].values[bright].any() and ds["finite"].values[~bright].all()
+    assert (ds["prediction"].values[bright] == -1).all() and not ds["correct"].values[bright].any()
+    numbers = probe.evaluate.summary(ds)
+    assert numbers["non_finite"] == 8
+    assert numbers["accuracy"] == pytest.approx(100 * ds["correct"].values[~bright].mean())
+    assert not any(np.isnan(ds[v].values).any() for v in ds.data_vars if ds[v].dtype.kind == "f")
