@@ -3,8 +3,8 @@
 Trains the four LeNets on a seeded subset of the training set (few epochs, to keep the run
 modest on a CPU), sweeps each over the 21 diagonal 8×8 DCT blocks on test images from its
 own input distribution (flipped / low-passed test images for those models), plots the four
-margin curves on one axes, and records the energy spectrum of the PGD perturbations
-during adversarial training (per epoch).
+margin curves on one axes (`figures.frequency_margins`), and records the energy spectrum
+of the PGD perturbations during adversarial training (per epoch).
 
     python -m analyses.margins_frequency --out runs/margins_frequency [--train-n 10000] [--epochs 3] [--n 200]
 """
@@ -18,8 +18,8 @@ import numpy as np
 import torch
 import xarray as xr
 
-import probe.plot.margins
-from probe import data, models, plot, results
+from figures.frequency_margins import render
+from probe import data, models, results
 from probe.augment.adversarial import AdversarialTraining
 from probe.data import TransformedDataset, subset_indices
 from probe.data.transforms import parse_transform
@@ -72,7 +72,7 @@ def main() -> None:
         f"low-pass {args.low_pass}": (f"low-pass:{args.low_pass}", None),
         f"L2 adversarial ε={args.epsilon:g}": (None, AdversarialTraining("l2", args.epsilon, args.steps, monitor=record)),
     }
-    sweeps, rows = {}, []
+    rows = []
     for name, (transform, augment) in variants.items():
         train_set, test_set = train_full, test_full
         if transform:
@@ -87,7 +87,6 @@ def main() -> None:
         ds = run(model, test_set, subspaces=family, n=args.n, seed=args.seed)
         ds.attrs.update(model_label=name, test_accuracy=accuracy, data=args.data, transform=transform or "none")
         results.save(ds, args.out / f"{slug}.nc")
-        sweeps[name] = ds
         medians = np.median(ds["margin"].values, axis=1)
         rows.append([name, accuracy, float(medians[0]), float(medians[10]), float(medians[20]),
                      summary(ds)["not_converged"], float(ds.attrs["elapsed_seconds"])])
@@ -95,9 +94,6 @@ def main() -> None:
 
     print(format_table(["model", "test acc %", "median band 0", "median band 10", "median band 20",
                         "not converged", "sweep s"], rows))
-    ax = probe.plot.margins.bands(sweeps, log=True, points=False)
-    ax.set_title(f"Fashion-MNIST LeNets, {args.n} test images")
-    plot.save(ax, args.out / "margins.png")
 
     spectrum = xr.Dataset({"energy": (("epoch", "subspace"), np.stack(energies),
                                       {"long_name": "mean share of PGD perturbation energy", "units": "1"})},
@@ -106,10 +102,9 @@ def main() -> None:
     spectrum.attrs = results.provenance("energy_spectrum", vars(args), data_identity={"data": args.data, "split": "train"},
                                         seed=args.seed)
     results.save(spectrum, args.out / "pgd_energy.nc")
-    plot.save(probe.plot.margins.spectrum(spectrum, over="epoch"), args.out / "pgd_energy.png")
     print("PGD perturbation energy share per band (last epoch):",
           np.array2string(spectrum["energy"].values[-1], precision=3, max_line_width=200))
-    print(f"figures: {args.out / 'margins.png'}, {args.out / 'pgd_energy.png'}")
+    print("figures:", ", ".join(map(str, render(args.out))))
 
 
 if __name__ == "__main__":

@@ -79,8 +79,18 @@ def bright_nan(lenet, sample_test):
     return model, np.concatenate([dark[:24], bright[:8]])
 
 
-def kill_after_first_chunk(argv: list[str], out, timeout: float = 120.0) -> None:
-    """Run `python -m <argv>` and SIGKILL it as soon as its first chunk is stored beside `out`."""
+def run_command(*args: str, threads: int | None = None):
+    """`python -m <args>` in a subprocess (captured text output, warnings silenced)."""
+    import os
+    import subprocess
+    import sys
+    env = dict(os.environ, PYTHONWARNINGS="ignore", **({"OMP_NUM_THREADS": str(threads)} if threads else {}))
+    return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, timeout=600, env=env)
+
+
+def kill_after_first_chunk(argv: list[str], out, timeout: float = 240.0) -> None:
+    """Run `python -m <argv>` (one thread, so it is still busy after its first chunk) and SIGKILL it
+    as soon as its first chunk is stored beside `out`."""
     import os
     import signal
     import subprocess
@@ -89,10 +99,10 @@ def kill_after_first_chunk(argv: list[str], out, timeout: float = 120.0) -> None
     from pathlib import Path
     first = Path(str(out) + ".parts") / "chunk-000000.nc"
     proc = subprocess.Popen([sys.executable, "-m", *argv], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            env=dict(os.environ, PYTHONWARNINGS="ignore"))
+                            env=dict(os.environ, PYTHONWARNINGS="ignore", OMP_NUM_THREADS="1"))
     deadline = time.monotonic() + timeout
     while not first.exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
+        time.sleep(0.005)
     if proc.poll() is not None:
         raise AssertionError(f"the command ended before it could be killed: {proc.stderr.read().decode()[-500:]}")
     proc.send_signal(signal.SIGKILL)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from probe import models, registry, results
+from probe import registry, results
 
 COMMANDS = [f"probe.{name}" for name in registry.PROBES] + ["probe.train"]
 

@@ -2,9 +2,6 @@
 logits, SIGKILL resume, BN adaptation, released -C folders."""
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -22,7 +19,6 @@ from probe.corruptions.released import CorruptedFolder
 from probe.data import get_batch, subset_indices
 from probe.errors import DataError, ParameterError
 from probe.evaluate import accuracy
-from conftest import kill_after_first_chunk
 
 
 def main(argv: list[str]) -> int:
@@ -99,28 +95,6 @@ def test_non_finite_logits_are_flagged_and_excluded(bright_nan, sample_test):
     assert numbers["non_finite"] == 8 and numbers["non_finite_cells"] == int((~finite).sum()) >= 16
     assert not any(np.isnan(value) for value in numbers.values())
     assert not any(np.isnan(ds[v].values).any() for v in ds.data_vars if ds[v].dtype.kind == "f")
-
-
-def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, timeout=300,
-                          env=dict(os.environ, PYTHONWARNINGS="ignore"))
-
-
-def test_sigkill_then_resume_equals_an_uninterrupted_run(lenet_checkpoint, tmp_path):
-    argv = ["probe.corruptions", str(lenet_checkpoint), "--n", "300", "--corruptions", "gaussian_noise",
-            "--severities", "1,3", "--quiet"]                                            # three chunks
-    out = tmp_path / "killed.nc"
-    kill_after_first_chunk(argv + ["--out", str(out)], out)
-    resumed = _cli(*argv, "--out", str(out), "--resume", "--batch-size", "17")
-    assert resumed.returncode == 0, resumed.stderr
-    whole = _cli(*argv, "--out", str(tmp_path / "whole.nc"))
-    assert whole.returncode == 0, whole.stderr
-    a, b = results.load(out), results.load(tmp_path / "whole.nc")
-    xr.testing.assert_identical(a.drop_attrs(), b.drop_attrs())
-    timing = {"created", "elapsed_seconds", "batch_size"}
-    assert {k: v for k, v in a.attrs.items() if k not in timing} == \
-           {k: v for k, v in b.attrs.items() if k not in timing}
-    assert a.attrs["complete"] and not (tmp_path / "killed.nc.parts").exists()
 
 
 def test_bn_adaptation_in_the_probe(tmp_path, lenet_checkpoint, sample_test):

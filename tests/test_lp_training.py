@@ -1,7 +1,6 @@
 """Lp-noise and ESP training augmentations (REFERENCE.md §7)."""
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import pytest
@@ -9,7 +8,6 @@ import torch
 
 from probe import models
 from probe.augment import parse_augment
-from probe.augment.esp import ESP
 from probe.errors import ParameterError
 from probe.balls import norm
 from probe.commands.train import main as train_main

@@ -3,9 +3,6 @@ LeNet, and the probe (Python, command line, resume after SIGKILL) (REFERENCE §3
 from __future__ import annotations
 
 import copy
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -14,7 +11,7 @@ import xarray as xr
 from scipy.optimize import linprog
 from torch import nn
 
-from conftest import NonFiniteWhere, kill_after_first_chunk
+from conftest import NonFiniteWhere
 from probe import data, models, results
 from probe.attacks.deepfool import deepfool
 from probe.attacks.sparsefool import SOLVER_MARGIN, SparseFoolResult, sparsefool
@@ -246,25 +243,6 @@ def test_non_finite_logits_are_flagged_never_fooled(bright_nan, sample_test):
     assert numbers["fooling_rate"] == pytest.approx(100 * ds["fooled"].values[~non_finite].mean())
     assert numbers["fooling_rate"] > 90
     assert not any(np.isnan(ds[v].values).any() for v in ds.data_vars if ds[v].dtype.kind == "f")
-
-
-def _command(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, timeout=300,
-                          env=dict(os.environ, PYTHONWARNINGS="ignore"))
-
-
-def test_sigkill_then_resume_equals_an_uninterrupted_run(lenet_checkpoint, tmp_path):
-    """130 samples = three chunks; killed once the first is stored, then continued with --resume."""
-    argv = ["probe.sparsefool", str(lenet_checkpoint), "--n", "130", "--max-iter", "1", "--candidates", "2",
-            "--quiet"]
-    out = tmp_path / "killed.nc"
-    kill_after_first_chunk(argv + ["--out", str(out)], out)
-    resumed = _command(*argv, "--out", str(out), "--resume")
-    assert resumed.returncode == 0, resumed.stderr
-    assert _command(*argv, "--out", str(tmp_path / "whole.nc")).returncode == 0
-    a, b = results.load(out), results.load(tmp_path / "whole.nc")
-    xr.testing.assert_identical(a.drop_vars("time").drop_attrs(), b.drop_vars("time").drop_attrs())
-    assert a.attrs["complete"] and not (tmp_path / "killed.nc.parts").exists()
 
 
 def test_companion_analyses_and_figures(lenet, sample_test, tmp_path):

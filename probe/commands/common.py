@@ -151,6 +151,15 @@ def summary_table(numbers: dict) -> str:
     return format_table(["quantity", "value"], list(numbers.items()))
 
 
+def non_finite_note(numbers: dict, consequence: str) -> list[str]:
+    """The report line on samples (and noisy or corrupted cells) with non-finite logits, if any."""
+    samples, cells = numbers.get("non_finite", 0), numbers.get("non_finite_cells", 0)
+    if not samples and not cells:
+        return []
+    where = f"{samples} samples" + (f" and {cells} perturbed cells" if cells else "")
+    return [f"non-finite logits on {where} ({consequence})"]
+
+
 def _fmt(value) -> str:
     if isinstance(value, (float, np.floating)):
         return f"{value:.4g}"

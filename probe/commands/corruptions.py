@@ -11,7 +11,7 @@ from pathlib import Path
 
 import xarray as xr
 
-from probe.commands.common import format_table
+from probe.commands.common import format_table, non_finite_note
 from probe.corruptions import summary
 from probe.corruptions.params import TABLES
 
@@ -44,10 +44,7 @@ def report(ds: xr.Dataset) -> str:
     if "imagenet_mce" in numbers:
         lines.append(f"mCE / {ds.attrs['mce_reference']} {numbers['imagenet_mce']:.2f}%   "
                      f"relative mCE {numbers['relative_mce']:.2f}%")
-    if numbers["non_finite"] or numbers["non_finite_cells"]:
-        lines.append(f"non-finite logits on {numbers['non_finite_cells']} corrupted and {numbers['non_finite']} "
-                     f"clean images (excluded from the accuracies)")
-    return "\n".join(lines)
+    return "\n".join(lines + non_finite_note(numbers, "excluded from the accuracies"))
 
 
 def headline(ds: xr.Dataset) -> str:

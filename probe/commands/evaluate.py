@@ -5,7 +5,7 @@ import argparse
 
 import xarray as xr
 
-from probe.commands.common import format_table
+from probe.commands.common import format_table, non_finite_note
 from probe.evaluate import summary
 
 
@@ -22,9 +22,7 @@ def report(ds: xr.Dataset) -> str:
     numbers = summary(ds)
     lines = [format_table(["class", "samples", "accuracy %"], rows),
              f"accuracy: {numbers['accuracy']:.2f}% on {numbers['samples']} samples"]
-    if numbers["non_finite"]:
-        lines.append(f"non-finite logits on {numbers['non_finite']} samples (excluded from the accuracy)")
-    return "\n".join(lines)
+    return "\n".join(lines + non_finite_note(numbers, "excluded from the accuracy"))
 
 
 def headline(ds: xr.Dataset) -> str:

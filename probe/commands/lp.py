@@ -6,7 +6,7 @@ import argparse
 import xarray as xr
 
 from probe.balls import L0_VALUES, norm_name
-from probe.commands.common import format_table, positive_int
+from probe.commands.common import format_table, non_finite_note, positive_int
 from probe.lp import DEFAULT_LEVELS, DEFAULT_MAX_STRENGTH, DEFAULT_NORMS, summary
 
 
@@ -35,10 +35,7 @@ def report(ds: xr.Dataset) -> str:
     lines = [format_table(["norm", "largest radius", "mean acc (%)", "acc at largest (%)"], rows),
              f"clean accuracy {numbers['clean_accuracy']:.2f}%   mCE_Lp {numbers['mce_lp']:.2f}   "
              f"iCE {numbers['ice']:.2f}%   ({numbers['samples']} samples)"]
-    if numbers["non_finite"] or numbers["non_finite_cells"]:
-        lines.append(f"non-finite logits: {numbers['non_finite']} clean samples, {numbers['non_finite_cells']} "
-                     f"noisy cells (excluded from the accuracies)")
-    return "\n".join(lines)
+    return "\n".join(lines + non_finite_note(numbers, "excluded from the accuracies"))
 
 
 def headline(ds: xr.Dataset) -> str:

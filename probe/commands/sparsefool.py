@@ -5,7 +5,7 @@ import argparse
 
 import xarray as xr
 
-from probe.commands.common import positive_int, summary_table
+from probe.commands.common import non_finite_note, positive_int, summary_table
 from probe.sparsefool import summary
 
 
@@ -26,10 +26,7 @@ def add_options(parser: argparse.ArgumentParser) -> None:
 def report(ds: xr.Dataset) -> str:
     """The summary table, and a line on samples with non-finite logits."""
     numbers = summary(ds)
-    lines = [summary_table(numbers)]
-    if numbers["non_finite"]:
-        lines.append(f"non-finite logits on {numbers['non_finite']} samples (never fooled, excluded from the rates)")
-    return "\n".join(lines)
+    return "\n".join([summary_table(numbers)] + non_finite_note(numbers, "never fooled, excluded from the rates"))
 
 
 def headline(ds: xr.Dataset) -> str:
