@@ -9,7 +9,11 @@ corruptions report the largest pixel difference; random ones report the mean dam
 |corrupted − clean| of both (the random streams differ).  Frost (synthetic texture) and
 spatter (simplified shading) have no independent reference and are timed batched only.
 
-    python -m analyses.bench_corruptions [--n 1000] [--n-reference 200] [--threads 1]
+Glass blur, whose reference is a sequential pass over every pixel, is also timed on 224×224
+images at ImageNet parameters (`--n-glass` images, δ up to 4, up to 3 passes), batched and as the
+per-image loop (the loop times two images).
+
+    python -m analyses.bench_corruptions [--n 1000] [--n-reference 200] [--n-glass 32] [--threads 1]
 """
 from __future__ import annotations
 
@@ -126,15 +130,15 @@ def _elastic(x, p, rng):
 
 
 def _glass(x, p, rng):
+    """The reference's sequential pass, in place: a pixel scanned later reads already-moved pixels."""
     delta = int(p["delta"])
     h, w = x.shape[:2]
     x = _blur(x, p["sigma"])
     for _ in range(int(p["iterations"])):
-        source = x.copy()
         for row in range(h - delta, delta, -1):
             for col in range(w - delta, delta, -1):
                 dy, dx = rng.integers(-delta, delta, size=2)
-                x[row, col] = source[row + dy, col + dx]
+                x[row, col] = x[row + dy, col + dx]
     return _blur(x, p["sigma"])
 
 
@@ -184,9 +188,10 @@ REFERENCE = {
 }
 
 
-def run_reference(name: str, severity: int, x: torch.Tensor, seed: int) -> tuple[np.ndarray, float]:
+def run_reference(name: str, severity: int, x: torch.Tensor, seed: int,
+                  family: str = "cifar") -> tuple[np.ndarray, float]:
     """Per-image loop: corrupted images (N, C, H, W) and seconds."""
-    p = severity_params(name, severity, (32, 32), "cifar")
+    p = severity_params(name, severity, tuple(x.shape[-2:]), family)
     rng = np.random.default_rng(seed)
     batch = x.permute(0, 2, 3, 1).double().numpy()
     start = time.perf_counter()
@@ -198,6 +203,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=1000, help="images for the batched run")
     parser.add_argument("--n-reference", type=int, default=200, help="images for the per-image reference loop")
+    parser.add_argument("--n-glass", type=int, default=32, help="224×224 images for the glass-blur timing")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)
@@ -239,6 +245,26 @@ def main(argv: list[str] | None = None) -> None:
     print(format_table(["family (cells with a reference)", "Σ batched µs/img", "Σ loop µs/img", "speed-up"],
                        [[family, f"{b * 1e6:.1f}", f"{r * 1e6:.1f}", f"{r / b:.1f}"]
                         for family, (b, r) in family_time.items()]))
+    print(format_table(["glass blur 224×224 (ImageNet)", "batched ms/img", "loop ms/img", "speed-up"],
+                       glass_at_224(args.n_glass, args.device)))
+
+
+def glass_at_224(n: int, device: str) -> list[list]:
+    """Per severity: batched and per-image-loop milliseconds per 224×224 image."""
+    x = F.interpolate(images(n), size=224, mode="bicubic", align_corners=False).clamp(0, 1).to(device)
+    rows = []
+    for severity in range(1, 6):
+        corrupt(x[:2], "glass_blur", severity, params="imagenet", generator=torch.Generator().manual_seed(0))
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        corrupt(x, "glass_blur", severity, params="imagenet", generator=torch.Generator().manual_seed(severity))
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        batched = (time.perf_counter() - start) / n
+        _, seconds = run_reference("glass_blur", severity, x[:2].cpu(), severity, "imagenet")
+        rows.append([severity, f"{batched * 1e3:.1f}", f"{seconds / 2 * 1e3:.0f}", f"{seconds / 2 / batched:.0f}"])
+    return rows
 
 
 if __name__ == "__main__":

@@ -10,10 +10,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 from PIL import Image
+from scipy import ndimage
 
-from probe.corruptions import (ALL_CORRUPTIONS, CORRUPTIONS, EXTRA_CORRUPTIONS, FUNCTIONS, corrupt, parameter_set,
+from probe.commands import corruptions as corruption_command
+from probe.corruptions import (ALL_CORRUPTIONS, CORRUPTIONS, EXTRA_CORRUPTIONS, FUNCTIONS, corrupt, parameter_set, run,
                                severity_params)
-from probe.corruptions import blur, digital, weather
+from probe.corruptions import blur, common, digital, frost_photos, weather
 from probe.corruptions.common import box_resize_matrix
 from probe.errors import ParameterError, ShapeError
 
@@ -122,7 +124,7 @@ def test_identities_at_zero_strength(rgb):
         "elastic_transform": {"alpha": 0.0, "sigma": 2.0, "affine": 0.0},
         "fog": {"strength": 0.0, "decay": 2.0, "map_size": 32},
         "gaussian_noise": {"sigma": 0.0}, "speckle_noise": {"sigma": 0.0}, "impulse_noise": {"amount": 0.0},
-        "frost": {"image_weight": 1.0, "frost_weight": 0.0},
+        "frost": {"image_weight": 1.0, "frost_weight": 0.0, "photo_scale": 0.2},
     }
     for name, p in same.items():
         assert torch.allclose(FUNCTIONS[name](x, p, g), x, atol=1e-5), name
@@ -202,7 +204,7 @@ def test_parameter_tables_and_size_rule():
     assert parameter_set("motion_blur", (28, 28)) == {**parameter_set("motion_blur", (32, 32)), "image_size": [28, 28]}
     assert severity_params("motion_blur", 5, (64, 64)) == {"radius": 18, "sigma": 5.0}  # pixel sizes × 2
     assert severity_params("contrast", 5, (64, 64)) == {"factor": .15}
-    assert severity_params("zoom_blur", 1, (32, 32))["zooms"] == [1.0, 1.01, 1.02, 1.03, 1.04, 1.05]
+    assert severity_params("zoom_blur", 1, (32, 32))["zooms"] == pytest.approx([1 + k / 100 for k in range(7)])
     assert severity_params("fog", 1, (28, 28))["map_size"] == 32 and severity_params("fog", 1, (224, 224))["map_size"] == 256
     assert severity_params("elastic_transform", 2, (32, 32)) == pytest.approx(
         {"alpha": 1.6, "sigma": 6.4, "affine": 2.24})
@@ -224,6 +226,117 @@ def test_bad_input_raises():
         corrupt(torch.rand(2, 2, 32, 32), "fog", 1)
     with pytest.raises(ShapeError):
         corrupt(torch.rand(3, 32, 32), "fog", 1)
+
+
+def test_zoom_factors_are_the_published_arange():
+    # numpy.arange(1, top, step) of the published tables, counted once: its rounding includes `top` in some rows
+    counts = {"cifar": [7, 12, 16, 21, 26], "imagenet": [12, 16, 11, 13, 11]}
+    steps = {"cifar": [.01] * 5, "imagenet": [.01, .01, .02, .02, .03]}
+    for family, size in (("cifar", (32, 32)), ("imagenet", (224, 224))):
+        zooms = [severity_params("zoom_blur", s, size, family)["zooms"] for s in range(1, 6)]
+        assert [len(z) for z in zooms] == counts[family]
+        for z, step in zip(zooms, steps[family]):
+            assert z == pytest.approx([1 + k * step for k in range(len(z))])
+
+
+def test_elastic_field_blur_reflects_like_scipy_at_any_kernel_width():
+    field = np.random.default_rng(0).uniform(-1, 1, (2, 1, 40, 40))
+    for sigma in (1.5, 60.0):  # radius 5 px, and 180 px: four and a half image widths
+        ours = common.gaussian_blur(torch.from_numpy(field), sigma, truncate=3.0, border="reflect").numpy()
+        scipy = np.stack([ndimage.gaussian_filter(f[0], sigma, mode="reflect", truncate=3.0) for f in field])
+        np.testing.assert_allclose(ours[:, 0], scipy, atol=1e-12)
+    # ImageNet severity 1 (σ ≈ 171 px, α = 488 on 224 px): the zero-mean field stays about a pixel
+    p = severity_params("elastic_transform", 1, (224, 224))
+    field = np.random.default_rng(1).uniform(-1, 1, (2, 224, 224))
+    shift = common.gaussian_blur(torch.from_numpy(field)[None], p["sigma"], truncate=3.0, border="reflect")[0]
+    scipy = np.stack([ndimage.gaussian_filter(f, p["sigma"], mode="reflect", truncate=3.0) for f in field])
+    np.testing.assert_allclose(shift.numpy(), scipy, atol=1e-12)
+    assert np.abs(scipy * p["alpha"]).mean() < 3  # replicating the edge instead: a coherent ~70 px shift
+
+
+def _sequential_shuffle(x: torch.Tensor, offsets: torch.Tensor, delta: int) -> torch.Tensor:
+    """The reference's loop on (H, W, C) arrays, scanning from the bottom-right: its swap statement
+    is a tuple assignment of two NumPy views, which copies (the partner keeps its value), in place."""
+    out = []
+    for image, offset in zip(x.permute(0, 2, 3, 1).numpy().copy(), offsets.numpy()):
+        h, w = image.shape[:2]
+        for row in range(h - delta, delta, -1):
+            for col in range(w - delta, delta, -1):
+                other = (row + offset[0, row, col], col + offset[1, row, col])
+                image[row, col], image[other] = image[other], image[row, col]
+        out.append(image)
+    return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2)
+
+
+def test_glass_blur_is_the_sequential_in_place_loop():
+    g = torch.Generator().manual_seed(0)
+    for delta in (1, 2, 3, 4):
+        x = torch.rand(3, 3, 30, 27, generator=g).double()
+        offsets = torch.randint(-delta, delta, (3, 2, 30, 27), generator=g)
+        assert torch.equal(blur.shuffle_pixels(x, offsets, delta), _sequential_shuffle(x, offsets, delta))
+    # the whole corruption without its blurs (σ = 0): the same draws, pass after pass
+    x = torch.rand(2, 3, 24, 24, generator=g)
+    ours = blur.glass_blur(x, {"sigma": 0.0, "delta": 2, "iterations": 3}, torch.Generator().manual_seed(5))
+    draws, expected = torch.Generator().manual_seed(5), x
+    for _ in range(3):
+        expected = _sequential_shuffle(expected, torch.randint(-2, 2, (2, 2, 24, 24), generator=draws), 2)
+    assert torch.equal(ours, expected)
+
+
+FAKE_PHOTO_SIZES = [(120, 100), (90, 80), (70, 110), (64, 64), (100, 90), (80, 80)]
+
+
+@pytest.fixture()
+def fake_frost_photos(tmp_path, monkeypatch):
+    """An installed distribution holding six frost photographs: channel 0 the row, channel 1 the
+    column, channel 2 forty times the photograph's number."""
+    folder = tmp_path / "probe_test_frost" / "frost"
+    folder.mkdir(parents=True)
+    record = []
+    for k, (name, (h, w)) in enumerate(zip(frost_photos.NAMES, FAKE_PHOTO_SIZES)):
+        rows, cols = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
+        image = np.stack([rows, cols, np.full((h, w), 40 * k)], axis=-1).astype(np.uint8)
+        Image.fromarray(image).save(folder / name, format="PNG")  # lossless, whatever the name says
+        record.append(f"probe_test_frost/frost/{name},,")
+    info = tmp_path / "probe_test_frost-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: probe-test-frost\nVersion: 1.0\n")
+    (info / "RECORD").write_text("\n".join(record) + "\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(frost_photos, "DISTRIBUTION", "probe-test-frost")
+    yield
+    frost_photos._load.cache_clear()
+    frost_photos._scaled.cache_clear()
+
+
+def test_frost_uses_installed_photographs(fake_frost_photos, lenet, sample_test):
+    assert frost_photos.frost_source() == "photos"
+    crops = frost_photos.crops(64, 32, 32, 1.0, torch.Generator().manual_seed(0), torch.zeros(1)) * 255
+    rows, cols, number = crops[:, 0, :, 0], crops[:, 1, 0, :], crops[:, 2]
+    assert torch.equal(rows - rows[:, :1], torch.arange(32.0).expand(64, 32))  # contiguous windows
+    assert torch.equal(cols - cols[:, :1], torch.arange(32.0).expand(64, 32))
+    k = number[:, 0, 0] / 40
+    assert set(k.tolist()) == {0.0, 1.0, 2.0, 3.0, 4.0}  # the first five photographs, never the sixth
+    assert torch.equal(number, 40 * k[:, None, None].expand(-1, 32, 32))
+    sizes = torch.tensor(FAKE_PHOTO_SIZES, dtype=torch.float)[k.long()]
+    assert (rows[:, 0] <= sizes[:, 0] - 33).all() and (cols[:, 0] <= sizes[:, 1] - 33).all()
+    y = corrupt(torch.zeros(16, 3, 32, 32), "frost", 3, generator=torch.Generator().manual_seed(1))  # 0.4 · photo
+    assert set((y[:, 2] * 255 / 0.4 / 40).round().unique().tolist()) <= {0.0, 1.0, 2.0, 3.0, 4.0}
+    ds = run(lenet, sample_test, n=4, corruptions=["frost"], severities="1")
+    assert ds.attrs["param_frost_source"] == "photos" and "frost photos" in corruption_command.headline(ds)
+    assert "published frost photographs" in corruption_command.report(ds)
+
+
+def test_frost_falls_back_to_the_synthetic_texture(monkeypatch, lenet, sample_test, rgb):
+    monkeypatch.setattr(frost_photos, "DISTRIBUTION", "probe-test-no-frost-photos")
+    assert frost_photos.frost_source() == "synthetic"
+    x = rgb[:4]
+    y = corrupt(x, "frost", 3, generator=torch.Generator().manual_seed(2))
+    layer = weather.frost_texture(4, 32, 32, torch.Generator().manual_seed(2), x) * common.colour(weather.FROST_TINT, x)
+    assert torch.allclose(y, (0.9 * x + 0.4 * layer).clamp(0, 1))
+    ds = run(lenet, sample_test, n=4, corruptions=["frost", "fog"], severities="1")
+    assert ds.attrs["param_frost_source"] == "synthetic" and "frost synthetic" in corruption_command.headline(ds)
+    assert run(lenet, sample_test, n=4, corruptions=["fog"], severities="1").attrs["param_frost_source"] is None
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

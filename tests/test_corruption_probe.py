@@ -65,8 +65,8 @@ def test_results_do_not_depend_on_chunking(lenet, sample_test):
     seeded = [CorruptionProbe(lenet, ["gaussian_noise"], [5], seed=seed).corrupted(x, y, block, "gaussian_noise", 5)
               for seed in (0, 0, 1)]
     assert torch.equal(seeded[0], seeded[1]) and not torch.equal(seeded[0], seeded[2])
-    examples = probe.examples(sample_test, indices, torch.device("cpu"))
-    example = examples["example"].sel(corruption="glass_blur", severity=3)
+    example = small["example"].sel(corruption="glass_blur", severity=3)   # made with chunk 0
+    assert small.attrs["example_sample"] == int(block[0])
     regenerated = probe.corrupted(x, y, block, "glass_blur", 3)[0]
     np.testing.assert_array_equal(example.values, (regenerated * 255).round().to(torch.uint8).numpy())
     assert chunk_size() == CHUNK_SIZE and chunk_size(48) == 384 and CHUNK_SIZE % SEED_BLOCK == 0

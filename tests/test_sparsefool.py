@@ -63,6 +63,34 @@ def test_linear_binary_model_l1_equals_linear_program(seed, lam):
     assert res.perturbed_coordinates.item() < d // 2                         # sparse: a few coordinates
 
 
+class Slab(Binary):
+    """`Binary` with class 1 cut off where the first coordinate exceeds `top`: a thin adversarial region."""
+
+    def __init__(self, v: torch.Tensor, b: float, top: float):
+        super().__init__(v, b)
+        self.top = top
+
+    def forward(self, x):
+        logits = super().forward(x)
+        return torch.stack([logits[:, 0], torch.minimum(logits[:, 1], 100 * (self.top - x.flatten(1)[:, 0]))], dim=1)
+
+
+def test_overshoot_that_crosses_back_returns_the_adversarial_iterate():
+    x = torch.full((1, 1, 1, 2), 0.5, dtype=torch.float64)
+    v = torch.tensor([1.0, 0.9], dtype=torch.float64)
+    b = -float(v @ x.flatten()) - 0.1 * float(v.norm())                    # the boundary 0.1 away
+    plain = Binary(v, b).double()
+    last = sparsefool(plain, x, lam=1.0, overshoot=0.0, delta=0.3)         # x_i itself
+    overshot = sparsefool(plain, x, lam=1.0, delta=0.3)                     # x0 + 1.02 (x_i − x0)
+    assert overshot.fooled.item() and not overshot.overshoot_reverted.item()
+    u_last, u_over = 0.5 + last.perturbation[0, 0, 0, 0].item(), 0.5 + overshot.perturbation[0, 0, 0, 0].item()
+    assert u_last < u_over
+    res = sparsefool(Slab(v, b, (u_last + u_over) / 2).double(), x, lam=1.0, delta=0.3)  # the overshoot leaves class 1
+    assert res.fooled.item() and res.overshoot_reverted.item() and res.adv_label.item() == 1
+    assert torch.equal(res.perturbation, last.perturbation)
+    assert ((x + res.perturbation) >= 0.2).all() and ((x + res.perturbation) <= 0.8).all()
+
+
 def test_failed_deepfool_is_flagged_without_nan():
     """A box that cannot reach the boundary (tiny δ) and a constant model: flagged, finite, unchanged."""
     x, model, _ = _linear_case(0)

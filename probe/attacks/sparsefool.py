@@ -13,10 +13,14 @@ Outer loop from `x_i = x0`, for every sample at once, until `F(x_i) ≠ F(x0)`:
    inside the per-pixel bounds.
 
 The result is `clip(x0 + (1 + overshoot)(x_i − x0), lb, ub)` and success is re-checked on it
-with a fresh forward pass.  A sample whose DeepFool step fails (no boundary found, or a zero
-or non-finite normal) or that sits on the wrong side of its plane (the solver would walk away
-and saturate every coordinate) is flagged and stops with its last good iterate: never NaN,
-never a saturated image.  A sample whose logits are non-finite anywhere the attack looks (the
+with a fresh forward pass.  Where that overshot image falls back into the original class
+although the last iterate `x_i` was adversarial (the overshoot crossed the boundary a second
+time, or the clip pulled it back), the result is `x_i` itself, inside the bounds, re-checked
+and flagged `overshoot_reverted`: a sample that was fooled is never reported as not fooled.
+A sample whose DeepFool step fails (no boundary found, or a zero or non-finite normal) or
+that sits on the wrong side of its plane (the solver would walk away and saturate every
+coordinate) is flagged and stops with its last good iterate: never NaN, never a saturated
+image.  A sample whose logits are non-finite anywhere the attack looks (the
 clean image, a DeepFool iterate, the point of the normal, an iterate `x_i`, the final image)
 is flagged `non_finite`, stops with its last finite iterate and is never reported fooled.
 Finished samples leave the working batch.
@@ -37,7 +41,7 @@ from probe.params import eval_mode
 SOLVER_MARGIN = 1e-3        # the solver aims this far (L2, pixel units) beyond the plane, so that it is crossed
 NORM_GUARD = 1e-12          # ‖w‖ at or below this: the normal is undefined
 DEEPFOOL_OVERSHOOT = 0.02   # overshoot η of the inner DeepFool step
-FLAGS = ("deepfool_failed", "wrong_side", "unreachable", "non_finite")
+FLAGS = ("deepfool_failed", "wrong_side", "unreachable", "non_finite", "overshoot_reverted")
 
 
 @dataclass
@@ -53,6 +57,7 @@ class SparseFoolResult:
     wrong_side: torch.Tensor       # (N,) bool: x_i was past its linearised plane; stopped
     unreachable: torch.Tensor      # (N,) bool: at some step the box did not reach the plane (solver saturated)
     non_finite: torch.Tensor       # (N,) bool: the logits were not finite somewhere the attack looked; stopped
+    overshoot_reverted: torch.Tensor  # (N,) bool: the overshot image was not adversarial, x_i was: x_i returned
 
     @property
     def perturbed_pixels(self) -> torch.Tensor:
@@ -133,6 +138,7 @@ def sparsefool(model: nn.Module, x: torch.Tensor, lb: float | torch.Tensor = 0.0
         label, finite = classify(model(x0))
         xi = x0.clone()
         iterations = torch.zeros(n, dtype=torch.int64, device=x0.device)
+        crossed = torch.zeros(n, dtype=torch.bool, device=x0.device)     # F(x_i) ≠ F(x0), finite logits
         flags = {name: torch.zeros(n, dtype=torch.bool, device=x0.device) for name in FLAGS}
         flags["non_finite"] |= ~finite
         active = torch.arange(n, device=x0.device)[finite]
@@ -165,9 +171,17 @@ def sparsefool(model: nn.Module, x: torch.Tensor, lb: float | torch.Tensor = 0.0
             xi[moving] = candidate[finite]
             flags["unreachable"][moving[~reached[finite]]] = True
             iterations[moving] += 1
-            active = moving[prediction == label[moving]]
+            crossed[moving] = prediction != label[moving]
+            active = moving[~crossed[moving]]
         x_adv = torch.minimum(torch.maximum(x0 + (1.0 + overshoot) * (xi - x0), lower), upper)
         adv_label, finite = classify(model(x_adv))
+        back = torch.nonzero(crossed & finite & (adv_label == label)).flatten()
+        if len(back):
+            back_label, back_finite = classify(model(xi[back]))
+            keep = back_finite & (back_label != label[back])                   # re-checked: still adversarial
+            back, back_label = back[keep], back_label[keep]
+            x_adv[back], adv_label[back] = xi[back], back_label
+            flags["overshoot_reverted"][back] = True
         flags["non_finite"] |= ~finite
         fooled = (adv_label != label) & ~flags["non_finite"]
         return SparseFoolResult(perturbation=x_adv - x0, iterations=iterations, fooled=fooled, label=label,

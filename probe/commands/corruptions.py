@@ -15,6 +15,9 @@ from probe.commands.common import format_table, non_finite_note
 from probe.corruptions import summary
 from probe.corruptions.params import TABLES
 
+FROST_TEXT = {"photos": "the published frost photographs",
+              "synthetic": "synthetic texture (pip install probe[photos] for the published photographs)"}
+
 
 def add_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--corruptions", nargs="+", metavar="NAME",
@@ -44,11 +47,20 @@ def report(ds: xr.Dataset) -> str:
     if "imagenet_mce" in numbers:
         lines.append(f"mCE / {ds.attrs['mce_reference']} {numbers['imagenet_mce']:.2f}%   "
                      f"relative mCE {numbers['relative_mce']:.2f}%")
+    if _frost(ds):
+        lines.append(f"frost: {FROST_TEXT[_frost(ds)]}")
     return "\n".join(lines + non_finite_note(numbers, "excluded from the accuracies"))
+
+
+def _frost(ds: xr.Dataset) -> str | None:
+    """'photos' or 'synthetic' when the run generated frost, else None."""
+    source = ds.attrs.get("param_frost_source", "none")
+    return source if source in FROST_TEXT else None
 
 
 def headline(ds: xr.Dataset) -> str:
     """The result in one line (the demo's summary)."""
     numbers = summary(ds)
+    frost = f", frost {_frost(ds)}" if _frost(ds) else ""
     return (f"clean {numbers['clean_accuracy']:.1f}%, corruption accuracy {numbers['corruption_accuracy']:.1f}%, "
-            f"mCE {numbers['mce']:.2f}")
+            f"mCE {numbers['mce']:.2f}{frost}")

@@ -8,13 +8,17 @@
 the parameters used.  Families live in `noise`, `blur`, `weather` and `digital`; the tables
 and the rule for other image sizes in `params`; the probe in `probe` (per-chunk computation,
 `run`) and `summaries` (accuracies, mCE, `summary`).
+
+The published tables are kept as they are; four of them are not monotone in severity
+(elastic_transform, glass_blur, spatter, saturate: `params` says how).  Frost uses the
+reference's photographs when the `imagecorruptions` package is installed (`frost_photos`).
 """
 from probe.corruptions.params import parameter_set, resolve_family, severity_params
 from probe.corruptions.registry import (ALL_CORRUPTIONS, CORRUPTIONS, EXTRA_CORRUPTIONS, FAMILIES, FUNCTIONS,
                                         corrupt)
-from probe.corruptions.probe import CorruptionProbe, run
+from probe.corruptions.probe import CorruptionProbe, finalize, run
 from probe.corruptions.summaries import summarize, summary
 
-__all__ = ["CorruptionProbe", "run", "summarize", "summary",
+__all__ = ["CorruptionProbe", "finalize", "run", "summarize", "summary",
            "ALL_CORRUPTIONS", "CORRUPTIONS", "EXTRA_CORRUPTIONS", "FAMILIES", "FUNCTIONS", "corrupt",
            "parameter_set", "resolve_family", "severity_params"]

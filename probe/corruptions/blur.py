@@ -40,28 +40,47 @@ def defocus_blur(x: torch.Tensor, p: dict[str, Any], generator: torch.Generator 
     return kornia.filters.filter2d(x, kernel, border_type=border).clamp(0, 1)
 
 
-def glass_blur(x: torch.Tensor, p: dict[str, Any], generator: torch.Generator | None) -> torch.Tensor:
-    """Blur, then locally scramble pixels (frosted glass), then blur again.
+def shuffle_pixels(x: torch.Tensor, offsets: torch.Tensor, delta: int) -> torch.Tensor:
+    """One pass of the reference's pixel shuffle: scanning from the bottom-right, every pixel
+    (h, w) with δ < h ≤ H − δ and δ < w ≤ W − δ takes, in place, the current value of pixel
+    (h + dy, w + dx), `offsets` (N, 2, H, W) holding (dy, dx) in [−δ, δ − 1].
 
-    The reference meant to swap every interior pixel with a neighbour at an offset drawn
-    from [−δ, δ−1]², but its NumPy tuple assignment of two views copies instead of swapping:
-    each pixel takes its neighbour's value.  `probe` reproduces that effective operation as
-    one batched gather per iteration (identical to the reference for δ = 1, i.e. every CIFAR
-    severity; for δ ≥ 2 the reference's in-place loop sometimes reads an already-copied pixel).
+    The reference writes this as a swap, but its tuple assignment of two NumPy views copies
+    (the partner keeps its value), and a pixel scanned earlier already holds its new value
+    when a later one reads it.  So pixel p ends with the input value at `origin(p)`:
+    `source(p)` itself, or `origin(source(p))` when the source was scanned before p.  Those
+    chains run towards the bottom-right, never in a cycle, and are resolved for all pixels and
+    images at once by pointer jumping (log of the chain length gathers), which gives exactly
+    the sequential loop's output.
     """
     n, c, h, w = x.shape
+    rows = torch.arange(h, device=x.device)[:, None]
+    cols = torch.arange(w, device=x.device)[None, :]
+    scanned = ((rows > delta) & (rows <= h - delta) & (cols > delta) & (cols <= w - delta)).flatten()
+    position = (rows * w + cols).flatten()
+    moved = (rows + offsets[:, 0]) * w + cols + offsets[:, 1]
+    source = torch.where(scanned, moved.flatten(1), position)                  # (N, H·W)
+    pending = scanned[source] & (source > position)                           # the source was scanned first
+    origin, pointer = source, source
+    while bool(pending.any()):
+        ahead = pending.gather(1, pointer)
+        origin = torch.where(pending & ~ahead, origin.gather(1, pointer), origin)
+        pointer = torch.where(pending & ahead, pointer.gather(1, pointer), pointer)
+        pending = pending & ahead
+    return x.flatten(2).gather(2, origin[:, None, :].expand(n, c, h * w)).view(n, c, h, w)
+
+
+def glass_blur(x: torch.Tensor, p: dict[str, Any], generator: torch.Generator | None) -> torch.Tensor:
+    """Blur, then locally scramble pixels (frosted glass) `iterations` times, then blur again.
+
+    Each scramble is the reference's sequential in-place pass (`shuffle_pixels`), with offsets
+    drawn uniformly from [−δ, δ − 1]² for every pixel, as (N, 2, H, W) per pass.
+    """
+    n, _, h, w = x.shape
     delta, sigma = int(p["delta"]), p["sigma"]
     x = _gaussian(x, sigma).clamp(0, 1)
-    rows = torch.arange(h, device=x.device)[None, :, None]
-    cols = torch.arange(w, device=x.device)[None, None, :]
-    interior = (rows > delta) & (rows <= h - delta) & (cols > delta) & (cols <= w - delta)
-    batch = torch.arange(n, device=x.device)[:, None, None, None]
-    channel = torch.arange(c, device=x.device)[None, :, None, None]
     for _ in range(int(p["iterations"])):
-        offsets = randint(-delta, delta, (n, 2, h, w), generator, x.device) * interior
-        source_rows = (rows + offsets[:, 0]).clamp(0, h - 1)[:, None]
-        source_cols = (cols + offsets[:, 1]).clamp(0, w - 1)[:, None]
-        x = x[batch, channel, source_rows, source_cols]
+        x = shuffle_pixels(x, randint(-delta, delta, (n, 2, h, w), generator, x.device), delta)
     return _gaussian(x, sigma).clamp(0, 1)
 
 

@@ -85,7 +85,12 @@ def _sample(x: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
 
 def elastic_transform(x: torch.Tensor, p: dict[str, Any], generator: torch.Generator | None) -> torch.Tensor:
     """A random affine warp (three control points jittered by U(−a, a) pixels), then a smooth random
-    displacement field (U(−1, 1) noise blurred by σ, times α); bilinear, mirrored borders."""
+    displacement field (U(−1, 1) noise blurred by σ, times α); bilinear, mirrored borders.
+
+    The field's blur reflects at the border as SciPy's mode 'reflect' does, also when the kernel
+    is wider than the image (ImageNet severity 1: σ ≈ 171 px on 224 px): the zero-mean noise
+    stays zero-mean (displacements of about a pixel), where replicating the edge would turn it
+    into one coherent shift of tens of pixels."""
     n, _, h, w = x.shape
     centre = torch.tensor([w // 2, h // 2], dtype=x.dtype, device=x.device)
     side = min(h, w) // 3

@@ -20,11 +20,27 @@ parameters (noise σ, Poisson rate, impulse amount, weights, contrast, brightnes
 saturation, JPEG quality, pixelation factor, zoom factors) do not depend on size.  The fog
 map is the smallest power of two that covers the image (32 for CIFAR, 256 for ImageNet, as
 published).  So a 28×28 Fashion-MNIST image gets exactly the CIFAR-10-C values.
+
+**Derived values.**  Zoom blur averages the zooms `numpy.arange(1, max_zoom, step)` exactly as
+published: its rounding includes `max_zoom` itself in some rows (12 zooms at ImageNet
+severity 1, 7 at CIFAR severity 1).  Frost resizes its photographs by `photo_scale` (0.2 for
+CIFAR, 1 for ImageNet, times the size scale) before cropping.
+
+**Four tables are not monotone in severity** (REFERENCE §6).  They are kept as published, so
+that generated data matches the released CIFAR-10-C / ImageNet-C files, but a higher
+severity is not always a stronger corruption for them: `elastic_transform` (the random affine
+part shrinks with severity while the smooth displacement grows; at ImageNet sizes severities
+1–2 have 10–20 times the affine jitter of 3–5), `glass_blur` (CIFAR severity 4 blurs less than
+severity 3, with two scrambling passes instead of one), `spatter` (water drops at severities
+1–3, opaque mud at 4–5) and `saturate` (severities 1–2 desaturate, 3–5 oversaturate).  The
+tests check that every other corruption lowers SSIM monotonically with severity.
 """
 from __future__ import annotations
 
 import math
 from typing import Any
+
+import numpy as np
 
 from probe.errors import ParameterError
 
@@ -107,6 +123,9 @@ IMAGENET: dict[str, list[tuple]] = {
 }
 
 TABLES = {"cifar": (CIFAR, 32), "imagenet": (IMAGENET, 224)}
+# The published scripts shrink the frost photographs to 0.2 of their size for 32-pixel images
+# and use them as they are for 224-pixel ones.
+FROST_PHOTO_SCALE = {"cifar": 0.2, "imagenet": 1.0}
 
 
 def resolve_family(image_size: tuple[int, int], params: str = "auto") -> str:
@@ -149,9 +168,10 @@ def severity_params(name: str, severity: int, image_size: tuple[int, int], param
             if field in integer:
                 value = max(1, int(round(value)))
         values[field] = int(value) if field in ("iterations", "quality", "mud") else float(value)
-    if name == "zoom_blur":
-        count = math.ceil((values["max_zoom"] - 1) / values["step"] - 1e-9)
-        values["zooms"] = [round(1 + k * values["step"], 6) for k in range(count)]
+    if name == "zoom_blur":  # exactly the published numpy.arange, whose rounding may include max_zoom itself
+        values["zooms"] = [float(z) for z in np.arange(1, values["max_zoom"], values["step"])]
+    if name == "frost":  # the frost photographs are resized by this before the random crop
+        values["photo_scale"] = FROST_PHOTO_SCALE[family] * scale
     if name == "spatter":  # mud blurs its mask by `amount` pixels; water caps the drop shading distance
         values["mud_sigma"] = values["amount"] * scale
         values["distance_cap"] = max(1, int(round(20 * scale)))

@@ -30,6 +30,7 @@ from torch import nn
 
 from probe import runner, seeding
 from probe.corruptions.bn_adapt import adapted_logits, batchnorm_layers, parse_bn_adapt
+from probe.corruptions.frost_photos import frost_source
 from probe.corruptions.params import resolve_family
 from probe.corruptions.registry import ALL_CORRUPTIONS, CORRUPTIONS, EXTRA_CORRUPTIONS, corrupt
 from probe.corruptions.released import CorruptedFolder
@@ -38,7 +39,6 @@ from probe.data import get_batch, image_shape
 from probe.errors import DataError, ParameterError
 from probe.evaluate import batched_logits
 from probe.logits import classify
-from probe.params import model_device
 from probe.results import variable
 
 SEED_BLOCK = 64     # samples that share one generator per cell
@@ -145,7 +145,7 @@ class CorruptionProbe:
                 correct[i, j], finite[i, j] = (prediction == chunk.y).cpu().numpy(), ok.cpu().numpy()
         prediction, clean_finite = self.classify(chunk.x, chunk.batch_size)
         cells = ("corruption", "severity", "sample")
-        return xr.Dataset({
+        result = xr.Dataset({
             "correct": variable(cells, correct, "classified correctly on the corrupted image"),
             "finite": variable(cells, finite, "logits finite on the corrupted image"),
             "clean_correct": variable("sample", (prediction == chunk.y).cpu().numpy(),
@@ -153,13 +153,16 @@ class CorruptionProbe:
             "clean_finite": variable("sample", clean_finite.cpu().numpy(), "logits finite on the clean image"),
             "label": variable("sample", chunk.y.cpu().numpy().astype(np.int64), "true class"),
         }, coords={"corruption": self.corruptions, "severity": self.severities, "sample": chunk.indices})
+        if chunk.number == 0:   # the run's first sample: its images in every cell, for the figures
+            result = result.assign(self.examples(chunk.x, chunk.y, chunk.indices).data_vars)
+            result.attrs["example_sample"] = int(chunk.indices[0])
+        return result
 
-    def examples(self, dataset, indices: np.ndarray, device: torch.device) -> xr.Dataset:
-        """The clean image and every corrupted version of the first sample of `indices`, exactly as
-        the probe saw it (its seed block regenerated), as 8-bit images."""
+    def examples(self, x: torch.Tensor, y: torch.Tensor, indices: np.ndarray) -> xr.Dataset:
+        """The clean image and every corrupted version of the first sample of `indices` (a seed
+        block start), exactly as the probe saw it, as 8-bit images."""
         block = np.asarray(indices[:SEED_BLOCK], dtype=np.int64)
-        x, y = get_batch(dataset, block)
-        x = x.to(device)
+        x, y = x[:len(block)], y[:len(block)]
         cells = torch.stack([torch.stack([self.corrupted(x, y, block, c, s)[0] for s in self.severities])
                              for c in self.corruptions])
         index = int(block[0])
@@ -171,7 +174,7 @@ class CorruptionProbe:
             "example": variable(("corruption", "severity") + dims, to_uint8(cells),
                                 f"corrupted images of sample {index}", "1/255"),
             "example_clean": variable(dims, to_uint8(x[0]), f"clean image of sample {index}", "1/255"),
-        }, coords={"corruption": self.corruptions, "severity": self.severities}, attrs={"example_sample": index})
+        }, coords={"corruption": self.corruptions, "severity": self.severities})
 
 
 # ----------------------------------------------------------------------------- the probe
@@ -186,7 +189,8 @@ def _source(corrupted_dir: str | Path | CorruptedFolder | None, length: int) -> 
 
 def run(model: nn.Module, data, *, n: int | None = None, indices=None, seed: int = 0,
         device: torch.device | str | None = None, batch_size: int | None = None, out=None, resume: bool = False,
-        progress: Callable[[int], None] | None = None, corruptions: str | Sequence[str] | None = None,
+        progress: Callable[[int], None] | None = None, max_memory: str | int | None = None,
+        shard: str | None = None, corruptions: str | Sequence[str] | None = None,
         severities: str | int | Sequence[int] = "1-5", params: str = "auto",
         corrupted_dir: str | Path | CorruptedFolder | None = None,
         bn_adapt: str | tuple[float, int] | None = None, reference: str | Path | None = "auto") -> xr.Dataset:
@@ -198,7 +202,9 @@ def run(model: nn.Module, data, *, n: int | None = None, indices=None, seed: int
     `CorruptedFolder`) read instead of generating; `bn_adapt`: 'N:n' or (N, n), test-time BN
     adaptation with prior N on groups of n images; `reference`: the mCE normaliser, 'alexnet',
     'none', 'auto' (AlexNet for ImageNet parameters at all five severities) or another result
-    file of this probe.  `batch_size` caps the images of one forward pass.
+    file of this probe.  `batch_size` caps the images of one forward pass.  The attribute
+    `param_frost_source` records what generated frost: 'photos' (the installed frost
+    photographs), 'synthetic' (the texture used without them) or 'none' (frost not generated).
     """
     dataset = runner.resolve_data(data)
     family = resolve_family(image_shape(dataset)[1:], params)
@@ -216,15 +222,16 @@ def run(model: nn.Module, data, *, n: int | None = None, indices=None, seed: int
     probe = CorruptionProbe(model, chosen, levels, params=params, seed=seed, source=source, bn_adapt=adapt)
     options = {"corruptions": chosen, "severities": levels, "params": params, "params_family": family,
                "corrupted_dir": str(source.folder) if source else None,
-               "bn_adapt": f"{adapt[0]:.17g}:{adapt[1]}" if adapt else None, "reference": reference}
-
-    def finalize(ds: xr.Dataset) -> xr.Dataset:
-        ds = summarize(ds, reference, family)
-        examples = probe.examples(dataset, ds["sample"].values, model_device(model))
-        ds = ds.assign(examples.data_vars)
-        ds.attrs.update(examples.attrs)
-        return ds
+               "bn_adapt": f"{adapt[0]:.17g}:{adapt[1]}" if adapt else None, "reference": reference,
+               "frost_source": frost_source() if "frost" in chosen and source is None else None}
 
     return runner.run(PROBE, model, dataset, probe, options=options, n=n, indices=indices, seed=seed, device=device,
                       batch_size=batch_size, default_batch_size=BATCH_SIZE, chunk_size=chunk_size(adapt and adapt[1]),
-                      out=out, resume=resume, progress=progress, finalize=finalize)
+                      out=out, resume=resume, progress=progress, finalize=finalize,
+                      max_memory=max_memory, row_cost=1.0, shard=shard)
+
+
+def finalize(ds: xr.Dataset) -> xr.Dataset:
+    """Add the accuracies and mCE variants (a pure function of the result and its recorded
+    `reference` and parameter family, so that `probe.merge` can apply it to shards)."""
+    return summarize(ds, ds.attrs.get("param_reference", "auto"), ds.attrs.get("param_params_family"))

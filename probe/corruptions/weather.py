@@ -1,9 +1,11 @@
 """Weather corruptions: snow, frost, fog, brightness, and the extra spatter.
 
-Frost is an approximation: the reference blends crops of six real frost photographs, which
-`probe` does not ship.  `frost_texture` synthesises a seeded frost-like layer instead (ice
-needles: sparse seeds drawn out along three random directions, over a fractal haze, tinted
-pale blue), so frost numbers are comparable between `probe` runs but not to CIFAR-10-C's.
+Frost blends random crops of the reference's frost photographs when they are installed
+(`frost_photos`: the `imagecorruptions` package, `pip install probe[photos]`), as published.
+Otherwise `frost_texture` synthesises a seeded frost-like layer (ice needles: sparse seeds drawn
+out along three random directions, over a fractal haze, tinted pale blue), so that frost
+numbers are comparable between `probe` runs but not to CIFAR-10-C's; a corruption result
+records which source it used (`frost_photos.frost_source`).
 
 Spatter's water mode is simplified: the reference shades the water drops with a Canny edge
 map, an L2 distance transform, histogram equalisation and an emboss filter (OpenCV); here the
@@ -19,6 +21,7 @@ import kornia
 import torch
 import torch.nn.functional as F
 
+from probe.corruptions import frost_photos
 from probe.corruptions.blur import motion_kernel_taps
 from probe.corruptions.common import (colour, degrees, gaussian_blur, line_offsets, luma, normal, separable_filter,
                                       shift_sum, uniform, zoom)
@@ -82,9 +85,14 @@ def frost_texture(n: int, h: int, w: int, generator: torch.Generator | None, lik
 
 
 def frost(x: torch.Tensor, p: dict[str, Any], generator: torch.Generator | None) -> torch.Tensor:
-    """`image_weight · x + frost_weight · frost` with a synthetic, pale-blue frost layer."""
-    n, _, h, w = x.shape
-    layer = frost_texture(n, h, w, generator, x) * colour(FROST_TINT, x)
+    """`image_weight · x + frost_weight · frost`: a random crop of one of the frost photographs
+    resized by `photo_scale` (its luma for greyscale images), or the synthetic pale-blue layer."""
+    n, c, h, w = x.shape
+    if frost_photos.photos() is not None:
+        layer = frost_photos.crops(n, h, w, p["photo_scale"], generator, x)
+        layer = layer if c == 3 else luma(layer)
+    else:
+        layer = frost_texture(n, h, w, generator, x) * colour(FROST_TINT, x)
     return (p["image_weight"] * x + p["frost_weight"] * layer).clamp(0, 1)
 
 

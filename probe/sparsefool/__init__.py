@@ -25,6 +25,7 @@ from torch import nn
 from probe import runner
 from probe.attacks.sparsefool import FLAGS, SparseFoolResult, check_options, sparsefool
 from probe.errors import ParameterError
+from probe.memory import DEEPFOOL_ROW_COST
 from probe.results import variable
 
 PROBE = "sparsefool"
@@ -36,6 +37,8 @@ FLAG_TEXT = {
     "wrong_side": "the image was past its linearised boundary; stopped",
     "unreachable": "at some step the bounds did not reach the linearised boundary",
     "non_finite": "the logits were not finite (clean image, an iterate or the final image); stopped, never fooled",
+    "overshoot_reverted": "the overshot image fell back into the original class; the adversarial last iterate "
+                          "x_i was returned instead",
 }
 UNITS = "pixel intensity [0, 1]"
 
@@ -107,7 +110,8 @@ def _compute(model: nn.Module, attack: dict, save_perturbations: bool) -> runner
 
 def run(model: nn.Module, data, *, n: int | None = None, indices=None, seed: int = 0,
         device: torch.device | str | None = None, batch_size: int | None = None, out=None, resume: bool = False,
-        progress: Callable[[int], None] | None = None, lam: float = 3.0, max_iter: int = 20,
+        progress: Callable[[int], None] | None = None, max_memory: str | int | None = None,
+        shard: str | None = None, lam: float = 3.0, max_iter: int = 20,
         overshoot: float = 0.02, delta: float | None = None, candidates: int = 10,
         save_perturbations: bool = False) -> xr.Dataset:
     """SparseFool on the selected samples: one row per dataset index.
@@ -128,13 +132,15 @@ def run(model: nn.Module, data, *, n: int | None = None, indices=None, seed: int
     return runner.run(PROBE, model, data, _compute(model, attack, save_perturbations), options=options, n=n,
                       indices=indices, seed=seed, device=device, batch_size=batch_size,
                       default_batch_size=BATCH_SIZE, chunk_size=CHUNK_SIZE, out=out, resume=resume,
-                      progress=progress)
+                      progress=progress,
+                      max_memory=max_memory, row_cost=DEEPFOOL_ROW_COST, shard=shard)
 
 
 def summary(ds: xr.Dataset) -> dict[str, float | int]:
     """Fooling rate (%) over the samples with finite logits; over the fooled images the median
     share of perturbed pixels (%), perturbed coordinates and L2; mean outer iterations (finite
-    samples), mean attack time per sample (s); and the count of every flag (`non_finite` too)."""
+    samples), mean attack time per sample (s); and the count of every flag (`non_finite` too, and
+    `overshoot_reverted`: fooled samples returned at their last iterate because the overshoot undid it)."""
     finite = ~ds["non_finite"].values.astype(bool)
     fooled = ds["fooled"].values.astype(bool) & finite
 
@@ -149,5 +155,5 @@ def summary(ds: xr.Dataset) -> dict[str, float | int]:
         "median_l2": median("l2"),
         "mean_iterations": float(ds["iterations"].values[finite].mean()) if finite.any() else 0.0,
         "mean_time_per_sample": float(ds["time"].values.mean()),
-        **{name: int(ds[name].values.sum()) for name in FLAGS},
+        **{name: int(ds[name].values.sum()) if name in ds else 0 for name in FLAGS},  # results before a flag existed
     }
