@@ -95,5 +95,19 @@ def model_device(model: nn.Module) -> torch.device:
     return torch.device("cpu")
 
 
-__all__ = ["assign", "eval_mode", "flatten", "is_filter_weight", "model_device", "preserved", "restore", "snapshot",
-           "trainable", "unflatten"]
+def parameter_blocks(model: nn.Module) -> dict[str, torch.Tensor]:
+    """Every parameter by name, detached: each weight and each bias is its own block."""
+    return {name: p.detach() for name, p in model.named_parameters()}
+
+
+def per_image_forward(model: nn.Module, parameters: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """`model` applied to each image `x[i]` with its own parameters `{name: parameters[name][i]}`, batched
+    with `torch.func.vmap` over `functional_call` (no loop over images); parameters missing from
+    `parameters`, and buffers, are the model's own."""
+    def one(own: dict[str, torch.Tensor], image: torch.Tensor) -> torch.Tensor:
+        return torch.func.functional_call(model, own, (image[None],))[0]
+    return torch.func.vmap(one)(parameters, x)
+
+
+__all__ = ["assign", "eval_mode", "flatten", "is_filter_weight", "model_device", "parameter_blocks",
+           "per_image_forward", "preserved", "restore", "snapshot", "trainable", "unflatten"]

@@ -38,7 +38,7 @@ import xarray as xr
 from torch import nn
 
 from probe import data as datasets
-from probe import results
+from probe import distributed, memory, results
 from probe.errors import DataError, ModelError, ParameterError, ResumeError, ShapeError
 from probe.logits import finite_rows
 from probe.models import model_identity
@@ -52,7 +52,7 @@ IDENTITY_FILE = "run.json"
 IDENTITY_WORDS = {"probe": "probe", "model_sha256": "model weights (SHA-256)", "data": "dataset",
                   "split": "split", "data_size": "dataset size", "data_fingerprint": "dataset images",
                   "samples_sha256": "selected samples (n, seed or indices)", "seed": "seed",
-                  "chunk_size": "chunk size"}
+                  "chunk_size": "chunk size", "shard": "shard"}
 
 
 @dataclasses.dataclass
@@ -64,6 +64,7 @@ class Chunk:
     y: torch.Tensor            # (n,) int64 labels on `device`
     batch_size: int            # cap on the working batch of the computation
     device: torch.device
+    number: int = 0            # position of the chunk in the run (chunk 0 holds the first selected samples)
 
 
 Compute = Callable[[Chunk], xr.Dataset]
@@ -168,10 +169,10 @@ def select(size: int, n: int | None, indices, seed: int) -> np.ndarray:
 
 
 def _setup(probe: str, model: nn.Module, data, options: dict, n, indices, seed: int, device,
-           batch_size: int | None, chunk_size: int | None) -> _Setup:
+           chunk_size: int | None, shard: tuple[int, int] | None) -> _Setup:
     dataset = resolve_data(data)
     chosen = select(len(dataset), n, indices, seed)
-    device = torch.device(device) if device is not None else model_device(model)
+    device = distributed.start(torch.device(device) if device is not None else model_device(model))
     model.to(device)
     head = chosen[:FINGERPRINT_IMAGES]
     x, y = datasets.get_batch(dataset, head)
@@ -180,61 +181,115 @@ def _setup(probe: str, model: nn.Module, data, options: dict, n, indices, seed: 
     data_identity = dict(datasets.identity(dataset), data_fingerprint=datasets.fingerprint(x, y))
     attrs = results.provenance(probe, options, model_identity=model_identity(model), data_identity=data_identity,
                                seed=seed, samples=len(chosen), device=device)
-    if batch_size is not None:
-        attrs["batch_size"] = int(batch_size)
     identity = {key: attrs[key] for key in ("probe", "model_sha256", "data", "split", "data_size",
                                             "data_fingerprint", "seed")}
     identity.update({k: v for k, v in attrs.items() if k.startswith(results.PARAMETER_PREFIX)})
     identity["samples_sha256"] = hashlib.sha256(chosen.tobytes()).hexdigest()
     identity["chunk_size"] = int(chunk_size or len(chosen))
+    if shard is not None:
+        identity["shard"] = f"{shard[0]}/{shard[1]}"
     return _Setup(dataset, chosen, device, attrs, identity)
 
 
 def run(probe: str, model: nn.Module, data, compute: Compute, *, options: dict[str, Any], n: int | None = None,
         indices=None, seed: int = 0, device: torch.device | str | None = None, batch_size: int | None = None,
         default_batch_size: int = 128, chunk_size: int | None = 64, out: str | os.PathLike | None = None,
-        resume: bool = False, progress: Callable[[int], None] | None = None,
-        finalize: Finalize | None = None) -> xr.Dataset:
+        resume: bool = False, progress: Callable[[int], None] | None = None, finalize: Finalize | None = None,
+        max_memory: str | int | None = None, row_cost: float = 1.0, shard: str | tuple[int, int] | None = None
+        ) -> xr.Dataset:
     """Run `compute` chunk by chunk over the selected samples and return the finished result.
 
     `options` are the probe's own options (recorded as `param_<name>` attributes and part of
     the run's identity); `chunk_size=None` runs every sample in one chunk; `finalize` adds
-    summary variables to the merged result.  See the module docstring for the rest.
+    summary variables to the merged result (a pure function of it, so that `probe.merge` can
+    apply it to shards).  The working batch is `batch_size` (else `default_batch_size`), capped
+    so that `row_cost` activations of one image per row fit the memory budget (`max_memory`,
+    see `probe.memory`); an out-of-memory error halves it and reruns the chunk.  Under torchrun
+    the chunks are shared among the ranks (`out` is needed: they meet in `OUT.parts/`);
+    `shard='I/N'` computes only the chunks c with c mod N = I into a shard file for `probe.merge`.
+    See the module docstring for the rest.
     """
     check_batch_size(batch_size)
     check_output(out)
+    shard = distributed.parse_shard(shard)
+    rank, ranks = distributed.world()
+    if out is None and (shard is not None or ranks > 1):
+        raise ParameterError("a sharded or multi-process run needs a result file (out=, --out): its parts meet there")
     if chunk_size is not None and chunk_size < 1:
         raise ParameterError(f"chunk size must be positive, got {chunk_size}")
     if model is None:
         raise ModelError(f"probe '{probe}' needs a model")
-    setup = _setup(probe, model, data, options, n, indices, seed, device, batch_size, chunk_size)
+    setup = _setup(probe, model, data, options, n, indices, seed, device, chunk_size, shard)
     size = int(setup.identity["chunk_size"])
     chunks = [setup.indices[i:i + size] for i in range(0, len(setup.indices), size)]
+    ours = [c for c in range(len(chunks)) if shard is None or c % shard[1] == shard[0]]
     store = ChunkStore(out, setup.identity) if out is not None else None
     if store is not None:
-        finished = store.open(resume)
+        finished = store.open(resume) if rank == 0 else None
+        distributed.barrier()
+        if rank != 0 and not store.folder.is_dir():
+            finished = results.load(out)   # rank 0 found this run complete in `out`
         if finished is not None:
             return finished
-    cap = int(batch_size or default_batch_size)
+    cap = _working_batch(model, setup, batch_size or default_batch_size, max_memory, row_cost)
+    setup.attrs.update(batch_size=cap)
     in_memory: list[xr.Dataset] = []
     with eval_mode(model):
-        for number, chunk_indices in enumerate(chunks):
+        for number in ours[rank::ranks]:
             if store is not None and store.has(number):
                 if progress is not None:
-                    progress(len(chunk_indices))
+                    progress(len(chunks[number]))
                 continue
-            start = time.perf_counter()
-            x, y = datasets.get_batch(setup.dataset, chunk_indices)
-            part = compute(Chunk(chunk_indices, x.to(setup.device), y.to(setup.device), cap, setup.device))
-            part.attrs["elapsed_seconds"] = time.perf_counter() - start
+            part, cap = _compute_chunk(compute, setup, chunks[number], number, cap)
             if store is not None:
                 store.write(number, part)
             else:
                 in_memory.append(part)
             if progress is not None:
-                progress(len(chunk_indices))
-        parts = store.read_all(len(chunks)) if store is not None else in_memory
-        return _finish(parts, setup.attrs, finalize, out, store)
+                progress(len(chunks[number]))
+        distributed.barrier()
+        if rank != 0:
+            distributed.barrier()
+            return results.load(out)
+        parts = store.read(ours) if store is not None else in_memory
+        if shard is not None:
+            attrs = dict(setup.attrs, shard=f"{shard[0]}/{shard[1]}", shard_chunks=ours,
+                         samples_sha256=setup.identity["samples_sha256"], chunk_size=size)
+            ds = fold(parts, attrs, None, out, store)
+        else:
+            ds = fold(parts, setup.attrs, finalize, out, store)
+        distributed.barrier()
+        return ds
+
+
+def _working_batch(model: nn.Module, setup: "_Setup", requested: int, max_memory, row_cost: float) -> int:
+    """The requested working batch, capped by the memory budget of the device."""
+    x, _ = datasets.get_batch(setup.dataset, setup.indices[:1])
+    row_bytes = row_cost * memory.activation_bytes(model, x.to(setup.device))
+    budget = memory.budget(setup.device, max_memory)
+    setup.attrs["memory_budget"] = int(budget)
+    return memory.working_batch(budget, row_bytes, int(requested))
+
+
+def _compute_chunk(compute: Compute, setup: "_Setup", indices: np.ndarray, number: int,
+                   cap: int) -> tuple[xr.Dataset, int]:
+    """`compute` on one chunk; on an out-of-memory error, again with half the working batch.
+    Returns the result and the working batch that worked (kept for the next chunks)."""
+    start = time.perf_counter()
+    x, y = datasets.get_batch(setup.dataset, indices)
+    x, y = x.to(setup.device), y.to(setup.device)
+    while True:
+        try:
+            part = compute(Chunk(indices, x, y, cap, setup.device, number))
+            break
+        except Exception as error:  # only the allocator's failure is handled here
+            if not memory.is_out_of_memory(error) or cap == 1:
+                raise
+            cap = max(1, cap // 2)
+            if setup.device.type == "cuda":
+                torch.cuda.empty_cache()
+    part.attrs["elapsed_seconds"] = time.perf_counter() - start
+    return part, cap
 
 
 def run_once(probe: str, compute: Callable[[], xr.Dataset], *, options: dict[str, Any], seed: int | None = None,
@@ -249,20 +304,21 @@ def run_once(probe: str, compute: Callable[[], xr.Dataset], *, options: dict[str
                                data_identity=data_identity, seed=seed, device=device or "cpu")
     if out is not None:
         results.remove_stale_temporaries(out)
-    return _finish([ds], attrs, None, out, None)
+    return fold([ds], attrs, None, out, None)
 
 
-def _finish(parts: list[xr.Dataset], attrs: dict[str, Any], finalize: Finalize | None,
-            out: str | os.PathLike | None, store: "ChunkStore | None") -> xr.Dataset:
+def fold(parts: list[xr.Dataset], attrs: dict[str, Any], finalize: Finalize | None,
+            out: str | os.PathLike | None, store: "ChunkStore | None" = None) -> xr.Dataset:
+    """Concatenate finished chunks (in order) into one result, `finalize` it, attach the
+    provenance `attrs` with `complete` and the summed elapsed time, save it to `out`."""
     elapsed = sum(float(p.attrs.get("elapsed_seconds", 0.0)) for p in parts)
     start = time.perf_counter()
     ds = parts[0] if len(parts) == 1 else xr.concat(parts, dim=DIM, data_vars="minimal", coords="minimal",
                                                       compat="override", join="outer", combine_attrs="override")
+    ds.attrs = {**{k: v for k, v in ds.attrs.items() if k != "elapsed_seconds"}, **attrs}
     if finalize is not None:
-        ds = finalize(ds)
-    own = {k: v for k, v in ds.attrs.items() if k != "elapsed_seconds"}
-    ds.attrs = {**own, **attrs, "complete": True,
-                "elapsed_seconds": elapsed + time.perf_counter() - start}
+        ds = finalize(ds)   # it may read the options from the provenance attributes
+    ds.attrs.update(complete=True, elapsed_seconds=elapsed + time.perf_counter() - start)
     if out is not None:
         results.save(ds, out)
     if store is not None:
@@ -296,8 +352,8 @@ class ChunkStore:
             done = results.load(self.out)
             saved = {key: value for key, value in done.attrs.items()
                      if key in IDENTITY_WORDS or key.startswith(results.PARAMETER_PREFIX)}
-            saved["samples_sha256"] = hashlib.sha256(
-                np.asarray(done[DIM].values, dtype=np.int64).tobytes()).hexdigest()
+            saved.setdefault("samples_sha256", hashlib.sha256(   # a shard file records its run's samples
+                np.asarray(done[DIM].values, dtype=np.int64).tobytes()).hexdigest())
             saved["chunk_size"] = self.identity["chunk_size"]
             self._compare(saved, str(self.out))
             if done.attrs.get("complete"):
@@ -328,8 +384,8 @@ class ChunkStore:
     def write(self, number: int, part: xr.Dataset) -> None:
         results.save(part, self.path(number))
 
-    def read_all(self, count: int) -> list[xr.Dataset]:
-        return [results.load(self.path(number)) for number in range(count)]
+    def read(self, numbers: list[int]) -> list[xr.Dataset]:
+        return [results.load(self.path(number)) for number in numbers]
 
     def count(self) -> int:
         """Finished chunks on disk (0 when the folder does not exist)."""

@@ -268,6 +268,37 @@ class Bases(SubspaceFamily):
         return torch.einsum("nd,sdk->nsk", g.flatten(1), bases).square().sum(2)
 
 
+class PerSampleBases(Bases):
+    """One orthonormal basis per sample: member `m` (of `bases` (M, D, k)) belongs to the dataset
+    sample `indices[m]`, so a margins run measures each sample in its own subspace (e.g. along its
+    own adversarial direction) and has a single `subspace` entry."""
+
+    kind = "per-sample"
+
+    def __init__(self, shape: tuple[int, int, int], bases: torch.Tensor, indices, orthonormalize: bool = False,
+                 tolerance: float = 1e-4) -> None:
+        super().__init__(shape, bases, orthonormalize, tolerance, kind=self.kind)
+        self.indices = np.asarray(indices, dtype=np.int64).reshape(-1)
+        if len(self.indices) != self.bases.shape[0] or len(np.unique(self.indices)) != len(self.indices):
+            raise ParameterError(f"per-sample bases need one distinct sample index per basis "
+                                 f"({self.bases.shape[0]} bases, {len(self.indices)} indices)")
+        self._order = np.argsort(self.indices)
+
+    def coordinates(self) -> dict[str, tuple[np.ndarray, dict]]:
+        return {"dimension": (self.dimensions[:1], {"long_name": "subspace dimension", "units": "1"})}
+
+    def members(self, indices) -> torch.Tensor:
+        """The member (basis) of each dataset index in `indices`; a `ParameterError` if one has none."""
+        indices = np.asarray(indices, dtype=np.int64).reshape(-1)
+        where = np.searchsorted(self.indices, indices, sorter=self._order).clip(max=len(self.indices) - 1)
+        members = self._order[where]
+        missing = indices[self.indices[members] != indices]
+        if len(missing):
+            raise ParameterError(f"{len(missing)} selected sample(s) have no basis of their own "
+                                 f"(e.g. index {int(missing[0])})")
+        return torch.as_tensor(members, dtype=torch.int64)
+
+
 def random_subspaces(shape: tuple[int, int, int], dimension: int, count: int = 1, seed: int = 0) -> Bases:
     """`count` random orthonormal `dimension`-dimensional subspaces (QR of a seeded Gaussian matrix)."""
     dim = int(np.prod(shape))

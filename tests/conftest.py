@@ -42,6 +42,19 @@ def lenet_checkpoint(tmp_path_factory, sample_train, sample_test):
     return path
 
 
+@pytest.fixture(scope="session")
+def corruption_net_checkpoint(tmp_path_factory, sample_train):
+    """Path of a small same-resolution EDSR (8 features, 1 block) pretrained for one epoch on 2000
+    images of the embedded sample (a few seconds; SSIM about 0.98 on the test split)."""
+    from probe.corruption_net import pretrain
+    path = tmp_path_factory.mktemp("models") / "edsr.pt"
+    torch.manual_seed(0)
+    net = models.build("edsr", in_channels=1, image_size=(28, 28), features=8, blocks=1)
+    pretrain(net, torch.utils.data.Subset(sample_train, range(2000)), epochs=1, lr=1e-2, seed=0)
+    models.save(net, path, meta={"data": "fashion-mnist-sample", "task": "reconstruction"})
+    return path
+
+
 @pytest.fixture()
 def lenet(lenet_checkpoint):
     """A fresh copy of the trained LeNet in eval mode."""
@@ -64,6 +77,18 @@ class NonFiniteWhere(torch.nn.Module):
         logits = self.model(x)
         bad = self.predicate(x).to(logits.device)[:, None]
         return torch.where(bad, torch.full_like(logits, float("nan")), logits)
+
+
+class Quantised(torch.nn.Module):
+    """`model` on 8-bit quantised input (`torch.round` inside the forward): a model with masked
+    gradients, since the input gradient of `round` is zero everywhere."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(torch.round(x * 255) / 255)
 
 
 @pytest.fixture()

@@ -9,10 +9,11 @@ from torch import nn
 from probe import results
 from probe.data import ArrayDataset, TransformedDataset, get_batch
 from probe.attacks.deepfool import STEP_SLACK
-from probe.errors import ParameterError
-from probe.commands import probe_main
-from probe.margins import run, summary
-from probe.spectral import dct_diagonal_blocks, frequency_flip, low_pass, random_subspaces
+from probe.errors import ParameterError, ResumeError
+from probe.commands import margins as margins_command, probe_main
+from probe.plot import margins as margins_plot
+from probe.margins import family_sha256, run, summary
+from probe.spectral import PerSampleBases, dct_diagonal_blocks, frequency_flip, low_pass, random_subspaces
 
 SHAPE = (1, 8, 8)
 
@@ -69,14 +70,61 @@ def test_linear_margins_are_analytic_in_every_subspace(linear_setup, kind):
     assert (expected >= full[0] - 1e-6).all()  # a subspace margin is never below the full-space margin
 
 
+def test_refined_margins_are_the_analytic_ones_in_every_band(linear_setup, tmp_path):
+    model, dataset = linear_setup
+    family = dct_diagonal_blocks(SHAPE, 4, 1)
+    out = tmp_path / "refined.nc"
+    ds = run(model, dataset, subspaces=family, n=10, seed=3, batch_size=7, refine=True, out=out)
+    x, _ = get_batch(dataset, ds["sample"].values)
+    expected, _ = analytic(model, x, family)
+    assert ds["margin_refined"].dims == ("subspace", "sample") and ds.attrs["param_refine"]
+    np.testing.assert_allclose(ds["margin_refined"].values, expected, rtol=1e-5)  # no overshoot, no slack
+    assert (ds["margin"].values >= ds["margin_refined"].values).all()
+    assert "median margin refined" in margins_command.report(ds)
+    assert margins_plot.bands(ds, variable="margin_refined").get_ylabel().startswith("refined margin ‖δ‖₂")
+    with pytest.raises(ResumeError, match="refine"):  # a recorded option: part of the run's identity
+        run(model, dataset, subspaces=family, n=10, seed=3, out=out, resume=True)
+    assert "margin_refined" not in run(model, dataset, subspaces=family, n=2)
+
+
+def test_per_sample_directions_give_the_analytic_margin_along_each(linear_setup, tmp_path):
+    model, dataset = linear_setup
+    indices = np.array([21, 3, 8, 14, 27])
+    directions = torch.nn.functional.normalize(torch.randn(len(indices), 64, generator=torch.Generator().manual_seed(2)),
+                                               dim=1)
+    family = PerSampleBases(SHAPE, directions[:, :, None], indices)
+    ds = run(model, dataset, subspaces=family, batch_size=2, refine=True, out=tmp_path / "own.nc")
+    assert ds.sizes == {"subspace": 1, "sample": 5} and ds["dimension"].values.tolist() == [1]
+    assert ds.attrs["param_basis"] == "per-sample" and len(ds.attrs["param_subspaces_sha256"]) == 64
+    x, _ = get_batch(dataset, ds["sample"].values)
+    weight, bias = model[1].weight.detach().double(), model[1].bias.detach().double()
+    logits = x.flatten(1).double() @ weight.T + bias
+    own = directions[family.members(ds["sample"].values)].double()       # each sample's own direction
+    c = logits.argmax(1)
+    slope = ((weight[None] - weight[c][:, None]) @ own[:, :, None])[..., 0].abs()   # |v·(w_k − w_c)|
+    distance = (logits - logits.gather(1, c[:, None])).abs() / slope
+    distance[torch.arange(len(x)), c] = float("inf")
+    np.testing.assert_allclose(ds["margin_refined"].values[0], distance.min(1).values.numpy(), rtol=1e-5)
+    # another sample's direction gives another (here larger or smaller, never equal) answer
+    shuffled = PerSampleBases(SHAPE, directions[:, :, None], np.roll(indices, 1))
+    assert shuffled.members([21]).item() == 1 and family_sha256(shuffled) != ds.attrs["param_subspaces_sha256"]
+    assert not np.allclose(run(model, dataset, subspaces=shuffled, refine=True)["margin_refined"].sel(
+        sample=ds["sample"].values).values, ds["margin_refined"].values)
+    with pytest.raises(ParameterError, match="no basis"):
+        run(model, dataset, subspaces=family, indices=[3, 4])
+    with pytest.raises(ParameterError, match="one distinct sample index"):
+        PerSampleBases(SHAPE, directions[:, :, None], [1, 1, 2, 3, 4])
+
+
 def test_orthogonal_subspace_gives_inf_and_is_counted(linear_setup):
     model, dataset = linear_setup
     family = dct_diagonal_blocks(SHAPE, 4, 4)
     with torch.no_grad():
         w = model[1].weight.view(-1, *SHAPE)
         model[1].weight.copy_(family.project(w, torch.zeros(len(w), dtype=torch.long)).flatten(1))
-    ds = run(model, dataset, subspaces=family, n=6, max_iter=10)
+    ds = run(model, dataset, subspaces=family, n=6, max_iter=10, refine=True)
     assert np.isinf(ds["margin"].values[1]).all() and not ds["converged"].values[1].any()
+    assert np.isinf(ds["margin_refined"].values[1]).all() and np.isfinite(ds["margin_refined"].values[0]).all()
     assert np.isfinite(ds["margin"].values[0]).all()
     np.testing.assert_allclose(ds["not_converged"].values, [0.0, 1.0])
     assert summary(ds)["not_converged"] == 0.5

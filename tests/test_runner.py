@@ -17,7 +17,10 @@ from conftest import kill_after_first_chunk, run_command
 MODEL_PROBES = [name for name, entry in registry.PROBES.items() if entry.uses_model]
 QUICK_OPTIONS = {"margins": {"max_iter": 2}, "sparsefool": {"max_iter": 1}, "lp": {"levels": 1},
                  "corruptions": {"corruptions": ["gaussian_noise"], "severities": "1"},
-                 "flatness": {"directions": 2, "radii": [0.1]}}
+                 "flatness": {"directions": 2, "radii": [0.1]},
+                 "masking": {"radii": [0.5], "steps": [2], "max_iter": 2},
+                 "adversarial_corruptions": {"corruption_net": models.build("edsr", features=4, blocks=1),
+                                             "radius": [0.01], "steps": 1}}
 
 
 def _one_line_error(proc, fragment):
@@ -84,6 +87,9 @@ SIGKILL_RUNS = {
     "sparsefool": ["--n", "130", "--max-iter", "1", "--candidates", "2"],
     "lp": ["--n", "300", "--norms", "L2", "Linf", "--levels", "2", "--batch-size", "32"],
     "corruptions": ["--n", "300", "--corruptions", "gaussian_noise", "--severities", "1,3"],
+    "masking": ["--n", "130", "--radii", "0.5", "--steps", "2", "--max-iter", "3"],
+    "adversarial_corruptions": ["--corruption-net", "CORRUPTION_NET", "--n", "130", "--radius", "0", "0.01",
+                                "--steps", "1", "--examples", "2"],
 }
 TIMING = {"created", "elapsed_seconds"}
 
@@ -93,8 +99,10 @@ def test_every_chunked_probe_has_a_sigkill_case():
 
 
 @pytest.mark.parametrize("name", sorted(SIGKILL_RUNS))
-def test_sigkill_then_resume_equals_an_uninterrupted_run(name, lenet_checkpoint, tmp_path):
-    argv = [f"probe.{name}", str(lenet_checkpoint), *SIGKILL_RUNS[name], "--quiet"]
+def test_sigkill_then_resume_equals_an_uninterrupted_run(name, lenet_checkpoint, tmp_path, request):
+    options = [str(request.getfixturevalue("corruption_net_checkpoint")) if option == "CORRUPTION_NET" else option
+               for option in SIGKILL_RUNS[name]]
+    argv = [f"probe.{name}", str(lenet_checkpoint), *options, "--quiet"]
     out = tmp_path / "killed.nc"
     kill_after_first_chunk(argv + ["--out", str(out)], out)
     resumed = run_command(*argv, "--out", str(out), "--resume")
@@ -190,3 +198,12 @@ def test_non_finite_samples_are_flagged_and_excluded_from_the_accuracy(bright_na
     assert numbers["non_finite"] == 8
     assert numbers["accuracy"] == pytest.approx(100 * ds["correct"].values[~bright].mean())
     assert not any(np.isnan(ds[v].values).any() for v in ds.data_vars if ds[v].dtype.kind == "f")
+
+
+def test_every_chunked_probe_with_summaries_exposes_its_finalize():
+    """`probe.merge` folds shards with the probe module's own `finalize`: a probe whose run adds
+    summary variables must expose it (else merged shards would lack them)."""
+    import inspect
+    for name, entry in registry.PROBES.items():
+        if entry.chunked and "finalize=" in inspect.getsource(entry.load().run):
+            assert callable(getattr(entry.load(), "finalize", None)), name

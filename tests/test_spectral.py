@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from probe.errors import ParameterError, ShapeError
-from probe.spectral import (Bases, dct2, dct_diagonal_blocks, dct_matrix, dct_offdiagonal_blocks,
+from probe.spectral import (Bases, PerSampleBases, dct2, dct_diagonal_blocks, dct_matrix, dct_offdiagonal_blocks,
                             default_block_stride, energy_spectrum, frequency_flip, high_pass, idct2, low_pass,
                             random_subspaces)
 
@@ -116,3 +116,19 @@ def test_bad_block_parameters():
     with pytest.raises(ParameterError):
         dct_diagonal_blocks((1, 8, 8)).select(99)
     assert np.all(dct_diagonal_blocks((1, 8, 8), 4, 2).starts[:, 0] == [0, 2, 4])
+
+
+def test_per_sample_bases_project_each_row_on_its_own_sample_basis():
+    generator = torch.Generator().manual_seed(0)
+    directions = torch.nn.functional.normalize(torch.randn(3, 12, generator=generator), dim=1)
+    family = PerSampleBases((1, 3, 4), directions[:, :, None], [40, 7, 19])
+    assert family.members([19, 40, 7, 19]).tolist() == [2, 0, 1, 2]
+    g = torch.randn(4, 1, 3, 4, generator=generator)
+    projected = family.project(g, family.members([19, 40, 7, 19])).flatten(1)
+    for row, member in enumerate([2, 0, 1, 2]):   # (g·v) v with v the sample's own direction
+        v = directions[member]
+        torch.testing.assert_close(projected[row], (g[row].flatten() @ v) * v)
+    with pytest.raises(ParameterError, match="no basis"):
+        family.members([7, 8])
+    with pytest.raises(ParameterError, match="one distinct sample index"):
+        PerSampleBases((1, 3, 4), directions[:, :, None], [1, 2])

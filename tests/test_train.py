@@ -16,6 +16,8 @@ def test_schedules():
     assert learning_rate("triangular", 0.2, 0.7) == pytest.approx(0.1)
     assert learning_rate("cosine", 0.1, 0.5) == pytest.approx(0.05)
     assert learning_rate("step", 1.0, 0.8) == pytest.approx(0.01)
+    assert learning_rate("linear", 0.1, 0.0) == pytest.approx(0.1)
+    assert learning_rate("linear", 0.1, 0.75) == pytest.approx(0.025)
 
 
 def _small(sample_train):
@@ -77,3 +79,72 @@ def test_augmentations_keep_shapes(sample_train):
     out = random_crop_flip(x, 2, True, generator)
     assert out.shape == x.shape
     torch.testing.assert_close(random_crop_flip(x, 0, False, generator), x)
+
+
+def _imagenet_layout(root, classes=("ant", "bee", "cat"), per_class=6):
+    """train/ and val/ with one folder per class, JPEG photos of mixed sizes."""
+    from PIL import Image
+    rng = np.random.default_rng(0)
+    for split, count in (("train", per_class), ("val", 2)):
+        for c, name in enumerate(classes):
+            (root / split / name).mkdir(parents=True)
+            for i in range(count):
+                size = (int(rng.integers(40, 70)), int(rng.integers(40, 70)))
+                base = np.full((*size, 3), 60 * c, np.uint8) + rng.integers(0, 40, (*size, 3), dtype=np.uint8)
+                Image.fromarray(base).save(root / split / name / f"{i}.JPEG", quality=90)
+    return root
+
+
+def test_image_folder_batches_do_not_depend_on_the_number_of_workers(tmp_path):
+    from probe import data
+    from probe.train.loader import RandomResizedCrops, loader
+    folder = data.load(_imagenet_layout(tmp_path), split="train", image_size=32)
+    crops = RandomResizedCrops(folder, 32)
+    batches = []
+    for workers in (0, 2):
+        batch_loader, sampler = loader(crops, 5, seed=3, workers=workers)
+        sampler.epoch = 1
+        batches.append([(x.clone(), y.clone()) for x, y in batch_loader])
+    assert len(batches[0]) == 4 and batches[0][0][0].shape == (5, 3, 32, 32)
+    for (xa, ya), (xb, yb) in zip(*batches):
+        assert torch.equal(xa, xb) and torch.equal(ya, yb)
+    sampler.epoch = 2
+    assert not torch.equal(next(iter(batch_loader))[0], batches[0][0][0])   # another epoch, other crops
+
+
+def test_an_imagenet_layout_folder_trains_and_evaluates_on_val(tmp_path):
+    from probe.commands import probe_main
+    root = _imagenet_layout(tmp_path / "set")
+    out = tmp_path / "model.pt"
+    assert main(["--arch", "lenet", "--data", str(root), "--image-size", "32", "--epochs", "2", "--batch-size", "6",
+                 "--workers", "2", "--out", str(out), "--quiet"]) == 0
+    assert models.load(out).probe_info["arch_kwargs"]["image_size"] == [32, 32]
+    assert probe_main("evaluate", [str(out), "--data", str(root), "--split", "test", "--image-size", "32",
+                                   "--out", str(tmp_path / "e.nc"), "--quiet"]) == 0
+    ds = results.load(tmp_path / "e.nc")
+    assert ds.sizes["sample"] == 6 and ds.attrs["data_size"] == 6   # val/ holds 2 images per class
+
+
+def test_warmup_and_linear_scaling_of_the_learning_rate():
+    from probe.train import scheduled_rate
+    assert scheduled_rate("cosine", 0.4, 0.05, warmup=0.1) == pytest.approx(0.2)
+    assert scheduled_rate("cosine", 0.4, 0.1, warmup=0.1) == pytest.approx(0.4)
+    assert scheduled_rate("cosine", 0.4, 0.55, warmup=0.1) == pytest.approx(0.2)
+    assert scheduled_rate("triangular", 0.2, 0.4) == learning_rate("triangular", 0.2, 0.4)
+
+
+def test_training_under_torchrun_with_two_processes(tmp_path):
+    import os
+    import subprocess
+    import sys
+    out = tmp_path / "ddp.pt"
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "-m", "probe.train",
+                           "--arch", "lenet", "--epochs", "2", "--out", str(out), "--quiet"],
+                          capture_output=True, text=True, timeout=600,
+                          env=dict(os.environ, PYTHONWARNINGS="ignore", OMP_NUM_THREADS="1"))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    history = results.load(history_path(out))
+    assert history.sizes["epoch"] == 2 and history["test_accuracy"].values[-1] > 60
+    from probe.evaluate import accuracy
+    from probe import data
+    assert accuracy(models.load(out), data.load("fashion-mnist-sample", split="test")) > 60

@@ -15,28 +15,38 @@ import importlib
 import sys
 from typing import Sequence
 
-from probe import registry
+from probe import distributed, registry
 from probe.commands import common
 
-OTHER_COMMANDS = {"train": "probe.commands.train", "plot": "probe.commands.plot"}
+OTHER_COMMANDS = {"train": "probe.commands.train", "plot": "probe.commands.plot", "merge": "probe.commands.merge",
+                  "report": "probe.commands.report", "corruption_net": "probe.commands.corruption_net"}
+
+
+def build_parser(name: str) -> argparse.ArgumentParser:
+    """The argument parser of probe `name`: the shared options and the probe's own."""
+    entry = registry.entry(name)
+    parser = common.make_parser(f"python -m probe.{name}", entry.description, checkpoint=entry.uses_model,
+                                samples=entry.uses_model)
+    if entry.chunked:
+        parser.add_argument("--resume", action="store_true",
+                            help="continue an interrupted run of the same probe, options, model and data from --out")
+        parser.add_argument("--shard", metavar="I/N",
+                            help="compute only shard I of N into --out (job arrays; fold with python -m probe.merge)")
+    importlib.import_module(entry.command).add_options(parser)
+    return parser
 
 
 def probe_main(name: str, argv: Sequence[str] | None = None) -> int:
     """The command line of probe `name` (`python -m probe.<name>`)."""
     entry = registry.entry(name)
     command = importlib.import_module(entry.command)
-    parser = common.make_parser(f"python -m probe.{name}", entry.description, checkpoint=entry.uses_model,
-                                samples=entry.uses_model)
-    if entry.chunked:
-        parser.add_argument("--resume", action="store_true",
-                            help="continue an interrupted run of the same probe, options, model and data from --out")
-    command.add_options(parser)
-    return common.execute(parser, lambda args: _run(entry, command, args), argv)
+    return common.execute(build_parser(name), lambda args: _run(entry, command, args), argv)
 
 
 def _run(entry: registry.ProbeEntry, command, args: argparse.Namespace) -> None:
     common.check_outputs(args)
-    device = common.resolve_device(args.device)
+    device = distributed.start(common.resolve_device(args.device))
+    args.quiet = args.quiet or distributed.world()[0] != 0   # one rank prints
     options = common.own_options(args)
     if hasattr(command, "prepare"):
         options = command.prepare(args, options, device)
@@ -52,9 +62,9 @@ def _run(entry: registry.ProbeEntry, command, args: argparse.Namespace) -> None:
     bar = common.progress_bar(total, entry.name, args.quiet, unit)
     keywords = dict(seed=args.seed, device=device, out=args.out, **options)
     if entry.uses_model:
-        keywords.update(n=args.n, batch_size=args.batch_size, progress=bar.update)
+        keywords.update(n=args.n, batch_size=args.batch_size, progress=bar.update, max_memory=args.max_memory)
     if entry.chunked:
-        keywords["resume"] = args.resume
+        keywords.update(resume=args.resume, shard=args.shard)
     try:
         ds = entry.load().run(model, data, **keywords)
     finally:
@@ -62,7 +72,8 @@ def _run(entry: registry.ProbeEntry, command, args: argparse.Namespace) -> None:
     if not args.quiet:
         report = command.report(ds) if hasattr(command, "report") else common.summary_table(entry.load().summary(ds))
         print(report + (f"\nresult: {args.out}" if args.out else ""))
-    common.save_plot(ds, args.plot, args.quiet)
+    if distributed.world()[0] == 0:
+        common.save_plot(ds, args.plot, args.quiet)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

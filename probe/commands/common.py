@@ -50,7 +50,10 @@ def make_parser(prog: str, description: str, *, checkpoint: bool = True, samples
     if checkpoint:
         parser.add_argument("checkpoint", help="model checkpoint (probe format, TorchScript, or a state dict with "
                                                "--factory)")
-        parser.add_argument("--factory", help="'package.module:function' building the model for a bare state dict")
+        parser.add_argument("--factory", help="'package.module:function' building the model for a bare state dict "
+                                               "(e.g. torchvision.models:resnet50)")
+        parser.add_argument("--factory-arg", action="append", default=[], metavar="KEY=VALUE",
+                            help="keyword argument of --factory, e.g. num_classes=10 (repeatable)")
         parser.add_argument("--trust-checkpoint", action="store_true",
                             help="allow checkpoints that hold pickled Python objects (can run arbitrary code)")
     parser.add_argument("--data", default="fashion-mnist-sample", help="dataset name or path (default: %(default)s)")
@@ -69,16 +72,20 @@ def make_parser(prog: str, description: str, *, checkpoint: bool = True, samples
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-size", type=positive_int, default=None,
                         help="cap on the working batch (default: the probe's own)")
-    parser.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:1, mps")
+    parser.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:1, mps "
+                                                         "(under torchrun: each rank's own CUDA device)")
+    parser.add_argument("--max-memory", metavar="SIZE",
+                        help="memory the working batch may use, e.g. 2G (default: 80%% of the free CUDA memory, "
+                             "2G on CPU)")
     parser.add_argument("--out", type=Path, help="result file (.nc)")
     parser.add_argument("--plot", type=Path, help="figure file (.png, .pdf, .svg)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or summary")
     return parser
 
 
-SHARED = frozenset({"checkpoint", "factory", "trust_checkpoint", "data", "data_root", "split", "data_corruption",
-                    "data_severity", "image_size", "n", "seed", "batch_size", "device", "out", "plot", "quiet",
-                    "resume"})
+SHARED = frozenset({"checkpoint", "factory", "factory_arg", "trust_checkpoint", "data", "data_root", "split", "data_corruption",
+                    "data_severity", "image_size", "n", "seed", "batch_size", "device", "max_memory", "out", "plot",
+                    "quiet", "resume", "shard"})
 
 
 def own_options(args: argparse.Namespace) -> dict:
@@ -118,10 +125,28 @@ def load_data(args: argparse.Namespace, split: str | None = None):
                          corruption=args.data_corruption, severity=args.data_severity, image_size=args.image_size)
 
 
+def key_values(pairs: Sequence[str], option: str) -> dict:
+    """`KEY=VALUE` strings → keyword arguments (ints, floats, true/false, else strings)."""
+    kwargs = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ParameterError(f"{option} must be KEY=VALUE, got '{pair}'")
+        for cast in (int, float):
+            try:
+                kwargs[key] = cast(value)
+                break
+            except ValueError:
+                continue
+        else:
+            kwargs[key] = {"true": True, "false": False}.get(value.lower(), value)
+    return kwargs
+
+
 def load_model(args: argparse.Namespace, device: torch.device, path: str | Path | None = None) -> nn.Module:
     """The checkpoint named on the command line (or `path`), on `device`, in eval mode."""
     return models.load(path or args.checkpoint, trust=args.trust_checkpoint, factory=args.factory,
-                       map_location=device)
+                       map_location=device, factory_args=key_values(args.factory_arg, "--factory-arg"))
 
 
 def terminal_columns() -> int:

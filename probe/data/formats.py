@@ -312,20 +312,24 @@ class ImageFolder(Dataset):
     def labels(self) -> np.ndarray:
         return np.asarray([label for _, label in self.samples], dtype=np.int64)
 
-    def __getitem__(self, index: int):
+    def read(self, index: int, size: int | None = None) -> tuple[torch.Tensor, int]:
+        """Image `index` as a float (C, H, W) tensor in [0, 1] (resized and centre-cropped to
+        `size` when given) and its label."""
         from PIL import Image, UnidentifiedImageError
         path, label = self.samples[index]
         try:
             with Image.open(path) as image:
                 image = image.convert(self.mode)
-                if self.size is not None:
-                    image = _resize_center_crop(image, self.size)
+                if size is not None:
+                    image = _resize_center_crop(image, size)
                 array = np.asarray(image, dtype=np.uint8)
         except (UnidentifiedImageError, OSError) as exc:
             raise DataError(f"{path}: unreadable image ({exc})") from None
         tensor = torch.from_numpy(array.copy()).float().div_(255.0)
-        tensor = tensor[None] if tensor.ndim == 2 else tensor.permute(2, 0, 1)
-        return tensor, label
+        return (tensor[None] if tensor.ndim == 2 else tensor.permute(2, 0, 1)), label
+
+    def __getitem__(self, index: int):
+        return self.read(index, self.size)
 
     def batch(self, indices) -> tuple[torch.Tensor, torch.Tensor]:
         items = [self[int(i)] for i in indices]

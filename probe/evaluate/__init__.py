@@ -5,7 +5,8 @@
 
 The first sanity check of a new checkpoint.  A sample whose logits are not finite gets the
 prediction -1 and `finite = False`: it is excluded from the accuracy and counted apart.
-`accuracy(...)` is the plain helper that training uses.
+`accuracy(...)` is the plain helper that training uses; `calibration(ds)` bins the confidences
+(reliability diagram, expected calibration error with 15 equal-width bins).
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from torch import nn
 
 from probe import runner
 from probe.data import get_batch
-from probe.errors import ModelError
+from probe.errors import ModelError, ParameterError
 from probe.logits import classify
 from probe.params import eval_mode
 from probe.results import variable
@@ -54,11 +55,13 @@ def _compute(model: nn.Module) -> runner.Compute:
 
 def run(model: nn.Module, data, *, n: int | None = None, indices=None, seed: int = 0,
         device: torch.device | str | None = None, batch_size: int | None = None, out=None, resume: bool = False,
-        progress: Callable[[int], None] | None = None) -> xr.Dataset:
+        progress: Callable[[int], None] | None = None, max_memory: str | int | None = None,
+        shard: str | None = None) -> xr.Dataset:
     """Per-sample label, prediction, correctness, finiteness and confidence over `sample`."""
     return runner.run(PROBE, model, data, _compute(model), options={}, n=n, indices=indices, seed=seed,
                       device=device, batch_size=batch_size, default_batch_size=BATCH_SIZE, chunk_size=CHUNK_SIZE,
-                      out=out, resume=resume, progress=progress)
+                      out=out, resume=resume, progress=progress,
+                      max_memory=max_memory, row_cost=1.0, shard=shard)
 
 
 def accuracy_over_finite(correct: np.ndarray, finite: np.ndarray) -> float:
@@ -102,3 +105,31 @@ def accuracy(model: nn.Module, dataset, indices=None, batch_size: int = BATCH_SI
     if not finite.any():
         raise ModelError("the model's logits are not finite on any image")
     return accuracy_over_finite(predictions == labels, finite)
+
+
+CALIBRATION_BINS = 15   # equal-width confidence bins of the expected calibration error (Guo et al. 2017)
+
+
+def calibration(ds: xr.Dataset, bins: int = CALIBRATION_BINS) -> xr.Dataset:
+    """Reliability of the confidences of an evaluate result: per equal-width confidence bin
+    (b/B, (b+1)/B] (confidence 0 in the first) the samples, mean confidence and accuracy (%),
+    and the expected calibration error `ece` = Σ_b (n_b / N) |accuracy_b − confidence_b| (%),
+    over the samples whose logits are finite.  Empty bins hold 0 with `count` 0."""
+    if bins < 1:
+        raise ParameterError(f"calibration needs at least one bin, got {bins}")
+    finite = ds["finite"].values.astype(bool)
+    confidence = ds["confidence"].values[finite].astype(np.float64)
+    correct = ds["correct"].values[finite].astype(np.float64)
+    which = np.clip(np.ceil(confidence * bins).astype(np.int64) - 1, 0, bins - 1)
+    count = np.bincount(which, minlength=bins)
+    mean_confidence = np.divide(np.bincount(which, confidence, bins), count, out=np.zeros(bins), where=count > 0)
+    mean_accuracy = np.divide(np.bincount(which, correct, bins), count, out=np.zeros(bins), where=count > 0)
+    gap = np.abs(mean_accuracy - mean_confidence)
+    ece = float(100.0 * (count * gap).sum() / count.sum()) if count.sum() else 0.0
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    return xr.Dataset({
+        "count": variable("bin", count, "samples in the bin", "samples"),
+        "confidence": variable("bin", 100.0 * mean_confidence, "mean confidence in the bin", "%"),
+        "accuracy": variable("bin", 100.0 * mean_accuracy, "accuracy in the bin", "%"),
+        "ece": variable((), ece, "expected calibration error", "%"),
+    }, coords={"bin": np.arange(bins), "lower": ("bin", 100.0 * edges[:-1]), "upper": ("bin", 100.0 * edges[1:])})

@@ -40,6 +40,7 @@ from probe.results import variable
 
 PROBE = "flatness"
 BATCH_SIZE = 256    # images per forward pass (the working batch cap)
+HVP_ROW_COST = 5.0  # a Hessian-vector product (double backward) keeps about four activation-sized tensors per image
 DEFAULT_RADII = (1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0)
 DEFAULT_RELATIVE_RADII = (0.02, 0.04, 0.06, 0.08, 0.1, 0.12, 0.14, 0.16, 0.18, 0.2)
 LANDSCAPES = ("1d", "2d")
@@ -107,7 +108,7 @@ def _options(model: nn.Module, *, radii, directions, filter_norm, include_bias_b
 
 def run(model: nn.Module, data, *, n: int | None = None, indices=None, seed: int = 0,
         device: torch.device | str | None = None, batch_size: int | None = None, out=None, resume: bool = False,
-        progress: Callable[[int], None] | None = None, radii: Sequence[float] | None = None, directions: int = 50,
+        progress: Callable[[int], None] | None = None, max_memory: str | int | None = None, radii: Sequence[float] | None = None, directions: int = 50,
         filter_norm: bool = False, include_bias_bn: bool = False, hessian: str = "", eig_method: str = "lanczos",
         max_iter: int = 100, tol: float = 1e-3, density_probes: int = 3, landscape: str | None = None,
         towards: nn.Module | None = None, alpha_range: Sequence[float] | None = None,
@@ -141,7 +142,8 @@ def run(model: nn.Module, data, *, n: int | None = None, indices=None, seed: int
                        alpha_range=alpha_range, beta_range=beta_range, points=points)
     compute = _compute(model, towards, options, seed, progress)
     return runner.run(PROBE, model, data, compute, options=options, n=n, indices=indices, seed=seed, device=device,
-                      batch_size=batch_size, default_batch_size=BATCH_SIZE, chunk_size=None, out=out, resume=resume)
+                      batch_size=batch_size, default_batch_size=BATCH_SIZE, chunk_size=None, out=out, resume=resume,
+                      max_memory=max_memory, row_cost=HVP_ROW_COST)
 
 
 def _compute(model: nn.Module, towards: nn.Module | None, o: dict, seed: int,

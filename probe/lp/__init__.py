@@ -168,7 +168,8 @@ def radii(norms: list[float], strengths: list[float], dim: int) -> np.ndarray:
 
 def run(model: nn.Module, data, *, n: int | None = None, indices=None, seed: int = 0,
         device: torch.device | str | None = None, batch_size: int | None = None, out=None, resume: bool = False,
-        progress: Callable[[int], None] | None = None, norms: Sequence[str | float] | str = DEFAULT_NORMS,
+        progress: Callable[[int], None] | None = None, max_memory: str | int | None = None,
+        shard: str | None = None, norms: Sequence[str | float] | str = DEFAULT_NORMS,
         levels: int = DEFAULT_LEVELS, max_strength: float = DEFAULT_MAX_STRENGTH,
         strengths: Sequence[float] | None = None, imperceptible: Sequence[str] | Mapping | str | None = None,
         l0_values: str = "binary") -> xr.Dataset:
@@ -195,7 +196,8 @@ def run(model: nn.Module, data, *, n: int | None = None, indices=None, seed: int
     compute = _compute(model, ps, grid, radius, hidden, l0_values, seed)
     return runner.run(PROBE, model, dataset, compute, options=options, n=n, indices=indices, seed=seed,
                       device=device, batch_size=batch_size, default_batch_size=BATCH_SIZE, chunk_size=CHUNK_SIZE,
-                      out=out, resume=resume, progress=progress, finalize=_finalize)
+                      out=out, resume=resume, progress=progress, finalize=finalize,
+                      max_memory=max_memory, row_cost=1.0, shard=shard)
 
 
 def accuracy(correct: np.ndarray, finite: np.ndarray, axis: int = 0) -> np.ndarray | float:
@@ -214,7 +216,7 @@ def ice(clean_accuracy: float, imperceptible_accuracy: float) -> float:
     return math.inf if hidden_error > 0 else 0.0
 
 
-def _finalize(ds: xr.Dataset) -> xr.Dataset:
+def finalize(ds: xr.Dataset) -> xr.Dataset:
     """Add accuracy(p, strength), clean accuracy, mCE_Lp, imperceptible accuracy and iCE."""
     grid = accuracy(ds["correct"].values, ds["finite"].values)
     clean = float(accuracy(ds["clean_correct"].values, ds["clean_finite"].values))

@@ -2,9 +2,12 @@
 
 The margin of `x` in subspace `S` is the smallest `‖δ‖₂`, `δ ∈ S`, that changes the
 prediction, measured by DeepFool with every gradient projected onto `S` (REFERENCE.md §2).
-The reported margin is `‖(1 + η) r‖`, as published.  Samples where DeepFool does not
+The reported margin is `‖(1 + η) r‖`, as published; with `refine=True` the result also holds
+`margin_refined`, the exact distance to the boundary along the direction found (bisection), a
+tighter upper bound of the true margin.  Samples where DeepFool does not
 converge (or cannot move inside `S`, or meets non-finite logits) get margin `+inf` with
-`converged = False` (and `stuck` / `non_finite` saying why).
+`converged = False` (and `stuck` / `non_finite` saying why).  A `PerSampleBases` family measures
+every sample in its own subspace (one `subspace` entry), e.g. along its own adversarial direction.
 
     ds = probe.margins.run(model, data, n=500, basis="dct")       # (subspace, sample)
     probe.margins.summary(ds)
@@ -20,16 +23,19 @@ import xarray as xr
 from torch import nn
 
 from probe import runner
-from probe.attacks.deepfool import deepfool
+from probe.attacks.deepfool import DeepFoolResult, deepfool
 from probe.data import image_shape
 from probe.errors import ParameterError
+from probe.logits import classify
+from probe.memory import DEEPFOOL_ROW_COST
 from probe.results import variable
-from probe.spectral import Bases, DCTMasks, SubspaceFamily, dct_diagonal_blocks, random_subspaces
+from probe.spectral import Bases, DCTMasks, PerSampleBases, SubspaceFamily, dct_diagonal_blocks, random_subspaces
 
 PROBE = "margins"
 CHUNK_SIZE = 64     # samples per stored chunk
 BATCH_SIZE = 128    # (subspace, sample) pairs per DeepFool call
 BASES = ("dct", "random")
+REFINE_STEPS = 20   # bisection steps of `refine`: a bracket of (1 + η)·2⁻²⁰ ≈ 1e-6 of ‖r‖
 
 
 def subspace_family(shape: tuple[int, int, int], basis: str = "dct", block: int | None = None,
@@ -45,27 +51,77 @@ def subspace_family(shape: tuple[int, int, int], basis: str = "dct", block: int 
 
 
 def family_sha256(family: SubspaceFamily) -> str:
-    """SHA-256 of the subspaces themselves (masks or bases): identifies a user-given family."""
+    """SHA-256 of the subspaces themselves (masks or bases, and the sample of each per-sample
+    basis): identifies a user-given family."""
     tensor = family.masks if isinstance(family, DCTMasks) else family.bases if isinstance(family, Bases) else None
     if tensor is None:
         raise ParameterError(f"cannot identify subspaces of type {type(family).__name__}")
-    return hashlib.sha256(tensor.detach().cpu().contiguous().numpy().tobytes()).hexdigest()
+    digest = hashlib.sha256(tensor.detach().cpu().contiguous().numpy().tobytes())
+    if isinstance(family, PerSampleBases):
+        digest.update(family.indices.tobytes())
+    return digest.hexdigest()
 
 
-def _pairs(model: nn.Module, family: SubspaceFamily, attack: dict) -> runner.Compute:
-    """The per-chunk computation: DeepFool for every (subspace, sample) pair of the chunk.
+def subspaces_per_sample(family: SubspaceFamily) -> int:
+    """How many subspaces each sample is measured in: every member, or its own one (`PerSampleBases`)."""
+    return 1 if isinstance(family, PerSampleBases) else len(family)
+
+
+@torch.no_grad()
+def boundary_distance(model: nn.Module, x: torch.Tensor, found: DeepFoolResult, overshoot: float,
+                      steps: int = REFINE_STEPS) -> torch.Tensor:
+    """(N,) `t ‖r‖` for the t in [0, 1 + η] where `F(x + t r)` leaves `F(x)`, by bisection along each
+    DeepFool direction `r` (`steps` batched forward passes; the bracket ends at most
+    (1 + η)·2^-steps·‖r‖ above the crossing, on a point whose prediction differs); `+inf` where
+    DeepFool did not converge.  A tight upper bound of the subspace margin, free of the overshoot
+    and of DeepFool's step slack (REFERENCE §2).  Bisection assumes the segment crosses the
+    boundary once; otherwise it returns one of its crossings, still an upper bound of the margin.
+    A point with non-finite logits counts as not crossed."""
+    low = torch.zeros(len(x), dtype=torch.float64, device=x.device)
+    high = torch.full_like(low, 1.0 + overshoot)
+    rows = torch.nonzero(found.converged).flatten()
+    x, r, label = x[rows], found.r[rows], found.label[rows]
+    for _ in range(steps if len(rows) else 0):
+        middle = (low[rows] + high[rows]) / 2
+        prediction, finite = classify(model(x + middle.to(x.dtype).view(-1, *[1] * (x.dim() - 1)) * r))
+        crossed = finite & (prediction != label)
+        high[rows] = torch.where(crossed, middle, high[rows])
+        low[rows] = torch.where(crossed, low[rows], middle)
+    distance = high * found.r.flatten(1).norm(dim=1).double()
+    return torch.where(found.converged, distance, torch.full_like(distance, float("inf")))
+
+
+def _refined(model: nn.Module, x: torch.Tensor, parts: list[DeepFoolResult], count: int,
+             overshoot: float) -> torch.Tensor:
+    """`boundary_distance` of every pair of the working batches `parts` (rows i·S + s, in order)."""
+    out, start = [], 0
+    for part in parts:
+        sample = torch.arange(start, start + len(part.label), device=x.device) // count
+        out.append(boundary_distance(model, x[sample], part, overshoot))
+        start += len(part.label)
+    return torch.cat(out)
+
+
+def _pairs(model: nn.Module, family: SubspaceFamily, attack: dict, refine: bool = False) -> runner.Compute:
+    """The per-chunk computation: DeepFool for every (subspace, sample) pair of the chunk, and with
+    `refine` the bisection distance along each direction found (`boundary_distance`).
 
     Pairs are ordered sample-major and attacked `batch_size` at a time (small working batches
-    stay in cache); the pairs of one sample share their first linearisation.
+    stay in cache); the pairs of one sample share their first linearisation.  With per-sample
+    bases each sample has one pair, in its own basis.
     """
+    count = subspaces_per_sample(family)
 
     def compute(chunk: runner.Chunk) -> xr.Dataset:
-        count, n = len(family), len(chunk.indices)
+        n = len(chunk.indices)
         rows = n * count                                            # row i·S + s: sample i in subspace s
+        own = family.members(chunk.indices) if isinstance(family, PerSampleBases) else None
         parts = []
         for start in range(0, rows, chunk.batch_size):
             pair = torch.arange(start, min(start + chunk.batch_size, rows))
             sample, member = pair // count, pair % count
+            if own is not None:
+                member = own[sample]
             parts.append(deepfool(model, chunk.x[sample.to(chunk.device)], subspace=family.select(member),
                                   groups=sample, **attack))
 
@@ -75,7 +131,7 @@ def _pairs(model: nn.Module, family: SubspaceFamily, attack: dict) -> runner.Com
         label = torch.cat([p.label for p in parts]).view(n, count)[:, 0].cpu().numpy()
         coords = {"subspace": ("subspace", np.arange(count)), "sample": ("sample", chunk.indices)}
         coords.update({name: ("subspace", values, attrs) for name, (values, attrs) in family.coordinates().items()})
-        return xr.Dataset({
+        result = xr.Dataset({
             "margin": variable(("subspace", "sample"), grid("norm").astype(np.float64),
                                "L2 margin in the subspace, ‖(1+η) r‖ (+inf: not converged)",
                                "pixel L2 ([0,1] scale)"),
@@ -89,11 +145,18 @@ def _pairs(model: nn.Module, family: SubspaceFamily, attack: dict) -> runner.Com
             "label": variable("sample", chunk.y.cpu().numpy(), "true class"),
             "prediction": variable("sample", label, "predicted class of the clean image"),
         }, coords=coords)
+        if refine:
+            refined = _refined(model, chunk.x, parts, count, attack["overshoot"]).view(n, count).T.cpu().numpy()
+            result["margin_refined"] = variable(
+                ("subspace", "sample"), refined, "L2 distance to the boundary along the DeepFool direction, "
+                "bisection on t ∈ [0, 1+η] (+inf: not converged)", "pixel L2 ([0,1] scale)")
+        return result
 
     return compute
 
 
-def _finalize(ds: xr.Dataset) -> xr.Dataset:
+def finalize(ds: xr.Dataset) -> xr.Dataset:
+    """Add the fraction of samples not converged per subspace (a pure function of the result)."""
     ds["not_converged"] = variable("subspace", 1.0 - ds["converged"].values.mean(axis=1),
                                    "fraction of samples not converged", "1")
     return ds
@@ -101,15 +164,20 @@ def _finalize(ds: xr.Dataset) -> xr.Dataset:
 
 def run(model: nn.Module, data, *, n: int | None = None, indices=None, seed: int = 0,
         device: torch.device | str | None = None, batch_size: int | None = None, out=None, resume: bool = False,
-        progress: Callable[[int], None] | None = None, basis: str = "dct", block: int | None = None,
+        progress: Callable[[int], None] | None = None, max_memory: str | int | None = None,
+        shard: str | None = None, basis: str = "dct", block: int | None = None,
         stride: int | None = None, subspaces: SubspaceFamily | None = None, max_iter: int = 100,
-        candidates: int = 10, overshoot: float = 0.02) -> xr.Dataset:
+        candidates: int = 10, overshoot: float = 0.02, refine: bool = False) -> xr.Dataset:
     """Margins of the selected samples in every subspace: a `(subspace, sample)` result.
 
     `basis` 'dct' (diagonal DCT blocks of `block`×`block`, stride `stride`; defaults from the
     image size: 21 bands at 28×28, 13 at 32×32, 14 at 224×224) or 'random' (as many seeded
-    random subspaces of the same dimension); or any `subspaces` family (`probe.spectral`).
-    `batch_size` caps the (subspace, sample) pairs per DeepFool call.
+    random subspaces of the same dimension); or any `subspaces` family (`probe.spectral`); a
+    `PerSampleBases` family measures each sample in its own basis (by default the samples it
+    has bases for; every selected sample must have one).
+    `batch_size` caps the (subspace, sample) pairs per DeepFool call.  `refine` adds
+    `margin_refined`, the bisection distance to the boundary along each direction found
+    (`boundary_distance`, `REFINE_STEPS` more forward passes), beside `margin`.
     """
     if max_iter < 1 or candidates < 2 or overshoot < 0:
         raise ParameterError("margins need max_iter ≥ 1, candidates ≥ 2 and overshoot ≥ 0")
@@ -123,11 +191,18 @@ def run(model: nn.Module, data, *, n: int | None = None, indices=None, seed: int
             raise ParameterError(f"subspaces are for images {subspaces.shape} but the data has {shape}")
         family = subspaces
         described = {"basis": family.kind, "subspaces_sha256": family_sha256(family)}
-    options = dict(described, count=len(family), max_iter=max_iter, candidates=candidates, overshoot=overshoot)
+        if isinstance(family, PerSampleBases):
+            if indices is None and n is None:
+                indices = family.indices
+            family.members(runner.select(len(dataset), n, indices, seed))   # every sample has its basis
+    options = dict(described, count=subspaces_per_sample(family), max_iter=max_iter, candidates=candidates,
+                   overshoot=overshoot, refine=bool(refine))
     attack = {"candidates": candidates, "overshoot": overshoot, "max_iter": max_iter}
-    return runner.run(PROBE, model, dataset, _pairs(model, family, attack), options=options, n=n, indices=indices,
+    compute = _pairs(model, family, attack, bool(refine))
+    return runner.run(PROBE, model, dataset, compute, options=options, n=n, indices=indices,
                       seed=seed, device=device, batch_size=batch_size, default_batch_size=BATCH_SIZE,
-                      chunk_size=CHUNK_SIZE, out=out, resume=resume, progress=progress, finalize=_finalize)
+                      chunk_size=CHUNK_SIZE, out=out, resume=resume, progress=progress, finalize=finalize,
+                      max_memory=max_memory, row_cost=DEEPFOOL_ROW_COST, shard=shard)
 
 
 def summary(ds: xr.Dataset) -> dict[str, float | int]:

@@ -18,31 +18,41 @@ from torch import nn
 
 from probe.errors import CheckpointError
 from probe.models.normalize import Normalized
-from probe.models.zoo import ARCHITECTURES
+from probe.models.zoo import ARCHITECTURES, IMAGE_TO_IMAGE
 
 FORMAT = "probe-checkpoint"
 FORMAT_VERSION = 1
 
 
-def build(arch: str, in_channels: int = 1, num_classes: int = 10, image_size=(28, 28),
-          mean=None, std=None, **kwargs: Any) -> Normalized:
-    """Build a registered architecture wrapped in `Normalized` (defaults: mean 0, std 1)."""
+def build(arch: str, in_channels: int = 1, num_classes: int | None = None, image_size=(28, 28),
+          mean=None, std=None, **kwargs: Any) -> nn.Module:
+    """Build a registered architecture: a classifier wrapped in `Normalized` (defaults: 10
+    classes, mean 0, std 1), or an image-to-image network as it is (no classes, no normalisation)."""
     if arch not in ARCHITECTURES:
         raise CheckpointError(f"unknown architecture '{arch}' (known: {', '.join(sorted(ARCHITECTURES))})")
-    mean = [0.0] * in_channels if mean is None else list(mean)
-    std = [1.0] * in_channels if std is None else list(std)
-    if len(mean) != in_channels or len(std) != in_channels:
-        raise CheckpointError(f"normalisation has {len(mean)} means and {len(std)} stds for {in_channels} channels")
+    if arch in IMAGE_TO_IMAGE:
+        if num_classes is not None or mean is not None or std is not None:
+            raise CheckpointError(f"'{arch}' maps images to images: it takes no num_classes and no normalisation")
+        arch_kwargs = dict(in_channels=in_channels, image_size=list(image_size), **kwargs)
+        model = _construct(arch, arch_kwargs)
+    else:
+        num_classes = 10 if num_classes is None else num_classes
+        mean = [0.0] * in_channels if mean is None else list(mean)
+        std = [1.0] * in_channels if std is None else list(std)
+        if len(mean) != in_channels or len(std) != in_channels:
+            raise CheckpointError(f"normalisation has {len(mean)} means and {len(std)} stds for {in_channels} channels")
+        arch_kwargs = dict(in_channels=in_channels, num_classes=num_classes, image_size=list(image_size), **kwargs)
+        model = Normalized(_construct(arch, arch_kwargs), mean, std)
+    model.probe_info = {"arch": arch, "arch_kwargs": arch_kwargs, "meta": {}}
+    return model
+
+
+def _construct(arch: str, kwargs: dict) -> nn.Module:
+    """Call the builder of `arch` (image size as a tuple); a bad keyword or value is a `CheckpointError`."""
     try:
-        net = ARCHITECTURES[arch](in_channels=in_channels, num_classes=num_classes,
-                                  image_size=tuple(image_size), **kwargs)
+        return ARCHITECTURES[arch](**dict(kwargs, image_size=tuple(kwargs["image_size"])))
     except (TypeError, ValueError) as exc:
         raise CheckpointError(f"cannot build '{arch}' with {kwargs}: {exc}") from None
-    model = Normalized(net, mean, std)
-    model.probe_info = {"arch": arch, "arch_kwargs": dict(in_channels=in_channels, num_classes=num_classes,
-                                                          image_size=list(image_size), **kwargs),
-                        "meta": {}}
-    return model
 
 
 def save(model: nn.Module, path: str | os.PathLike, arch: str | None = None,
@@ -143,7 +153,7 @@ def _load_state_dict(model: nn.Module, state: dict, source: str) -> None:
     model.load_state_dict(state)
 
 
-def _from_factory(spec: str, state: Any, source: str) -> nn.Module:
+def _from_factory(spec: str, state: Any, source: str, arguments: dict | None = None) -> nn.Module:
     module_name, _, function = spec.partition(":")
     if not function:
         raise CheckpointError(f"factory must be 'package.module:function', got '{spec}'")
@@ -151,20 +161,24 @@ def _from_factory(spec: str, state: Any, source: str) -> nn.Module:
         factory = getattr(importlib.import_module(module_name), function)
     except (ImportError, AttributeError) as exc:
         raise CheckpointError(f"cannot import factory '{spec}': {exc}") from None
-    model = factory()
+    try:
+        model = factory(**(arguments or {}))
+    except TypeError as exc:
+        raise CheckpointError(f"factory '{spec}' does not take the arguments {arguments or {}}: {exc}") from None
     if isinstance(state, dict) and state.get("format") == FORMAT:
         state = state["state_dict"]
     if not isinstance(state, dict):
         raise CheckpointError(f"{source}: expected a state dict for factory '{spec}', got {type(state).__name__}")
     _load_state_dict(model, state, source)
-    model.probe_info = {"arch": spec, "arch_kwargs": {}, "meta": {}}
+    model.probe_info = {"arch": spec, "arch_kwargs": dict(arguments or {}), "meta": {}}
     return model
 
 
 def load(path: str | os.PathLike, trust: bool = False, factory: str | None = None,
-         map_location: str | torch.device = "cpu") -> nn.Module:
+         map_location: str | torch.device = "cpu", factory_args: dict | None = None) -> nn.Module:
     """Rebuild a model in eval mode from a probe checkpoint, a TorchScript archive, or a
-    state dict plus `factory` ('package.module:function').
+    state dict plus `factory` ('package.module:function', called with `factory_args`; e.g.
+    `torchvision.models:resnet50` with `{"num_classes": 10}`).
 
     A pickled whole `nn.Module` is only loaded with `trust=True`.  Any file that is not a
     readable checkpoint (empty, text, truncated) is a `CheckpointError`.
@@ -181,7 +195,7 @@ def load(path: str | os.PathLike, trust: bool = False, factory: str | None = Non
         return model.eval()
     content = _read(path, trust, map_location)
     if factory is not None:
-        return _from_factory(factory, content, str(path)).to(map_location).eval()
+        return _from_factory(factory, content, str(path), factory_args).to(map_location).eval()
     if isinstance(content, nn.Module):
         content.probe_info = {"arch": type(content).__name__, "arch_kwargs": {}, "meta": {}}
         return content.eval()

@@ -1,8 +1,10 @@
-"""The model registry: small classifiers for 28×28 and 32×32 images (any channel count).
+"""The model registry: classifiers for 28×28 and 32×32 images (any channel count) and ImageNet-style ResNets.
 
 Every builder takes `in_channels`, `num_classes` and `image_size` (H, W) plus its own
 hyper-parameters, and returns an un-normalised `nn.Module`; `probe.models.build` wraps it
-in `Normalized`.
+in `Normalized`.  Image-to-image builders (the corruption networks of
+`probe.models.corruption_nets`, registered with `image_to_image=True` and listed in
+`IMAGE_TO_IMAGE`) take no `num_classes` and map pixels to pixels, so they are not wrapped.
 """
 from __future__ import annotations
 
@@ -13,11 +15,14 @@ from torch import nn
 import torch.nn.functional as F
 
 ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {}
+IMAGE_TO_IMAGE: set[str] = set()   # architectures whose output is an image of the input's size
 
 
-def register(name: str):
+def register(name: str, image_to_image: bool = False):
     def decorator(builder):
         ARCHITECTURES[name] = builder
+        if image_to_image:
+            IMAGE_TO_IMAGE.add(name)
         return builder
     return decorator
 
@@ -85,23 +90,56 @@ class BasicBlock(nn.Module):
         return F.relu(out + skip)
 
 
-class ResNet(nn.Module):
-    """CIFAR-style ResNet: 3×3 stem without max-pool, stages of basic blocks, global pool.
+class Bottleneck(nn.Module):
+    """ResNet bottleneck block (1×1 reduce, 3×3 with the stride, 1×1 expand ×4), post-activation."""
 
-    `widths[0]` is the stem width, `widths[1:]` the stage widths.  Pre-activation networks
-    end with BN-ReLU before pooling; post-activation ones have BN-ReLU in the stem.
+    expansion = 4
+
+    def __init__(self, cin: int, width: int, stride: int) -> None:
+        super().__init__()
+        cout = width * self.expansion
+        self.conv1, self.bn1 = nn.Conv2d(cin, width, 1, bias=False), nn.BatchNorm2d(width)
+        self.conv2, self.bn2 = nn.Conv2d(width, width, 3, stride, 1, bias=False), nn.BatchNorm2d(width)
+        self.conv3, self.bn3 = nn.Conv2d(width, cout, 1, bias=False), nn.BatchNorm2d(cout)
+        self.shortcut = None
+        if stride != 1 or cin != cout:
+            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        skip = self.shortcut(x) if self.shortcut is not None else x
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = F.relu(self.bn2(self.conv2(out)))
+        return F.relu(self.bn3(self.conv3(out)) + skip)
+
+
+class ResNet(nn.Module):
+    """ResNet: a stem, stages of blocks (the first of each later stage strides by 2), global pool.
+
+    `widths[0]` is the stem width, `widths[1:]` the stage widths.  The CIFAR stem is one 3×3
+    convolution without max-pool; the ImageNet stem a 7×7 stride-2 convolution, BN, ReLU and a
+    3×3 stride-2 max-pool.  Pre-activation networks (basic blocks, CIFAR stem) end with BN-ReLU
+    before pooling; post-activation ones have BN-ReLU in the stem.
     """
 
     def __init__(self, widths: Sequence[int], blocks: Sequence[int], in_channels: int, num_classes: int,
-                 preact: bool, dropout: float = 0.0) -> None:
+                 preact: bool, dropout: float = 0.0, bottleneck: bool = False, imagenet_stem: bool = False) -> None:
         super().__init__()
-        conv = nn.Conv2d(in_channels, widths[0], 3, 1, 1, bias=False)
-        self.stem = conv if preact else nn.Sequential(conv, nn.BatchNorm2d(widths[0]), nn.ReLU())
+        if imagenet_stem:
+            self.stem = nn.Sequential(nn.Conv2d(in_channels, widths[0], 7, 2, 3, bias=False), nn.BatchNorm2d(widths[0]),
+                                      nn.ReLU(), nn.MaxPool2d(3, 2, 1))
+        else:
+            conv = nn.Conv2d(in_channels, widths[0], 3, 1, 1, bias=False)
+            self.stem = conv if preact else nn.Sequential(conv, nn.BatchNorm2d(widths[0]), nn.ReLU())
         cin, stages = widths[0], []
         for stage, (width, count) in enumerate(zip(widths[1:], blocks)):
             for block in range(count):
-                stages.append(BasicBlock(cin, width, 2 if stage > 0 and block == 0 else 1, preact, dropout))
-                cin = width
+                stride = 2 if stage > 0 and block == 0 else 1
+                if bottleneck:
+                    stages.append(Bottleneck(cin, width, stride))
+                    cin = width * Bottleneck.expansion
+                else:
+                    stages.append(BasicBlock(cin, width, stride, preact, dropout))
+                    cin = width
         self.blocks = nn.Sequential(*stages)
         self.final = nn.Sequential(nn.BatchNorm2d(cin), nn.ReLU()) if preact else nn.Identity()
         self.head = nn.Linear(cin, num_classes)
@@ -134,3 +172,16 @@ def wide_resnet(in_channels: int = 3, num_classes: int = 10, image_size: Sequenc
     n = (depth - 4) // 6
     return ResNet((16, 16 * width, 32 * width, 64 * width), (n, n, n), in_channels, num_classes,
                   preact=True, dropout=dropout)
+
+
+@register("imagenet-resnet18")
+def imagenet_resnet18(in_channels: int = 3, num_classes: int = 1000, image_size: Sequence[int] = (224, 224)) -> nn.Module:
+    """ResNet-18 with the ImageNet stem (7×7 stride-2 convolution and max-pool): 11.7 M parameters at 1000 classes."""
+    return ResNet((64, 64, 128, 256, 512), (2, 2, 2, 2), in_channels, num_classes, preact=False, imagenet_stem=True)
+
+
+@register("imagenet-resnet50")
+def imagenet_resnet50(in_channels: int = 3, num_classes: int = 1000, image_size: Sequence[int] = (224, 224)) -> nn.Module:
+    """ResNet-50 (bottleneck blocks, ImageNet stem): 25.6 M parameters at 1000 classes."""
+    return ResNet((64, 64, 128, 256, 512), (3, 4, 6, 3), in_channels, num_classes, preact=False, bottleneck=True,
+                  imagenet_stem=True)

@@ -19,20 +19,27 @@ import torch
 import xarray as xr
 from torch import nn
 
-from probe import models
+from probe import distributed, models
 from probe.augment import Augmentation, random_crop_flip
 from probe.data import get_batch
 from probe.errors import ParameterError
-from probe.evaluate import accuracy
+from probe.evaluate import BATCH_SIZE, accuracy_over_finite
+from probe.logits import classify
+from probe.params import eval_mode
 from probe.seeding import generator_device
+from probe.train.loader import loader
 
-SCHEDULES = ("triangular", "cosine", "step", "constant")
+SCHEDULES = ("triangular", "cosine", "step", "constant", "linear")
+AMP = {None: None, "bf16": torch.bfloat16, "fp16": torch.float16}
+LR_SCALINGS = (None, "linear")
+RANK_STREAM = 1_000_003   # offsets the main-process generator of each rank (rank 0: the single-process stream)
 
 
 def learning_rate(schedule: str, peak: float, progress: float) -> float:
     """Learning rate at `progress` ∈ [0, 1] of training.
 
-    triangular: 0 → peak at 2/5, then → 0; cosine: peak → 0; step: ×0.1 at 1/2 and 3/4.
+    triangular: 0 → peak at 2/5, then → 0; cosine: peak → 0; step: ×0.1 at 1/2 and 3/4;
+    linear: peak → 0 linearly (the thesis' synthetic experiments).
     """
     if schedule == "triangular":
         return float(np.interp(progress, [0.0, 0.4, 1.0], [0.0, peak, 0.0]))
@@ -42,6 +49,8 @@ def learning_rate(schedule: str, peak: float, progress: float) -> float:
         return peak * (0.1 ** ((progress >= 0.5) + (progress >= 0.75)))
     if schedule == "constant":
         return peak
+    if schedule == "linear":
+        return peak * (1.0 - progress)
     raise ParameterError(f"unknown schedule '{schedule}' (expected one of {', '.join(SCHEDULES)})")
 
 
@@ -59,24 +68,44 @@ def fit(model: nn.Module, train_set, test_set=None, *, epochs: int = 10, batch_s
         schedule: str = "triangular", clip_grad: float | None = 0.5, standard_augment: bool = True,
         augment: Augmentation | None = None, seed: int = 0, device: torch.device | str = "cpu",
         checkpoint: str | os.PathLike | None = None, meta: dict | None = None, resume: bool = False,
-        progress: Callable[[int], None] | None = None, log: Callable[[str], None] | None = None) -> xr.Dataset:
+        progress: Callable[[int], None] | None = None, log: Callable[[str], None] | None = None,
+        workers: int = 0, amp: str | None = None, warmup_epochs: float = 0.0, lr_scaling: str | None = None,
+        sync_bn: bool = False) -> xr.Dataset:
     """Train `model` in place and return its history (dimension `epoch`).
 
-    With `checkpoint`, the model (probe checkpoint format) and the optimiser state are
-    written after every epoch; `resume=True` restarts from them.  `progress(k)` is called with
-    the number of training images of every step, `log(line)` once per epoch.
+    With `checkpoint`, the model (probe checkpoint format) and the optimiser state are written
+    after every epoch; `resume=True` restarts from them.  `progress(k)` is called with the number
+    of training images of every step, `log(line)` once per epoch.  `workers` decode batches in
+    `DataLoader` worker processes (see `probe.train.loader`).  On CUDA, `amp` 'bf16' (autocast)
+    or 'fp16' (autocast and a gradient scaler) and channels-last memory.  `warmup_epochs` ramps
+    the learning rate up linearly before the schedule starts; `lr_scaling='linear'` multiplies
+    `lr` by the global batch / 256 (off by default: `lr` is the peak of the run as given).
+    Under torchrun the model is wrapped in DistributedDataParallel (`sync_bn`: SyncBatchNorm),
+    each rank trains on its share of every epoch, and only rank 0 writes files.
     """
-    if epochs <= 0 or batch_size <= 0 or lr <= 0:
-        raise ParameterError("epochs, batch size and learning rate must be positive")
+    if epochs <= 0 or batch_size <= 0 or lr <= 0 or warmup_epochs < 0 or warmup_epochs >= epochs:
+        raise ParameterError("epochs, batch size and learning rate must be positive, warm-up in [0, epochs)")
+    if amp not in AMP or lr_scaling not in LR_SCALINGS:
+        raise ParameterError(f"amp must be one of {AMP}, lr_scaling one of {LR_SCALINGS}")
     device = torch.device(device)
+    if amp is not None and device.type != "cuda":
+        raise ParameterError(f"mixed precision (amp={amp}) needs a CUDA device")
+    rank, world = distributed.world()
     model.to(device)
+    if device.type == "cuda":
+        model.to(memory_format=torch.channels_last)
+    net = _distributed(model, device, sync_bn) if world > 1 else model
     augment = augment or Augmentation()
     info = dict(getattr(train_set, "info", {}))
     padding = int(info.get("crop_padding", 0)) if standard_augment else 0
     flip = bool(info.get("hflip", False)) and standard_augment
-    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, nesterov=nesterov,
+    peak = lr * batch_size * world / 256 if lr_scaling == "linear" else lr
+    optimizer = torch.optim.SGD(model.parameters(), lr=peak, momentum=momentum, nesterov=nesterov,
                                 weight_decay=weight_decay)
-    steps_per_epoch = math.ceil(len(train_set) / batch_size)
+    scaler = torch.amp.GradScaler("cuda") if amp == "fp16" else None
+    batches, sampler = loader(train_set, batch_size, seed, workers=workers, rank=rank, world=world,
+                              pin_memory=device.type == "cuda")
+    steps_per_epoch = len(sampler)
     total_steps = epochs * steps_per_epoch
     keys = ("train_loss", "train_accuracy") + (("test_accuracy",) if test_set is not None else ()) + ("lr", "seconds")
     history: dict[str, list[float]] = {k: [] for k in keys}
@@ -91,51 +120,100 @@ def fit(model: nn.Module, train_set, test_set=None, *, epochs: int = 10, batch_s
     meta = dict(meta or {})
     for epoch in range(first_epoch, epochs):
         start = time.perf_counter()
-        model.train()
-        order = torch.randperm(len(train_set), generator=torch.Generator().manual_seed(seed * 100_003 + epoch)).numpy()
-        generator = torch.Generator(device=generator_device(device)).manual_seed(seed * 100_003 + epoch + 7)
-        loss_sum, correct, seen = 0.0, 0, 0
-        for step in range(steps_per_epoch):
-            batch = order[step * batch_size:(step + 1) * batch_size]
-            x, y = get_batch(train_set, batch)
-            x, y = x.to(device), y.to(device)
+        net.train()
+        sampler.epoch = epoch
+        generator = torch.Generator(device=generator_device(device)).manual_seed(
+            seed * 100_003 + epoch + 7 + RANK_STREAM * rank)
+        totals = torch.zeros(3, dtype=torch.float64)   # loss sum, correct, images
+        for step, (x, y) in enumerate(batches):
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            if device.type == "cuda":
+                x = x.contiguous(memory_format=torch.channels_last)
             if padding or flip:
                 x = random_crop_flip(x, padding, flip, generator)
             for group in optimizer.param_groups:
-                group["lr"] = learning_rate(schedule, lr, (epoch * steps_per_epoch + step) / total_steps)
-            loss, logits = augment.loss(model, x, y, generator)
+                group["lr"] = scheduled_rate(schedule, peak, (epoch * steps_per_epoch + step) / total_steps,
+                                             warmup_epochs / epochs)
+            with torch.autocast(device.type, dtype=AMP[amp], enabled=amp is not None):
+                loss, logits = augment.loss(net, x, y, generator)
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"training loss became {loss.item()} at epoch {epoch + 1}, step {step}")
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if clip_grad:
-                nn.utils.clip_grad_norm_(model.parameters(), clip_grad)
-            optimizer.step()
-            loss_sum += float(loss.detach()) * len(batch)
-            correct += int((logits.argmax(1)[: len(y)] == y).sum())
-            seen += len(batch)
+            _step(loss, model, optimizer, scaler, clip_grad)
+            totals += torch.tensor([float(loss.detach()) * len(y), int((logits.argmax(1)[: len(y)] == y).sum()),
+                                    len(y)], dtype=torch.float64)
             if progress is not None:
-                progress(len(batch))
-        measured = {"train_loss": loss_sum / seen, "train_accuracy": 100.0 * correct / seen,
+                progress(len(y) * world)
+        if world > 1:
+            torch.distributed.all_reduce(totals)
+        measured = {"train_loss": float(totals[0] / totals[2]), "train_accuracy": float(100.0 * totals[1] / totals[2]),
                     "lr": optimizer.param_groups[0]["lr"]}
-        if test_set is not None:
-            measured["test_accuracy"] = accuracy(model, test_set, device=device)
+        if test_set is not None and rank == 0:
+            measured["test_accuracy"] = test_accuracy(model, test_set, device, workers)
         measured["seconds"] = time.perf_counter() - start
-        for key, value in measured.items():
-            history[key].append(float(value))
-        if checkpoint is not None:
-            meta.update(epochs_done=epoch + 1, **({"test_accuracy": measured["test_accuracy"]} if test_set else {}))
-            models.save(model, checkpoint, meta=meta)
-            torch.save({"epoch": epoch + 1, "optimizer": optimizer.state_dict(), "history": history},
-                       _state_path(checkpoint))
-        if log:
-            test = f"  test {measured['test_accuracy']:.2f}%" if test_set is not None else ""
-            log(f"epoch {epoch + 1:3d}/{epochs}  loss {measured['train_loss']:.4f}  "
-                f"train {measured['train_accuracy']:.2f}%{test}  ({measured['seconds']:.1f}s)")
+        if rank == 0:
+            for key, value in measured.items():
+                history[key].append(float(value))
+            if checkpoint is not None:
+                meta.update(epochs_done=epoch + 1, **({"test_accuracy": measured["test_accuracy"]}
+                                                      if test_set is not None else {}))
+                models.save(model, checkpoint, meta=meta)
+                torch.save({"epoch": epoch + 1, "optimizer": optimizer.state_dict(), "history": history},
+                           _state_path(checkpoint))
+            if log:
+                test = f"  test {measured['test_accuracy']:.2f}%" if test_set is not None else ""
+                log(f"epoch {epoch + 1:3d}/{epochs}  loss {measured['train_loss']:.4f}  "
+                    f"train {measured['train_accuracy']:.2f}%{test}  ({measured['seconds']:.1f}s)")
+        distributed.barrier()
     model.eval()
-    if checkpoint is not None and _state_path(checkpoint).exists():
+    if rank == 0 and checkpoint is not None and _state_path(checkpoint).exists():
         _state_path(checkpoint).unlink()
     return _history_dataset(history)
+
+
+def scheduled_rate(schedule: str, peak: float, progress: float, warmup: float = 0.0) -> float:
+    """The learning rate at `progress` ∈ [0, 1] of training: a linear ramp to `peak` over the
+    first `warmup` fraction, then `learning_rate(schedule, ...)` over the rest."""
+    if progress < warmup:
+        return peak * progress / warmup
+    return learning_rate(schedule, peak, (progress - warmup) / (1.0 - warmup))
+
+
+def _distributed(model: nn.Module, device: torch.device, sync_bn: bool) -> nn.Module:
+    if sync_bn:
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    return nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+
+
+def _step(loss: torch.Tensor, model: nn.Module, optimizer: torch.optim.Optimizer,
+          scaler: "torch.amp.GradScaler | None", clip_grad: float | None) -> None:
+    """Backward, optional gradient-norm clipping (on unscaled gradients), optimiser step."""
+    if scaler is not None:
+        scaler.scale(loss).backward()
+        scaler.unscale_(optimizer)
+    else:
+        loss.backward()
+    if clip_grad:
+        nn.utils.clip_grad_norm_(model.parameters(), clip_grad)
+    if scaler is not None:
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        optimizer.step()
+
+
+@torch.no_grad()
+def test_accuracy(model: nn.Module, test_set, device: torch.device, workers: int = 0,
+                  batch_size: int = BATCH_SIZE) -> float:
+    """Accuracy (%) on the test set in eval mode, batches decoded by `workers` processes."""
+    batches, _ = loader(test_set, batch_size, 0, workers=workers, shuffle=False, pin_memory=device.type == "cuda")
+    correct, finite = [], []
+    with eval_mode(model):
+        for x, y in batches:
+            prediction, ok = classify(model(x.to(device)))
+            correct.append((prediction.cpu() == y).numpy())
+            finite.append(ok.cpu().numpy())
+    return accuracy_over_finite(np.concatenate(correct), np.concatenate(finite))
 
 
 def _history_dataset(history: dict[str, list[float]]) -> xr.Dataset:
