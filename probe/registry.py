@@ -34,12 +34,18 @@ PROBES: dict[str, ProbeEntry] = {entry.name: entry for entry in (
                "how few pixels change the decision (SparseFool)"),
     ProbeEntry("lp", "probe.lp", "probe.commands.lp", "probe.plot.lp:accuracy",
                "accuracy under random Lp-norm noise, mCE_Lp and iCE"),
-    ProbeEntry("corruptions", "probe.corruptions", "probe.commands.corruptions", "probe.plot.corruptions:heatmap",
+    ProbeEntry("corruptions", "probe.corruptions", "probe.commands.corruptions", "probe.plot.corruptions:overview",
                "accuracy under common corruptions, mCE, test-time BN adaptation"),
     ProbeEntry("flatness", "probe.flatness", "probe.commands.flatness", "probe.plot.flatness:summary",
                "loss flatness around the weights and the Hessian spectrum", chunked=False),
     ProbeEntry("overlap", "probe.overlap", "probe.commands.overlap", "probe.plot.lp:overlap",
                "how much of one Lp ball lies inside another (Monte Carlo)", uses_model=False, chunked=False),
+    ProbeEntry("adversarial_corruptions", "probe.adversarial_corruptions", "probe.commands.adversarial_corruptions",
+               "probe.plot.adversarial_corruptions:overview",
+               "worst-case corruptions through a corruption network's weights (AdA): robust accuracy per radius ν"),
+    ProbeEntry("masking", "probe.masking", "probe.commands.masking", "probe.plot.masking:overview",
+               "gradient-masking symptoms: one-step vs iterative PGD, loss against steps and radius, noise, "
+               "transfer, zero gradients, unbounded DeepFool"),
 )}
 
 

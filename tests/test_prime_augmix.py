@@ -137,6 +137,40 @@ def test_jsd_training_loss_uses_three_views(images):
     assert all(p.grad is not None for p in model.parameters())
 
 
+def test_single_primitives_without_mixing_are_those_primitives_alone(images):
+    x, _ = images
+    levels = (x * 4).round() / 4 * 0.5 + 0.25            # five grey levels in [0.25, 0.75]: no clipping below
+    patches = F.unfold(levels, 3, padding=1).transpose(1, 2)          # (N, pixels, 9): the 3×3 neighbourhoods
+
+    def outputs(spec):
+        out = parse_augment(spec).augment(levels, _generator(4))
+        same = (out == levels).flatten(1).all(1)
+        assert 0 < int(same.sum()) < len(levels)         # the identity is one of the choices, so some images stay
+        return out, ~same
+
+    out, changed = outputs("prime:primitives=spectral,mix=false,strength=0.02")
+    for i in changed.nonzero()[:, 0].tolist():   # a 3×3 convolution: least squares fits it exactly
+        kernel = torch.linalg.lstsq(patches[i].double(), out[i].flatten().double()[:, None]).solution
+        assert float((patches[i].double() @ kernel - out[i].flatten().double()[:, None]).abs().max()) < 1e-5
+    out, changed = outputs("prime:primitives=colour,mix=false")
+    for i in changed.nonzero()[:, 0].tolist():   # a function of the pixel value alone
+        for value in levels[i].unique():
+            assert float(out[i][levels[i] == value].std(unbiased=False)) < 1e-6
+    out, changed = outputs("prime:primitives=spatial,mix=false")
+    border = torch.ones(28, 28, dtype=torch.bool)
+    border[1:-1, 1:-1] = False
+    for i in changed.nonzero()[:, 0].tolist():   # the warp is still at the borders and moves the inside
+        torch.testing.assert_close(out[i][:, border], levels[i][:, border], atol=1e-5, rtol=0)
+    mixed = parse_augment("prime:primitives=spectral").augment(levels, _generator(4))
+    assert not (mixed == levels).flatten(1).all(1).any()   # mixing blends every image
+    default = parse_augment("prime").augment(x, _generator(1))
+    torch.testing.assert_close(parse_augment("prime:primitives=colour+spectral+spatial,mix").augment(x, _generator(1)),
+                               default, atol=0, rtol=0)
+    for spec in ("prime:primitives=blur", "prime:primitives=spectral+spectral", "prime:primitives=+"):
+        with pytest.raises(ParameterError):
+            parse_augment(spec)
+
+
 def test_bad_options_are_refused():
     for spec in ("prime:colour=3", "augmix:severity=11", "prime:strength=-1", "prime:width=x", "prime:preset=big",
                  "prime:kernel=4"):

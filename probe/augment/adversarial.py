@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from probe.attacks.pgd import NORMS, pgd
-from probe.augment.base import Augmentation
+from probe.augment.base import TWO_MAXIMISATIONS, Augmentation
 from probe.errors import ParameterError
 from probe.params import eval_mode
 
@@ -25,6 +25,7 @@ class AdversarialTraining(Augmentation):
     """PGD adversarial examples of the (inner-augmented) batch replace the clean batch."""
 
     name = "adversarial"
+    maximises = True
 
     def __init__(self, norm: str, epsilon: float, steps: int = 7, inner: Augmentation | None = None,
                  monitor: Callable[[torch.Tensor], None] | None = None) -> None:
@@ -32,6 +33,8 @@ class AdversarialTraining(Augmentation):
             raise ParameterError(f"adversarial training needs a norm in {NORMS}, ε > 0 and steps ≥ 1")
         self.norm, self.epsilon, self.steps = norm, float(epsilon), int(steps)
         self.inner = inner or Augmentation()
+        if self.inner.maximises:
+            raise ParameterError(TWO_MAXIMISATIONS)
         self.monitor = monitor
 
     def loss(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor,

@@ -1,9 +1,9 @@
 """The training-augmentation hook.
 
 An `Augmentation` turns a clean batch into a training loss.  The default draws augmented
-images and targets with `apply` and uses cross-entropy (targets may be class indices or
-probability vectors); augmentations with their own loss (JSD consistency, adversarial
-training) override `loss`.
+images and targets with `images` (which is `apply` unless the augmentation needs the model, as
+AdA does) and uses cross-entropy (targets may be class indices or probability vectors);
+augmentations with their own loss (JSD consistency, adversarial training) override `loss`.
 
 Random numbers are drawn with the given generator on `generator.device` and moved to the
 images' device, so training is reproducible from a seed on every device.
@@ -15,19 +15,30 @@ import torch.nn.functional as F
 from torch import nn
 
 
+TWO_MAXIMISATIONS = ("AdA and adversarial training cannot be combined: each runs its own inner maximisation "
+                     "against the model")
+
+
 class Augmentation:
-    """Identity augmentation; subclasses override `apply` and/or `loss`."""
+    """Identity augmentation; subclasses override `apply` (or `images`, when they need the model)
+    and/or `loss`."""
 
     name = "none"
+    maximises = False   # runs an inner maximisation against the model (AdA, PGD); two cannot be combined
 
     def apply(self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """Augmented images in [0, 1] and their targets (int labels or soft labels)."""
         return x, y
 
+    def images(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor,
+               generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """Augmented images and targets for training `model` (`apply`, unless the augmentation needs the model)."""
+        return self.apply(x, y, generator)
+
     def loss(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor,
              generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """Training loss on the batch, and the logits used for training accuracy."""
-        images, targets = self.apply(x, y, generator)
+        images, targets = self.images(model, x, y, generator)
         logits = model(images)
         return F.cross_entropy(logits, targets), logits
 

@@ -16,7 +16,9 @@ strength, σ_γ² scaled by strength, so `strength=0` is the identity.  Chains a
 in AugMix (`probe.augment.augmix.mix_chains`); `jsd` adds the JSD consistency loss.
 `--augment prime[:strength=1,width=3,depth=3,preset=auto|cifar|imagenet,jsd]`; the preset
 (CIFAR parameters for images up to 64 pixels, ImageNet parameters above) can be
-overridden option by option.
+overridden option by option.  For ablations (thesis §5.4): `primitives=spectral+colour` draws
+from a subset of the primitives (the identity is always among the choices), and `mix=false`
+applies one randomly chosen primitive per image, without chains or blending with the clean image.
 """
 from __future__ import annotations
 
@@ -111,10 +113,17 @@ class PRIME(ConsistencyAugmentation):
     PRIMITIVES = ("identity", "spectral", "spatial", "colour")
 
     def __init__(self, strength: float = 1.0, width: int = 3, depth: int = 3, jsd: bool = False,
-                 preset: str = "auto", **overrides) -> None:
+                 preset: str = "auto", primitives: str = "spectral+spatial+colour", mix: bool = True,
+                 **overrides) -> None:
         super().__init__(jsd)
         if strength < 0 or width < 1 or depth < 1:
             raise ParameterError(f"prime: strength must be ≥ 0, width and depth ≥ 1 (got {strength}, {width}, {depth})")
+        chosen = [name for name in primitives.split("+") if name]
+        if not chosen or len(set(chosen)) != len(chosen) or not set(chosen) <= set(self.PRIMITIVES[1:]):
+            raise ParameterError(f"prime: primitives must be distinct names among {', '.join(self.PRIMITIVES[1:])} "
+                                 f"joined by '+', got '{primitives}'")
+        self.primitives = tuple(name for name in self.PRIMITIVES[1:] if name in chosen)   # in the canonical order
+        self.mix = bool(mix)
         if preset not in ("auto", *PRESETS):
             raise ParameterError(f"prime: preset must be auto, {' or '.join(PRESETS)}; got '{preset}'")
         unknown = set(overrides) - set(PRESETS["cifar"])
@@ -138,12 +147,14 @@ class PRIME(ConsistencyAugmentation):
 
     def augment(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         params = self.parameters_for(x)
+        if not self.mix:
+            return self.step(x, generator, params)
         return mix_chains(x, lambda images, g: self.step(images, g, params), generator, self.width, self.depth)
 
     def step(self, x: torch.Tensor, generator: torch.Generator, params: dict) -> torch.Tensor:
-        """One randomly chosen primitive per image, each with its own strength from U(0, max)."""
+        """One randomly chosen primitive (or the identity) per image, each with its own strength from U(0, max)."""
         n, device = x.shape[0], x.device
-        choice = integers(0, len(self.PRIMITIVES), (n,), generator, device)
+        choice = integers(0, 1 + len(self.primitives), (n,), generator, device)
         strength = uniform((n,), generator, device).to(x.dtype) * self.strength
         size = max(x.shape[-2:])
 
@@ -167,17 +178,17 @@ class PRIME(ConsistencyAugmentation):
                 low, high = torch.ones_like(cut), cut
             return color_shift(images, strength[rows] * params["color_variance"], low, high, generator)
 
-        operations = [
-            lambda images, rows: images,
-            lambda images, rows: spectral_filter(images, strength[rows] * params["spectral_sigma"], params["kernel"], generator),
-            spatial,
-            colour,
-        ]
-        return apply_per_image(x, choice, operations)
+        operations = {
+            "spectral": lambda images, rows: spectral_filter(images, strength[rows] * params["spectral_sigma"],
+                                                             params["kernel"], generator),
+            "spatial": spatial,
+            "colour": colour,
+        }
+        return apply_per_image(x, choice, [lambda images, rows: images, *(operations[p] for p in self.primitives)])
 
     @classmethod
     def from_spec(cls, args: str, info: dict) -> "PRIME":
         """Build from the `--augment prime:...` option text."""
         defaults = {"strength": 1.0, "width": 3, "depth": 3, "jsd": False, "preset": "auto",
-                    **dict.fromkeys(PRESETS["cifar"])}
+                    "primitives": "spectral+spatial+colour", "mix": True, **dict.fromkeys(PRESETS["cifar"])}
         return cls(**parse_options(args, defaults, "prime"))

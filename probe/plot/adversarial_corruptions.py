@@ -1,0 +1,92 @@
+"""Figures of the adversarial-corruption probe (`probe='adversarial_corruptions'` results).
+
+- `robust_accuracy`: accuracy under AdA's corruptions against the relative radius ν, with the
+  clean and reconstruction accuracies;
+- `ssim_distributions`: the SSIM of the corruptions to the clean images per ν, before the
+  guard (violins) and after it (medians), with the guard threshold (the paper's Fig. 1b);
+- `examples`: clean images, their adversarial corruptions at every ν > 0 and the differences
+  to the clean image, exaggerated (the paper's Fig. 1a);
+- `overview` (the default): the three side by side.
+"""
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from probe.plot import style
+from probe.plot.corruptions import _grid
+
+EXAGGERATION = 4.0   # differences are drawn as 0.5 + 4 (x̂ − x)
+
+
+@style.styled
+def robust_accuracy(ds: xr.Dataset, ax=None, label: str | None = None):
+    """Robust accuracy (%) against ν; the clean and reconstruction accuracies as dashed lines."""
+    if ax is None:
+        _, ax = style.new_axes()
+    nu = ds["nu"].values
+    ax.plot(nu, ds["robust_accuracy"].values, marker="o", ms=3, color=style.color(0), label=label or "adversarial")
+    ax.axhline(float(ds["clean_accuracy"]), ls="--", lw=0.8, color="0.4", label="clean")
+    ax.axhline(float(ds["reconstruction_accuracy"]), ls=":", lw=0.8, color=style.color(1), label="c_φ(x)")
+    ax.set_xlabel("relative radius ν")
+    ax.set_ylabel("accuracy (%)")
+    ax.set_ylim(0, 102)
+    ax.set_title(f"AdA through {ds.attrs.get('param_corruption_net', 'corruption net')}, "
+                 f"{ds.attrs.get('param_steps', '')} steps")
+    ax.legend(fontsize=6)
+    return ax
+
+
+@style.styled
+def ssim_distributions(ds: xr.Dataset, ax=None):
+    """SSIM to the clean image per ν: violins before the guard, medians after it, the threshold dashed."""
+    if ax is None:
+        _, ax = style.new_axes()
+    nu = ds["nu"].values
+    positions = np.arange(len(nu))
+    parts = ax.violinplot([ds["ssim"].sel(nu=v).values for v in nu], positions, showmedians=True, widths=0.8)
+    for body in parts["bodies"]:
+        body.set_facecolor(style.color(0))
+        body.set_alpha(0.5)
+    ax.plot(positions, ds["ssim_guarded_quantile"].sel(quantile=0.5).values, "s", ms=3, color=style.color(2),
+            label="median after the guard")
+    ax.axhline(float(ds.attrs.get("param_ssim_threshold", 0.3)), ls="--", lw=0.8, color="0.4", label="guard threshold")
+    ax.set_xticks(positions, [f"{v:g}" for v in nu])
+    ax.set_xlabel("relative radius ν")
+    ax.set_ylabel("SSIM to the clean image")
+    ax.set_ylim(min(0.0, float(ds["ssim"].min()) - 0.02), 1.02)
+    ax.legend(fontsize=6, loc="lower left")
+    return ax
+
+
+@style.styled
+def examples(ds: xr.Dataset, ax=None):
+    """Rows: example images; columns: clean, the corruption at every ν > 0, then the differences to the
+    clean image at every ν > 0, exaggerated."""
+    nu = [v for v in ds["nu"].values if v > 0]
+    clean = ds["example_clean"].values
+    corrupted = ds["example_corrupted"].sel(nu=nu).values                    # (example, nu, C, H, W)
+    differences = np.clip(0.5 + EXAGGERATION * (corrupted - clean[:, None]), 0.0, 1.0)
+    images = np.concatenate([clean[:, None], corrupted, differences], axis=1)
+    columns = ["clean"] + [f"{v:g}" for v in nu] + [f"Δ {v:g}" for v in nu]
+    ax = _grid(images, [f"#{s}" for s in ds["example"].values], columns, ax)
+    ax.tick_params(axis="x", labelsize=6)
+    ax.set_title(f"clean, adversarial corruption at ν, difference ×{EXAGGERATION:g} (Δ)")
+    return ax
+
+
+@style.styled
+def overview(ds: xr.Dataset, ax=None):
+    """Robust accuracy and SSIM distributions side by side, the example grid below (when the result
+    holds examples); with `ax`, only the robust accuracy on it."""
+    if ax is not None:
+        return robust_accuracy(ds, ax=ax)
+    import matplotlib.pyplot as plt
+    layout = [["accuracy", "ssim"], ["examples", "examples"]] if "example_clean" in ds else [["accuracy", "ssim"]]
+    figure = plt.figure(figsize=(style.TWO_COLUMN, 2.4 * len(layout)), layout="constrained")
+    axes = figure.subplot_mosaic(layout)
+    robust_accuracy(ds, ax=axes["accuracy"])
+    ssim_distributions(ds, ax=axes["ssim"])
+    if "examples" in axes:
+        examples(ds, ax=axes["examples"])
+    return axes["accuracy"]
