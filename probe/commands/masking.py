@@ -1,0 +1,69 @@
+"""`python -m probe.masking CHECKPOINT --data SPEC [--norm l2|linf] [--radii R ...] [--steps S ...]
+[--baseline OTHER.pt] [--max-iter N] ...`: the gradient-masking symptoms."""
+from __future__ import annotations
+
+import argparse
+
+import torch
+import xarray as xr
+
+from probe.attacks.pgd import NORMS
+from probe.commands import common
+from probe.masking import DEFAULT_RADII, DEFAULT_STEPS, summary
+
+
+def add_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--norm", default="l2", choices=NORMS, help="PGD ball (default %(default)s)")
+    parser.add_argument("--radii", type=float, nargs="+", default=list(DEFAULT_RADII), metavar="R",
+                        help="PGD radii on the [0, 1] pixel scale (default %(default)s)")
+    parser.add_argument("--steps", type=common.positive_int, nargs="+", default=list(DEFAULT_STEPS), metavar="S",
+                        help="PGD step counts; 1 (the one-step attack) is always included (default %(default)s)")
+    parser.add_argument("--baseline", metavar="CHECKPOINT",
+                        help="second checkpoint (read with --factory, --trust-checkpoint) whose PGD perturbations "
+                             "are transferred to the model")
+    parser.add_argument("--max-iter", type=common.positive_int, default=50,
+                        help="full-space DeepFool iterations (default %(default)s)")
+    parser.add_argument("--candidates", type=int, default=10, help="DeepFool candidate classes (default %(default)s)")
+    parser.add_argument("--overshoot", type=float, default=0.02, help="DeepFool overshoot η (default %(default)s)")
+
+
+def prepare(args: argparse.Namespace, options: dict, device: torch.device) -> dict:
+    """`--baseline PATH` becomes the model it names, loaded like the main checkpoint."""
+    if options.get("baseline") is not None:
+        options["baseline"] = common.load_model(args, device, path=options["baseline"])
+    return options
+
+
+def report(ds: xr.Dataset) -> str:
+    """Per radius: accuracy after one step, after the most steps, under noise (and transfer);
+    mean loss per step count; then the summary."""
+    steps = [int(s) for s in ds["steps"].values]
+    headers = ["radius", "one-step acc %", f"PGD-{steps[-1]} acc %", "noise acc %"]
+    transfer = "transfer_accuracy" in ds
+    if transfer:
+        headers.append("transfer acc %")
+    headers += [f"loss {s} steps" for s in steps]
+    rows = []
+    for i, radius in enumerate(ds["radius"].values):
+        row = [float(radius), float(ds["accuracy"].values[i, 0]), float(ds["accuracy"].values[i, -1]),
+               float(ds["noise_accuracy"].values[i])]
+        if transfer:
+            row.append(float(ds["transfer_accuracy"].values[i]))
+        rows.append(row + [float(v) for v in ds["mean_loss"].values[i]])
+    numbers = summary(ds)
+    lines = [common.format_table(headers, rows),
+             f"clean accuracy {numbers['clean_accuracy']:.2f}%   full-space DeepFool success "
+             f"{numbers['deepfool_success']:.1f}%   zero gradients {numbers['zero_gradients']:.1f}%   "
+             f"non-finite gradients {numbers['non_finite_gradients']:.1f}%   ({numbers['samples']} samples)"]
+    if numbers["failed_steps"]:
+        lines.append(f"{numbers['failed_steps']} PGD steps skipped for a non-finite gradient")
+    return "\n".join(lines + common.non_finite_note(numbers, "excluded from the accuracies"))
+
+
+def headline(ds: xr.Dataset) -> str:
+    """The result in one line (the demo's summary)."""
+    numbers = summary(ds)
+    radius = numbers["radius"]
+    return (f"DeepFool success {numbers['deepfool_success']:.0f}%, at radius {radius:g}: one-step "
+            f"{numbers['one_step_accuracy']:.1f}% vs PGD {numbers['iterative_accuracy']:.1f}% vs noise "
+            f"{numbers['noise_accuracy']:.1f}% accuracy; zero gradients {numbers['zero_gradients']:.0f}%")

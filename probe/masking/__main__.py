@@ -1,0 +1,7 @@
+"""`python -m probe.masking CHECKPOINT ...` (see `probe.commands.masking`)."""
+import sys
+
+from probe.commands import probe_main
+
+if __name__ == "__main__":
+    sys.exit(probe_main("masking"))

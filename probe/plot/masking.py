@@ -1,0 +1,77 @@
+"""Figures of the gradient-masking probe (`probe='masking'` results).
+
+- `overview`: the default plot, `losses` and `accuracies` side by side;
+- `losses`: mean PGD loss against the radius, one line per step count (it should rise with both);
+- `accuracies`: accuracy against the radius under the one-step attack, the iterative attack,
+  random noise of the attack's norm and (with a baseline) the transferred attack.
+
+Each takes one result, a list or a mapping {label: result} (one colour per model).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from probe.plot import labelled, style
+
+ATTACKS = (("one-step", "o", "--"), ("iterative", "s", "-"), ("noise", "^", ":"), ("transfer", "D", "-."))
+
+
+@style.styled
+def losses(results, ax=None):
+    """Mean cross-entropy under PGD against the radius, one line per step count (darker: more steps)."""
+    if ax is None:
+        _, ax = style.new_axes()
+    models = labelled(results)
+    for i, (label, ds) in enumerate(models):
+        steps = ds["steps"].values
+        for j, count in enumerate(steps):
+            name = f"{count} step{'s' if count > 1 else ''}"
+            ax.plot(ds["radius"].values, ds["mean_loss"].values[:, j], marker="o", ms=3, color=style.color(i),
+                    alpha=0.35 + 0.65 * (j + 1) / len(steps), ls="--" if count == 1 else "-",
+                    label=f"{label}: {name}" if label else name)
+        ax.axhline(float(ds["clean_mean_loss"]), color=style.color(i), lw=0.6, ls=":")
+    ax.set_xlabel(f"PGD radius ({models[0][1].attrs.get('param_norm', 'l2')})")
+    ax.set_ylabel("mean cross-entropy (nats)")
+    ax.set_title("loss should rise with steps and radius")
+    ax.legend(fontsize=6)
+    return ax
+
+
+@style.styled
+def accuracies(results, ax=None):
+    """Accuracy against the radius: one-step vs iterative PGD vs random noise (vs transfer)."""
+    if ax is None:
+        _, ax = style.new_axes()
+    models = labelled(results)
+    for i, (label, ds) in enumerate(models):
+        series = {"one-step": ds["accuracy"].values[:, 0], "iterative": ds["accuracy"].values[:, -1],
+                  "noise": ds["noise_accuracy"].values}
+        if "transfer_accuracy" in ds:
+            series["transfer"] = ds["transfer_accuracy"].values
+        for name, marker, line in ATTACKS:
+            if name in series:
+                text = f"PGD-{int(ds['steps'].values[-1])}" if name == "iterative" else name
+                ax.plot(ds["radius"].values, series[name], marker=marker, ms=3, ls=line, color=style.color(i),
+                        label=f"{label}: {text}" if label else text)
+        ax.axhline(float(ds["clean_accuracy"]), color=style.color(i), lw=0.6, ls=":")
+    ax.set_xlabel(f"radius ({models[0][1].attrs.get('param_norm', 'l2')}; noise: the attack's L2 norm)")
+    ax.set_ylabel("accuracy (%)")
+    ax.set_ylim(-3, 103)
+    ax.set_title("attacks should beat noise; iterative beats one-step")
+    ax.legend(fontsize=6)
+    return ax
+
+
+@style.styled
+def overview(results, ax=None):
+    """`losses` and `accuracies` side by side (`ax`: None for a new figure, or two axes); returns
+    the first panel."""
+    if ax is None:
+        _, axes = style.new_axes(style.TWO_COLUMN, aspect=0.45, ncols=2, layout="constrained")
+    else:
+        axes = list(np.ravel(ax)) if isinstance(ax, (list, tuple, np.ndarray)) else [ax]
+    if len(axes) < 2:
+        return accuracies(results, ax=axes[0])
+    losses(results, ax=axes[0])
+    accuracies(results, ax=axes[1])
+    return axes[0]

@@ -1,0 +1,32 @@
+"""Figure of the report's input-pipeline result (`probe='pipeline'`, `probe.report.pipeline`)."""
+from __future__ import annotations
+
+import numpy as np
+
+from probe.plot import labelled, style
+
+LABELS = {"unit": "[0, 1]\n(contract)", "x255": "[0, 255]", "standardised": "standardised"}
+
+
+@style.styled
+def scalings(results, ax=None):
+    """Accuracy with the images in [0, 1], ×255 and standardised (one bar group per scaling, one
+    bar per model), with the largest batch-dependence and repeat changes in the legend."""
+    if ax is None:
+        _, ax = style.new_axes()
+    models = labelled(results)
+    names = [str(s) for s in models[0][1]["scaling"].values]
+    width = 0.8 / len(models)
+    for i, (label, ds) in enumerate(models):
+        x = np.arange(len(names)) + (i - (len(models) - 1) / 2) * width
+        text = (f"batch change {float(ds['batch_change'].max()):.1e}, "
+                f"repeat change {float(ds['repeat_change'].max()):.1e}")
+        bars = ax.bar(x, ds["accuracy"].values, width=width, color=style.color(i),
+                      label=f"{label}: {text}" if label else text)
+        ax.bar_label(bars, fmt="%.1f", fontsize=6)
+    ax.set_xticks(np.arange(len(names)), [LABELS.get(n, n) for n in names])
+    ax.set_ylabel("accuracy (%)")
+    ax.set_ylim(0, 110)
+    ax.set_title("the contract's [0, 1] scaling should be best")
+    ax.legend(loc="upper right", fontsize=6)
+    return ax

@@ -1,0 +1,94 @@
+"""The report's figures: one per stage, the baseline overlaid where the plot takes several
+results (margins, masking, calibration, corruption severities, flatness, input scalings) and
+side by side elsewhere (confusion matrices, SparseFool histograms, Lp-noise curves)."""
+from __future__ import annotations
+
+from typing import Callable
+
+import xarray as xr
+
+from probe.plot import plot_result, style
+from probe.plot.corruptions import heatmap, severity_curves
+from probe.plot.evaluation import confusion, reliability
+from probe.plot.flatness import curves
+from probe.plot.lp import accuracy as lp_accuracy
+from probe.plot.margins import bands
+from probe.plot.masking import overview
+from probe.plot.pipeline import scalings
+from probe.plot.sparsefool import histogram
+
+Results = dict[str, xr.Dataset]   # {"model": ds} or {"model": ds, "baseline": ds}
+PANEL_ASPECT = 0.8
+
+
+def _panels(count: int):
+    """A row of `count` panels (two-column width for more than one)."""
+    width = style.TWO_COLUMN if count > 1 else 0.65 * style.TWO_COLUMN
+    _, axes = style.new_axes(width, aspect=PANEL_ASPECT if count > 1 else 0.62, ncols=count, squeeze=False,
+                             layout="constrained")
+    return list(axes.ravel())
+
+
+def _one(results: Results):
+    """The model's result alone when there is no baseline, else the mapping (labels in legends)."""
+    return results["model"] if len(results) == 1 else results
+
+
+def _side_by_side(draw: Callable, results: Results, extra: int = 0):
+    """`draw(ds, ax)` for every model in its own panel (titled by the model's label when
+    there are several); returns all panels, `extra` more at the end."""
+    axes = _panels(len(results) + extra)
+    for ax, (label, ds) in zip(axes, results.items()):
+        draw(ds, ax)
+        if len(results) > 1:
+            ax.set_title(f"{label}\n{ax.get_title()}")
+    return axes
+
+
+def _evaluate(results: Results):
+    axes = _side_by_side(lambda ds, ax: confusion(ds, ax=ax), results, extra=1)
+    reliability(_one(results), ax=axes[-1])
+    return axes[0]
+
+
+def _corruptions(results: Results):
+    axes = _side_by_side(lambda ds, ax: heatmap(ds, ax=ax, annotate=False), results, extra=1)
+    severity_curves(results, ax=axes[-1])
+    return axes[0]
+
+
+def _flatness(results: Results):
+    if all("flatness" in ds for ds in results.values()):
+        return curves(results, ax=_panels(1)[0])
+    return _side_by_side(lambda ds, ax: plot_result(ds, ax=ax), results)[0]
+
+
+DRAW: dict[str, Callable[[Results], object]] = {
+    "evaluate": _evaluate,
+    "pipeline": lambda results: scalings(_one(results), ax=_panels(1)[0]),
+    "masking": lambda results: overview(_one(results), ax=_panels(2)),
+    "sparsefool": lambda results: _side_by_side(lambda ds, ax: histogram(ds, ax=ax), results)[0],
+    "margins": lambda results: bands(_one(results), ax=_panels(1)[0]),
+    "lp": lambda results: _side_by_side(lambda ds, ax: lp_accuracy(ds, ax=ax), results)[0],
+    "corruptions": _corruptions,
+    "flatness": _flatness,
+}
+
+
+def draw(stage: str, results: Results):
+    """The figure of `stage` (the registry's default plot, side by side, for a stage without its own),
+    drawn in the shared style."""
+    with style.context():
+        if stage in DRAW:
+            return DRAW[stage](results)
+        return _side_by_side(lambda ds, ax: plot_result(ds, ax=ax), results)[0]
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    """(width, height) in pixels of a PNG file's bytes (from its IHDR chunk)."""
+    if data[:8] != b"\x89PNG\r\n\x1a\n":
+        raise ValueError("not a PNG file")
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+__all__ = ["DRAW", "draw", "png_size"]

@@ -1,0 +1,136 @@
+"""Input-pipeline checks of a model (REFERENCE.md §10): scaling, batch dependence, determinism.
+
+- **Scaling.** Accuracy on the contract's `[0, 1]` pixels, on the same images ×255 and on the
+  images standardised with the per-channel mean and std of the selected images.  A model that
+  does better on another scaling has its preprocessing wrong.
+- **Batch dependence.** The eval-mode logits of every image in working batches of R images
+  and again in groups of R/2 (other companions).  Any change beyond float noise means the
+  prediction depends on the rest of the batch (BatchNorm using batch statistics whatever the
+  mode, e.g. a model traced in train mode).
+- **Determinism.** The same forward passes twice (dropout left on, random layers).
+
+Changes are relative: max |Δ logit| of a row over the largest |logit| of its reference row.
+A row that is finite in one pass and not in the other changes by `+inf`; a row non-finite in
+both changes by 0 (the non-finite logits are counted apart, in `finite`).
+
+    ds = probe.report.pipeline.run(model, data, n=256)
+    probe.report.pipeline.summary(ds)
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import numpy as np
+import torch
+import xarray as xr
+from torch import nn
+
+from probe import runner
+from probe.errors import ParameterError
+from probe.lp import accuracy
+from probe.logits import classify
+from probe.results import variable
+
+PROBE = "pipeline"
+BATCH_SIZE = 64         # images per reference forward pass (R)
+MIN_IMAGES = 4          # two groups of at least two images each
+SCALINGS = ("unit", "x255", "standardised")
+SCALING_NAMES = {"unit": "[0, 1] (the contract)", "x255": "[0, 255]", "standardised": "standardised (mean/std)"}
+STD_FLOOR = 1e-6
+
+
+def _grouped_logits(model: nn.Module, x: torch.Tensor, size: int) -> torch.Tensor:
+    """Logits of `x` in consecutive groups of `size` images, a last group of one merged into the previous."""
+    bounds = list(range(0, len(x), size)) + [len(x)]
+    if len(bounds) > 2 and bounds[-1] - bounds[-2] == 1:
+        bounds.pop(-2)
+    with torch.no_grad():
+        return torch.cat([model(x[a:b]).float() for a, b in zip(bounds[:-1], bounds[1:])])
+
+
+def relative_change(reference: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
+    """(N,) max |other − reference| / max |reference| per row; +inf where exactly one row is
+    finite, 0 where neither is."""
+    ok_ref, ok_other = torch.isfinite(reference).all(1), torch.isfinite(other).all(1)
+    both = ok_ref & ok_other
+    scale = reference.nan_to_num().abs().amax(1).clamp_min(torch.finfo(reference.dtype).tiny)
+    change = (other.nan_to_num() - reference.nan_to_num()).abs().amax(1) / scale
+    change = torch.where(both, change, torch.zeros_like(change))
+    return torch.where(ok_ref != ok_other, torch.full_like(change, math.inf), change)
+
+
+def _compute(model: nn.Module) -> runner.Compute:
+    def compute(chunk: runner.Chunk) -> xr.Dataset:
+        x, y = chunk.x, chunk.y
+        if len(x) < MIN_IMAGES:
+            raise ParameterError(f"the input-pipeline checks need at least {MIN_IMAGES} images, got {len(x)}")
+        size = max(MIN_IMAGES, min(chunk.batch_size, len(x)))
+        mean = x.mean(dim=(0, 2, 3), keepdim=True)
+        std = x.std(dim=(0, 2, 3), keepdim=True).clamp_min(STD_FLOOR)
+        reference = _grouped_logits(model, x, size)
+        scaled = {"unit": reference, "x255": _grouped_logits(model, x * 255.0, size),
+                  "standardised": _grouped_logits(model, (x - mean) / std, size)}
+        predictions = [classify(scaled[name]) for name in SCALINGS]
+        regrouped = _grouped_logits(model, x, size // 2)
+        repeated = _grouped_logits(model, x, size)
+        batch_change, repeat_change = relative_change(reference, regrouped), relative_change(reference, repeated)
+        labels = y.cpu().numpy()
+        first = predictions[0][0]
+        return xr.Dataset({
+            "correct": variable(("scaling", "sample"), np.stack([(p == y).cpu().numpy() for p, _ in predictions]),
+                                "classified correctly with the images so scaled"),
+            "finite": variable(("scaling", "sample"), np.stack([f.cpu().numpy() for _, f in predictions]),
+                               "logits finite with the images so scaled"),
+            "batch_change": variable("sample", batch_change.double().cpu().numpy(),
+                                     f"relative logit change between working batches of {size} and of {size // 2}",
+                                     "1"),
+            "batch_prediction_changed": variable("sample", (classify(regrouped)[0] != first).cpu().numpy(),
+                                                 "the prediction changed with the rest of the batch"),
+            "repeat_change": variable("sample", repeat_change.double().cpu().numpy(),
+                                      "relative logit change between two identical forward passes", "1"),
+            "repeat_prediction_changed": variable("sample", (classify(repeated)[0] != first).cpu().numpy(),
+                                                  "the prediction changed between two identical passes"),
+            "label": variable("sample", labels, "true class"),
+            "standardise_mean": variable("channel", mean.flatten().double().cpu().numpy(),
+                                         "per-channel mean of the selected images (standardised scaling)"),
+            "standardise_std": variable("channel", std.flatten().double().cpu().numpy(),
+                                        "per-channel std of the selected images (standardised scaling)"),
+        }, coords={"scaling": list(SCALINGS), "sample": chunk.indices})
+    return compute
+
+
+def finalize(ds: xr.Dataset) -> xr.Dataset:
+    """Accuracy (%) per scaling over the samples whose logits are finite."""
+    ds["accuracy"] = variable("scaling", accuracy(ds["correct"].values, ds["finite"].values, -1),
+                              "accuracy with the images so scaled", "%")
+    return ds
+
+
+def run(model: nn.Module, data, *, n: int | None = None, indices=None, seed: int = 0,
+        device: torch.device | str | None = None, batch_size: int | None = None, out=None, resume: bool = False,
+        progress: Callable[[int], None] | None = None, max_memory: str | int | None = None) -> xr.Dataset:
+    """The input-pipeline measurements of the selected samples (at least 4), in one chunk:
+    correctness per scaling, batch-dependence and repeat changes per sample.  `batch_size`
+    is the reference working batch R (default 64)."""
+    return runner.run(PROBE, model, data, _compute(model), options={}, n=n, indices=indices, seed=seed,
+                      device=device, batch_size=batch_size, default_batch_size=BATCH_SIZE, chunk_size=None,
+                      out=out, resume=resume, progress=progress, finalize=finalize, max_memory=max_memory,
+                      row_cost=1.0)
+
+
+def summary(ds: xr.Dataset) -> dict[str, float | int]:
+    """Accuracy (%) per scaling, the gain (points) of the best other scaling over [0, 1], the
+    largest relative batch and repeat changes, the predictions they changed, and the samples
+    whose [0, 1] logits are not finite."""
+    acc = {name: float(value) for name, value in zip(ds["scaling"].values, ds["accuracy"].values)}
+    return {
+        "samples": int(ds.sizes["sample"]),
+        **{f"accuracy_{name}": acc[name] for name in SCALINGS},
+        "scaling_gain": max(acc["x255"], acc["standardised"]) - acc["unit"],
+        "batch_change": float(ds["batch_change"].values.max()),
+        "batch_prediction_changes": int(ds["batch_prediction_changed"].values.sum()),
+        "repeat_change": float(ds["repeat_change"].values.max()),
+        "repeat_prediction_changes": int(ds["repeat_prediction_changed"].values.sum()),
+        "non_finite": int((~ds["finite"].values[0]).sum()),
+    }
