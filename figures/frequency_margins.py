@@ -1,47 +1,58 @@
-"""Frequency margins of several models (thesis Figs. 4.3/4.7/4.11 style) and the PGD energy spectrum.
+"""Thesis Figs. 4.3, 4.7 and 4.11: margins per DCT band of standard, DCT-flipped, low-pass and
+L2-adversarial LeNets, one panel per model (box 25–75 %, whiskers 5–95 %, median; non-converged
+at the top), on one shared log axis; and the energy spectrum of the PGD perturbations per epoch.
 
-Reads what `python -m analyses.margins_frequency --out DIR` wrote: one margins result per
-model (`probe='margins'`, labelled by its `model_label` attribute) and `pgd_energy.nc`.
+Reads what `python -m analyses.margins_frequency --out DIR` wrote: one margins result per model
+(`probe='margins'`, labelled by its `model_label` attribute) and, when present, `pgd_energy.nc`.
+Writes `frequency_margins.pdf` (and `pgd_energy.pdf`):
 
-    python -m figures.frequency_margins DIR [-o DIR/margins.pdf]
+    python -m figures.frequency_margins DIR [--out DIR] [--format pdf|png|svg]
 """
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
-from probe import plot, results
+from figures import common
+from probe import results
 from probe.plot import margins as margin_plots
+from probe.plot import style
+
+COMMAND = "python -m analyses.margins_frequency --out DIR"
 
 
-def render(folder: Path, out: Path | None = None) -> list[Path]:
-    """Draw the margin curves of every model in `folder` (and the energy spectrum when present)."""
-    sweeps = {}
-    for path in sorted(folder.glob("*.nc")):
-        ds = results.load(path)
-        if ds.attrs.get("probe") == "margins":
-            sweeps[str(ds.attrs.get("model_label", path.stem))] = ds
+ORDER = ("standard", "flip", "low", "adversarial")   # the thesis' order of the models
+
+
+def _rank(label: str) -> int:
+    return next((i for i, word in enumerate(ORDER) if word in label.lower()), len(ORDER))
+
+
+@style.styled
+def draw(folder: Path) -> dict:
+    """{'frequency_margins': one panel per model (and 'pgd_energy' when the spectrum was saved)}."""
+    found = common.probe_results(folder, "margins")
+    sweeps = dict(sorted(found.items(), key=lambda item: _rank(item[0])))
     if not sweeps:
-        raise SystemExit(f"{folder}: no margins results (run python -m analyses.margins_frequency --out {folder})")
+        raise SystemExit(f"{folder}: no margins results (written by `{COMMAND}`)")
+    figure, axes = style.panels(len(sweeps), style.TWO_COLUMN, aspect=0.62)
+    for panel, (label, ds) in zip(axes, sweeps.items()):
+        margin_plots.bands(ds, ax=panel, log=True)
+        accuracy = ds.attrs.get("test_accuracy")
+        panel.set_title(label + (f" (test accuracy {float(accuracy):.1f} %)" if accuracy is not None else ""))
+    common.same_scale(axes)
+    common.shared_legend(figure, axes)
     samples = next(iter(sweeps.values())).sizes["sample"]
-    ax = margin_plots.bands(sweeps, log=True, points=False)
-    ax.set_title(f"Fashion-MNIST LeNets, {samples} test images")
-    out = out or folder / "margins.png"
-    written = [plot.save(ax, out)]
-    if (folder / "pgd_energy.nc").exists():
-        spectrum = margin_plots.spectrum(results.load(folder / "pgd_energy.nc"), over="epoch")
-        written.append(plot.save(spectrum, out.with_name("pgd_energy" + out.suffix)))
-    return written
+    figure.suptitle(f"Margins per DCT band, {samples} test images per model")
+    drawn = {"frequency_margins": figure}
+    if (Path(folder) / "pgd_energy.nc").exists():
+        drawn["pgd_energy"] = margin_plots.spectrum(results.load(Path(folder) / "pgd_energy.nc"), over="epoch").figure
+    return drawn
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("folder", type=Path, help="the --out folder of analyses.margins_frequency")
-    parser.add_argument("-o", "--out", type=Path, help="figure file (default: FOLDER/margins.png)")
-    args = parser.parse_args()
-    for path in render(args.folder, args.out):
-        print(path)
+def render(folder: Path, out: Path | None = None, fmt: str = "pdf") -> list[Path]:
+    """Save the figures of `folder` into `out` (default: the same folder)."""
+    return common.render(draw, folder, out, fmt)
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(common.main(draw, __doc__))

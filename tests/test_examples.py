@@ -1,30 +1,73 @@
-"""The examples run end to end and print what they promise."""
+"""Every notebook in examples/ executes end to end — with small sample counts written over its
+`parameters` cell — in a Jupyter kernel running this very interpreter, and is kept without outputs
+(so that a change to a notebook reviews as a change to its code)."""
 from __future__ import annotations
 
-import os
-import subprocess
+import json
 import sys
 from pathlib import Path
 
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+NOTEBOOKS = sorted(EXAMPLES.glob("*.ipynb"))
+SMALL = {   # per notebook: what replaces its parameters ({checkpoint}: the session's LeNet), and what it must print
+    "01_first_probe.ipynb": ("checkpoint = {checkpoint!r}\nn = 8", "fooling_rate"),
+    "02_compare_two_models.ipynb": ("checkpoint = {checkpoint!r}\nepochs = 0\nn = 8", "low-pass input: test accuracy"),
+    "03_results_with_xarray.ipynb": ("path = None\ncheckpoint = {checkpoint!r}\nn = 8",
+                                     "largest low-frequency margin: image"),
+    "04_sanity_report.ipynb": ("checkpoint = {checkpoint!r}\nn = 16\nstages = ['evaluate', 'pipeline']",
+                               "verdict:"),
+}
 
 
-def _run(script: str, *args: str, cwd: Path) -> str:
-    env = dict(os.environ, PYTHONWARNINGS="ignore")
-    proc = subprocess.run([sys.executable, str(EXAMPLES / script), *args], capture_output=True, text=True,
-                          cwd=cwd, env=env, timeout=600)
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout
+@pytest.fixture(scope="module")
+def jupyter_path(tmp_path_factory) -> Path:
+    """A folder holding a `python3` kernel spec that starts this interpreter; on JUPYTER_PATH it comes
+    before any user or system spec of that name."""
+    root = tmp_path_factory.mktemp("jupyter")
+    spec = root / "kernels" / "python3"
+    spec.mkdir(parents=True)
+    (spec / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "Python 3 (probe tests)", "language": "python"}))
+    return root
 
 
-def test_lp_balls(tmp_path):
-    out = _run("lp_balls.py", cwd=tmp_path)
-    means = [float(line.split("= ")[1].split()[0]) for line in out.splitlines() if "(expected 0.5)" in line]
-    assert len(means) == 4 and all(abs(m - 0.5) < 0.03 for m in means)
-    assert "radius 0.1: 100.0" in out and "radius 0.15: 0.0" in out
+def _parameters(nb) -> int:
+    tagged = [i for i, cell in enumerate(nb.cells) if "parameters" in cell.metadata.get("tags", [])]
+    assert len(tagged) == 1, "a notebook has exactly one cell tagged 'parameters'"
+    return tagged[0]
 
 
-def test_boundary_in_a_notebook(tmp_path):
-    out = _run("boundary_in_a_notebook.py", "--out", str(tmp_path / "out"), "--epochs", "2", cwd=tmp_path)
-    assert "SparseFool fooled" in out and (tmp_path / "out" / "margins.png").stat().st_size > 1000
-    assert (tmp_path / "out" / "margins.nc").exists()
+def test_notebooks_are_listed_and_kept_without_outputs():
+    assert NOTEBOOKS and sorted(SMALL) == [path.name for path in NOTEBOOKS]
+    assert not list(EXAMPLES.glob("*.py")), "examples are notebooks"
+    for path in NOTEBOOKS:
+        nb = nbformat.read(path, as_version=4)
+        nbformat.validate(nb)
+        _parameters(nb)
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                assert cell.outputs == [] and cell.execution_count is None, \
+                    f"{path.name}: clear the outputs (jupyter nbconvert --clear-output --inplace {path.name})"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[path.stem for path in NOTEBOOKS])
+def test_notebook_runs(path, tmp_path, jupyter_path, lenet_checkpoint, monkeypatch):
+    monkeypatch.setenv("JUPYTER_PATH", str(jupyter_path))
+    monkeypatch.setenv("PYTHONWARNINGS", "ignore")
+    nb = nbformat.read(path, as_version=4)
+    parameters, expected = SMALL[path.name]
+    nb.cells.insert(_parameters(nb) + 1, nbformat.v4.new_code_cell(parameters.format(checkpoint=str(lenet_checkpoint))))
+    NotebookClient(nb, kernel_name="python3", timeout=300, resources={"metadata": {"path": str(tmp_path)}}).execute()
+    printed = "".join(output.get("text", "") + str(output.get("data", {}).get("text/plain", ""))
+                      for cell in nb.cells if cell.cell_type == "code" for output in cell.outputs)
+    assert expected in printed
+    shown = {i for i, cell in enumerate(nb.cells) if cell.cell_type == "code"
+             and any("image/png" in output.get("data", {}) for output in cell.outputs)}
+    assert shown, "the notebook shows its figures"
+    for i, cell in enumerate(nb.cells):   # every plot shows inline: the style leaves interactive mode on
+        assert "plot_result(" not in cell.source or i in shown, cell.source

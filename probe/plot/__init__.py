@@ -1,13 +1,20 @@
-"""Figures from probe results: `probe.plot.<probe>.<plot>(ds, ax=None, **style) -> Axes`.
+"""Figures from probe results: `probe.plot.<probe>.<plot>(results, ax=None, ...) -> Axes`.
 
-`plot_result(ds)` draws the default plot of a result, chosen by its `probe` attribute from
-the probe registry, and `save(fig, path)` writes PNG, PDF or SVG.  Importing this package
-does not change matplotlib's backend (a notebook keeps its own).
+A plot takes one result, a list of results (labelled by their provenance: `model_label`, else the
+`model` architecture, with the weights' SHA-256 prefix where two share a name) or a dict
+label → result, and draws them together.  `plot_result(ds)` draws the default plot of a result,
+chosen by its `probe` attribute from the probe registry; `save(fig, path)` writes PNG (at
+`style.DPI`), PDF or SVG (TrueType fonts, never Type 3).  Importing this package changes neither
+matplotlib's backend nor its global settings (see `probe.plot.style`).
 """
 from __future__ import annotations
 
 import importlib
+from collections import Counter
 from pathlib import Path
+from typing import Mapping, Sequence
+
+import xarray as xr
 
 from probe.errors import ParameterError
 from probe.plot import style
@@ -16,29 +23,58 @@ from probe.registry import PROBES
 DEFAULT_PLOTS: dict[str, str] = {"train": "probe.plot.training:curves",
                                  **{name: entry.plot for name, entry in PROBES.items()}}
 FORMATS = (".png", ".pdf", ".svg")
+Results = xr.Dataset | Sequence[xr.Dataset] | Mapping[str, xr.Dataset]
 
 
-def plot_result(ds, ax=None):
-    """Draw the default plot of a result on `ax` (or new axes) and return the axes."""
-    name = ds.attrs.get("probe")
+def _provenance_label(ds: xr.Dataset) -> str:
+    return str(ds.attrs.get("model_label", ds.attrs.get("model", "model")))
+
+
+def labelled(results: Results) -> list[tuple[str | None, xr.Dataset]]:
+    """(label, result) pairs: one result → [(None, ds)]; a dict → its items; a list → labels from
+    each result's provenance, made unique with the weights' SHA-256 prefix (then the position)."""
+    if isinstance(results, xr.Dataset):
+        return [(None, results)]
+    if isinstance(results, Mapping):
+        return [(str(label), ds) for label, ds in results.items()]
+    results = list(results)
+    names = [_provenance_label(ds) for ds in results]
+    repeated = Counter(names)
+    names = [f"{name} {str(ds.attrs.get('model_sha256', ''))[:6]}".strip() if repeated[name] > 1 else name
+             for name, ds in zip(names, results)]
+    repeated = Counter(names)
+    return [(f"{name} ({i + 1})" if repeated[name] > 1 else name, ds) for i, (name, ds) in enumerate(zip(names, results))]
+
+
+def plot_result(results: Results, ax=None):
+    """Draw the default plot of a result — or of several results of one probe together (a list, or
+    a dict label → result) — on `ax` (or a new figure), chosen by the `probe` attribute; returns
+    the axes."""
+    names = {str(ds.attrs.get("probe")) for _, ds in labelled(results)}
+    name = names.pop()
+    if names:
+        raise ParameterError(f"results of different probes cannot share a plot ({', '.join(sorted(names | {name}))})")
     if name not in DEFAULT_PLOTS:
         raise ParameterError(f"no plot for results of probe '{name}' (known: {', '.join(sorted(DEFAULT_PLOTS))})")
     module, _, function = DEFAULT_PLOTS[name].partition(":")
-    return getattr(importlib.import_module(module), function)(ds, ax=ax)
+    return getattr(importlib.import_module(module), function)(results, ax=ax)
 
 
-def save(fig_or_ax, path) -> Path:
-    """Save a figure (or the figure of an axes) as PNG, PDF or SVG, chosen by the suffix."""
+def save(fig_or_ax, path, dpi: int = style.DPI, close: bool = True) -> Path:
+    """Write a figure (or the figure of an axes) as PNG at `dpi`, or as PDF or SVG with TrueType
+    fonts, chosen by the suffix; the figure is closed afterwards unless `close=False`."""
     import matplotlib.pyplot as plt
     path = Path(path)
     if path.suffix.lower() not in FORMATS:
         raise ParameterError(f"figure file must end in {', '.join(FORMATS)}, got '{path.name}'")
     fig = getattr(fig_or_ax, "figure", fig_or_ax)
-    fig = fig if hasattr(fig, "savefig") else fig_or_ax.get_figure()
+    fig = fig if hasattr(fig, "savefig") else fig.figure   # the figure holding a sub-figure
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
+    with style.context():
+        fig.savefig(path, dpi=dpi)
+    if close:
+        plt.close(fig)
     return path
 
 
-__all__ = ["DEFAULT_PLOTS", "plot_result", "save", "style"]
+__all__ = ["DEFAULT_PLOTS", "FORMATS", "labelled", "plot_result", "save", "style"]

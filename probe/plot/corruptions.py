@@ -1,22 +1,40 @@
 """Figures of the corruption probe (`probe='corruptions'` results) and of PRIME / AugMix samples.
 
-- `heatmap`: accuracy over corruption × severity (the default plot);
-- `severity_curves`: mean accuracy against severity (clean at 0) for several models;
+- `overview` (the default plot): the heat map beside the accuracy per severity;
+- `heatmap`: accuracy over corruption × severity;
+- `severity_curves`: mean accuracy against severity (clean at 0) for several models (PRIME's
+  per-severity figure);
 - `corruption_grid`: every corruption at every severity of one image (the result's examples);
 - `augmentation_grid`: augmented samples, rows = augmentations, columns = draws.
 """
 from __future__ import annotations
 
-from typing import Mapping
-
 import numpy as np
 import xarray as xr
 
-from probe.plot import style
+from probe.plot import labelled, style
 
 
-def heatmap(ds: xr.Dataset, ax=None, cmap: str = "viridis", annotate: bool = True):
-    """Accuracy (%) for every corruption (rows) and severity (columns)."""
+@style.styled
+def overview(results, ax=None):
+    """The heat map of every result beside the accuracy per severity of all of them; on `ax`: the
+    heat map of one result, or the severity curves of several."""
+    models = labelled(results)
+    if ax is not None:
+        return heatmap(models[0][1], ax=ax) if len(models) == 1 else severity_curves(results, ax=ax)
+    rows = models[0][1].sizes["corruption"]
+    _, axes = style.new_axes(style.TWO_COLUMN, aspect=min(1.1, 0.25 + 0.05 * rows), ncols=len(models) + 1,
+                             layout="constrained")
+    for panel, (label, ds) in zip(axes, models):
+        heatmap(ds, ax=panel, annotate=len(models) == 1, label=label)
+    severity_curves(results, ax=axes[-1])
+    return axes[0]
+
+
+@style.styled
+def heatmap(ds: xr.Dataset, ax=None, cmap: str = style.SEQUENTIAL, annotate: bool = True, label: str | None = None):
+    """Accuracy (%) for every corruption (rows) and severity (columns); clean accuracy and mCE in
+    the title (prefixed by `label`)."""
     accuracy = ds["accuracy"].transpose("corruption", "severity")
     corruptions = [str(c) for c in accuracy["corruption"].values]
     if ax is None:
@@ -25,60 +43,57 @@ def heatmap(ds: xr.Dataset, ax=None, cmap: str = "viridis", annotate: bool = Tru
     ax.set_xticks(range(accuracy.sizes["severity"]), [str(s) for s in accuracy["severity"].values])
     ax.set_yticks(range(len(corruptions)), [c.replace("_", " ") for c in corruptions])
     ax.set_xlabel("severity")
+    ax.set_ylabel("corruption")
     ax.grid(False)
     if annotate:
         for (i, j), value in np.ndenumerate(accuracy.values):
             ax.text(j, i, f"{value:.0f}", ha="center", va="center", fontsize=5,
                     color="white" if value < 60 else "black")
-    title = f"clean {float(ds['clean_accuracy']):.1f}%, mCE {float(ds['mce']):.1f}%"
+    title = f"clean {float(ds['clean_accuracy']):.1f} %, mCE {float(ds['mce']):.1f} %"
     if "imagenet_mce" in ds:
-        title += f", mCE/{ds.attrs.get('mce_reference', 'ref')} {float(ds['imagenet_mce']):.1f}%"
-    ax.set_title(title)
+        title += f", mCE/{ds.attrs.get('mce_reference', 'ref')} {float(ds['imagenet_mce']):.1f} %"
+    ax.set_title(f"{label}\n{title}" if label else title)
     ax.figure.colorbar(image, ax=ax, label="accuracy (%)", fraction=0.05)
     return ax
 
 
-def severity_curves(results: Mapping[str, xr.Dataset] | xr.Dataset, ax=None):
-    """Mean accuracy over corruptions against severity, clean accuracy at severity 0, one line per model."""
-    if isinstance(results, xr.Dataset):
-        results = {str(results.attrs.get("model", "model")): results}
+@style.styled
+def severity_curves(results, ax=None):
+    """Mean accuracy over corruptions against severity, clean accuracy at severity 0, one line per
+    model (one result, a list, or a dict label → result), the mCE in the legend."""
     if ax is None:
         _, ax = style.new_axes()
-    for i, (label, ds) in enumerate(results.items()):
+    models = labelled(results)
+    for i, (label, ds) in enumerate(models):
         severities = [0] + [int(s) for s in ds["severity"].values]
         values = [float(ds["clean_accuracy"])] + ds["accuracy"].mean("corruption").values.tolist()
-        ax.plot(severities, values, marker="o", ms=3, color=style.color(i), label=f"{label} (mCE {float(ds['mce']):.1f}%)")
+        name = label or str(ds.attrs.get("model", "model"))
+        ax.plot(severities, values, marker="o", ms=3, color=style.color(i), label=f"{name} (mCE {float(ds['mce']):.1f} %)")
+    ax.set_xticks(range(0, max(int(ds["severity"].max()) for _, ds in models) + 1))
     ax.set_xlabel("severity (0 = clean)")
-    ax.set_ylabel("accuracy (%)")
-    ax.legend()
+    ax.set_ylabel("accuracy, mean over corruptions (%)")
+    ax.legend(loc="best")
     return ax
 
 
 def _grid(images: np.ndarray, row_labels, column_labels, ax, cell: float = 0.45):
-    """Draw images of shape (rows, columns, C, H, W) (uint8, or floats in [0, 1]) as one mosaic on `ax`."""
+    """Draw images of shape (rows, columns, C, H, W) (uint8, or floats in [0, 1]) as one mosaic on `ax`
+    (grey images as RGB: a photograph, not a value map)."""
     images = images / 255.0 if images.dtype == np.uint8 else np.asarray(images, dtype=np.float64)
-    rows, columns, channels, height, width = images.shape
+    if images.shape[2] == 1:
+        images = np.repeat(images, 3, axis=2)
+    rows, columns, _, height, width = images.shape
     if ax is None:
         _, ax = style.new_axes(min(style.TWO_COLUMN, cell * (columns + 2)), aspect=rows / (columns + 2))
-    pad = 2
-    mosaic = np.ones((channels, rows * (height + pad), columns * (width + pad)))
-    for r in range(rows):
-        for c in range(columns):
-            top, left = r * (height + pad), c * (width + pad)
-            mosaic[:, top:top + height, left:left + width] = images[r, c]
-    if channels == 1:
-        ax.imshow(mosaic[0], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-    else:
-        ax.imshow(np.moveaxis(mosaic, 0, -1).clip(0, 1), interpolation="nearest")
-    ax.set_xticks([(c + 0.5) * (width + pad) for c in range(columns)], list(column_labels))
-    ax.set_yticks([(r + 0.5) * (height + pad) for r in range(rows)], list(row_labels))
-    ax.tick_params(length=0)
-    ax.grid(False)
-    for spine in ax.spines.values():
-        spine.set_visible(False)
+    gap = 2
+    ax.imshow(style.montage(np.moveaxis(images[:, :, :3], 2, -1), gap, 1.0).clip(0, 1), interpolation="nearest")
+    ax.set_xticks([c * (width + gap) + width / 2 for c in range(columns)], list(column_labels))
+    ax.set_yticks([r * (height + gap) + height / 2 for r in range(rows)], list(row_labels))
+    style.bare(ax)
     return ax
 
 
+@style.styled
 def corruption_grid(ds: xr.Dataset, ax=None):
     """The result's example image: clean, then every corruption (rows) at every severity (columns)."""
     example = ds["example"].transpose("corruption", "severity", "channel", "row", "col").values
@@ -91,6 +106,7 @@ def corruption_grid(ds: xr.Dataset, ax=None):
     return ax
 
 
+@style.styled
 def augmentation_grid(images: xr.DataArray, ax=None):
     """Augmented samples: `images` with dims (augmentation, draw, channel, row, col), values in [0, 1]."""
     images = images.transpose("augmentation", "draw", "channel", "row", "col")

@@ -1,25 +1,71 @@
-"""Figures of a `probe='evaluate'` result: the confusion matrix."""
+"""Figures of a `probe='evaluate'` result: the confusion matrix and the reliability diagram."""
 from __future__ import annotations
 
 import numpy as np
 import seaborn as sns
 
-from probe.plot import style
+from probe.errors import ParameterError
+from probe.plot import labelled, style
 
 
-def confusion(ds, ax=None, normalize: bool = True):
-    """Confusion matrix (rows: true class, columns: prediction), row-normalised to % by default."""
-    if ax is None:
-        _, ax = style.new_axes(aspect=0.9)
+def _confusion(ds, ax, normalize: bool, label: str | None) -> None:
     classes = int(max(ds["label"].max(), ds["prediction"].max())) + 1
     matrix = np.zeros((classes, classes))
-    np.add.at(matrix, (ds["label"].values, ds["prediction"].values), 1)
+    finite = ds["prediction"].values >= 0          # -1: logits not finite, no predicted class
+    np.add.at(matrix, (ds["label"].values[finite], ds["prediction"].values[finite]), 1)
     if normalize:
         matrix = 100 * matrix / np.maximum(matrix.sum(1, keepdims=True), 1)
-    sns.heatmap(matrix, ax=ax, cmap="viridis", square=True, cbar_kws={"label": "% of class" if normalize else "count"},
+    sns.heatmap(matrix, ax=ax, cmap=style.SEQUENTIAL, square=True, vmin=0, vmax=100 if normalize else None,
+                cbar_kws={"label": "% of the true class" if normalize else "samples"},
                 annot=classes <= 10, fmt=".0f", annot_kws={"fontsize": 5})
     ax.grid(False)
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
-    ax.set_title(f"accuracy {100 * float(ds['correct'].mean()):.1f}% ({ds.sizes['sample']} samples)")
+    title = f"accuracy {100 * float(ds['correct'].mean()):.1f} % ({ds.sizes['sample']} samples)"
+    ax.set_title(f"{label}: {title}" if label else title)
+
+
+@style.styled
+def confusion(results, ax=None, normalize: bool = True):
+    """Confusion matrix (rows: true class, columns: prediction), row-normalised to % by default;
+    several results (list, or dict label → result) side by side on a new figure."""
+    models = labelled(results)
+    if ax is None:
+        count = len(models)
+        _, axes = style.new_axes(style.ONE_COLUMN * min(count, 2), aspect=0.9, ncols=count, squeeze=False,
+                                 layout="constrained")
+        axes = list(axes.ravel())
+    else:
+        axes = list(np.ravel(ax)) if isinstance(ax, (list, tuple, np.ndarray)) else [ax]
+        if len(axes) < len(models):
+            raise ParameterError(f"{len(models)} results need as many axes, got {len(axes)}")
+    for panel, (label, ds) in zip(axes, models):
+        _confusion(ds, panel, normalize, label)
+    return axes[0]
+
+
+@style.styled
+def reliability(results, ax=None):
+    """Reliability diagram: accuracy against mean confidence per confidence bin (15 equal-width
+    bins, marker area ∝ samples), the diagonal of perfect calibration, and the ECE in the
+    legend; one evaluate result, a list or a mapping {label: result}."""
+    from probe.evaluate import calibration
+    if ax is None:
+        _, ax = style.new_axes(aspect=0.9)
+    ax.plot([0, 100], [0, 100], color="0.5", lw=0.8, ls="--", label="perfect calibration")
+    for i, (label, ds) in enumerate(labelled(results)):
+        bins = calibration(ds)
+        used = bins["count"].values > 0
+        sizes = 4 + 60 * bins["count"].values[used] / max(int(bins["count"].values.sum()), 1)
+        name = f"ECE {float(bins['ece']):.1f}%"
+        ax.plot(bins["confidence"].values[used], bins["accuracy"].values[used], color=style.color(i), lw=1,
+                label=f"{label}: {name}" if label else name)
+        ax.scatter(bins["confidence"].values[used], bins["accuracy"].values[used], s=sizes, color=style.color(i),
+                   zorder=3)
+    ax.set_xlim(0, 100)
+    ax.set_ylim(0, 100)
+    ax.set_xlabel("confidence (%)")
+    ax.set_ylabel("accuracy (%)")
+    ax.set_title(f"reliability ({bins.sizes['bin']} bins)")
+    ax.legend(loc="upper left")
     return ax

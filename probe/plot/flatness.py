@@ -1,5 +1,6 @@
 """Flatness figures from `probe='flatness'` results: curves with error bands (one or several
-models), Hessian eigenvalues and spectral density, and 1-D / 2-D landscape slices.
+models), the Hessian spectrum (top eigenvalues and the SLQ spectral density), and 1-D / 2-D
+landscape slices.
 
 Values stored as `+inf` (a loss that was not finite) are left out of the drawing (gaps)."""
 from __future__ import annotations
@@ -8,10 +9,13 @@ from typing import Mapping, Sequence
 
 import numpy as np
 import xarray as xr
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 
-from probe.plot import style
+from probe.errors import ParameterError
+from probe.plot import labelled, style
 
-PANELS = ("flatness", "eigenvalue", "density", "landscape_1d", "landscape_2d")
+DENSITY_RANGE = 0.1   # the density axis reaches down to this fraction of the lowest Ritz-value peak
 
 
 def _label(ds: xr.Dataset) -> str:
@@ -20,106 +24,179 @@ def _label(ds: xr.Dataset) -> str:
 
 
 def _named(results) -> list[tuple[str, xr.Dataset]]:
-    if isinstance(results, xr.Dataset):
-        return [(_label(results), results)]
-    if isinstance(results, Mapping):
-        return list(results.items())
-    return [(_label(ds), ds) for ds in results]
+    """(label, result) pairs, a single result labelled by its model and weights."""
+    return [(label if label is not None else _label(ds), ds) for label, ds in labelled(results)]
 
 
-def _drawable(values: np.ndarray) -> np.ma.MaskedArray:
+def _drawable(values) -> np.ma.MaskedArray:
     """The values with the non-finite ones masked (drawn as gaps)."""
     return np.ma.masked_invalid(np.asarray(values, dtype=float))
 
 
+@style.styled
 def curves(ds: xr.Dataset | Sequence[xr.Dataset] | Mapping[str, xr.Dataset], ax=None, band: float = 1.0,
            **kwargs):
-    """F(γ) against the radius, ± `band` standard errors shaded; several models by list or {label: ds}."""
+    """F(γ) against the radius, ± `band` standard errors over directions shaded; several models by
+    list or {label: ds}."""
     if ax is None:
         _, ax = style.new_axes()
-    for i, (label, result) in enumerate(_named(ds)):
+    named = _named(ds)
+    for i, (label, result) in enumerate(named):
         radius, mean, se = result["radius"].values, _drawable(result["flatness"]), _drawable(result["flatness_se"])
         ax.plot(radius, mean, marker="o", ms=3, color=style.color(i), label=label, **kwargs)
         ax.fill_between(radius, mean - band * se, mean + band * se, color=style.color(i), alpha=0.25, lw=0)
-    first = _named(ds)[0][1]
-    ax.set_xlabel(f"radius γ ({first['radius'].attrs.get('units', '')})")
+    first = named[0][1]
+    units = first["radius"].attrs.get("units", "")
+    ax.set_xlabel(f"radius γ{f' ({units})' if units else ''}")
     ax.set_ylabel("flatness F(γ) (nats)")
-    ax.legend(loc="upper left")
+    handles, _ = ax.get_legend_handles_labels()
+    directions = first.sizes.get("direction", 0)
+    handles.append(Patch(color="0.5", alpha=0.35, label=f"± {band:g} s.e. ({directions} directions)"))
+    ax.legend(handles=handles, loc="upper left")
     return ax
 
 
-def spectrum(ds: xr.Dataset, ax=None, **kwargs):
-    """Top Hessian eigenvalues by rank (signed); non-converged ones are marked, not plotted."""
+def _density_floor(ds: xr.Dataset) -> float:
+    """The lowest density worth showing: a fraction of the smallest peak at a Ritz value."""
+    grid, rho = ds["spectrum"].values, ds["density"].values
+    nodes = ds["slq_node"].values.ravel() if "slq_node" in ds else grid[[int(np.argmax(rho))]]
+    peaks = np.interp(nodes[np.isfinite(nodes)], grid, rho)
+    peaks = peaks[peaks > 0]
+    return DENSITY_RANGE * float(peaks.min()) if peaks.size else float(rho.max()) * 1e-6
+
+
+@style.styled
+def spectrum(results, ax=None):
+    """The Hessian spectrum: the SLQ spectral density on a log axis (where the result has it) with
+    the top eigenvalues (power iteration) as dashed lines, or the top eigenvalues as bars by rank;
+    the trace in the legend.  Several results (list or dict) are overlaid, one colour each."""
     if ax is None:
         _, ax = style.new_axes()
-    rank, values = ds["rank"].values, ds["eigenvalue"].values
-    converged = ds["eigenvalue_converged"].values & np.isfinite(values)
-    colors = [style.color(3) if v < 0 else style.color(0) for v in values[converged]]
-    ax.bar(rank[converged], values[converged], color=colors, **kwargs)
-    for r in rank[~converged]:
-        ax.annotate("not converged", (r, 0), rotation=90, ha="center", va="bottom", fontsize=6)
+    named = _named(results)
+    with_density = [pair for pair in named if "density" in pair[1]]
+    if not with_density:
+        return eigenvalues(results, ax=ax)
+    handles, floors = [], []
+    for i, (label, ds) in enumerate(with_density):
+        color = style.color(i)
+        rho = np.where(ds["density"].values > 0, ds["density"].values, np.nan)
+        ax.plot(ds["spectrum"].values, rho, color=color)
+        floors.append(_density_floor(ds))
+        text = label if len(with_density) > 1 else "SLQ density"
+        if "trace" in ds and np.isfinite(float(ds["trace"])):
+            text += f", trace {float(ds['trace']):.3g} ± {float(ds['trace_se']):.2g}"
+        handles.append(Line2D([], [], color=color, label=text))
+        if "eigenvalue" in ds:
+            values = ds["eigenvalue"].values[np.isfinite(ds["eigenvalue"].values)]
+            for value in values:
+                ax.axvline(value, color=color, lw=0.6, ls="--")
+            if values.size:
+                handles.append(Line2D([], [], color=color, lw=0.6, ls="--", label=f"top {values.size} eigenvalues"))
+    ax.set_yscale("log")
+    top = max(float(np.nanmax(np.where(ds["density"].values > 0, ds["density"].values, np.nan)))
+              for _, ds in with_density)
+    ax.set_ylim(min(floors), top * 3)
+    ax.set_xlabel("Hessian eigenvalue λ")
+    ax.set_ylabel(f"spectral density ({with_density[0][1]['density'].attrs.get('units', '1/nats')})")
+    ax.legend(handles=handles, loc="upper right")
+    return ax
+
+
+@style.styled
+def eigenvalues(results, ax=None):
+    """Top Hessian eigenvalues by rank (signed; by decreasing |λ|), one colour per model; the ones
+    that did not converge are marked, not plotted."""
+    if ax is None:
+        _, ax = style.new_axes()
+    named = [(label, ds) for label, ds in _named(results) if "eigenvalue" in ds]
+    if not named:
+        raise ParameterError("no result has Hessian eigenvalues (run with --hessian top:K)")
+    width = 0.8 / len(named)
+    for i, (label, ds) in enumerate(named):
+        rank, values = ds["rank"].values, ds["eigenvalue"].values
+        converged = ds["eigenvalue_converged"].values & np.isfinite(values)
+        x = rank + (i - (len(named) - 1) / 2) * width
+        text = label if len(named) > 1 else "eigenvalue (power iteration)"
+        ax.bar(x[converged], values[converged], width=width, color=style.color(i), label=text)
+        for r in x[~converged]:
+            ax.annotate("not converged", (r, 0), rotation=90, ha="center", va="bottom", fontsize=6)
     ax.axhline(0, color="black", lw=0.5)
-    ax.set_xticks(rank)
+    ax.set_xticks(named[0][1]["rank"].values)
     ax.set_xlabel("rank (by |λ|)")
     ax.set_ylabel("Hessian eigenvalue λ")
+    ax.legend(loc="upper right")
     return ax
 
 
-def density(ds: xr.Dataset, ax=None, floor: float = 1e-6, **kwargs):
-    """SLQ spectral density on a log scale, with the top eigenvalues as vertical lines."""
+@style.styled
+def landscape_1d(results, ax=None):
+    """Loss along a 1-D slice through the trained weights (at 0); several models overlaid."""
     if ax is None:
         _, ax = style.new_axes()
-    grid, rho = ds["spectrum"].values, ds["density"].values
-    ax.semilogy(grid, np.maximum(rho, floor * rho.max()), color=style.color(0), **kwargs)
-    if "eigenvalue" in ds:
-        for value in ds["eigenvalue"].values[np.isfinite(ds["eigenvalue"].values)]:
-            ax.axvline(value, color=style.color(3), lw=0.6, ls="--")
-    ax.set_xlabel("eigenvalue λ")
-    ax.set_ylabel("density")
-    return ax
-
-
-def landscape_1d(ds: xr.Dataset, ax=None, **kwargs):
-    """Loss along a 1-D slice."""
-    if ax is None:
-        _, ax = style.new_axes()
-    ax.plot(ds["alpha"].values, _drawable(ds["landscape_1d"]), color=style.color(0), **kwargs)
-    ax.set_xlabel(ds["alpha"].attrs.get("long_name", "α"))
+    named = _named(results)
+    for i, (label, ds) in enumerate(named):
+        ax.plot(ds["alpha"].values, _drawable(ds["landscape_1d"]), color=style.color(i), label=label)
+    ax.axvline(0, color="0.5", lw=0.5, ls=":")
+    ax.set_xlabel(named[0][1]["alpha"].attrs.get("long_name", "α (0: the trained weights)"))
     ax.set_ylabel("loss (nats)")
+    ax.legend(loc="upper center")
     return ax
 
 
+@style.styled
 def landscape_2d(ds: xr.Dataset, ax=None, levels: int = 20, **kwargs):
     """Filled contours of the loss on a 2-D slice, the trained weights marked at the origin."""
     if ax is None:
         _, ax = style.new_axes(aspect=0.85)
     alpha, beta, values = ds["alpha"].values, ds["beta"].values, _drawable(ds["landscape_2d"])
-    filled = ax.contourf(alpha, beta, values.T, levels=levels, cmap="viridis", **kwargs)
+    filled = ax.contourf(alpha, beta, values.T, levels=levels, cmap=style.SEQUENTIAL, **kwargs)
     ax.contour(alpha, beta, values.T, levels=levels, colors="white", linewidths=0.3)
-    ax.plot([0], [0], marker="*", color="white", ms=6)
+    ax.plot([0], [0], marker="*", color="white", ms=6, ls="none")
     ax.figure.colorbar(filled, ax=ax, label="loss (nats)")
-    ax.set_xlabel("α")
-    ax.set_ylabel("β")
+    ax.set_xlabel("α (first direction)")
+    ax.set_ylabel("β (second direction)")
     ax.grid(False)
     return ax
 
 
-DRAW = {"flatness": curves, "eigenvalue": spectrum, "density": density,
-        "landscape_1d": landscape_1d, "landscape_2d": landscape_2d}
+PANELS = {"flatness": curves, "spectrum": spectrum, "landscape_1d": landscape_1d}
 
 
-def summary(ds: xr.Dataset, ax=None):
-    """Every panel the result has, side by side (on `ax`: only the first); returns the first axes."""
-    present = [name for name in PANELS if name in ds]
+def _panels(ds: xr.Dataset) -> list[str]:
+    """The panels a result has data for, in the summary's order."""
+    names = ["flatness"] if "flatness" in ds else []
+    names += ["spectrum"] if ("density" in ds or "eigenvalue" in ds) else []
+    names += [name for name in ("landscape_1d", "landscape_2d") if name in ds]
+    return names
+
+
+@style.styled
+def summary(results, ax=None):
+    """Every panel the results have — flatness curves, the Hessian spectrum, the landscape slices —
+    and no empty one; several results are overlaid (a 2-D landscape gets one panel per model).  On
+    `ax`: only the first panel.  Returns the first axes."""
+    named = _named(results)
+    present = [name for name in ("flatness", "spectrum", "landscape_1d", "landscape_2d")
+               if any(name in _panels(ds) for _, ds in named)]
+    if not present:
+        raise ParameterError("the result has nothing to draw (no flatness, Hessian or landscape variables)")
+    mapping = {label: ds for label, ds in named}
+    several = mapping if len(named) > 1 else named[0][1]
     if ax is not None:
-        return DRAW[present[0]](ds, ax=ax)
-    _, axes = style.new_axes(width=style.TWO_COLUMN if len(present) > 1 else style.ONE_COLUMN,
-                             aspect=0.8, ncols=min(len(present), 3), nrows=int(np.ceil(len(present) / 3)),
-                             squeeze=False)
-    flat = axes.ravel()
-    for name, panel in zip(present, flat):
-        DRAW[name](ds, ax=panel)
-    for panel in flat[len(present):]:
-        panel.set_visible(False)
-    flat[0].figure.tight_layout()
-    return flat[0]
+        first = present[0]
+        return landscape_2d(named[0][1], ax=ax) if first == "landscape_2d" else PANELS[first](several, ax=ax)
+    jobs = [(name, None) for name in present if name != "landscape_2d"]
+    if "landscape_2d" in present:
+        jobs += [("landscape_2d", (label, ds)) for label, ds in named if "landscape_2d" in ds]
+    count = len(jobs)
+    _, axes = style.panels(count, style.TWO_COLUMN if count > 1 else style.ONE_COLUMN,
+                           aspect=0.8)
+    for (name, one), panel in zip(jobs, axes):
+        if one is None:
+            PANELS[name]({k: v for k, v in mapping.items() if name in _panels(v)} if len(named) > 1 else several,
+                         ax=panel)
+        else:
+            landscape_2d(one[1], ax=panel)
+            if len(named) > 1:
+                panel.set_title(one[0])
+    return axes[0]

@@ -1,4 +1,5 @@
-"""SparseFool figures: example grid, sparsity histogram, λ and δ sweeps, transfer matrix.
+"""SparseFool figures: clean / adversarial / perturbation grid, sparsity histogram, λ and δ
+sweeps, transfer matrix.
 
 Inputs are `probe='sparsefool'` results (`probe.sparsefool.run`) and the sweep / transfer
 datasets written by `analyses/sparsefool_sweeps.py`.  Rates are those of `probe.sparsefool.summary`
@@ -7,15 +8,27 @@ datasets written by `analyses/sparsefool_sweeps.py`.  Rates are those of `probe.
 from __future__ import annotations
 
 import numpy as np
-from matplotlib import colormaps
+from matplotlib.lines import Line2D
 
-from probe.plot import style
+from probe.errors import ParameterError
+from probe.plot import labelled, style
 from probe.sparsefool import summary
 
 
-def overview(ds, ax=None):
-    """Default plot: the example grid when the result holds perturbations, else the histogram."""
-    return examples(ds, ax=ax) if "perturbation" in ds else histogram(ds, ax=ax)
+@style.styled
+def overview(results, ax=None):
+    """Default plot.  One result with perturbations: the example grid beside the sparsity histogram
+    (on `ax`: the grid only); without perturbations, or several results: the histogram(s)."""
+    models = labelled(results)
+    if len(models) > 1 or "perturbation" not in models[0][1]:
+        return histogram(results, ax=ax)
+    if ax is not None:
+        return examples(results, ax=ax)
+    _, (grid, counts) = style.new_axes(style.TWO_COLUMN, aspect=0.55, ncols=2, layout="constrained",
+                                       gridspec_kw={"width_ratios": [2, 1]})
+    examples(results, ax=grid)
+    histogram(results, ax=counts)
+    return grid
 
 
 def _rgb(images: np.ndarray) -> np.ndarray:
@@ -26,59 +39,81 @@ def _rgb(images: np.ndarray) -> np.ndarray:
     return images[:, :3].transpose(0, 2, 3, 1)
 
 
+@style.styled
 def examples(ds, ax=None, n: int = 6):
-    """Rows of clean / adversarial / perturbation images of the first `n` fooled samples, one montage.
+    """Clean images (top row), their adversarial images and the perturbations (bottom row) of the
+    first `n` fooled samples (columns), as in SparseFool's example figures.
 
-    The perturbation (summed over channels) is drawn in a diverging map scaled to its L∞;
-    titles give the clean and adversarial predictions and the share of perturbed pixels.
+    The perturbation (summed over channels) is drawn in a diverging map on one symmetric scale
+    for all samples, with its colour bar; each column names the sample, its clean and adversarial
+    predictions and the share of perturbed pixels.
     """
     if "perturbation" not in ds:
-        from probe.errors import ParameterError
         raise ParameterError("this result has no perturbations (run with --save-perturbations)")
     chosen = ds.isel(sample=np.flatnonzero(ds["fooled"].values)[:n])
     if chosen.sizes["sample"] == 0:
         chosen = ds.isel(sample=slice(0, n))
-    rows = chosen.sizes["sample"]
+    count = chosen.sizes["sample"]
     if ax is None:
-        _, ax = style.new_axes(width=style.ONE_COLUMN, aspect=rows / 3.0 * 1.15)
-    clean = chosen["image"].values
-    delta = chosen["perturbation"].values
+        _, ax = style.new_axes(style.TWO_COLUMN * min(1.0, 0.13 * count + 0.15), aspect=3.6 / count,
+                               layout="constrained")
+    clean, delta = chosen["image"].values, chosen["perturbation"].values
     signed = delta.sum(axis=1)
-    scale = np.abs(signed).reshape(rows, -1).max(axis=1).clip(min=1e-12)[:, None, None]
-    cmap = colormaps["RdBu_r"]
-    panels = [_rgb(clean), _rgb(clean + delta), cmap(0.5 + 0.5 * signed / scale)[..., :3]]
     h, w = clean.shape[2:]
     gap = max(1, h // 10)
-    montage = np.ones((rows * (h + gap) - gap, 3 * (w + gap) - gap, 3))
-    for i in range(rows):
-        for j, panel in enumerate(panels):
-            montage[i * (h + gap):i * (h + gap) + h, j * (w + gap):j * (w + gap) + w] = panel[i]
-    ax.imshow(montage, interpolation="nearest")
-    ax.set_xticks([(w + gap) * j + w / 2 for j in range(3)], ["clean", "adversarial", "perturbation"])
-    ax.set_yticks([(h + gap) * i + h / 2 for i in range(rows)],
-                  [f"#{s}: {a}→{b}\n{p:.2f}% px" for s, a, b, p in zip(
+    photos = np.stack([_rgb(clean), _rgb(clean + delta), np.ones_like(_rgb(clean))])        # (3, count, H, W, 3)
+    ax.imshow(style.montage(photos, gap, 1.0), interpolation="nearest")
+    blank = np.full_like(signed, np.nan)
+    limit = max(float(np.abs(signed).max()), 1e-12)
+    image = ax.imshow(style.montage(np.stack([blank, blank, signed]), gap, np.nan), cmap=style.DIVERGING,
+                      vmin=-limit, vmax=limit, interpolation="nearest")
+    units = "sum over channels" if delta.shape[1] > 1 else "pixel value"
+    beside = ax.inset_axes([1.02, 0.0, 0.025, (h + gap / 2) / (3 * h + 2 * gap)])   # along the perturbation row
+    ax.figure.colorbar(image, cax=beside, label=f"δ ({units})")
+    ax.set_yticks([(h + gap) * i + h / 2 for i in range(3)], ["clean", "adversarial", "perturbation"])
+    ax.set_xticks([(w + gap) * j + w / 2 for j in range(count)],
+                  [f"#{s}\n{a}→{b}\n{p:.2g} %" for s, a, b, p in zip(
                       chosen["sample"].values, chosen["prediction"].values, chosen["adv_label"].values,
-                      chosen["perturbed_pixel_fraction"].values)])
-    ax.tick_params(length=0)
-    ax.grid(False)
-    for spine in ax.spines.values():
-        spine.set_visible(False)
+                      chosen["perturbed_pixel_fraction"].values)], fontsize=5.5)
+    ax.xaxis.tick_top()
+    ax.xaxis.set_label_position("top")
+    ax.set_xlabel("sample, class → adversarial class, perturbed pixels")
+    ax.set_ylabel("image")
+    style.bare(ax)
     return ax
 
 
-def histogram(ds, ax=None, label: str | None = None, bins: int = 30):
-    """Distribution of the perturbed-pixel percentage over the fooled images, median marked."""
+@style.styled
+def histogram(results, ax=None, label: str | None = None, bins: int = 30):
+    """Distribution of the perturbed-pixel percentage over the fooled images, median dashed; several
+    results (list or dict label → result) as outlined histograms on shared bins."""
     if ax is None:
         _, ax = style.new_axes()
-    share = ds["perturbed_pixel_fraction"].values[ds["fooled"].values.astype(bool)]
-    ax.hist(share, bins=bins, color=style.color(0), alpha=0.8, label=label)
-    if len(share):
-        median = float(np.median(share))
-        ax.axvline(median, color="k", ls="--", lw=0.8)
-        ax.text(median, ax.get_ylim()[1] * 0.95, f" median {median:.2f}%", va="top", fontsize=7)
-    ax.set_xlabel("perturbed pixels (%)")
-    ax.set_ylabel("images")
-    ax.set_title(f"SparseFool: fooling rate {summary(ds)['fooling_rate']:.1f}% ({ds.sizes['sample']} images)")
+    models = labelled(results)
+    if label is not None and len(models) == 1:
+        models = [(label, models[0][1])]
+    shares = [ds["perturbed_pixel_fraction"].values[ds["fooled"].values.astype(bool)] for _, ds in models]
+    pooled = np.concatenate(shares)
+    edges = np.histogram_bin_edges(pooled if pooled.size else [0.0, 1.0], bins=bins)
+    handles = []
+    for i, ((name, ds), share) in enumerate(zip(models, shares)):
+        color = style.color(i)
+        rate = summary(ds)["fooling_rate"]
+        text = f"fooled {rate:.0f} % of {ds.sizes['sample']}"
+        several = len(models) > 1
+        ax.hist(share, bins=edges, color=color, alpha=0.35 if several else 0.8, histtype="stepfilled",
+                edgecolor=color, linewidth=0.8)
+        handles.append(Line2D([], [], color=color, lw=6, alpha=0.6, label=f"{name}: {text}" if name else text))
+        if len(share):
+            median = float(np.median(share))
+            ax.axvline(median, color=color if several else "black", ls="--", lw=0.8)
+            handles.append(Line2D([], [], color=color if several else "black", ls="--", lw=0.8,
+                                  label=f"median {median:.2g} %"))
+    ax.set_xlabel("perturbed pixels (% of the image)")
+    ax.set_ylabel("fooled images")
+    ax.legend(handles=handles, loc="upper right")
+    if len(models) == 1:
+        ax.set_title("SparseFool sparsity")
     return ax
 
 
@@ -105,22 +140,25 @@ def _sweep(ds, dim: str, xlabel: str, ax, iterations: bool):
     return ax
 
 
+@style.styled
 def lambda_sweep(ds, ax=None):
     """Median perturbed pixels (annotated with mean iterations) and fooling rate against λ."""
     return _sweep(ds, "lam", "λ (boundary point x + λ r)", ax, iterations=True)
 
 
+@style.styled
 def delta_sweep(ds, ax=None):
     """Median perturbed pixels and fooling rate against the perceptibility bound δ."""
     return _sweep(ds, "delta", "δ (0–255 scale)", ax, iterations=False)
 
 
+@style.styled
 def transfer(ds, ax=None):
     """Heat map: % of SparseFool examples crafted on the source model that fool the target model."""
     if ax is None:
         _, ax = style.new_axes(aspect=0.9)
     matrix = ds["transfer_rate"].values
-    image = ax.imshow(matrix, cmap="viridis", vmin=0, vmax=100)
+    image = ax.imshow(matrix, cmap=style.SEQUENTIAL, vmin=0, vmax=100)
     names = [str(v) for v in ds["source"].values]
     ax.set_xticks(range(len(ds["target"])), [str(v) for v in ds["target"].values], rotation=30, ha="right")
     ax.set_yticks(range(len(names)), names)

@@ -1,0 +1,421 @@
+"""Every probe's default figure, drawn from a real result of the embedded-sample LeNet, is
+checked through matplotlib's objects: labelled axes, legends for every coloured group, no empty
+panel, colour bars where colour encodes a value; saved PDFs embed no Type 3 font; the style
+leaves the user's matplotlib settings alone."""
+from __future__ import annotations
+
+import importlib
+import re
+import shutil
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+import matplotlib as mpl
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+import torch
+import xarray as xr
+from matplotlib.collections import Collection
+from matplotlib.colors import to_rgb
+from matplotlib.contour import ContourSet
+from matplotlib.image import AxesImage
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+
+import probe
+from probe import models, plot, registry, results
+from probe.plot import labelled, style
+from probe.train import fit
+
+FIGURES = Path(__file__).resolve().parent.parent / "figures"
+OPTIONS = {   # small real runs: the whole module takes seconds
+    "evaluate": {"n": 200},
+    "margins": {"n": 6, "max_iter": 30},
+    "sparsefool": {"n": 6, "save_perturbations": True},
+    "lp": {"n": 48, "norms": ["L0", "L1", "L2", "Linf"], "levels": 3},
+    "corruptions": {"n": 16, "corruptions": ["gaussian_noise", "contrast", "fog"], "severities": "1,3,5"},
+    "flatness": {"n": 64, "directions": 3, "radii": [0.02, 0.05], "hessian": "top:2,trace:4,density:8",
+                 "landscape": "1d", "points": 5},
+    "overlap": {"samples": 200, "radii": 9, "norms": ["Linf", "L1", "L0"]},
+    "masking": {"n": 8, "radii": [0.5, 1.0], "steps": [1, 3], "max_iter": 10},
+    "adversarial_corruptions": {"n": 4, "radius": [0.0, 0.015], "steps": 2},
+}
+
+
+@pytest.fixture(scope="module")
+def probe_results(lenet_checkpoint, corruption_net_checkpoint, sample_train, sample_test):
+    """name → a real result of every registry probe, and a short training history."""
+    model = models.build("lenet", in_channels=1, num_classes=10, image_size=(28, 28), mean=[0.286], std=[0.353])
+    history = fit(model, torch.utils.data.Subset(sample_train, range(512)), sample_test, epochs=2, seed=0)
+    history.attrs.update(probe="train", model="lenet")
+    found = {"train": history}
+    for name, entry in registry.PROBES.items():
+        options = dict(OPTIONS.get(name, {"n": 8}))
+        if name == "adversarial_corruptions":
+            options["corruption_net"] = models.load(corruption_net_checkpoint)
+        model = models.load(lenet_checkpoint) if entry.uses_model else None
+        data = "fashion-mnist-sample" if entry.uses_model else None
+        found[name] = entry.load().run(model, data, seed=0, **options)
+    return found
+
+
+# ----------------------------------------------------------------------------- the checks
+
+def _rgb(color) -> tuple:
+    return tuple(round(c, 3) for c in to_rgb(color))
+
+
+def _colours(artist) -> set[tuple]:
+    """The colours an artist is drawn in (face and edge, without alpha)."""
+    if isinstance(artist, Line2D):
+        if artist.get_linestyle() not in ("None", "none", ""):
+            return {_rgb(artist.get_color())}
+        return {_rgb(artist.get_markeredgecolor())}          # markers only (e.g. error-bar caps)
+    if isinstance(artist, Patch):
+        face = artist.get_facecolor()
+        return {_rgb(face)} if face[3] > 0 else {_rgb(artist.get_edgecolor())}
+    if isinstance(artist, Collection):
+        faces = [c for c in artist.get_facecolor() if c[3] > 0]
+        return {_rgb(c) for c in (faces if len(faces) else artist.get_edgecolor())}
+    return set()
+
+
+def _legend_handles(figure) -> list:
+    legends = list(figure.legends) + [ax.get_legend() for ax in figure.axes if ax.get_legend() is not None]
+    return [handle for legend in legends for handle in legend.legend_handles]
+
+
+def _is_reference_line(artist) -> bool:
+    """A grey line spanning the axes (axhline / axvline, drawn in axes coordinates): a reference, not data."""
+    red, green, blue = _rgb(artist.get_color()) if isinstance(artist, Line2D) else (0, 1, 2)
+    return red == green == blue and artist.get_transform() is not artist.axes.transData
+
+
+def _data(ax) -> list:
+    lines = [line for line in ax.lines if line.get_visible()]
+    return lines + [c for c in ax.collections if c.get_visible()] + list(ax.patches) + list(ax.images)
+
+
+def _mappables(ax) -> list:
+    """Artists whose colour encodes a value: scalar images, meshes, filled contours."""
+    found = [image for image in ax.images if np.ndim(image.get_array()) == 2]
+    for collection in ax.collections:
+        if isinstance(collection, ContourSet) and not collection.filled:
+            continue
+        if collection.get_array() is not None and np.ndim(collection.get_array()) >= 1:
+            found.append(collection)
+    return found
+
+
+def figure_problems(figure) -> list[str]:
+    """What keeps a figure from being publishable, by the issue's rules (empty list: none)."""
+    problems = []
+    handles = _legend_handles(figure)
+    legend_colours = set().union(*[_colours(h) for h in handles]) if handles else set()
+    colorbars = [ax for ax in figure.axes if getattr(ax, "_colorbar", None) is not None]   # matplotlib marks them so
+    for i, ax in enumerate(figure.axes):
+        name = f"axes {i} ('{ax.get_title()}')"
+        if ax in colorbars:
+            if not (ax.get_ylabel() or ax.get_xlabel()):
+                problems.append(f"{name}: a colour bar without a label")
+            continue
+        if not ax.get_visible():
+            problems.append(f"{name}: an empty (hidden) panel")
+            continue
+        artists = _data(ax)
+        if not artists:
+            problems.append(f"{name}: holds no data")
+            continue
+        photos = all(isinstance(a, AxesImage) and np.ndim(a.get_array()) == 3 for a in artists)
+        if photos:
+            if not (ax.get_xticklabels() and ax.get_yticklabels()) and not ax.get_title():
+                problems.append(f"{name}: an image grid without row / column names")
+        else:
+            if not ax.get_ylabel():
+                problems.append(f"{name}: no y label")
+            siblings = ax.get_shared_x_axes().get_siblings(ax)
+            if not any(other.get_xlabel() for other in siblings):
+                problems.append(f"{name}: no x label")
+        for mappable in _mappables(ax):
+            if mappable.colorbar is None:
+                problems.append(f"{name}: {type(mappable).__name__} encodes values without a colour bar")
+        groups = set()
+        for artist in artists:
+            if not isinstance(artist, AxesImage) and not _is_reference_line(artist) and artist not in _mappables(ax):
+                groups |= _colours(artist)
+        if len(groups) > 1 and not colorbars:
+            missing = groups - legend_colours
+            if missing:
+                problems.append(f"{name}: {len(missing)} of {len(groups)} coloured groups are in no legend")
+        for artist in ax.lines + ax.collections:
+            label = str(artist.get_label())
+            if not label.startswith("_") and label not in [h.get_label() for h in handles]:
+                problems.append(f"{name}: '{label}' is drawn but not in the legend")
+    return problems
+
+
+def pdf_font_types(data: bytes) -> list[str]:
+    """The /Subtype of every font dictionary of a PDF (object streams decompressed)."""
+    chunks = [data]
+    for stream in re.finditer(rb"stream\r?\n(.*?)endstream", data, re.S):
+        try:
+            chunks.append(zlib.decompress(stream.group(1)))
+        except zlib.error:
+            pass
+    types = []
+    for chunk in chunks:
+        for match in re.finditer(rb"<<(?:[^<>]|<<[^<>]*>>)*?/Type\s*/Font\b(?:[^<>]|<<[^<>]*>>)*>>", chunk):
+            subtype = re.search(rb"/Subtype\s*/(\w+)", match.group(0))
+            types.append(subtype.group(1).decode() if subtype else "?")
+    return types
+
+
+# ----------------------------------------------------------------------------- the tests
+
+@pytest.mark.parametrize("name", ["train", *registry.PROBES])
+def test_default_figure_is_publishable(name, probe_results, tmp_path):
+    ax = plot.plot_result(probe_results[name])
+    assert figure_problems(ax.figure) == []
+    pdf = plot.save(ax, tmp_path / f"{name}.pdf")
+    types = pdf_font_types(pdf.read_bytes())
+    assert types and "Type3" not in types and set(types) <= {"Type0", "CIDFontType2", "TrueType"}, types
+
+
+OWN_PLOTS = [name for name, entry in registry.PROBES.items()
+             if entry.plot.split(":")[0] not in ("probe.plot.adversarial_corruptions", "probe.plot.masking")]
+
+
+@pytest.mark.parametrize("name", ["train", *OWN_PLOTS])
+def test_default_figure_draws_several_results_together(name, probe_results):
+    ds = probe_results[name]
+    ax = plot.plot_result({"first model": ds, "second model": ds})
+    figure = ax.figure
+    legends = list(figure.legends) + [a.get_legend() for a in figure.axes if a.get_legend() is not None]
+    texts = [t.get_text() for legend in legends for t in legend.get_texts()] + [a.get_title() for a in figure.axes]
+    for label in ("first model", "second model"):
+        assert any(label in text for text in texts), (label, texts)
+    assert figure_problems(figure) == []
+    plt.close(figure)
+
+
+def test_the_checks_catch_what_they_should():
+    figure, axes = style.new_axes(ncols=3)
+    axes[0].plot([0, 1], [0, 1], color="C0")
+    axes[0].plot([0, 1], [1, 0], color="C1", label="drawn")                                  # no legend, no labels
+    axes[1].imshow(np.random.default_rng(0).random((4, 4)))                                  # values, no colour bar
+    problems = "\n".join(figure_problems(figure))
+    for fragment in ("no y label", "no x label", "coloured groups are in no legend", "'drawn' is drawn but not",
+                     "without a colour bar", "axes 2 ('')"):
+        assert fragment in problems, problems
+    axes[2].set_visible(False)
+    assert "empty (hidden) panel" in "\n".join(figure_problems(figure))
+    plt.close(figure)
+
+
+def test_pdf_and_svg_embed_truetype_fonts_not_type3(probe_results, tmp_path):
+    ax = plot.plot_result(probe_results["margins"])
+    ax.set_title("λ ≥ ε·‖δ‖₂ — ∞")                              # glyphs beyond Latin-1
+    figure = ax.figure
+    pdf = plot.save(figure, tmp_path / "m.pdf", close=False)
+    svg = plot.save(figure, tmp_path / "m.svg", close=False)
+    png = plot.save(figure, tmp_path / "m.png")
+    types = pdf_font_types(pdf.read_bytes())
+    assert types and "Type3" not in types, types
+    assert "<text" not in svg.read_text()                        # glyphs as paths: the same on every machine
+    physical = png.read_bytes().split(b"pHYs", 1)[1]              # pixels per metre, x and y, then the unit (1: metre)
+    assert round(int.from_bytes(physical[:4], "big") * 0.0254) == style.DPI and physical[8] == 1
+    if shutil.which("pdffonts"):
+        listing = subprocess.run(["pdffonts", str(pdf)], capture_output=True, text=True, check=True).stdout
+        assert "Type 3" not in listing and ("TrueType" in listing or "CID" in listing), listing
+    with mpl.rc_context({"pdf.fonttype": 3}):                   # the parser sees Type 3 when it is there
+        figure3, ax3 = plt.subplots()
+        ax3.set_title("λ")
+        figure3.savefig(tmp_path / "type3.pdf")
+        plt.close(figure3)
+    assert "Type3" in pdf_font_types((tmp_path / "type3.pdf").read_bytes())
+
+
+def test_plots_leave_the_users_matplotlib_settings_alone(probe_results, tmp_path):
+    before = dict(mpl.rcParams)
+    backend = mpl.get_backend()
+    with mpl.rc_context({"font.size": 17.0, "lines.linewidth": 3.0}):
+        ax = plot.plot_result(probe_results["flatness"])
+        assert mpl.rcParams["font.size"] == 17.0 and mpl.rcParams["lines.linewidth"] == 3.0
+        assert ax.xaxis.get_major_ticks()[0].label1.get_fontsize() == style.RC["xtick.labelsize"]
+        plot.save(ax, tmp_path / "f.png")
+        _, mine = plt.subplots()
+        assert mine.xaxis.get_major_ticks()[0].label1.get_fontsize() != style.RC["xtick.labelsize"]
+        plt.close(mine.figure)
+    assert dict(mpl.rcParams) == before and mpl.get_backend() == backend
+
+
+def test_the_style_puts_back_only_its_own_settings():
+    interactive = mpl.is_interactive()
+    try:
+        with style.context():
+            mpl.interactive(not interactive)      # what a notebook's inline backend does when it starts up
+        assert mpl.is_interactive() != interactive
+    finally:
+        mpl.interactive(interactive)
+
+
+def test_labels_come_from_provenance_or_the_caller(probe_results):
+    ds = probe_results["margins"]
+    other = ds.copy()
+    other.attrs = dict(ds.attrs, model_sha256="ffffff" + str(ds.attrs["model_sha256"])[6:])
+    assert [label for label, _ in labelled(ds)] == [None]
+    assert [label for label, _ in labelled({"mine": ds})] == ["mine"]
+    assert [label for label, _ in labelled([ds, other])] == [f"lenet {str(ds.attrs['model_sha256'])[:6]}",
+                                                             "lenet ffffff"]
+    assert [label for label, _ in labelled([ds, ds])] == [f"lenet {str(ds.attrs['model_sha256'])[:6]} (1)",
+                                                          f"lenet {str(ds.attrs['model_sha256'])[:6]} (2)"]
+
+
+def test_margin_boxes_show_quantiles_and_non_converged_at_the_top(probe_results):
+    ds = probe_results["margins"].copy(deep=True)
+    margins = ds["margin"].values
+    margins[-1, :3] = np.inf                                    # half of the last band did not converge
+    ax = plot.plot_result(ds)
+    boxes = list(ax.patches)
+    assert len(boxes) == ds.sizes["subspace"]
+    top = [line.get_ydata()[0] for line in ax.lines if _is_reference_line(line)]
+    assert len(top) == 1                                        # the dotted 'not converged' line
+    assert boxes[-1].get_path().vertices[:, 1].max() == pytest.approx(top[0])   # upper quartile non-converged
+    band = int(np.flatnonzero(np.isfinite(margins).all(axis=1))[0])
+    heights = boxes[band].get_path().vertices[:, 1]
+    np.testing.assert_allclose([heights.min(), heights.max()], np.percentile(margins[band], [25, 75]))
+    shares = 100 * (~np.isfinite(margins)).mean(axis=1)
+    assert [t.get_text() for t in ax.texts if t.get_text().isdigit()] == [f"{s:.0f}" for s in shares if s > 0]
+    finite = margins[np.isfinite(margins)]
+    assert ax.get_yscale() == ("log" if np.percentile(finite, 95) / np.percentile(finite, 5) > 20 else "linear")
+    assert "median" in [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "pixels in [0, 1]" in ax.get_ylabel()
+    plt.close(ax.figure)
+
+
+def test_flatness_density_is_not_floored(probe_results):
+    ds = probe_results["flatness"]
+    ax = probe.plot.flatness.spectrum(ds)
+    drawn = ax.lines[0].get_ydata()
+    positive = ds["density"].values > 0
+    np.testing.assert_array_equal(np.asarray(drawn)[positive], ds["density"].values[positive])   # values as they are
+    assert ax.get_ylim()[0] < np.percentile(ds["density"].values[positive], 50)
+    plt.close(ax.figure)
+
+
+# ----------------------------------------------------------------------------- figures/ scripts
+
+def _write(folder, **found):
+    for name, ds in found.items():
+        results.save(ds, folder / f"{name}.nc")
+    return folder
+
+
+def _band_margins(ds, scale: float = 1.0, removed_from: int | None = None):
+    """The margins of a real margins result, scaled; bands from `removed_from` on made non-converged."""
+    margin = ds["margin"] * scale
+    if removed_from is not None:
+        margin = margin.where(ds["subspace"] < removed_from, np.inf)
+    return margin
+
+
+def _figure_inputs(kind: str, probe_results, folder):
+    """Write into `folder` the results that figures.<kind> reads, in the layout of the analysis behind it."""
+    margins = probe_results["margins"]
+    rng = np.random.default_rng(0)
+    if kind == "frequency_margins":
+        energy = rng.dirichlet(np.ones(margins.sizes["subspace"]), size=3)
+        return _write(folder, standard=margins.assign_attrs(model_label="standard", test_accuracy=85.0),
+                      lowpass=margins.assign(margin=_band_margins(margins, removed_from=14)).assign_attrs(
+                          model_label="low-pass 14"),
+                      pgd_energy=xr.Dataset({"energy": (("epoch", "subspace"), energy, {"units": "1"})},
+                                            coords={"epoch": [1, 2, 3], "band_start": margins["band_start"]}))
+    if kind == "forgetting":
+        stages = ["low ∪ high", "low only", "low ∪ high again"]
+        margin = xr.concat([_band_margins(margins), _band_margins(margins, 2.0, removed_from=14),
+                            _band_margins(margins, 1.2)], dim=xr.DataArray(stages, dims="stage"))
+        accuracy = xr.DataArray([[88.0, 84.0], [89.0, 30.0], [87.5, 83.0]], dims=("stage", "test_set"),
+                                coords={"test_set": ["low-pass", "high-pass"]}, attrs={"units": "%"})
+        return _write(folder, forgetting=xr.Dataset({"margin": margin, "accuracy": accuracy}))
+    if kind == "t2_transition":
+        epsilon = np.round(np.arange(0, 1.01, 0.1), 1)
+        along_u1 = np.where(epsilon[:, None] < 0.5, rng.lognormal(3, 0.3, (11, 40)), epsilon[:, None] / 2 + 0.01)
+        along_u1[:3, :10] = np.inf
+        along_u2 = rng.lognormal(1, 0.2, (11, 40))
+        margin = np.stack([along_u1, along_u2], axis=1)
+        return _write(folder, t2=xr.Dataset({"margin": (("epsilon", "subspace", "sample"), margin),
+                                             "test_accuracy": ("epsilon", np.full(11, 100.0))},
+                                            coords={"epsilon": epsilon, "subspace": ["u1", "u2"]}))
+    if kind == "few_samples":
+        before = rng.lognormal(0, 0.4, 300)
+        after = np.where(np.arange(300) < 100, before * 3, before * rng.lognormal(0, 0.05, 300))
+        return _write(folder, few_samples=xr.Dataset({"margin": (("stage", "sample"), np.stack([before, after])),
+                                                      "replaced": ("sample", np.arange(300) < 100)},
+                                                     coords={"stage": ["before", "after"]}))
+    if kind == "sparsefool_examples":
+        lam = np.array([1.0, 2.0, 3.0])
+        sweep = xr.Dataset({"fooling_rate": ("lam", [100.0, 100.0, 98.0]),
+                            "median_pixel_percent": ("lam", [2.0, 1.4, 1.2]),
+                            "mean_iterations": ("lam", [3.0, 2.0, 1.5]), "mean_time": ("lam", [0.1, 0.1, 0.1])},
+                           coords={"lam": lam})
+        return _write(folder, base=probe_results["sparsefool"], lambda_sweep=sweep)
+    if kind == "lp_overlap":
+        return _write(folder, overlap=probe_results["overlap"])
+    if kind == "prime_severity":
+        found = {f"{name}{suffix}": probe_results["corruptions"] for name in ("standard", "augmix", "prime")
+                 for suffix in ("", "_bn")}
+        return _write(folder, **found)
+    if kind == "ada_ssim":
+        return _write(folder, ac=probe_results["adversarial_corruptions"])
+    if kind == "ada_reconstruction":
+        corruptions = ["gaussian_noise", "brightness", "snow", "contrast"]
+        found = {}
+        for network, level in (("edsr", 0.9), ("cae", 0.8)):
+            reached = np.clip(rng.normal(level, 0.1, (4, 3, 8)), 0, 1)
+            found[f"{network}_reconstruction"] = xr.Dataset(
+                {"identity": (("corruption", "severity", "image"), reached - 0.3),
+                 "reconstruction": (("corruption", "severity", "image"), reached - 0.1),
+                 "optimised": (("corruption", "severity", "image"), reached)},
+                coords={"corruption": corruptions, "severity": [1, 3, 5]})
+        return _write(folder, **found)
+    raise AssertionError(kind)
+
+
+SCRIPTS = {"frequency_margins": ["frequency_margins", "pgd_energy"], "forgetting": ["forgetting"],
+           "t2_transition": ["t2_transition"], "few_samples": ["few_samples"],
+           "sparsefool_examples": ["sparsefool_examples", "sparsefool_sparsity", "sparsefool_lambda"],
+           "lp_overlap": ["lp_overlap"], "prime_severity": ["prime_severity"], "ada_ssim": ["ada_ssim"],
+           "ada_reconstruction": ["ada_reconstruction"]}
+
+
+def test_every_figure_script_is_listed_and_tested():
+    scripts = sorted(path.stem for path in FIGURES.glob("*.py") if path.stem not in ("__init__", "common"))
+    assert scripts == sorted(SCRIPTS)
+    listed = (FIGURES / "README.md").read_text()
+    assert all(f"figures.{name}" in listed for name in scripts)
+
+
+@pytest.mark.parametrize("kind", sorted(SCRIPTS))
+def test_figure_script_renders_its_figures(kind, probe_results, tmp_path):
+    folder = _figure_inputs(kind, probe_results, tmp_path)
+    module = importlib.import_module(f"figures.{kind}")
+    drawn = module.draw(folder)
+    assert sorted(drawn) == sorted(SCRIPTS[kind])
+    for name, figure in drawn.items():
+        assert figure_problems(figure) == [], name
+        path = plot.save(figure, tmp_path / "out" / f"{name}.pdf")
+        assert "Type3" not in pdf_font_types(path.read_bytes())
+
+
+def test_figure_command_writes_the_files_and_names_a_missing_result(probe_results, tmp_path):
+    folder = _figure_inputs("frequency_margins", probe_results, tmp_path / "runs")
+    proc = subprocess.run([sys.executable, "-m", "figures.frequency_margins", str(folder), "--out",
+                           str(tmp_path / "figs"), "--format", "png"], capture_output=True, text=True,
+                          cwd=FIGURES.parent, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in (tmp_path / "figs").iterdir()) == ["frequency_margins.png", "pgd_energy.png"]
+    with pytest.raises(SystemExit, match="t2.nc: not found"):
+        importlib.import_module("figures.t2_transition").draw(folder)
