@@ -74,9 +74,7 @@ def main() -> None:
                         "common-corruption acc", "mCE"], rows))
     _, axes = style.new_axes(style.TWO_COLUMN, aspect=1.2, ncols=len(runs) + 1, layout="constrained")
     for ax, (name, ds) in zip(axes, runs.items()):
-        accuracy_plot(ds, ax=ax, label=name)
-        if ax is not axes[0]:
-            ax.get_legend().remove()
+        accuracy_plot(ds, ax=ax, label=name)   # one axes: the norm × strength heat map
     summary_bars(runs, ax=axes[-1])
     print(f"figure: {plot.save(axes[0], args.out / 'lp_training.png')}")
 

@@ -47,8 +47,18 @@ def test_ideal_classifier_margin_along_u1_is_half_epsilon():
         model[1].bias.zero_()
     complement = torch.linalg.qr(torch.eye(20) - torch.outer(u1, u1)).Q[:, :19]
     along = Bases((1, 1, 20), u1[:, None], tolerance=1e-4)
-    ds = run(model.eval(), data, subspaces=along, n=50, max_iter=5)
+    ds = run(model.eval(), data, subspaces=along, n=50, max_iter=5, refine=True)
     expected = 1.02 * (2.5 + STEP_SLACK / 2.0)  # ‖P(w_1 − w_0)‖ = 2
     np.testing.assert_allclose(ds["margin"].values, expected, rtol=1e-4)
+    np.testing.assert_allclose(ds["margin_refined"].values, 2.5, rtol=1e-5)   # exactly ε/2: no overshoot, no slack
     rest = run(model.eval(), data, subspaces=Bases((1, 1, 20), complement, orthonormalize=True), n=10, max_iter=5)
     assert np.isinf(rest["margin"].values).all() and summary(rest)["not_converged"] == 1.0
+
+
+def test_split_shares_the_mixing_matrix():
+    data = t1(n=50, dim=10, seed=4)
+    train, test = data.split(40)
+    assert len(train) == 40 and len(test) == 10 and train.rotation is test.rotation is data.rotation
+    assert torch.equal(torch.cat([train.x, test.x]), data.x) and torch.equal(test.labels, data.labels[40:])
+    with pytest.raises(ParameterError):
+        data.split(50)

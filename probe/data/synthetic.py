@@ -38,6 +38,14 @@ class SyntheticDataset(Dataset):
         """`u1 = U e1`, the discriminative direction (D,)."""
         return self.rotation[:, 0]
 
+    def split(self, first: int) -> tuple["SyntheticDataset", "SyntheticDataset"]:
+        """The first `first` samples and the rest, as two sets sharing the mixing matrix `U`
+        (a training and a test set drawn from one distribution)."""
+        if not 0 < first < len(self):
+            raise ParameterError(f"cannot split {len(self)} samples after the first {first}")
+        return tuple(SyntheticDataset(self.x[part], self.labels[part], self.rotation, self.info)
+                     for part in (slice(0, first), slice(first, None)))
+
     def batch(self, indices) -> tuple[torch.Tensor, torch.Tensor]:
         index = torch.as_tensor(np.asarray(indices, dtype=np.int64))
         return self.x[index], self.labels[index]
