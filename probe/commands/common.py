@@ -93,6 +93,13 @@ def own_options(args: argparse.Namespace) -> dict:
     return {key: value for key, value in vars(args).items() if key not in SHARED}
 
 
+def check_checkpoint_out(args: argparse.Namespace) -> None:
+    """A command that writes a checkpoint: `--out NET.pt` is required and writable (checked before any work)."""
+    if args.out is None:
+        raise ParameterError("--out CHECKPOINT.pt is required")
+    runner.check_output(args.out, (".pt", ".pth"))
+
+
 def check_outputs(args: argparse.Namespace) -> None:
     """Unwritable or misnamed --out / --plot fail before anything is computed."""
     runner.check_output(getattr(args, "out", None))

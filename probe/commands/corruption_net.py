@@ -11,7 +11,7 @@ from typing import Sequence
 
 import torch
 
-from probe import models, runner
+from probe import models
 from probe.commands import common
 from probe.corruption_net import LEARNING_RATE, TARGET_SSIM, pretrain, reconstruction_quality
 from probe.data import image_shape, subset_indices
@@ -35,9 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> None:
-    if args.out is None:
-        raise ParameterError("--out NET.pt is required")
-    runner.check_output(args.out, (".pt", ".pth"))
+    common.check_checkpoint_out(args)
     if args.plot is not None:
         raise ParameterError("--plot: pretraining a corruption network draws no figure")
     device = common.resolve_device(args.device)

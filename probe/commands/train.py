@@ -21,7 +21,6 @@ from probe.commands import common
 from probe.data import TransformedDataset, image_shape, num_classes, subset_indices
 from probe.data.formats import ImageFolder
 from probe.data.transforms import parse_transform
-from probe.errors import ParameterError
 from probe.train import SCHEDULES, channel_statistics, fit, history_path
 from probe.train.loader import RandomResizedCrops
 
@@ -60,9 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> None:
-    if args.out is None:
-        raise ParameterError("--out CHECKPOINT.pt is required")
-    runner.check_output(args.out, (".pt", ".pth"))
+    common.check_checkpoint_out(args)
     runner.check_output(args.plot, common.PLOT_SUFFIXES)
     device = distributed.start(common.resolve_device(args.device))
     main_rank = distributed.world()[0] == 0
