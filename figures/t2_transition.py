@@ -3,7 +3,8 @@ and along u2 (25–75 % shaded) of the MLP against ε.  Below ε ≈ 0.5 the net
 non-converged margins along it); above, it separates the classes along u1 (margin ≈ ε/2).
 
 Reads `DIR/t2.nc` (issue 15's T2 analysis): `margin(epsilon, subspace, sample)` with `subspace` ∈
-{u1, u2} (+inf: not converged) and optionally `test_accuracy(epsilon)` in %.  Writes `t2_transition.pdf`:
+{u1, u2} (+inf: not converged), drawn from `margin_refined` (the exact distance along the direction
+found) when that is saved, and optionally `test_accuracy(epsilon)` in %.  Writes `t2_transition.pdf`:
 
     python -m figures.t2_transition DIR [--out DIR] [--format pdf|png|svg]
 """
@@ -33,7 +34,10 @@ def draw(folder: Path) -> dict:
                                   nrows=2 if with_accuracy else 1, sharex=True, squeeze=False,
                                   layout="constrained", gridspec_kw={"height_ratios": [3, 1]} if with_accuracy else {})
     ax = axes[0, 0]
-    margins = ds["margin"].transpose("epsilon", "subspace", "sample").values
+    # the exact distance along DeepFool's direction when measured: on these saturated MLPs DeepFool's
+    # last linear step overshoots the boundary several times over
+    variable = "margin_refined" if "margin_refined" in ds else "margin"
+    margins = ds[variable].transpose("epsilon", "subspace", "sample").values
     level = margin_plots.ceiling(margins)
     handles = []
     for i, subspace in enumerate(ds["subspace"].values):
@@ -48,7 +52,7 @@ def draw(folder: Path) -> dict:
         handles.append(margin_plots.not_converged_line(ax, level))
     ax.set_yscale("log")
     style.plain_log_ticks(ax.yaxis)
-    ax.set_ylabel("margin ‖δ‖₂")
+    ax.set_ylabel("refined margin ‖δ‖₂" if variable == "margin_refined" else "margin ‖δ‖₂")
     ax.legend(handles=handles, loc="best")
     if with_accuracy:
         accuracy = axes[1, 0]
