@@ -32,7 +32,7 @@ synthetic() {
     step t1 analyses.margins_synthetic --out "$OUT/t1" --models logistic mlp
     step t2_a analyses.t2_transition --out "$OUT/t2" --epsilons 0.3 0.5 0.7
     step t2_b analyses.t2_transition --out "$OUT/t2" --epsilons 0 1
-    step t2_c analyses.t2_transition --out "$OUT/t2" --epsilons 0.1 0.2 0.4 0.6 0.8 0.9
+    step t2_c analyses.t2_transition --out "$OUT/t2" --epsilons 0.8 0.9 0.6 0.4 0.2 0.1
 }
 
 images() {
