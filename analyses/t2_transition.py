@@ -45,7 +45,7 @@ def measure(epsilon: float, args: argparse.Namespace) -> None:
     model = build("mlp", args.dim, args.seed, "default")
     recipe = thesis.SYNTHETIC.scaled(epochs=args.epochs)
     print(f"--- ε = {epsilon:g}: {recipe}", flush=True)
-    thesis.train(model, train_set, test_set, stem.with_suffix(".pt"), recipe, seed=args.seed,
+    thesis.train(model, train_set, test_set, Path(f"{stem}.pt"), recipe, seed=args.seed,
                  log=lambda line: print(f"ε={epsilon:g}: {line}", flush=True))
     shape = tuple(test_set.image_shape)
     for i, name in enumerate(("u1", "u2")):
@@ -63,7 +63,7 @@ def assemble(folder: Path) -> xr.Dataset:
         both = [results.load(Path(f"{stem}_{name}.nc"))[["margin", "margin_refined", "converged"]].isel(subspace=0, drop=True)
                 for name in ("u1", "u2")]
         per_epsilon.append(xr.concat(both, dim="subspace"))
-        history = results.load(stem.with_suffix(".history.nc"))
+        history = results.load(Path(f"{stem}.history.nc"))
         accuracy.append((thesis.final(history), thesis.final(history, "train_accuracy")))
     table = xr.concat(per_epsilon, dim="epsilon").assign_coords(epsilon=found, subspace=["u1", "u2"])
     table["test_accuracy"] = ("epsilon", [a[0] for a in accuracy], {"long_name": "test accuracy", "units": "%"})

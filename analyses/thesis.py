@@ -21,7 +21,8 @@ from torch import nn
 
 from probe import data, models, results
 from probe.commands.common import format_table
-from probe.data import TransformedDataset
+from probe.data import TransformedDataset, fingerprint, get_batch
+from probe.errors import ResumeError
 from probe.data.transforms import parse_transform
 from probe.train import channel_statistics, fit, history_path
 
@@ -61,14 +62,39 @@ def train(model: nn.Module, train_set, test_set, checkpoint: Path, recipe: Recip
     a finished run (its history file exists) is loaded instead.  Returns the per-epoch history
     (`test_accuracy`, `train_accuracy`, ... in %).  `extra`: further `fit` keywords (an augmentation)."""
     checkpoint = Path(checkpoint)
+    identity = run_identity(train_set, recipe, seed, extra)
     if checkpoint.is_file() and history_path(checkpoint).is_file():
+        history = results.load(history_path(checkpoint))
+        check_finished_run(history.attrs, identity, history_path(checkpoint), log)
         model.load_state_dict(models.load(checkpoint).state_dict())
-        return results.load(history_path(checkpoint))
+        return history
     history = fit(model, train_set, test_set, checkpoint=checkpoint, resume=True, seed=seed, log=log,
                   meta={"recipe": str(recipe)}, **recipe.fit_options(), **extra)
-    history.attrs = {"recipe": str(recipe), "seed": seed}
+    history.attrs = identity
     results.save(history, history_path(checkpoint))
     return history
+
+
+def run_identity(train_set, recipe: Recipe, seed: int, extra: dict) -> dict[str, str]:
+    """What a finished run is reused for: its recipe, seed, augmentation and training data (size
+    and SHA-256 of its first 64 items)."""
+    x, y = get_batch(train_set, np.arange(min(64, len(train_set))))
+    return {"recipe": str(recipe), "seed": str(seed), "augment": getattr(extra.get("augment"), "name", "none"),
+            "data_size": str(len(train_set)), "data_fingerprint": fingerprint(x, y)}
+
+
+def check_finished_run(saved: dict, identity: dict[str, str], where: Path, log: Callable[[str], None] | None) -> None:
+    """Reuse a finished training run only if it is this one: refuse one made with another recipe,
+    seed, augmentation or training data.  Runs saved before the data was recorded are checked on
+    what they recorded (recipe and seed), and say so."""
+    differ = sorted(key for key in identity if key in saved and str(saved[key]) != identity[key])
+    if differ:
+        raise ResumeError(f"{where} is another training run ({', '.join(differ)} differ): remove it, or give "
+                          "this run its own --out")
+    missing = [key for key in identity if key not in saved]
+    if missing and log:
+        log(f"reusing {where}: an older run, checked on {', '.join(k for k in identity if k in saved)} only "
+            f"(it records no {', '.join(missing)})")
 
 
 def final(history: xr.Dataset, name: str = "test_accuracy") -> float:

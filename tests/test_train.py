@@ -7,6 +7,7 @@ import torch
 
 from probe import models, results
 from probe.commands.train import main
+from probe.errors import ResumeError
 from probe.train import fit, history_path, learning_rate
 
 
@@ -49,6 +50,49 @@ def test_resume_after_interruption_matches_uninterrupted(tmp_path, sample_train,
     assert history.sizes["epoch"] == 3
     for a, b in zip(reference.state_dict().values(), resumed.state_dict().values()):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
+
+
+def test_resume_refuses_the_state_of_another_run(tmp_path, sample_train):
+    """A state file left by one run is never continued by another (other options or other data)."""
+    train = _small(sample_train)
+    train.info = sample_train.info
+    other_data = torch.utils.data.Subset(sample_train, list(range(1, 5000, 10)))
+    other_data.info = sample_train.info
+
+    def stop_after_first_epoch(message):
+        if message.lstrip().startswith("epoch   1/"):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        fit(_linear(), train, None, epochs=3, batch_size=50, lr=0.05, seed=5, checkpoint=tmp_path / "m.pt",
+            log=stop_after_first_epoch)
+    for dataset, lr, words in ((train, 0.1, "lr"), (other_data, 0.05, "data_fingerprint")):
+        with pytest.raises(ResumeError, match=words):
+            fit(_linear(), dataset, None, epochs=3, batch_size=50, lr=lr, seed=5, checkpoint=tmp_path / "m.pt",
+                resume=True)
+    assert fit(_linear(), train, None, epochs=3, batch_size=50, lr=0.05, seed=5, checkpoint=tmp_path / "m.pt",
+               resume=True).sizes["epoch"] == 3
+
+
+def test_history_path_keeps_dotted_names(tmp_path):
+    assert history_path(tmp_path / "lenet.pt") == tmp_path / "lenet.history.nc"
+    assert history_path(tmp_path / "eps_0.3") == tmp_path / "eps_0.3.history.nc"   # not eps_0.history.nc
+    assert history_path(tmp_path / "eps_0.3.pt") != history_path(tmp_path / "eps_0.5.pt")
+
+
+def test_a_finished_thesis_run_is_reused_only_for_the_same_run(tmp_path, sample_train):
+    from analyses import thesis
+    train = _small(sample_train)
+    train.info = sample_train.info
+    recipe = thesis.Recipe(epochs=1, lr=0.05, schedule="triangular", weight_decay=0.0)
+    first = thesis.train(_linear(), train, None, tmp_path / "run.pt", recipe, log=None)
+    assert thesis.train(_linear(), train, None, tmp_path / "run.pt", recipe, log=None).equals(first)
+    other = torch.utils.data.Subset(sample_train, list(range(1, 5000, 10)))
+    other.info = sample_train.info
+    with pytest.raises(ResumeError, match="data_fingerprint"):
+        thesis.train(_linear(), other, None, tmp_path / "run.pt", recipe, log=None)
+    with pytest.raises(ResumeError, match="recipe"):
+        thesis.train(_linear(), train, None, tmp_path / "run.pt", recipe.scaled(epochs=2), log=None)
 
 
 def test_command_line_trains_and_saves(tmp_path, sample_test):

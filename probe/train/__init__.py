@@ -8,6 +8,7 @@ from it with the same result as an uninterrupted run.
 """
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import time
@@ -21,8 +22,8 @@ from torch import nn
 
 from probe import distributed, models
 from probe.augment import Augmentation, random_crop_flip
-from probe.data import get_batch
-from probe.errors import ParameterError
+from probe.data import fingerprint, get_batch
+from probe.errors import ParameterError, ResumeError
 from probe.evaluate import BATCH_SIZE, accuracy_over_finite
 from probe.logits import classify
 from probe.params import eval_mode
@@ -58,9 +59,38 @@ def _state_path(checkpoint: Path) -> Path:
     return checkpoint.with_name(checkpoint.name + ".state")
 
 
+def run_identity(model: nn.Module, train_set, augment: Augmentation, world: int, **options) -> dict[str, str]:
+    """What makes two training runs the same run: every option that changes the result, the
+    augmentation(s), the number of processes, the architecture (parameter names and shapes) and
+    the training data (size and SHA-256 of its first 64 items)."""
+    stages = getattr(augment, "stages", [augment])
+    x, y = get_batch(train_set, np.arange(min(64, len(train_set))))
+    shapes = ";".join(f"{name}{tuple(value.shape)}" for name, value in model.state_dict().items())
+    return {**{key: str(value) for key, value in options.items()},
+            "augment": "+".join(stage.name for stage in stages), "world": str(world),
+            "architecture": hashlib.sha256(shapes.encode()).hexdigest(),
+            "data_size": str(len(train_set)), "data_fingerprint": fingerprint(x, y)}
+
+
+def check_same_run(saved: dict | None, identity: dict[str, str], where: Path) -> None:
+    """Refuse to continue a training run from the state of another one (or of an older version
+    that recorded no identity)."""
+    if saved is None:
+        raise ResumeError(f"cannot resume: {where} records no run identity (written by an older version); "
+                          "remove it to start again")
+    differ = sorted(key for key in identity.keys() | saved.keys() if saved.get(key) != identity.get(key))
+    if differ:
+        raise ResumeError(f"cannot resume: {where} belongs to another training run ({', '.join(differ)} differ); "
+                          "remove it or train without resume")
+
+
 def history_path(checkpoint: Path) -> Path:
-    """Where the per-epoch history of a training run is saved (a `probe='train'` result)."""
-    return checkpoint.with_suffix(".history.nc")
+    """Where the per-epoch history of a training run is saved (a `probe='train'` result):
+    `NAME.pt` → `NAME.history.nc`; a name without a checkpoint suffix keeps all of it
+    (`eps_0.3` → `eps_0.3.history.nc`, never `eps_0.history.nc`)."""
+    checkpoint = Path(checkpoint)
+    stem = checkpoint.stem if checkpoint.suffix in (".pt", ".pth") else checkpoint.name
+    return checkpoint.with_name(stem + ".history.nc")
 
 
 def fit(model: nn.Module, train_set, test_set=None, *, epochs: int = 10, batch_size: int = 128,
@@ -111,8 +141,13 @@ def fit(model: nn.Module, train_set, test_set=None, *, epochs: int = 10, batch_s
     history: dict[str, list[float]] = {k: [] for k in keys}
     first_epoch = 0
     checkpoint = Path(checkpoint) if checkpoint is not None else None
+    identity = run_identity(model, train_set, augment, world, epochs=epochs, batch_size=batch_size, lr=lr,
+                            momentum=momentum, nesterov=nesterov, weight_decay=weight_decay, schedule=schedule,
+                            clip_grad=clip_grad, standard_augment=standard_augment, seed=seed, amp=amp,
+                            warmup_epochs=warmup_epochs, lr_scaling=lr_scaling, sync_bn=sync_bn)
     if resume and checkpoint is not None and _state_path(checkpoint).exists():
         state = torch.load(_state_path(checkpoint), map_location=device, weights_only=True)
+        check_same_run(state.get("identity"), identity, _state_path(checkpoint))
         model.load_state_dict(models.load(checkpoint, map_location=device).state_dict())
         optimizer.load_state_dict(state["optimizer"])
         history = {k: list(v) for k, v in state["history"].items()}
@@ -158,8 +193,8 @@ def fit(model: nn.Module, train_set, test_set=None, *, epochs: int = 10, batch_s
                 meta.update(epochs_done=epoch + 1, **({"test_accuracy": measured["test_accuracy"]}
                                                       if test_set is not None else {}))
                 models.save(model, checkpoint, meta=meta)
-                torch.save({"epoch": epoch + 1, "optimizer": optimizer.state_dict(), "history": history},
-                           _state_path(checkpoint))
+                torch.save({"epoch": epoch + 1, "optimizer": optimizer.state_dict(), "history": history,
+                            "identity": identity}, _state_path(checkpoint))
             if log:
                 test = f"  test {measured['test_accuracy']:.2f}%" if test_set is not None else ""
                 log(f"epoch {epoch + 1:3d}/{epochs}  loss {measured['train_loss']:.4f}  "
