@@ -1,11 +1,14 @@
-"""DeepFool against known answers: linear models (exact margins in one step), boxes, batching."""
+"""DeepFool against known answers: linear models (exact margins in one step), the two step conventions
+(linearisation point, step floor / slack), boxes, batching, and a per-sample loop on a small CNN."""
 from __future__ import annotations
+
+import math
 
 import pytest
 import torch
 from torch import nn
 
-from probe.attacks.deepfool import STEP_SLACK, DeepFoolResult, deepfool
+from probe.attacks.deepfool import STEP_FLOOR, STEP_SLACK, DeepFoolResult, deepfool
 from probe.data import get_batch
 from probe.errors import ParameterError, ShapeError
 from probe.spectral import dct_diagonal_blocks, random_subspaces
@@ -42,11 +45,25 @@ def test_linear_model_exact_margin_in_one_step(gradients):
     assert isinstance(result, DeepFoolResult)
     expected, w_norm = analytic_margin(model, x)
     assert result.converged.all() and (result.iterations == 1).all()
-    # ‖r‖ = (|g_l| + slack) / ‖w_l‖ exactly
-    torch.testing.assert_close(result.r.flatten(1).norm(dim=1), expected + STEP_SLACK / w_norm, rtol=1e-4, atol=1e-6)
+    # "original": ‖r‖ = |g_l| / ‖w_l‖, the analytic margin (all of them are above the 1e-4 floor)
+    assert (expected > 10 * STEP_FLOOR).all()
+    torch.testing.assert_close(result.r.flatten(1).norm(dim=1), expected, rtol=1e-4, atol=1e-6)
     torch.testing.assert_close(result.perturbation, 1.02 * result.r)
     assert (result.adv_label != result.label).all()
     assert (model(x + result.perturbation).argmax(1) == result.adv_label).all()
+    # "foolbox": ‖r‖ = (|g_l| + slack) / ‖w_l‖
+    foolbox = deepfool(model, x, gradients=gradients, variant="foolbox")
+    assert foolbox.converged.all() and (foolbox.iterations == 1).all()
+    torch.testing.assert_close(foolbox.r.flatten(1).norm(dim=1), expected + STEP_SLACK / w_norm, rtol=1e-4, atol=1e-6)
+
+
+def test_linear_model_margins_exact_in_float64():
+    model = linear_model().double()
+    x = torch.rand(32, *SHAPE, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
+    expected, _ = analytic_margin(model, x)
+    result = deepfool(model, x)
+    assert (result.iterations == 1).all()
+    torch.testing.assert_close(result.norm, 1.02 * expected, rtol=1e-7, atol=0)   # the guard: ‖w‖ + 1e-8
 
 
 def test_linear_model_subspace_margins_and_r_in_subspace():
@@ -57,10 +74,9 @@ def test_linear_model_subspace_margins_and_r_in_subspace():
             projector = family.select(member)
             result = deepfool(model, x, subspace=projector, max_iter=5)
             project = lambda g: family.project(g, torch.full((len(g),), member))  # noqa: E731
-            expected, w_norm = analytic_margin(model, x, project)
+            expected, _ = analytic_margin(model, x, project)
             assert result.converged.all() and (result.iterations == 1).all()
-            torch.testing.assert_close(result.r.flatten(1).norm(dim=1), expected + STEP_SLACK / w_norm,
-                                       rtol=1e-4, atol=1e-6)
+            torch.testing.assert_close(result.r.flatten(1).norm(dim=1), expected, rtol=1e-4, atol=1e-6)
             torch.testing.assert_close(project(result.r), result.r, atol=1e-6, rtol=1e-4)
 
 
@@ -141,3 +157,116 @@ def test_bad_input_raises_clear_errors(lenet):
         deepfool(lenet, torch.rand(1, 1, 28, 28), bounds=(1.0, 0.0))
     with pytest.raises(ShapeError):
         deepfool(lenet, torch.rand(1, 1, 28, 28), subspace=dct_diagonal_blocks(SHAPE).select(0))
+
+
+class Curved(nn.Module):
+    """One input coordinate u; logits (0, log(1 + u) − log 2): the boundary at u = 1, concave on the way."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.log1p(x.flatten(1)[:, 0]) - torch.log(torch.tensor(2.0, dtype=x.dtype))
+        return torch.stack([torch.zeros_like(h), h], dim=1)
+
+
+def _curved_steps(linearise_at_overshot: bool, overshoot: float = 0.02) -> tuple[float, int]:
+    """DeepFool on `Curved` from u = 0, by hand: the accumulated r and the steps taken."""
+    r, steps = 0.0, 0
+    while (1 + overshoot) * r < 1.0:
+        u = (1 + overshoot) * r if linearise_at_overshot else r
+        g, w = abs(math.log1p(u) - math.log(2.0)), 1.0 / (1.0 + u)
+        r += max(g / (w + 1e-8), STEP_FLOOR) if not linearise_at_overshot else (g + STEP_SLACK) / (w + 1e-8) ** 2 * w
+        steps += 1
+    return r, steps
+
+
+def test_original_linearises_at_the_iterate_and_foolbox_at_the_overshot_point():
+    x = torch.zeros(1, 1, 1, 1, dtype=torch.float64)
+    for variant, at_overshot in (("original", False), ("foolbox", True)):
+        result = deepfool(Curved(), x, variant=variant)
+        r, steps = _curved_steps(at_overshot)
+        assert steps >= 3 and result.converged.item() and result.iterations.item() == steps
+        assert result.r.item() == pytest.approx(r, rel=1e-12)
+    assert abs(_curved_steps(False)[0] - _curved_steps(True)[0]) > 1e-3          # the two rules differ here
+
+
+def test_original_step_floor_is_in_input_units():
+    """A linear binary model 1e-6 (input units) from its boundary with ‖w‖ = 10: "original" steps the
+    1e-4 floor, "foolbox" adds 1e-4 to the logit gap, (1e-5 + 1e-4) / 10."""
+    model = nn.Sequential(nn.Flatten(), nn.Linear(2, 2)).double()
+    with torch.no_grad():
+        model[1].weight.copy_(torch.tensor([[0.0, 0.0], [6.0, 8.0]]))            # w_1 − w_0 = (6, 8), norm 10
+        model[1].bias.copy_(torch.tensor([0.0, -10.0 * (0.5 + 1e-6)]))
+    x = torch.full((1, 1, 1, 2), 0.5, dtype=torch.float64)
+    x[..., 1] = 0.5 * 6 / 8                                                       # w·x = 6·0.5 + 8·0.375 = 6
+    with torch.no_grad():
+        model[1].bias[1] = -6.0 - 10.0 * 1e-6                                     # f_1 − f_0 = −1e-5: 1e-6 away
+    original = deepfool(model, x)
+    assert original.iterations.item() == 1 and original.converged.item()
+    assert original.r.norm().item() == pytest.approx(STEP_FLOOR, rel=1e-9)
+    assert original.norm.item() == pytest.approx(1.02 * STEP_FLOOR, rel=1e-9)
+    foolbox = deepfool(model, x, variant="foolbox")
+    assert foolbox.r.norm().item() == pytest.approx((1e-5 + STEP_SLACK) / 10, rel=1e-6)
+
+
+def test_original_box_linearises_at_the_clipped_iterate():
+    """With a box the point linearised is clip(x0 + r) and the point checked clip(x0 + (1 + η) r)."""
+    x = torch.zeros(1, 1, 1, 1, dtype=torch.float64)
+    result = deepfool(Curved(), x, bounds=(0.0, 0.9))       # the boundary u = 1 lies outside the box
+    assert not result.converged.any() and result.iterations.item() == 50
+    assert result.perturbation.item() == pytest.approx(0.9) and result.r.item() > 0.9
+
+
+class SmallCNN(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(3)
+        self.body = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(4, 6, 3), nn.Tanh(),
+                                  nn.Flatten(), nn.Linear(6 * 3 * 3, 7))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+
+def reference_deepfool(model: nn.Module, x: torch.Tensor, project=None, candidates: int = 10,
+                       overshoot: float = 0.02, max_iter: int = 50):
+    """The "original" rule for ONE image (1, C, H, W), plain loops: one backward pass per candidate."""
+    with torch.no_grad():
+        logits = model(x)[0]
+    classes = logits.topk(min(candidates, len(logits))).indices.tolist()
+    label, r, steps = classes[0], torch.zeros_like(x), 0
+    while steps < max_iter:
+        point = (x + r).requires_grad_(True)
+        out = model(point)[0]
+        grad_0, = torch.autograd.grad(out[label], point, retain_graph=True)
+        best = None
+        for k in classes[1:]:
+            grad_k, = torch.autograd.grad(out[k], point, retain_graph=True)
+            w = grad_k - grad_0 if project is None else project(grad_k - grad_0)
+            distance = float((out[k] - out[label]).detach().abs()) / (float(w.norm()) + 1e-8)
+            if best is None or distance < best[0]:
+                best = (distance, w)
+        r = r + max(best[0], STEP_FLOOR) * best[1] / best[1].norm()
+        steps += 1
+        with torch.no_grad():
+            if int(model(x + (1 + overshoot) * r).argmax()) != label:
+                return r, steps, True
+    return r, steps, False
+
+
+def test_small_cnn_batch_agrees_with_the_per_sample_loop_on_every_sample():
+    model = SmallCNN().double().eval()
+    x = torch.rand(10, 1, 12, 12, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    family = dct_diagonal_blocks((1, 12, 12), 4, 4)
+    for member in (None, 1):
+        projector = None if member is None else family.select(member)
+        project = None if member is None else (lambda g: family.project(g, torch.tensor([member])))  # noqa: E731
+        batch = deepfool(model, x, subspace=projector, candidates=5, max_iter=30)
+        for i in range(len(x)):
+            r, steps, converged = reference_deepfool(model, x[i:i + 1], project, candidates=5, max_iter=30)
+            assert bool(batch.converged[i]) == converged and int(batch.iterations[i]) == steps
+            torch.testing.assert_close(batch.r[i:i + 1], r, rtol=1e-9, atol=1e-12)
+        assert batch.converged.float().mean() >= 0.8
+
+
+def test_unknown_variant_raises(lenet):
+    with pytest.raises(ParameterError, match="variant"):
+        deepfool(lenet, torch.rand(1, 1, 28, 28), variant="cleverhans")

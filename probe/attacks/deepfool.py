@@ -1,12 +1,27 @@
-"""Batched L2 DeepFool, optionally constrained to a subspace and to a box (REFERENCE.md §1–2).
+"""Batched L2 DeepFool, optionally constrained to a subspace and to a box.
 
-Every step first checks success at the overshot iterate `x0 + (1 + η) r` with one forward
-pass; samples that have crossed the boundary, or cannot move, leave the working batch, and
-only the others are linearised there: one batched vector-Jacobian product gives the
-gradients of `f_k − f_0` for every candidate class of every remaining sample.  In a subspace `S` every
-gradient is replaced by its orthogonal projection `P w`, so `r` stays inside `S`.
+Two conventions, both exact (`variant`):
 
-A sample whose logits become non-finite (at the start or at an iterate) stops there with
+- ``"original"`` (default): the rule of the DeepFool authors' code (Moosavi-Dezfooli, Fawzi and
+  Frossard, 2016, Algorithm 2), shared by the subspace DeepFool of Ortiz-Jiménez et al. (2020,
+  "Hold me tight!", §3) and by SparseFool (Modas, Moosavi-Dezfooli and Frossard, 2019, §3).
+  Each step linearises the model at the current iterate `x0 + r`: with `w_k = ∇f_k − ∇f_0`
+  (projected, `P w_k`, in a subspace) and `g_k = f_k − f_0`, the class `l` minimising
+  `|g_k| / ‖P w_k‖` gives the step `max(|g_l| / ‖P w_l‖, 1e-4) · P w_l / ‖P w_l‖` (a floor of
+  1e-4 in input units).  Success is checked with a separate forward pass at the overshot point
+  `x0 + (1 + η) r`; the loop runs while that point keeps the original prediction.
+- ``"foolbox"``: the convention of foolbox 3's batched `L2DeepFoolAttack` (Rauber et al., 2017):
+  the model is linearised at the overshot point itself, so one point serves both the check and
+  the next step, and the step is `(|g_l| + 1e-4) / ‖P w_l‖² · P w_l` (the slack is added to the
+  logit gap).
+
+In both the perturbation returned is `(1 + η) r`.  With a box `(lb, ub)` the accumulated `r` is
+never clipped: the points evaluated are `clip(x0 + r)` (linearisation, "original") and
+`clip(x0 + (1 + η) r)` (the check, and the linearisation of "foolbox").  Samples that have
+crossed the boundary, or cannot move, leave the working batch; one batched vector-Jacobian
+product gives the gradients of `f_k − f_0` for every candidate class of every remaining sample.
+
+A sample whose logits become non-finite (at the start or at a point evaluated) stops there with
 `non_finite` set: it is never read as a class, so it never counts as converged.  A step whose
 gradients are non-finite is unusable, like one with no component in `S` (`stuck`).
 """
@@ -22,7 +37,9 @@ from probe.errors import ParameterError, ShapeError
 from probe.logits import classify
 from probe.params import eval_mode
 
-STEP_SLACK = 1e-4       # added to |g_l| so that every step lands just beyond the linearised boundary
+VARIANTS = ("original", "foolbox")
+STEP_FLOOR = 1e-4       # "original": the shortest step, in input units
+STEP_SLACK = 1e-4       # "foolbox": added to |g_l| so that every step lands just beyond the linearised boundary
 NORM_GUARD = 1e-8       # added to ‖P w‖ before dividing
 ZERO_GRADIENT = 1e-5    # ‖P w_k‖ ≤ this · ‖w_k‖ counts as no component in the subspace (float noise)
 
@@ -99,26 +116,30 @@ def _bounds(bounds, x: torch.Tensor):
 @torch.no_grad()
 def deepfool(model: nn.Module, x: torch.Tensor, *, subspace: Projector | None = None, candidates: int = 10,
              overshoot: float = 0.02, max_iter: int = 50, bounds=None, gradients: str = "vjp",
-             groups: torch.Tensor | None = None) -> DeepFoolResult:
+             groups: torch.Tensor | None = None, variant: str = "original") -> DeepFoolResult:
     """Minimal L2 perturbation (DeepFool) of each image in `x` that changes the model's prediction.
 
-    `subspace` restricts the perturbation to a subspace (see `probe.spectral`); `bounds =
-    (lb, ub)` keeps `x + perturbation` in a box (the accumulated `r` is never clipped; the
-    clipped overshot iterate is what is evaluated).  `gradients` picks the batched Jacobian:
-    'vjp' (autograd with batched cotangents; 2× faster than 'jacrev' for LeNet on an idle
-    2-core CPU) or 'jacrev' (torch.func; TorchScript models always use 'vjp').  `groups` (N,) marks rows that hold the same image
-    and bounds (e.g. one image in many subspaces): their first linearisation is computed
-    once per group.  The model is run in eval mode and its mode is restored.
+    `variant` picks the convention (module docstring): "original" (the DeepFool authors', the
+    default) or "foolbox".  `subspace` restricts the perturbation to a subspace (see
+    `probe.spectral`); `bounds = (lb, ub)` keeps the evaluated points in a box (the accumulated
+    `r` is never clipped).  `gradients` picks the batched Jacobian: 'vjp' (autograd with batched
+    cotangents; 2× faster than 'jacrev' for LeNet on an idle 2-core CPU) or 'jacrev'
+    (torch.func; TorchScript models always use 'vjp').  `groups` (N,) marks rows that hold the
+    same image and bounds (e.g. one image in many subspaces): their first linearisation, at the
+    image itself, is computed once per group.  The model is run in eval mode and its mode is restored.
     """
     if x.ndim != 4:
         raise ShapeError(f"deepfool expects images (N, C, H, W), got shape {tuple(x.shape)}")
     if candidates < 2 or max_iter < 0 or overshoot < 0:
         raise ParameterError("deepfool needs candidates ≥ 2, max_iter ≥ 0 and overshoot ≥ 0")
+    if variant not in VARIANTS:
+        raise ParameterError(f"unknown DeepFool variant '{variant}' (known: {', '.join(VARIANTS)})")
     if groups is not None and groups.shape != (len(x),):
         raise ShapeError(f"groups must have shape ({len(x)},), got {tuple(groups.shape)}")
     if gradients not in GRADIENTS:
         raise ParameterError(f"unknown gradient method '{gradients}' (known: {', '.join(GRADIENTS)})")
     jacobian = GRADIENTS["vjp" if isinstance(model, torch.jit.ScriptModule) else gradients]
+    original = variant == "original"
     with eval_mode(model):
         x0 = x.detach()
         box = _bounds(bounds, x0)
@@ -138,14 +159,14 @@ def deepfool(model: nn.Module, x: torch.Tensor, *, subspace: Projector | None = 
         adv_label = label.clone()
         active = torch.arange(n, device=x0.device)[finite]
 
-        def iterate(rows: torch.Tensor) -> torch.Tensor:
-            point = x0[rows] + (1.0 + overshoot) * r[rows]
+        def evaluated(rows: torch.Tensor, scale: float) -> torch.Tensor:
+            point = x0[rows] + scale * r[rows]
             return torch.clamp(point, box[0][rows], box[1][rows]) if box is not None else point
 
         for step in range(max_iter + 1):
-            point = iterate(active)
             if step > 0:
-                # Check success with a forward pass first: rows that crossed need no gradients.
+                # Check success at the overshot point first: rows that crossed need no gradients.
+                point = evaluated(active, 1.0 + overshoot)
                 prediction, finite = classify(model(point))
                 adv_label[active] = prediction
                 non_finite[active[~finite]] = True
@@ -155,6 +176,8 @@ def deepfool(model: nn.Module, x: torch.Tensor, *, subspace: Projector | None = 
                 active, point = active[keep], point[keep]
             if len(active) == 0 or step == max_iter:
                 break
+            if step == 0 or original:
+                point = evaluated(active, 1.0)             # the iterate x0 + r (at step 0, x0 in both variants)
             if step == 0 and groups is not None:
                 # rows of one group hold the same image: linearise once per group (positions within `active`)
                 _, inverse = torch.unique(groups.to(x0.device)[active], return_inverse=True)
@@ -165,6 +188,8 @@ def deepfool(model: nn.Module, x: torch.Tensor, *, subspace: Projector | None = 
                 logits, w = logits[inverse], w[inverse]
             else:
                 logits, w = jacobian(model, point, classes[active])
+            finite = torch.isfinite(logits).all(dim=1)     # the iterate itself ("original") may be non-finite
+            non_finite[active[~finite]] = True
             chosen = logits.gather(1, classes[active])
             g = (chosen[:, 1:] - chosen[:, :1]).abs()                      # (M, k−1)
             raw_norm = w.flatten(2).norm(dim=2)
@@ -175,13 +200,16 @@ def deepfool(model: nn.Module, x: torch.Tensor, *, subspace: Projector | None = 
             usable = torch.isfinite(w_norm) & torch.isfinite(g) & (w_norm > ZERO_GRADIENT * raw_norm)
             distance = torch.where(usable, g / (w_norm + NORM_GUARD), torch.full_like(g, float("inf")))
             best = distance.argmin(dim=1)
-            blocked = ~torch.isfinite(distance.gather(1, best[:, None])[:, 0])
+            blocked = ~torch.isfinite(distance.gather(1, best[:, None])[:, 0]) & finite
             stuck[active[blocked]] = True
-            go = ~blocked
-            active, best, g, w, w_norm = active[go], best[go], g[go], w[go], w_norm[go]
+            go = ~blocked & finite
+            active, best, g, w, w_norm, distance = active[go], best[go], g[go], w[go], w_norm[go], distance[go]
             pick = best[:, None]
             w_l = w[torch.arange(len(active), device=w.device), best]
-            scale = (g.gather(1, pick)[:, 0] + STEP_SLACK) / (w_norm.gather(1, pick)[:, 0] + NORM_GUARD) ** 2
+            if original:    # max(|g_l| / ‖P w_l‖, floor) along P w_l / ‖P w_l‖
+                scale = distance.gather(1, pick)[:, 0].clamp_min(STEP_FLOOR) / w_norm.gather(1, pick)[:, 0]
+            else:           # (|g_l| + slack) / ‖P w_l‖² · P w_l
+                scale = (g.gather(1, pick)[:, 0] + STEP_SLACK) / (w_norm.gather(1, pick)[:, 0] + NORM_GUARD) ** 2
             r[active] += scale.view(-1, *([1] * (w_l.ndim - 1))) * w_l
             iterations[active] += 1
         point = x0 + (1.0 + overshoot) * r
