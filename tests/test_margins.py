@@ -9,6 +9,7 @@ from torch import nn
 from probe import results
 from probe.data import ArrayDataset, TransformedDataset, get_batch
 from probe.attacks.deepfool import STEP_SLACK
+from probe.margins import boundary_distance, precise_twin
 from probe.errors import ParameterError, ResumeError
 from probe.commands import margins as margins_command, probe_main
 from probe.plot import margins as margins_plot
@@ -62,9 +63,12 @@ def test_linear_margins_are_analytic_in_every_subspace(linear_setup, kind):
     x, _ = get_batch(dataset, ds["sample"].values)
     expected, step_norm = analytic(model, x, family)
     assert ds["margin"].dims == ("subspace", "sample") and ds["converged"].all()
-    assert (ds["iterations"] == 1).all()
-    # DeepFool's single step is (|g| + STEP_SLACK) / ‖P w‖ long, overshot by 2 %
-    np.testing.assert_allclose(ds["margin"].values, 1.02 * (expected + STEP_SLACK / step_norm), rtol=1e-4)
+    assert (ds["iterations"] == 1).all() and ds.attrs["param_variant"] == "original"
+    # "original": DeepFool's single step is |g| / ‖P w‖ long (above the 1e-4 floor), overshot by 2 %
+    np.testing.assert_allclose(ds["margin"].values, 1.02 * expected, rtol=1e-4)
+    foolbox = run(model, dataset, subspaces=family, n=10, seed=3, batch_size=16, variant="foolbox")
+    # "foolbox": (|g| + STEP_SLACK) / ‖P w‖, overshot by 2 %
+    np.testing.assert_allclose(foolbox["margin"].values, 1.02 * (expected + STEP_SLACK / step_norm), rtol=1e-4)
     assert ds["margin"].attrs["units"] and summary(ds)["not_converged"] == 0.0
     full, _ = analytic(model, x, random_subspaces(SHAPE, 64, seed=0))  # the whole space
     assert (expected >= full[0] - 1e-6).all()  # a subspace margin is never below the full-space margin
@@ -74,16 +78,40 @@ def test_refined_margins_are_the_analytic_ones_in_every_band(linear_setup, tmp_p
     model, dataset = linear_setup
     family = dct_diagonal_blocks(SHAPE, 4, 1)
     out = tmp_path / "refined.nc"
-    ds = run(model, dataset, subspaces=family, n=10, seed=3, batch_size=7, refine=True, out=out)
+    ds = run(model, dataset, subspaces=family, n=30, seed=3, batch_size=7, refine=True, out=out)
     x, _ = get_batch(dataset, ds["sample"].values)
-    expected, _ = analytic(model, x, family)
+    expected, _ = analytic(model.double(), x.double(), family)
+    model.float()
+    assert expected.min() < 2e-3                # a near tie, where float32 bisection was 2e-4 off
     assert ds["margin_refined"].dims == ("subspace", "sample") and ds.attrs["param_refine"]
-    np.testing.assert_allclose(ds["margin_refined"].values, expected, rtol=1e-5)  # no overshoot, no slack
+    np.testing.assert_allclose(ds["margin_refined"].values, expected, rtol=1e-5)  # no overshoot, no floor
     assert (ds["margin"].values >= ds["margin_refined"].values).all()
     assert "median margin refined" in margins_command.report(ds)
     assert margins_plot.bands(ds, variable="margin_refined").get_ylabel().startswith("refined margin ‖δ‖₂")
     with pytest.raises(ResumeError, match="refine"):  # a recorded option: part of the run's identity
-        run(model, dataset, subspaces=family, n=10, seed=3, out=out, resume=True)
+        run(model, dataset, subspaces=family, n=30, seed=3, out=out, resume=True)
+    with pytest.raises(ResumeError, match="variant"):
+        run(model, dataset, subspaces=family, n=30, seed=3, refine=True, variant="foolbox", out=out, resume=True)
+    with pytest.raises(ParameterError, match="variant"):
+        run(model, dataset, subspaces=family, n=2, variant="cleverhans")
+
+
+def test_refine_in_float64_is_exact_where_float32_is_not(linear_setup):
+    """The bisection is exact only in float64: in float32 the rounding of x + t r moves a 1e-3 crossing."""
+    from probe.attacks.deepfool import deepfool
+    model, dataset = linear_setup
+    family = dct_diagonal_blocks(SHAPE, 4, 1)
+    x, _ = get_batch(dataset, range(30))
+    expected, _ = analytic(model.double(), x.double(), family)
+    model.float()
+    found = deepfool(model, x, subspace=family.select(torch.full((30,), 1)), max_iter=5)
+    twin = precise_twin(model)
+    assert next(twin.parameters()).dtype == torch.float64 and next(model.parameters()).dtype == torch.float32
+    assert precise_twin(twin) is twin
+    coarse = boundary_distance(model, x, found, 0.02).numpy()
+    exact = boundary_distance(twin, x, found, 0.02).numpy()
+    np.testing.assert_allclose(exact, expected[1], rtol=1e-5)
+    assert np.abs(coarse / expected[1] - 1).max() > 1e-5
     assert "margin_refined" not in run(model, dataset, subspaces=family, n=2)
 
 
@@ -172,6 +200,9 @@ def test_command_line_writes_result_plot_and_resumes(lenet_checkpoint, tmp_path,
     assert ds.sizes == {"subspace": 3, "sample": 3} and "band_start" in ds.coords
     assert probe_main("margins", argv + ["--resume", "--quiet"]) == 0
     np.testing.assert_array_equal(results.load(out)["margin"].values, ds["margin"].values)
+    assert ds.attrs["param_variant"] == "original"
+    assert probe_main("margins", argv + ["--resume", "--quiet", "--variant", "foolbox"]) == 2   # another run
+    assert "variant" in capsys.readouterr().err
     assert probe_main("margins", [str(lenet_checkpoint), "--n", "2", "--block", "40"]) == 2
     assert "block" in capsys.readouterr().err
     assert probe_main("margins", [str(lenet_checkpoint), "--n", "2", "--basis", "random", "--block", "8", "--stride", "10",

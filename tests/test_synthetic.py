@@ -6,7 +6,6 @@ import pytest
 import torch
 from torch import nn
 
-from probe.attacks.deepfool import STEP_SLACK
 from probe.data import get_batch
 from probe.data.synthetic import t1, t2
 from probe.errors import ParameterError
@@ -48,9 +47,8 @@ def test_ideal_classifier_margin_along_u1_is_half_epsilon():
     complement = torch.linalg.qr(torch.eye(20) - torch.outer(u1, u1)).Q[:, :19]
     along = Bases((1, 1, 20), u1[:, None], tolerance=1e-4)
     ds = run(model.eval(), data, subspaces=along, n=50, max_iter=5, refine=True)
-    expected = 1.02 * (2.5 + STEP_SLACK / 2.0)  # ‖P(w_1 − w_0)‖ = 2
-    np.testing.assert_allclose(ds["margin"].values, expected, rtol=1e-4)
-    np.testing.assert_allclose(ds["margin_refined"].values, 2.5, rtol=1e-5)   # exactly ε/2: no overshoot, no slack
+    np.testing.assert_allclose(ds["margin"].values, 1.02 * 2.5, rtol=1e-4)  # one step of |g| / ‖P w‖ = ε/2
+    np.testing.assert_allclose(ds["margin_refined"].values, 2.5, rtol=1e-5)   # exactly ε/2: no overshoot
     rest = run(model.eval(), data, subspaces=Bases((1, 1, 20), complement, orthonormalize=True), n=10, max_iter=5)
     assert np.isinf(rest["margin"].values).all() and summary(rest)["not_converged"] == 1.0
 

@@ -7,6 +7,7 @@ import numpy as np
 import xarray as xr
 
 from probe.commands.common import format_table, positive_int
+from probe.attacks.deepfool import VARIANTS
 from probe.margins import BASES, summary
 
 
@@ -18,6 +19,10 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-iter", type=positive_int, default=100, help="DeepFool steps (default %(default)s)")
     parser.add_argument("--candidates", type=int, default=10, help="candidate classes (default %(default)s)")
     parser.add_argument("--overshoot", type=float, default=0.02, help="DeepFool overshoot η (default %(default)s)")
+    parser.add_argument("--variant", default=VARIANTS[0], choices=VARIANTS,
+                        help="DeepFool convention: 'original' (the authors' and \"Hold me tight\" code: linearise at "
+                             "the iterate, step floor 1e-4) or 'foolbox' (linearise at the overshot point) "
+                             "(default %(default)s)")
     parser.add_argument("--refine", action="store_true",
                         help="also store margin_refined: the exact distance to the boundary along each direction "
                              "found (bisection, about 20 more forward passes per pair)")

@@ -2,9 +2,13 @@
 
 The margin of `x` in subspace `S` is the smallest `‖δ‖₂`, `δ ∈ S`, that changes the
 prediction, measured by DeepFool with every gradient projected onto `S` (REFERENCE.md §2).
-The reported margin is `‖(1 + η) r‖`, as published; with `refine=True` the result also holds
-`margin_refined`, the exact distance to the boundary along the direction found (bisection), a
-tighter upper bound of the true margin.  Samples where DeepFool does not
+The reported margin is `‖(1 + η) r‖`, as published.  `variant` picks DeepFool's convention:
+"original" (default) is the rule of the subspace DeepFool of Ortiz-Jiménez et al. (2020, "Hold me
+tight!", §3) and of the DeepFool authors (Moosavi-Dezfooli et al., 2016): linearise at the
+iterate `x0 + r`, step `max(|g| / ‖P w‖, 1e-4)`, check at the overshot point; "foolbox"
+linearises at the overshot point with foolbox's step rule (see `probe.attacks.deepfool`).  With
+`refine=True` the result also holds `margin_refined`, the exact distance to the boundary along
+the direction found (bisection), a tighter upper bound of the true margin.  Samples where DeepFool does not
 converge (or cannot move inside `S`, or meets non-finite logits) get margin `+inf` with
 `converged = False` (and `stuck` / `non_finite` saying why).  A `PerSampleBases` family measures
 every sample in its own subspace (one `subspace` entry), e.g. along its own adversarial direction.
@@ -14,6 +18,7 @@ every sample in its own subspace (one `subspace` entry), e.g. along its own adve
 """
 from __future__ import annotations
 
+import copy
 import hashlib
 from typing import Callable
 
@@ -23,7 +28,7 @@ import xarray as xr
 from torch import nn
 
 from probe import runner
-from probe.attacks.deepfool import DeepFoolResult, deepfool
+from probe.attacks.deepfool import VARIANTS, DeepFoolResult, deepfool
 from probe.data import image_shape
 from probe.errors import ParameterError
 from probe.logits import classify
@@ -67,6 +72,18 @@ def subspaces_per_sample(family: SubspaceFamily) -> int:
     return 1 if isinstance(family, PerSampleBases) else len(family)
 
 
+def precise_twin(model: nn.Module) -> nn.Module:
+    """A float64 copy of `model` for the bisection of `boundary_distance`, or `model` itself where it
+    is float64 already, sits on a device without float64 (MPS) or cannot be copied."""
+    parameter = next(iter(model.parameters()), None)
+    if parameter is None or parameter.dtype == torch.float64 or parameter.device.type == "mps":
+        return model
+    try:
+        return copy.deepcopy(model).to(torch.float64).eval()
+    except (RuntimeError, TypeError, copy.Error):        # not copyable: bisect in the model's own precision
+        return model
+
+
 @torch.no_grad()
 def boundary_distance(model: nn.Module, x: torch.Tensor, found: DeepFoolResult, overshoot: float,
                       steps: int = REFINE_STEPS) -> torch.Tensor:
@@ -74,16 +91,22 @@ def boundary_distance(model: nn.Module, x: torch.Tensor, found: DeepFoolResult, 
     DeepFool direction `r` (`steps` batched forward passes; the bracket ends at most
     (1 + η)·2^-steps·‖r‖ above the crossing, on a point whose prediction differs); `+inf` where
     DeepFool did not converge.  A tight upper bound of the subspace margin, free of the overshoot
-    and of DeepFool's step slack (REFERENCE §2).  Bisection assumes the segment crosses the
-    boundary once; otherwise it returns one of its crossings, still an upper bound of the margin.
-    A point with non-finite logits counts as not crossed."""
+    and of DeepFool's step floor (Ortiz-Jiménez et al., 2020, §3 define the margin as the minimal
+    norm).  Bisection assumes the segment crosses the boundary once; otherwise it returns one of its
+    crossings, still an upper bound of the margin.  A point with non-finite logits counts as not crossed.
+
+    The points `x + t r` are formed and classified in the precision of `model`'s parameters: pass a
+    float64 model (`precise_twin`) for an exact answer.  In float32 the rounding of `x + t r` (about
+    3e-8 per pixel near 0.5) and of the logits moves the crossing by ~1e-7 in input units, 1e-4 of
+    a margin of 1e-3."""
+    dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), x.dtype)
     low = torch.zeros(len(x), dtype=torch.float64, device=x.device)
     high = torch.full_like(low, 1.0 + overshoot)
     rows = torch.nonzero(found.converged).flatten()
-    x, r, label = x[rows], found.r[rows], found.label[rows]
+    x, r, label = x[rows].to(dtype), found.r[rows].to(dtype), found.label[rows]
     for _ in range(steps if len(rows) else 0):
         middle = (low[rows] + high[rows]) / 2
-        prediction, finite = classify(model(x + middle.to(x.dtype).view(-1, *[1] * (x.dim() - 1)) * r))
+        prediction, finite = classify(model(x + middle.to(dtype).view(-1, *[1] * (x.dim() - 1)) * r))
         crossed = finite & (prediction != label)
         high[rows] = torch.where(crossed, middle, high[rows])
         low[rows] = torch.where(crossed, low[rows], middle)
@@ -111,6 +134,7 @@ def _pairs(model: nn.Module, family: SubspaceFamily, attack: dict, refine: bool 
     bases each sample has one pair, in its own basis.
     """
     count = subspaces_per_sample(family)
+    twins: dict[torch.device, nn.Module] = {}      # float64 copies of the model for `refine`, per device
 
     def compute(chunk: runner.Chunk) -> xr.Dataset:
         n = len(chunk.indices)
@@ -146,7 +170,10 @@ def _pairs(model: nn.Module, family: SubspaceFamily, attack: dict, refine: bool 
             "prediction": variable("sample", label, "predicted class of the clean image"),
         }, coords=coords)
         if refine:
-            refined = _refined(model, chunk.x, parts, count, attack["overshoot"]).view(n, count).T.cpu().numpy()
+            if chunk.device not in twins:
+                twins[chunk.device] = precise_twin(model)
+            refined = _refined(twins[chunk.device], chunk.x, parts, count,
+                               attack["overshoot"]).view(n, count).T.cpu().numpy()
             result["margin_refined"] = variable(
                 ("subspace", "sample"), refined, "L2 distance to the boundary along the DeepFool direction, "
                 "bisection on t ∈ [0, 1+η] (+inf: not converged)", "pixel L2 ([0,1] scale)")
@@ -167,7 +194,8 @@ def run(model: nn.Module, data, *, n: int | None = None, indices=None, seed: int
         progress: Callable[[int], None] | None = None, max_memory: str | int | None = None,
         shard: str | None = None, basis: str = "dct", block: int | None = None,
         stride: int | None = None, subspaces: SubspaceFamily | None = None, max_iter: int = 100,
-        candidates: int = 10, overshoot: float = 0.02, refine: bool = False) -> xr.Dataset:
+        candidates: int = 10, overshoot: float = 0.02, refine: bool = False,
+        variant: str = "original") -> xr.Dataset:
     """Margins of the selected samples in every subspace: a `(subspace, sample)` result.
 
     `basis` 'dct' (diagonal DCT blocks of `block`×`block`, stride `stride`; defaults from the
@@ -175,12 +203,16 @@ def run(model: nn.Module, data, *, n: int | None = None, indices=None, seed: int
     random subspaces of the same dimension); or any `subspaces` family (`probe.spectral`); a
     `PerSampleBases` family measures each sample in its own basis (by default the samples it
     has bases for; every selected sample must have one).
-    `batch_size` caps the (subspace, sample) pairs per DeepFool call.  `refine` adds
-    `margin_refined`, the bisection distance to the boundary along each direction found
-    (`boundary_distance`, `REFINE_STEPS` more forward passes), beside `margin`.
+    `batch_size` caps the (subspace, sample) pairs per DeepFool call.  `variant` is DeepFool's
+    convention: "original" (the "Hold me tight" and DeepFool authors' rule, default) or "foolbox".
+    `refine` adds `margin_refined`, the bisection distance to the boundary along each direction
+    found (`boundary_distance`, `REFINE_STEPS` more forward passes of a float64 copy of the model,
+    except on MPS), beside `margin`.
     """
     if max_iter < 1 or candidates < 2 or overshoot < 0:
         raise ParameterError("margins need max_iter ≥ 1, candidates ≥ 2 and overshoot ≥ 0")
+    if variant not in VARIANTS:
+        raise ParameterError(f"unknown variant '{variant}' (expected one of {', '.join(VARIANTS)})")
     dataset = runner.resolve_data(data)
     shape = tuple(image_shape(dataset))
     if subspaces is None:
@@ -196,8 +228,8 @@ def run(model: nn.Module, data, *, n: int | None = None, indices=None, seed: int
                 indices = family.indices
             family.members(runner.select(len(dataset), n, indices, seed))   # every sample has its basis
     options = dict(described, count=subspaces_per_sample(family), max_iter=max_iter, candidates=candidates,
-                   overshoot=overshoot, refine=bool(refine))
-    attack = {"candidates": candidates, "overshoot": overshoot, "max_iter": max_iter}
+                   overshoot=overshoot, refine=bool(refine), variant=variant)
+    attack = {"candidates": candidates, "overshoot": overshoot, "max_iter": max_iter, "variant": variant}
     compute = _pairs(model, family, attack, bool(refine))
     return runner.run(PROBE, model, dataset, compute, options=options, n=n, indices=indices,
                       seed=seed, device=device, batch_size=batch_size, default_batch_size=BATCH_SIZE,
