@@ -37,9 +37,9 @@ def _lp_l1(x: np.ndarray, w: np.ndarray, x_b: np.ndarray, lb: np.ndarray, ub: np
 @pytest.mark.parametrize("seed", range(5))
 def test_vectorised_equals_greedy_loop(seed):
     x, w, x_b, lb, ub = _instance(seed)
-    out = linear_solver(x, w, x_b, lb, ub, margin=1e-3)
+    out = linear_solver(x, w, x_b, lb, ub, beta=1e-3)
     for i in range(len(x)):
-        ref = greedy_linear_solver(x[i], w[i], x_b[i], lb[i], ub[i], margin=1e-3)
+        ref = greedy_linear_solver(x[i], w[i], x_b[i], lb[i], ub[i], beta=1e-3)
         assert torch.allclose(out.x[i], ref, rtol=0, atol=1e-12)
         assert torch.equal(out.x[i] != x[i], ref != x[i])              # same support
     assert not out.wrong_side.any()
@@ -98,8 +98,29 @@ def test_unreachable_plane_saturates_and_is_flagged():
 
 def test_stays_in_box_and_finite_float32():
     x, w, x_b, lb, ub = (a.float() for a in _instance(5, n=16, d=500))
-    out = linear_solver(x, w, x_b, lb, ub, margin=1e-3)
+    out = linear_solver(x, w, x_b, lb, ub, beta=1e-3)
     assert torch.isfinite(out.x).all()
     assert (out.x >= lb).all() and (out.x <= ub).all()
     side = (w * (out.x - x_b)).sum(1)
-    assert torch.all(side[out.reached] >= 1e-3 - 1e-5)
+    assert torch.all(side[out.reached] >= -1e-5) and torch.all(side <= 1e-3 + 1e-5)
+
+
+@pytest.mark.parametrize("solver", ["vectorised", "greedy"])
+def test_stops_when_the_sign_changes_beta_only_lengthens_a_step(solver):
+    """The first coordinate saturates 5e-4 past the plane, short of a +1e-3 target: the solver stops
+    there (the authors' rule); aiming at +1e-3 would move a second pixel.  Without saturation a step
+    lands exactly β past the plane."""
+    x = torch.tensor([[0.5, 0.5, 0.5]], dtype=torch.float64)
+    w = torch.tensor([[0.8, 0.6, 0.0]], dtype=torch.float64)                  # ‖w‖ = 1
+    solve = ((lambda *a, **k: linear_solver(*a, **k).x) if solver == "vectorised" else
+             (lambda x, w, x_b, lb, ub, beta: greedy_linear_solver(x[0], w[0], x_b[0], lb, ub, beta=beta)[None]))
+    saturating = x + 0.3995 * w                                               # the first coordinate gains at most 0.4
+    out = solve(x, w, saturating, 0.0, 1.0, beta=1e-3)
+    assert out.tolist() == [[1.0, 0.5, 0.5]]                                  # one pixel moved
+    assert 0 < float((w * (out - saturating)).sum()) < 1e-3
+    free = x + 0.2 * w                                                        # reached without saturation
+    out = solve(x, w, free, 0.0, 1.0, beta=1e-3)
+    assert (out != x).sum() == 1 and float((w * (out - free)).sum()) == pytest.approx(1e-3, rel=1e-9)
+    two = x + 0.45 * w                                                        # needs the second coordinate
+    out = solve(x, w, two, 0.0, 1.0, beta=1e-3)
+    assert out[0, 0] == 1.0 and out[0, 2] == 0.5 and float((w * (out - two)).sum()) == pytest.approx(1e-3, rel=1e-9)

@@ -3,6 +3,7 @@ LeNet, and the probe (Python, command line, resume after SIGKILL) (REFERENCE §3
 from __future__ import annotations
 
 import copy
+import math
 
 import numpy as np
 import pytest
@@ -14,7 +15,7 @@ from torch import nn
 from conftest import NonFiniteWhere
 from probe import data, models, results
 from probe.attacks.deepfool import deepfool
-from probe.attacks.sparsefool import SOLVER_MARGIN, SparseFoolResult, sparsefool
+from probe.attacks.sparsefool import SOLVER_BETA, SparseFoolResult, sparsefool
 from probe.commands import probe_main
 from probe.errors import ParameterError, ShapeError
 from probe.sparsefool import run, summary
@@ -43,18 +44,20 @@ def _linear_case(seed: int, delta: float = 0.35):
 @pytest.mark.parametrize("seed", range(3))
 @pytest.mark.parametrize("lam", [1.0, 3.0])
 def test_linear_binary_model_l1_equals_linear_program(seed, lam):
-    """On a linear model one iteration lands on the plane through x + λ r with the LP-optimal L1."""
+    """On a linear model one iteration crosses the plane through x + λ r (raw, unboxed DeepFool r),
+    at most β past it, with the LP-optimal L1 for the side it reached."""
     x, model, delta = _linear_case(seed)
     res = sparsefool(model, x, lam=lam, overshoot=0.0, delta=delta)
     assert res.fooled.item() and res.iterations.item() == 1
     lb, ub = (x - delta).clamp(0, 1).flatten().numpy(), (x + delta).clamp(0, 1).flatten().numpy()
-    r = deepfool(model, x, bounds=((x - delta).clamp(0, 1), (x + delta).clamp(0, 1))).r.flatten().numpy()
-    r = np.clip(x.flatten().numpy() + r, lb, ub) - x.flatten().numpy()      # its in-box part
+    r = deepfool(model, x).r.flatten().numpy()                               # no box in the DeepFool step
     v = model.v.detach().numpy()
     w = v / np.linalg.norm(v)
-    need = SOLVER_MARGIN + lam * float(w @ r)                                # w·δ ≥ w·(x_B − x) + margin
     d = v.size
     x0 = x.flatten().numpy()
+    side = float(w @ res.perturbation.flatten().numpy()) - lam * float(w @ r)   # w·(x_adv − x_B)
+    assert 0.0 <= side <= SOLVER_BETA + 1e-12
+    need = side + lam * float(w @ r)                                         # w·δ ≥ w·(x_B − x) + side
     lp = linprog(np.ones(2 * d), A_ub=-np.concatenate([w, -w])[None], b_ub=[-need],
                  bounds=list(zip(np.zeros(d), ub - x0)) + list(zip(np.zeros(d), x0 - lb)), method="highs")
     perturbation = res.perturbation.flatten().numpy()
@@ -75,7 +78,7 @@ class Slab(Binary):
         return torch.stack([logits[:, 0], torch.minimum(logits[:, 1], 100 * (self.top - x.flatten(1)[:, 0]))], dim=1)
 
 
-def test_overshoot_that_crosses_back_returns_the_adversarial_iterate():
+def test_overshoot_that_crosses_back_returns_the_adversarial_iterate_at_the_limit():
     x = torch.full((1, 1, 1, 2), 0.5, dtype=torch.float64)
     v = torch.tensor([1.0, 0.9], dtype=torch.float64)
     b = -float(v @ x.flatten()) - 0.1 * float(v.norm())                    # the boundary 0.1 away
@@ -85,18 +88,89 @@ def test_overshoot_that_crosses_back_returns_the_adversarial_iterate():
     assert overshot.fooled.item() and not overshot.overshoot_reverted.item()
     u_last, u_over = 0.5 + last.perturbation[0, 0, 0, 0].item(), 0.5 + overshot.perturbation[0, 0, 0, 0].item()
     assert u_last < u_over
-    res = sparsefool(Slab(v, b, (u_last + u_over) / 2).double(), x, lam=1.0, delta=0.3)  # the overshoot leaves class 1
+    slab = Slab(v, b, (u_last + u_over) / 2).double()                       # the overshoot leaves class 1
+    res = sparsefool(slab, x, lam=1.0, delta=0.3, max_iter=1)
     assert res.fooled.item() and res.overshoot_reverted.item() and res.adv_label.item() == 1
-    assert torch.equal(res.perturbation, last.perturbation)
+    assert torch.equal(res.perturbation, last.perturbation) and res.iterations.item() == 1
     assert ((x + res.perturbation) >= 0.2).all() and ((x + res.perturbation) <= 0.8).all()
 
 
+class Counting(nn.Module):
+    """`model`, counting its forward passes on each distinct input."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model, self.inputs = model, []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.inputs.append(x.detach().clone())
+        return self.model(x)
+
+
+class Concave(nn.Module):
+    """Logits (0, log(1 + (u − 0.1)) − log 1.8) of the first pixel u: the boundary at u = 0.9, concave,
+    so that DeepFool from u = 0.1 ends its last iterate 0.013 short of it."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.log1p(x.flatten(1)[:, 0] - 0.1) - math.log(1.8)
+        return torch.stack([torch.zeros_like(h), h], dim=1)
+
+
+def test_outer_loop_stops_on_the_overshot_image_not_on_the_iterate():
+    """The authors' stop rule: stop as soon as x_f = clip(x0 + 1.02 (x_i − x0)) is adversarial, even
+    where x_i is not; continue while x_f keeps the class, even where x_i is adversarial."""
+    x = torch.tensor([[[[0.1, 0.5]]]], dtype=torch.float64)
+    counted = Counting(Concave())
+    res = sparsefool(counted, x, lam=1.0)
+    assert res.iterations.item() == 1 and res.fooled.item() and not res.overshoot_reverted.item()
+    assert any(torch.equal(seen, x + res.perturbation) for seen in counted.inputs)   # x_f was classified
+    x_i = x + res.perturbation / 1.02
+    assert Concave()(x_i).argmax(1).item() == 0                              # the iterate itself is not adversarial
+    assert not sparsefool(Concave(), x, lam=1.0, overshoot=0.0, max_iter=1).fooled.item()
+    # x_i adversarial, x_f back in class 0: the loop goes on
+    v = torch.tensor([1.0, 0.9], dtype=torch.float64)
+    x = torch.full((1, 1, 1, 2), 0.5, dtype=torch.float64)
+    b = -float(v @ x.flatten()) - 0.1 * float(v.norm())
+    last = sparsefool(Binary(v, b).double(), x, lam=1.0, overshoot=0.0, delta=0.3)
+    slab = Slab(v, b, 0.5 + last.perturbation[0, 0, 0, 0].item() + 1e-3).double()
+    assert sparsefool(slab, x, lam=1.0, delta=0.3, max_iter=3).iterations.item() > 1
+
+
+def test_inner_deepfool_has_no_box_and_the_normal_is_at_the_raw_iterate(monkeypatch):
+    """SparseFool's DeepFool step runs without any box ("original" rule) and the normal is taken at
+    x_i + r with the raw r: here x_i + r leaves the box [x − δ, x + δ]."""
+    import probe.attacks.sparsefool as module
+    x, model, _ = _linear_case(1)
+    calls, normals = [], []
+
+    def spy_deepfool(*args, **kwargs):
+        calls.append(kwargs)
+        result = deepfool(*args, **kwargs)
+        calls[-1]["r"] = result.r.clone()
+        return result
+
+    def spy_normal(model, point, orig, adv):
+        normals.append(point.clone())
+        return module_normal(model, point, orig, adv)
+
+    module_normal = module.boundary_normal
+    monkeypatch.setattr(module, "deepfool", spy_deepfool)
+    monkeypatch.setattr(module, "boundary_normal", spy_normal)
+    res = sparsefool(model, x, delta=0.02)                     # a box far smaller than the distance to the plane
+    assert calls and all(call.get("bounds") is None and call["variant"] == "original" for call in calls)
+    assert torch.equal(normals[0], x + calls[0]["r"])
+    assert (x + calls[0]["r"] - x).abs().max() > 0.02          # the raw iterate lies outside the box
+    assert res.unreachable.item() and not res.deepfool_failed.item()
+
+
 def test_failed_deepfool_is_flagged_without_nan():
-    """A box that cannot reach the boundary (tiny δ) and a constant model: flagged, finite, unchanged."""
+    """A box that cannot reach the boundary (tiny δ): DeepFool, unboxed, still finds it, the solver
+    saturates (flagged); a constant model: DeepFool fails, flagged; finite, unchanged."""
     x, model, _ = _linear_case(0)
     res = sparsefool(model, x, delta=1e-3)
-    assert res.deepfool_failed.item() and not res.fooled.item()
-    assert torch.isfinite(res.perturbation).all() and res.perturbation.abs().max() <= 1e-3
+    assert res.unreachable.item() and not res.deepfool_failed.item() and not res.fooled.item()
+    assert res.iterations.item() == 20
+    assert torch.isfinite(res.perturbation).all() and res.perturbation.abs().max() <= 1e-3 + 1e-12
     constant = nn.Sequential(nn.Flatten(), nn.Linear(36, 3)).double()
     nn.init.zeros_(constant[1].weight)
     res = sparsefool(constant, x)

@@ -1,29 +1,29 @@
-"""SparseFool: sparse adversarial perturbations through the L1 relaxation (REFERENCE §3).
+"""SparseFool: sparse adversarial perturbations through the L1 relaxation.
 
-Outer loop from `x_i = x0`, for every sample at once, until `F(x_i) ≠ F(x0)`:
+The algorithm of Modas, Moosavi-Dezfooli and Frossard (2019, "SparseFool: a few pixels make a
+big difference", §3, Algorithm 1), with the semantics of the authors' code, for every sample at
+once.  Outer loop from `x_i = x0`:
 
-1. DeepFool from `x_i` (inside the box) gives `r`; the boundary point is `x_B = x_i + λ r`
-   and the normal `w = ∇(f_adv − f_orig)` at `x_i + r`, normalised.  Box handling: DeepFool
-   keeps its accumulated `r` unclipped and grows it without limit in coordinates pinned at a
-   bound (REFERENCE §1), so `r` here is its in-box part `clip(x_i + r, lb, ub) − x_i`: the
-   point of the boundary that DeepFool found inside the box.  (With the raw `r`, `x_i + r`
-   lies outside the box; on the sample LeNet that costs sparsity, and fooling rate under
-   ±δ bounds: see `analyses/bench_sparsefool.py` and the report of issue 4.)
-2. The LinearSolver moves `x_i` (not `x0`) onto the plane through `x_B` with the least L1
-   inside the per-pixel bounds.
+1. DeepFool from `x_i` (the "original" rule of `probe.attacks.deepfool`) **without any box**
+   gives the accumulated `r` (raw, never clipped) and the class `adv` it reached; the boundary
+   point is `x_B = x_i + λ r` and the normal `w = ∇(f_adv − f_label)` at `x_i + r`, normalised,
+   where `label = F(x_i)` is that DeepFool's own starting class.
+2. The LinearSolver (`probe.attacks.linear_solver`) moves `x_i` (not `x0`) across the plane
+   through `x_B` with the least L1 inside the per-pixel bounds; it stops as soon as the sign of
+   `w·(x − x_B)` changes (β = 0.001 only lengthens each step).
+3. The candidate `x_f = clip(x0 + (1 + ε)(x_i − x0), lb, ub)` is classified with a fresh forward
+   pass; the loop stops when `x_f` is adversarial (`F(x_f) ≠ F(x0)`), else runs to `max_iter`.
 
-The result is `clip(x0 + (1 + overshoot)(x_i − x0), lb, ub)` and success is re-checked on it
-with a fresh forward pass.  Where that overshot image falls back into the original class
-although the last iterate `x_i` was adversarial (the overshoot crossed the boundary a second
-time, or the clip pulled it back), the result is `x_i` itself, inside the bounds, re-checked
-and flagged `overshoot_reverted`: a sample that was fooled is never reported as not fooled.
-A sample whose DeepFool step fails (no boundary found, or a zero or non-finite normal) or
-that sits on the wrong side of its plane (the solver would walk away and saturate every
+The box enters only steps 2 and 3.  A sample that ends (at the iteration limit, or stopped by a
+flag) with `x_f` not adversarial although `x_i` is gets `x_i` itself, inside the bounds,
+re-checked and flagged `overshoot_reverted`: a sample that was fooled is never reported as not
+fooled.  A sample whose DeepFool step fails (no boundary found, or a zero or non-finite normal)
+or that sits on the wrong side of its plane (the solver would walk away and saturate every
 coordinate) is flagged and stops with its last good iterate: never NaN, never a saturated
-image.  A sample whose logits are non-finite anywhere the attack looks (the
-clean image, a DeepFool iterate, the point of the normal, an iterate `x_i`, the final image)
-is flagged `non_finite`, stops with its last finite iterate and is never reported fooled.
-Finished samples leave the working batch.
+image.  A sample whose logits are non-finite anywhere the attack looks (the clean image, a
+DeepFool point, the point of the normal, a candidate `x_f`, the final image) is flagged
+`non_finite`, stops with its last finite iterate and is never reported fooled.  Finished
+samples leave the working batch.
 """
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ from probe.errors import ParameterError, ShapeError
 from probe.logits import classify
 from probe.params import eval_mode
 
-SOLVER_MARGIN = 1e-3        # the solver aims this far (L2, pixel units) beyond the plane, so that it is crossed
+SOLVER_BETA = 1e-3          # β of the LinearSolver: lengthens each step past the plane (the authors' 0.001)
 NORM_GUARD = 1e-12          # ‖w‖ at or below this: the normal is undefined
 DEEPFOOL_OVERSHOOT = 0.02   # overshoot η of the inner DeepFool step
 FLAGS = ("deepfool_failed", "wrong_side", "unreachable", "non_finite", "overshoot_reverted")
@@ -138,51 +138,62 @@ def sparsefool(model: nn.Module, x: torch.Tensor, lb: float | torch.Tensor = 0.0
         label, finite = classify(model(x0))
         xi = x0.clone()
         iterations = torch.zeros(n, dtype=torch.int64, device=x0.device)
-        crossed = torch.zeros(n, dtype=torch.bool, device=x0.device)     # F(x_i) ≠ F(x0), finite logits
+        adv_label = label.clone()
+        stopped = torch.zeros(n, dtype=torch.bool, device=x0.device)      # x_f adversarial: adv_label holds F(x_f)
         flags = {name: torch.zeros(n, dtype=torch.bool, device=x0.device) for name in FLAGS}
         flags["non_finite"] |= ~finite
         active = torch.arange(n, device=x0.device)[finite]
+
+        def overshot(rows: torch.Tensor, point: torch.Tensor) -> torch.Tensor:
+            return torch.minimum(torch.maximum(x0[rows] + (1.0 + overshoot) * (point - x0[rows]), lower[rows]),
+                                 upper[rows])
+
         for _ in range(max_iter):
             if len(active) == 0:
                 break
-            lb_a, ub_a, x_a = lower[active], upper[active], xi[active]
+            x_a = xi[active]
             step = deepfool(model, x_a, candidates=candidates, overshoot=deepfool_overshoot, max_iter=deepfool_iter,
-                            bounds=(lb_a, ub_a), gradients=gradients)
-            r_box = torch.minimum(torch.maximum(x_a + step.r, lb_a), ub_a) - x_a   # in-box part of r
-            adv = torch.where(step.converged, step.adv_label, label[active])      # a valid class on every row
-            w, normal_finite = boundary_normal(model, x_a + r_box, label[active], adv)
+                            gradients=gradients, variant="original")                 # no box (the authors' rule)
+            adv = torch.where(step.converged, step.adv_label, step.label.clamp_min(0))   # a valid class on every row
+            w, normal_finite = boundary_normal(model, x_a + step.r, step.label.clamp_min(0), adv)
             broken = step.non_finite | ~normal_finite
             w_norm = w.flatten(1).norm(dim=1)
             failed = ~step.converged | broken | ~(w_norm > NORM_GUARD) | ~torch.isfinite(w_norm)
             flags["non_finite"][active[broken]] = True
             flags["deepfool_failed"][active[failed & ~broken]] = True
             go = ~failed
-            active, x_a, lb_a, ub_a = active[go], x_a[go], lb_a[go], ub_a[go]
+            active, x_a, r = active[go], x_a[go], step.r[go]
             if len(active) == 0:
                 break
-            solved = linear_solver(x_a, w[go] / w_norm[go].view(-1, 1, 1, 1), x_a + lam * r_box[go], lb_a, ub_a,
-                                   margin=SOLVER_MARGIN)
+            solved = linear_solver(x_a, w[go] / w_norm[go].view(-1, 1, 1, 1), x_a + lam * r, lower[active],
+                                   upper[active], beta=SOLVER_BETA)
             flags["wrong_side"][active[solved.wrong_side]] = True
             right = ~solved.wrong_side
             moving, candidate, reached = active[right], solved.x[right], solved.reached[right]
-            prediction, finite = classify(model(candidate))
-            flags["non_finite"][moving[~finite]] = True                       # keep the last finite iterate
-            moving, prediction = moving[finite], prediction[finite]
-            xi[moving] = candidate[finite]
-            flags["unreachable"][moving[~reached[finite]]] = True
+            prediction, finite = classify(model(overshot(moving, candidate)))        # the stop rule: x_f
+            flags["non_finite"][moving[~finite]] = True                           # keep the last finite iterate
+            moving, candidate, prediction, reached = moving[finite], candidate[finite], prediction[finite], reached[finite]
+            xi[moving] = candidate
+            flags["unreachable"][moving[~reached]] = True
             iterations[moving] += 1
-            crossed[moving] = prediction != label[moving]
-            active = moving[~crossed[moving]]
-        x_adv = torch.minimum(torch.maximum(x0 + (1.0 + overshoot) * (xi - x0), lower), upper)
-        adv_label, finite = classify(model(x_adv))
-        back = torch.nonzero(crossed & finite & (adv_label == label)).flatten()
-        if len(back):
-            back_label, back_finite = classify(model(xi[back]))
-            keep = back_finite & (back_label != label[back])                   # re-checked: still adversarial
-            back, back_label = back[keep], back_label[keep]
-            x_adv[back], adv_label[back] = xi[back], back_label
-            flags["overshoot_reverted"][back] = True
-        flags["non_finite"] |= ~finite
+            fooled_now = prediction != label[moving]
+            stopped[moving[fooled_now]] = True
+            adv_label[moving[fooled_now]] = prediction[fooled_now]
+            active = moving[~fooled_now]
+        x_adv = overshot(torch.arange(n, device=x0.device), xi)
+        rest = torch.nonzero(~stopped).flatten()                                  # not stopped on an adversarial x_f
+        if len(rest):
+            rest_label, rest_finite = classify(model(x_adv[rest]))
+            adv_label[rest] = rest_label
+            flags["non_finite"][rest[~rest_finite]] = True
+            back = rest[rest_finite & (rest_label == label[rest]) & ~flags["non_finite"][rest]
+                        & (iterations[rest] > 0)]
+            if len(back):
+                back_label, back_finite = classify(model(xi[back]))
+                keep = back_finite & (back_label != label[back])                   # x_i itself is adversarial
+                back, back_label = back[keep], back_label[keep]
+                x_adv[back], adv_label[back] = xi[back], back_label
+                flags["overshoot_reverted"][back] = True
         fooled = (adv_label != label) & ~flags["non_finite"]
         return SparseFoolResult(perturbation=x_adv - x0, iterations=iterations, fooled=fooled, label=label,
                                 adv_label=adv_label, **flags)
