@@ -1,7 +1,8 @@
 """Benchmark: full-space DeepFool against foolbox's batched `L2DeepFoolAttack` (when foolbox is installed).
 
 Same model, same images, same settings (10 candidates, overshoot 0.02, 50 steps, the [0, 1]
-box, one CPU thread by default): both attacks run back to back in this process; the L2 norms
+box, one CPU thread by default), and `probe`'s `variant="foolbox"` (foolbox's convention:
+linearised at the clipped overshot point, foolbox's step rule): both attacks run back to back in this process; the L2 norms
 of the perturbations are compared where both succeed (foolbox clips its iterate inside the
 loop, REFERENCE §1, so it fails on some samples that `probe` solves: those are counted), and
 the speed ratio is printed.  Without foolbox, only `probe`'s time is printed.
@@ -34,10 +35,10 @@ def main() -> None:
     test = data.load("fashion-mnist-sample", split="test")
     x, _ = test.batch(data.subset_indices(len(test), args.n, seed=0))
     labels = model(x).argmax(1)
-    deepfool(model, x[:8], max_iter=2)                                   # warm-up
+    deepfool(model, x[:8], max_iter=2, variant="foolbox")                # warm-up
     start = time.perf_counter()
     ours = deepfool(model, x, candidates=SETTINGS["candidates"], overshoot=SETTINGS["overshoot"],
-                    max_iter=SETTINGS["steps"], bounds=(0.0, 1.0))
+                    max_iter=SETTINGS["steps"], bounds=(0.0, 1.0), variant="foolbox")
     ours_seconds = time.perf_counter() - start
     ours_norm = ours.norm.numpy()
     print(f"probe: {args.n} images in {ours_seconds:.2f} s ({1e3 * ours_seconds / args.n:.2f} ms/image), "
