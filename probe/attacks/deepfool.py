@@ -12,8 +12,8 @@ Two conventions, both exact (`variant`):
   `x0 + (1 + η) r`; the loop runs while that point keeps the original prediction.
 - ``"foolbox"``: the convention of foolbox 3's batched `L2DeepFoolAttack` (Rauber et al., 2017):
   the model is linearised at the overshot point itself, so one point serves both the check and
-  the next step, and the step is `(|g_l| + 1e-4) / ‖P w_l‖² · P w_l` (the slack is added to the
-  logit gap).
+  the next step, and the step is `(|g_l| / ‖P w_l‖ + 1e-4) · P w_l / ‖P w_l‖` (both norms with
+  the 1e-8 guard): 1e-4 in input units added to every step.
 
 In both the perturbation returned is `(1 + η) r`.  With a box `(lb, ub)` the accumulated `r` is
 never clipped: the points evaluated are `clip(x0 + r)` (linearisation, "original") and
@@ -39,7 +39,7 @@ from probe.params import eval_mode
 
 VARIANTS = ("original", "foolbox")
 STEP_FLOOR = 1e-4       # "original": the shortest step, in input units
-STEP_SLACK = 1e-4       # "foolbox": added to |g_l| so that every step lands just beyond the linearised boundary
+STEP_SLACK = 1e-4       # "foolbox": added to every step length (input units), beyond the linearised boundary
 NORM_GUARD = 1e-8       # added to ‖P w‖ before dividing
 ZERO_GRADIENT = 1e-5    # ‖P w_k‖ ≤ this · ‖w_k‖ counts as no component in the subspace (float noise)
 
@@ -208,8 +208,8 @@ def deepfool(model: nn.Module, x: torch.Tensor, *, subspace: Projector | None = 
             w_l = w[torch.arange(len(active), device=w.device), best]
             if original:    # max(|g_l| / ‖P w_l‖, floor) along P w_l / ‖P w_l‖
                 scale = distance.gather(1, pick)[:, 0].clamp_min(STEP_FLOOR) / w_norm.gather(1, pick)[:, 0]
-            else:           # (|g_l| + slack) / ‖P w_l‖² · P w_l
-                scale = (g.gather(1, pick)[:, 0] + STEP_SLACK) / (w_norm.gather(1, pick)[:, 0] + NORM_GUARD) ** 2
+            else:           # (|g_l| / ‖P w_l‖ + slack) · P w_l / ‖P w_l‖, foolbox's guards
+                scale = (distance.gather(1, pick)[:, 0] + STEP_SLACK) / (w_norm.gather(1, pick)[:, 0] + NORM_GUARD)
             r[active] += scale.view(-1, *([1] * (w_l.ndim - 1))) * w_l
             iterations[active] += 1
         point = x0 + (1.0 + overshoot) * r
