@@ -15,7 +15,7 @@ import torch
 from torch.utils.data import Dataset
 
 from probe.data.arrays import ArrayDataset, TransformedDataset, get_batch, image_shape, labels_of, num_classes
-from probe.data.formats import read_path
+from probe.data.formats import read_path, refuse_block_options
 from probe.data.named import NAMED, existing_root, load_named
 from probe.errors import DataError, ParameterError
 
@@ -26,12 +26,15 @@ __all__ = ["ArrayDataset", "NAMED", "SPLITS", "TransformedDataset", "fingerprint
 
 
 def load(spec: str | os.PathLike, split: str = "test", root: str | os.PathLike | None = None, *,
-         corruption: str | None = None, severity: int | None = None, image_size: int | None = None) -> Dataset:
+         corruption: str | None = None, severity: int | None = None, image_size: int | None = None,
+         trust: bool = False) -> Dataset:
     """Load a dataset by name (see `probe.data.NAMED`) or from a path in a supported format.
 
     `corruption` / `severity` select one block of a `*-C` folder; `image_size` resizes and
-    centre-crops image folders.  The dataset's `info` records `spec` and `split` (its
-    identity in results).  Nothing is downloaded.
+    centre-crops image folders; either given for data they do not apply to is a `DataError`.
+    Pickled formats (CIFAR) are read as plain data only: containers, strings, numbers and
+    numeric arrays; `trust=True` reads any pickle, which can run code.  The dataset's `info`
+    records `spec` and `split` (its identity in results).  Nothing is downloaded.
     """
     if split not in SPLITS:
         raise DataError(f"unknown split '{split}' (expected one of {', '.join(SPLITS)})")
@@ -39,12 +42,14 @@ def load(spec: str | os.PathLike, split: str = "test", root: str | os.PathLike |
         existing_root(root)
     spec_str = str(spec)
     if spec_str in NAMED:
-        dataset = load_named(spec_str, split, root)
+        refuse_block_options(f"'{spec_str}'", "a named dataset", corruption, severity, image_size)
+        dataset = load_named(spec_str, split, root, trust)
     else:
         path = Path(spec_str).expanduser()
         if not path.exists() and os.sep not in spec_str and not path.suffix:
             raise DataError(f"unknown dataset '{spec_str}' (names: {', '.join(NAMED)}; or give a path)")
-        dataset = read_path(path, split, corruption=corruption, severity=severity, image_size=image_size)
+        dataset = read_path(path, split, corruption=corruption, severity=severity, image_size=image_size,
+                            trust=trust)
     block = f"[{corruption}:{severity}]" if corruption is not None else ""
     dataset.info.update(spec=spec_str + block, split=split)
     return dataset
