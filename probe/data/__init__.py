@@ -14,15 +14,18 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from probe.data.arrays import ArrayDataset, TransformedDataset, get_batch, image_shape, labels_of, num_classes
+from probe.data.arrays import (ArrayDataset, TransformedDataset, get_batch, image_shape, integral, labels_of,
+                               num_classes)
 from probe.data.formats import read_path, refuse_block_options
 from probe.data.named import NAMED, existing_root, load_named
 from probe.errors import DataError, ParameterError
 
 SPLITS = ("train", "test", "all")
+FINGERPRINT_BATCH = 256   # images read at a time by `selection_fingerprint`
 
 __all__ = ["ArrayDataset", "NAMED", "SPLITS", "TransformedDataset", "fingerprint", "get_batch", "identity",
-           "image_shape", "labels_of", "load", "num_classes", "subset_indices"]
+           "image_shape", "integral", "labels_of", "load", "num_classes", "selection_fingerprint",
+           "subset_indices"]
 
 
 def load(spec: str | os.PathLike, split: str = "test", root: str | os.PathLike | None = None, *,
@@ -66,9 +69,23 @@ def identity(dataset: Dataset) -> dict[str, str | int]:
 def fingerprint(x: torch.Tensor, y: torch.Tensor) -> str:
     """SHA-256 of a batch of images (as float32) and labels: tells two datasets apart."""
     digest = hashlib.sha256()
+    _digest_batch(digest, x, y)
+    return digest.hexdigest()
+
+
+def selection_fingerprint(dataset: Dataset, indices, batch: int = FINGERPRINT_BATCH) -> str:
+    """SHA-256 of every selected image (as float32) and label, in the order of `indices`, read
+    `batch` images at a time: two datasets that differ in any selected image differ here."""
+    indices = np.asarray(indices, dtype=np.int64)
+    digest = hashlib.sha256()
+    for start in range(0, len(indices), batch):
+        _digest_batch(digest, *get_batch(dataset, indices[start:start + batch]))
+    return digest.hexdigest()
+
+
+def _digest_batch(digest, x: torch.Tensor, y: torch.Tensor) -> None:
     digest.update(x.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
     digest.update(y.detach().to("cpu", torch.int64).contiguous().numpy().tobytes())
-    return digest.hexdigest()
 
 
 def subset_indices(size: int, n: int | None, seed: int = 0) -> np.ndarray:
