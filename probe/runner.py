@@ -17,17 +17,20 @@ working-batch cap) and returns an `xr.Dataset` over `sample`.  The runner
   folder beside `out` (`OUT.parts/`), and at the end folds them into `out`, so the cost of
   saving grows linearly with the run;
 - with `resume=True` continues only the same run: same probe, options, seed, model weights
-  (SHA-256), data (spec, split, size, fingerprint of the first images) and samples; anything
-  else is a `ResumeError` naming what differs;
+  (SHA-256), data (spec, split, size, SHA-256 of every selected image and label) and samples;
+  anything else is a `ResumeError` naming what differs;
 - fills the provenance attributes (`probe.results.provenance`), elapsed time and `complete`.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
 import hashlib
 import json
 import os
 import shutil
+import socket
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -46,8 +49,8 @@ from probe.params import eval_mode, model_device
 
 DIM = "sample"
 CHECK_IMAGES = 8          # images the model check runs on
-FINGERPRINT_IMAGES = 64   # images (the first selected ones) whose SHA-256 identifies the data
 IDENTITY_FILE = "run.json"
+CHUNK_RUN = "run_identity_sha256"   # attribute of a stored chunk: the SHA-256 of its run's identity
 # what a differing identity key means, for the one-line refusal of a resume
 IDENTITY_WORDS = {"probe": "probe", "model_sha256": "model weights (SHA-256)", "data": "dataset",
                   "split": "split", "data_size": "dataset size", "data_fingerprint": "dataset images",
@@ -156,7 +159,7 @@ def select(size: int, n: int | None, indices, seed: int) -> np.ndarray:
     """The dataset indices a run covers: `indices` as given, else `n` seeded ones (all by default)."""
     if indices is None:
         return datasets.subset_indices(size, n, seed)
-    chosen = np.asarray(indices, dtype=np.int64).reshape(-1)
+    chosen = datasets.integral(indices, "sample indices", ParameterError).reshape(-1)
     if n is not None and n != len(chosen):
         raise ParameterError(f"n = {n} but {len(chosen)} indices were given; pass one or the other")
     if len(chosen) == 0:
@@ -174,11 +177,10 @@ def _setup(probe: str, model: nn.Module, data, options: dict, n, indices, seed: 
     chosen = select(len(dataset), n, indices, seed)
     device = distributed.start(torch.device(device) if device is not None else model_device(model))
     model.to(device)
-    head = chosen[:FINGERPRINT_IMAGES]
-    x, y = datasets.get_batch(dataset, head)
+    x, _ = datasets.get_batch(dataset, chosen[:CHECK_IMAGES])
     with eval_mode(model):
-        check_model(model, x[:CHECK_IMAGES].to(device), datasets.labels_of(dataset, chosen), chosen)
-    data_identity = dict(datasets.identity(dataset), data_fingerprint=datasets.fingerprint(x, y))
+        check_model(model, x.to(device), datasets.labels_of(dataset, chosen), chosen)
+    data_identity = dict(datasets.identity(dataset), data_fingerprint=datasets.selection_fingerprint(dataset, chosen))
     attrs = results.provenance(probe, options, model_identity=model_identity(model), data_identity=data_identity,
                                seed=seed, samples=len(chosen), device=device)
     identity = {key: attrs[key] for key in ("probe", "model_sha256", "data", "split", "data_size",
@@ -212,18 +214,33 @@ def run(probe: str, model: nn.Module, data, compute: Compute, *, options: dict[s
     check_batch_size(batch_size)
     check_output(out)
     shard = distributed.parse_shard(shard)
-    rank, ranks = distributed.world()
-    if out is None and (shard is not None or ranks > 1):
-        raise ParameterError("a sharded or multi-process run needs a result file (out=, --out): its parts meet there")
     if chunk_size is not None and chunk_size < 1:
         raise ParameterError(f"chunk size must be positive, got {chunk_size}")
     if model is None:
         raise ModelError(f"probe '{probe}' needs a model")
+    device = distributed.start(torch.device(device) if device is not None else model_device(model))
+    rank, ranks = distributed.world()
+    if out is None and (shard is not None or ranks > 1):
+        raise ParameterError("a sharded or multi-process run needs a result file (out=, --out): its parts meet there")
+    with RunLock(out) if out is not None and rank == 0 else contextlib.nullcontext():   # rank 0 speaks for all
+        return _run(probe, model, data, compute, options=options, n=n, indices=indices, seed=seed, device=device,
+                    batch_size=batch_size, default_batch_size=default_batch_size, chunk_size=chunk_size, out=out,
+                    resume=resume, progress=progress, finalize=finalize, max_memory=max_memory, row_cost=row_cost,
+                    shard=shard)
+
+
+def _run(probe: str, model: nn.Module, data, compute: Compute, *, options: dict[str, Any], n: int | None, indices,
+         seed: int, device: torch.device, batch_size: int | None, default_batch_size: int, chunk_size: int | None,
+         out: str | os.PathLike | None, resume: bool, progress: Callable[[int], None] | None,
+         finalize: Finalize | None, max_memory: str | int | None, row_cost: float,
+         shard: tuple[int, int] | None) -> xr.Dataset:
+    """`run` once its arguments are checked and, with `out`, its lock is held."""
+    rank, ranks = distributed.world()
     setup = _setup(probe, model, data, options, n, indices, seed, device, chunk_size, shard)
     size = int(setup.identity["chunk_size"])
     chunks = [setup.indices[i:i + size] for i in range(0, len(setup.indices), size)]
     ours = [c for c in range(len(chunks)) if shard is None or c % shard[1] == shard[0]]
-    store = ChunkStore(out, setup.identity) if out is not None else None
+    store = ChunkStore(out, setup.identity, chunks) if out is not None else None
     if store is not None:
         finished = store.open(resume) if rank == 0 else None
         distributed.barrier()
@@ -328,26 +345,87 @@ def fold(parts: list[xr.Dataset], attrs: dict[str, Any], finalize: Finalize | No
 
 # ----------------------------------------------------------------------------- storage of chunks
 
-class ChunkStore:
-    """Finished chunks of a run in `OUT.parts/` (one netCDF file each, plus the run's identity)."""
+class RunLock:
+    """One run at a time per result file: an OS lock (`fcntl.flock`) on `OUT.lock`, held while
+    the run lasts.
 
-    def __init__(self, out: str | os.PathLike, identity: dict[str, Any]) -> None:
+    The operating system releases the lock when its process ends, killed or crashed included,
+    so a stale lock file never blocks a later run.  The file names its owner (PID, host, start
+    time) for the one-line refusal of a second run.
+    """
+
+    def __init__(self, out: str | os.PathLike) -> None:
+        self.out = Path(out)
+        self.path = self.out.with_name(self.out.name + ".lock")
+        self.handle = None
+
+    def __enter__(self) -> "RunLock":
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        while True:
+            handle = open(self.path, "a+")
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.seek(0)
+                owner = handle.read().strip() or "a run that is starting"
+                handle.close()
+                raise ParameterError(f"{self.out} is being written by another run ({owner}; lock {self.path}); "
+                                     f"wait for it to end or choose another result file") from None
+            try:   # the run that just ended may have removed the file: lock the one that is there now
+                current = os.fstat(handle.fileno()).st_ino == os.stat(self.path).st_ino
+            except FileNotFoundError:
+                current = False
+            if current:
+                break
+            handle.close()
+        started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"PID {os.getpid()} on {socket.gethostname()}, started {started}\n")
+        handle.flush()
+        self.handle = handle
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.path.unlink(missing_ok=True)   # while still locked: a waiting run then locks a new file
+        self.handle.close()
+
+
+class ChunkStore:
+    """Finished chunks of a run in `OUT.parts/`: one netCDF file each, holding its sample indices
+    (the `sample` coordinate) and the SHA-256 of the run's identity (`CHUNK_RUN` attribute),
+    plus the run's identity itself (`run.json`).  A resumed run adopts a chunk only when both
+    are this run's."""
+
+    def __init__(self, out: str | os.PathLike, identity: dict[str, Any], chunks: list[np.ndarray] | None = None) -> None:
         self.out = Path(out)
         self.folder = self.out.with_name(self.out.name + ".parts")
         self.identity = identity
+        self.identity_sha256 = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+        self.chunks = chunks or []
 
     def open(self, resume: bool) -> xr.Dataset | None:
-        """Prepare for writing; with `resume`, check the saved run is this run.  Returns the
-        finished result when `out` already holds this run, complete."""
+        """Prepare for writing; with `resume`, check the saved run is this run and every stored
+        chunk is one of its chunks.  Returns the finished result when `out` already holds this
+        run, complete."""
         results.remove_stale_temporaries(self.out)
+        description = self.folder / IDENTITY_FILE
         if not resume:
             self.remove()
-        elif self.folder.is_dir() and (self.folder / IDENTITY_FILE).is_file():
-            saved = json.loads((self.folder / IDENTITY_FILE).read_text())
+        elif self.folder.is_dir() and description.is_file():
+            try:
+                saved = json.loads(description.read_text())
+            except (ValueError, OSError) as exc:
+                raise ResumeError(f"cannot resume: {description} is unreadable ({exc}); remove {self.folder} or run "
+                                  f"without resume") from None
             self._compare(saved, f"{self.folder}")
             for stale in self.folder.glob(".*tmp*"):
                 stale.unlink(missing_ok=True)
+            self._check_chunks()
             return None
+        elif self.count():
+            raise ResumeError(f"cannot resume: {self.folder} holds chunks but not its run description ({IDENTITY_FILE}),"
+                              f" so nothing says which run made them; remove it or run without resume")
         elif self.out.is_file():
             done = results.load(self.out)
             saved = {key: value for key, value in done.attrs.items()
@@ -359,8 +437,26 @@ class ChunkStore:
             if done.attrs.get("complete"):
                 return done
         self.folder.mkdir(parents=True, exist_ok=True)
-        (self.folder / IDENTITY_FILE).write_text(json.dumps(self.identity, indent=1))
+        temporary = results.temporary_path(description)
+        temporary.write_text(json.dumps(self.identity, indent=1))
+        os.replace(temporary, description)
         return None
+
+    def _check_chunks(self) -> None:
+        """Refuse (naming it) a stored chunk that another run made or that holds other samples."""
+        for path in sorted(self.folder.glob("chunk-*.nc")):
+            digits = path.stem[len("chunk-"):]
+            number = int(digits) if digits.isdigit() else len(self.chunks)   # a name no chunk of a run has
+            try:
+                part = results.load(path)
+            except DataError as exc:
+                raise ResumeError(f"cannot resume: chunk {path} is unreadable ({exc})") from None
+            if part.attrs.get(CHUNK_RUN) != self.identity_sha256:
+                raise ResumeError(f"cannot resume: chunk {path} was made by another run (its run identity differs); "
+                                  f"remove {self.folder} or run without resume")
+            if number >= len(self.chunks) or not np.array_equal(part[DIM].values, self.chunks[number]):
+                raise ResumeError(f"cannot resume: chunk {path} does not hold this run's samples of chunk {number}; "
+                                  f"remove {self.folder} or run without resume")
 
     def _compare(self, saved: dict[str, Any], where: str) -> None:
         differing = [key for key in sorted(set(saved) | set(self.identity)) if saved.get(key) != self.identity.get(key)]
@@ -382,10 +478,14 @@ class ChunkStore:
         return self.path(number).is_file()
 
     def write(self, number: int, part: xr.Dataset) -> None:
+        part.attrs[CHUNK_RUN] = self.identity_sha256
         results.save(part, self.path(number))
 
     def read(self, numbers: list[int]) -> list[xr.Dataset]:
-        return [results.load(self.path(number)) for number in numbers]
+        parts = [results.load(self.path(number)) for number in numbers]
+        for part in parts:
+            part.attrs.pop(CHUNK_RUN, None)
+        return parts
 
     def count(self) -> int:
         """Finished chunks on disk (0 when the folder does not exist)."""

@@ -86,7 +86,9 @@ def test_torchscript_and_factory(tmp_path, monkeypatch):
     model = models.build("lenet", in_channels=1, image_size=(28, 28), num_classes=10).eval()
     x = torch.rand(2, 1, 28, 28)
     torch.jit.trace(model, x).save(str(tmp_path / "scripted.pt"))
-    torch.testing.assert_close(models.load(tmp_path / "scripted.pt")(x), model(x))
+    with pytest.raises(CheckpointError, match="TorchScript.*--trust-checkpoint"):
+        models.load(tmp_path / "scripted.pt")
+    torch.testing.assert_close(models.load(tmp_path / "scripted.pt", trust=True)(x), model(x))
 
     (tmp_path / "user_factory.py").write_text(
         "from probe import models\n"

@@ -55,8 +55,12 @@ def make_parser(prog: str, description: str, *, checkpoint: bool = True, samples
         parser.add_argument("--factory-arg", action="append", default=[], metavar="KEY=VALUE",
                             help="keyword argument of --factory, e.g. num_classes=10 (repeatable)")
         parser.add_argument("--trust-checkpoint", action="store_true",
-                            help="allow checkpoints that hold pickled Python objects (can run arbitrary code)")
+                            help="allow checkpoints that hold pickled Python objects or TorchScript code (can run "
+                                 "arbitrary code)")
     parser.add_argument("--data", default="fashion-mnist-sample", help="dataset name or path (default: %(default)s)")
+    parser.add_argument("--trust-data", action="store_true",
+                        help="allow pickled data files (CIFAR format) that hold more than plain data (can run "
+                             "arbitrary code)")
     parser.add_argument("--data-root", help="folder holding named datasets (else $PROBE_DATA_ROOT, /usr/share/datasets)")
     if split:
         parser.add_argument("--split", default="test", choices=datasets.SPLITS,
@@ -83,8 +87,8 @@ def make_parser(prog: str, description: str, *, checkpoint: bool = True, samples
     return parser
 
 
-SHARED = frozenset({"checkpoint", "factory", "factory_arg", "trust_checkpoint", "data", "data_root", "split", "data_corruption",
-                    "data_severity", "image_size", "n", "seed", "batch_size", "device", "max_memory", "out", "plot",
+SHARED = frozenset({"checkpoint", "factory", "factory_arg", "trust_checkpoint", "data", "trust_data", "data_root",
+                    "split", "data_corruption", "data_severity", "image_size", "n", "seed", "batch_size", "device", "max_memory", "out", "plot",
                     "quiet", "resume", "shard"})
 
 
@@ -129,7 +133,8 @@ def resolve_device(spec: str = "auto") -> torch.device:
 def load_data(args: argparse.Namespace, split: str | None = None):
     """The dataset named by --data (and --split, --data-root, --data-corruption, ...)."""
     return datasets.load(args.data, split=split or args.split, root=args.data_root,
-                         corruption=args.data_corruption, severity=args.data_severity, image_size=args.image_size)
+                         corruption=args.data_corruption, severity=args.data_severity, image_size=args.image_size,
+                         trust=args.trust_data)
 
 
 def key_values(pairs: Sequence[str], option: str) -> dict:

@@ -14,24 +14,30 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from probe.data.arrays import ArrayDataset, TransformedDataset, get_batch, image_shape, labels_of, num_classes
-from probe.data.formats import read_path
+from probe.data.arrays import (ArrayDataset, TransformedDataset, get_batch, image_shape, integral, labels_of,
+                               num_classes)
+from probe.data.formats import read_path, refuse_block_options
 from probe.data.named import NAMED, existing_root, load_named
 from probe.errors import DataError, ParameterError
 
 SPLITS = ("train", "test", "all")
+FINGERPRINT_BATCH = 256   # images read at a time by `selection_fingerprint`
 
 __all__ = ["ArrayDataset", "NAMED", "SPLITS", "TransformedDataset", "fingerprint", "get_batch", "identity",
-           "image_shape", "labels_of", "load", "num_classes", "subset_indices"]
+           "image_shape", "integral", "labels_of", "load", "num_classes", "selection_fingerprint",
+           "subset_indices"]
 
 
 def load(spec: str | os.PathLike, split: str = "test", root: str | os.PathLike | None = None, *,
-         corruption: str | None = None, severity: int | None = None, image_size: int | None = None) -> Dataset:
+         corruption: str | None = None, severity: int | None = None, image_size: int | None = None,
+         trust: bool = False) -> Dataset:
     """Load a dataset by name (see `probe.data.NAMED`) or from a path in a supported format.
 
     `corruption` / `severity` select one block of a `*-C` folder; `image_size` resizes and
-    centre-crops image folders.  The dataset's `info` records `spec` and `split` (its
-    identity in results).  Nothing is downloaded.
+    centre-crops image folders; either given for data they do not apply to is a `DataError`.
+    Pickled formats (CIFAR) are read as plain data only: containers, strings, numbers and
+    numeric arrays; `trust=True` reads any pickle, which can run code.  The dataset's `info`
+    records `spec` and `split` (its identity in results).  Nothing is downloaded.
     """
     if split not in SPLITS:
         raise DataError(f"unknown split '{split}' (expected one of {', '.join(SPLITS)})")
@@ -39,12 +45,14 @@ def load(spec: str | os.PathLike, split: str = "test", root: str | os.PathLike |
         existing_root(root)
     spec_str = str(spec)
     if spec_str in NAMED:
-        dataset = load_named(spec_str, split, root)
+        refuse_block_options(f"'{spec_str}'", "a named dataset", corruption, severity, image_size)
+        dataset = load_named(spec_str, split, root, trust)
     else:
         path = Path(spec_str).expanduser()
         if not path.exists() and os.sep not in spec_str and not path.suffix:
             raise DataError(f"unknown dataset '{spec_str}' (names: {', '.join(NAMED)}; or give a path)")
-        dataset = read_path(path, split, corruption=corruption, severity=severity, image_size=image_size)
+        dataset = read_path(path, split, corruption=corruption, severity=severity, image_size=image_size,
+                            trust=trust)
     block = f"[{corruption}:{severity}]" if corruption is not None else ""
     dataset.info.update(spec=spec_str + block, split=split)
     return dataset
@@ -61,9 +69,23 @@ def identity(dataset: Dataset) -> dict[str, str | int]:
 def fingerprint(x: torch.Tensor, y: torch.Tensor) -> str:
     """SHA-256 of a batch of images (as float32) and labels: tells two datasets apart."""
     digest = hashlib.sha256()
+    _digest_batch(digest, x, y)
+    return digest.hexdigest()
+
+
+def selection_fingerprint(dataset: Dataset, indices, batch: int = FINGERPRINT_BATCH) -> str:
+    """SHA-256 of every selected image (as float32) and label, in the order of `indices`, read
+    `batch` images at a time: two datasets that differ in any selected image differ here."""
+    indices = np.asarray(indices, dtype=np.int64)
+    digest = hashlib.sha256()
+    for start in range(0, len(indices), batch):
+        _digest_batch(digest, *get_batch(dataset, indices[start:start + batch]))
+    return digest.hexdigest()
+
+
+def _digest_batch(digest, x: torch.Tensor, y: torch.Tensor) -> None:
     digest.update(x.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
     digest.update(y.detach().to("cpu", torch.int64).contiguous().numpy().tobytes())
-    return digest.hexdigest()
 
 
 def subset_indices(size: int, n: int | None, seed: int = 0) -> np.ndarray:

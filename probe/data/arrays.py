@@ -7,7 +7,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from probe.errors import DataError
+from probe.errors import DataError, ProbeError
+
+CHECK_ELEMENTS = 1 << 24   # pixel values per block when the images are checked (streamed, so memory maps stay lazy)
 
 
 def to_nchw(images: np.ndarray | torch.Tensor, source: str) -> tuple[np.ndarray | torch.Tensor, bool]:
@@ -27,17 +29,55 @@ def to_nchw(images: np.ndarray | torch.Tensor, source: str) -> tuple[np.ndarray 
     raise DataError(f"{source}: cannot tell the channel axis of images with shape {tuple(images.shape)} (expected 1 or 3 channels)")
 
 
+def integral(values, what: str, error: type[ProbeError] = DataError) -> np.ndarray:
+    """`values` as int64; `error` naming `what` for anything that is not a whole number: strings
+    and other objects, and floats that are not integral (3.0 is taken as 3; 2.5, NaN and inf are
+    refused, never truncated)."""
+    values = np.asarray(values.detach().cpu() if isinstance(values, torch.Tensor) else values)
+    if values.dtype.kind in "biu":
+        return values.astype(np.int64)
+    if values.dtype.kind != "f":
+        example = values.reshape(-1)[0] if values.size else ""
+        raise error(f"{what} must be integers, got {values.dtype} values (e.g. {example!r})")
+    whole = np.isfinite(values) & (values == np.round(values))
+    if not whole.all():
+        position = int(np.flatnonzero(~whole.reshape(-1))[0])
+        raise error(f"{what} must be integers, got {values.reshape(-1)[position]} at position {position}")
+    return values.astype(np.int64)
+
+
+def check_pixels(images, source: str) -> None:
+    """Every float image finite and in [0, 1], checked in blocks (a `DataError` naming the first
+    image that is not)."""
+    per_image = max(1, int(np.prod(images.shape[1:])))
+    rows = max(1, CHECK_ELEMENTS // per_image)
+    for start in range(0, len(images), rows):
+        block = images[start:start + rows]
+        block = block.detach().cpu().float().numpy() if isinstance(block, torch.Tensor) else np.asarray(block)
+        flat = block.reshape(len(block), -1)
+        finite = np.isfinite(flat).all(axis=1)
+        if not finite.all():
+            raise DataError(f"{source}: image {start + int(np.flatnonzero(~finite)[0])} has NaN or infinite pixel "
+                            f"values")
+        inside = (flat.min(axis=1) >= 0.0) & (flat.max(axis=1) <= 1.0 + 1e-6)
+        if not inside.all():
+            first = int(np.flatnonzero(~inside)[0])
+            raise DataError(f"{source}: float pixel values must lie in [0, 1]; image {start + first} has values in "
+                            f"[{flat[first].min():.3g}, {flat[first].max():.3g}]")
+
+
 class ArrayDataset(Dataset):
     """Images and labels held as arrays; `__getitem__` yields `(float CHW in [0, 1], int)`.
 
-    `images` may be uint8 (divided by 255) or float already in [0, 1], channels first or
-    last, and may be a memory map.  `batch(indices)` gathers many samples at once.
+    `images` may be uint8 (divided by 255) or float already in [0, 1] (every image is checked,
+    finite and in range), channels first or last, and may be a memory map; `labels` must be
+    whole numbers.  `batch(indices)` gathers many samples at once.
     `info` carries dataset facts (name, whether horizontal flips preserve the class).
     """
 
     def __init__(self, images, labels, source: str = "arrays", info: dict | None = None) -> None:
         images, self.channels_last = to_nchw(images, source)
-        labels = np.asarray(labels).astype(np.int64).reshape(-1)
+        labels = integral(labels, f"{source}: labels").reshape(-1)
         if len(images) != len(labels):
             raise DataError(f"{source}: {len(images)} images but {len(labels)} labels")
         if len(images) == 0:
@@ -45,10 +85,7 @@ class ArrayDataset(Dataset):
         dtype = images.dtype if isinstance(images, np.ndarray) else images.dtype
         self.is_uint8 = dtype in (np.uint8, torch.uint8)
         if not self.is_uint8:
-            probe_max = float(images[: min(len(images), 256)].max())
-            probe_min = float(images[: min(len(images), 256)].min())
-            if probe_min < 0.0 or probe_max > 1.0 + 1e-6:
-                raise DataError(f"{source}: float pixel values must lie in [0, 1]; found range [{probe_min:.3g}, {probe_max:.3g}]")
+            check_pixels(images, source)
         self.images = images
         self.labels = labels
         self.source = source

@@ -105,13 +105,60 @@ def read_idx_pair(images_path: Path, labels_path: Path, info: dict | None = None
 
 # ----------------------------------------------------------------------------- CIFAR pickles
 
-def _unpickle(path: Path) -> dict:
+# What the pickles of the CIFAR python format need: numpy arrays (rebuilt by `_reconstruct`
+# from `ndarray` and a `dtype`; numpy 1 and 2 spell the module differently) and, in protocol-2
+# pickles written by Python 3, `_codecs.encode` for bytes.  Nothing else is ever called.
+PLAIN_PICKLE_GLOBALS = frozenset({("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+                                  ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")})
+NUMERIC_KINDS = "biufc"   # numpy dtype kinds of booleans, integers and floats (complex included)
+
+
+class PlainUnpickler(pickle.Unpickler):
+    """Unpickles plain data only: containers, strings, bytes, numbers and numeric numpy arrays.
+
+    A pickle can call any importable function while it is read (the `pickle` module's own
+    warning); this reader refuses every global outside `PLAIN_PICKLE_GLOBALS` with a
+    `DataError` naming it, before it is called.
+    """
+
+    def __init__(self, handle, source: Path) -> None:
+        super().__init__(handle, encoding="bytes")
+        self.source = source
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in PLAIN_PICKLE_GLOBALS:
+            raise DataError(f"{self.source}: refused to unpickle: it calls {module}.{name}, which is not plain data "
+                            f"(a crafted pickle runs code when read); pass --trust-data (trust=True) only if you "
+                            f"trust its source")
+        return super().find_class(module, name)
+
+
+def _check_plain(value, source: Path) -> None:
+    """Refuse numpy arrays of non-numeric dtypes (objects, strings) anywhere in an unpickled value."""
+    if isinstance(value, np.ndarray) and value.dtype.kind not in NUMERIC_KINDS:
+        raise DataError(f"{source}: holds an array of dtype {value.dtype}, not numbers; pass --trust-data "
+                        f"(trust=True) only if you trust its source")
+    if isinstance(value, dict):
+        for item in value.values():
+            _check_plain(item, source)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            _check_plain(item, source)
+
+
+def _unpickle(path: Path, trust: bool = False) -> dict:
+    """A CIFAR python pickle: plain data only (`PlainUnpickler`), anything with `trust`."""
     _require(path)
     try:
         with open(path, "rb") as handle:
-            return pickle.load(handle, encoding="bytes")
-    except (pickle.UnpicklingError, EOFError, ValueError) as exc:
+            content = pickle.load(handle, encoding="bytes") if trust else PlainUnpickler(handle, path).load()
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, KeyError, IndexError) as exc:
         raise DataError(f"{path}: not a CIFAR python pickle ({exc})") from None
+    if not isinstance(content, dict):
+        raise DataError(f"{path}: not a CIFAR python pickle (it holds a {type(content).__name__}, not a dict)")
+    if not trust:
+        _check_plain(content, path)
+    return content
 
 
 def _key(batch: dict, name: str):
@@ -121,8 +168,9 @@ def _key(batch: dict, name: str):
     return None
 
 
-def read_cifar(folder: str | Path, split: str, info: dict | None = None) -> ArrayDataset:
-    """CIFAR-10 (`data_batch_1..5`, `test_batch`) or CIFAR-100 (`train`, `test`) pickles."""
+def read_cifar(folder: str | Path, split: str, info: dict | None = None, trust: bool = False) -> ArrayDataset:
+    """CIFAR-10 (`data_batch_1..5`, `test_batch`) or CIFAR-100 (`train`, `test`) pickles, read
+    as plain data unless `trust` (see `PlainUnpickler`)."""
     folder = Path(folder)
     if split not in ("train", "test"):
         raise missing_split(folder, split, ["train", "test"])
@@ -133,7 +181,7 @@ def read_cifar(folder: str | Path, split: str, info: dict | None = None) -> Arra
         files, label_key = [folder / split], "fine_labels"
     images, labels = [], []
     for path in files:
-        batch = _unpickle(path)
+        batch = _unpickle(path, trust)
         data, batch_labels = _key(batch, "data"), _key(batch, label_key)
         if data is None or batch_labels is None:
             raise DataError(f"{path}: missing 'data' or '{label_key}' entry")
@@ -382,14 +430,29 @@ def _idx_file_split(name: str) -> str:
     return next((split for split, prefix in IDX_PREFIXES.items() if name.startswith(prefix)), "all")
 
 
+def refuse_block_options(source, kind: str, corruption: str | None = None, severity: int | None = None,
+                         image_size: int | None = None) -> None:
+    """A `DataError` when a reading option is given for data it does not apply to (it would be
+    recorded in the result as if it had been applied)."""
+    given = [option for option, value in (("corruption= (--data-corruption)", corruption),
+                                          ("severity= (--data-severity)", severity),
+                                          ("image_size= (--image-size)", image_size)) if value is not None]
+    if given:
+        raise DataError(f"{source} is {kind}: {' and '.join(given)} do not apply to it (corruption and severity "
+                        f"select a block of a *-C folder, the image size resizes image folders)")
+
+
 def read_path(path: Path, split: str, corruption: str | None = None, severity: int | None = None,
-              image_size: int | None = None) -> Dataset:
+              image_size: int | None = None, trust: bool = False) -> Dataset:
     """Read the `split` of a dataset from a file or folder, detecting its format; a dataset
-    without that split is a `DataError` (an unsplit file or folder has only the split 'all')."""
+    without that split is a `DataError` (an unsplit file or folder has only the split 'all').
+    `corruption`/`severity`/`image_size` given for data they do not apply to are refused;
+    `trust` allows CIFAR pickles that are not plain data."""
     if not path.exists():
         raise DataError(f"no such file or folder: {path}")
     name = path.name.lower()
     if path.is_file():
+        refuse_block_options(path, "a file", corruption, severity, image_size)
         if name.endswith(".npz"):
             return read_npz(path, split)
         if name.endswith(".pt") or name.endswith(".pth"):
@@ -402,13 +465,16 @@ def read_path(path: Path, split: str, corruption: str | None = None, severity: i
         raise DataError(f"{path}: unknown dataset file format (expected .npz, .pt or an IDX images file)")
     splits = idx_splits(path)
     if splits:
+        refuse_block_options(path, "an IDX folder", corruption, severity, image_size)
         if split not in splits:
             raise missing_split(path, split, splits)
         return read_idx_pair(*find_idx_pair(path, split))
     if (path / "labels.npy").exists():
+        refuse_block_options(path, "a *-C folder of .npy arrays", image_size=image_size)
         return read_corrupted_npy(path, corruption, severity, split)
     if any((path / f).exists() for f in ("data_batch_1", "test_batch")) or (path / "meta").exists():
-        return read_cifar(path, split)
+        refuse_block_options(path, "a CIFAR folder", corruption, severity, image_size)
+        return read_cifar(path, split, trust=trust)
     if corruption is not None:
         if split != "test":
             raise missing_split(path, split, ["test"])
@@ -416,4 +482,5 @@ def read_path(path: Path, split: str, corruption: str | None = None, severity: i
         if not folder.is_dir():
             raise DataError(f"{path}: no folder {corruption}/{severity} (ImageNet-C layout <corruption>/<severity>/<class>/<image>)")
         return ImageFolder(folder, size=image_size, info={"corruption": corruption, "severity": severity})
+    refuse_block_options(path, "an image folder without corruption blocks", severity=severity)
     return read_image_folders(path, split, image_size)

@@ -49,7 +49,8 @@ def existing_root(folder: str | os.PathLike, what: str = "data root") -> Path:
     return path
 
 
-def load_named(name: str, split: str, root: str | os.PathLike | None = None) -> Dataset:
+def load_named(name: str, split: str, root: str | os.PathLike | None = None, trust: bool = False) -> Dataset:
+    """A named dataset's `split`; `trust` allows CIFAR pickles that are not plain data."""
     folders, facts = NAMED[name]
     info = dict(facts, name=name, split=split)
     if split not in ("train", "test"):
@@ -70,7 +71,7 @@ def load_named(name: str, split: str, root: str | os.PathLike | None = None) -> 
                 if pair:
                     return read_idx_pair(*pair, info=info)
             else:
-                return read_cifar(candidate, split, info=info)
+                return read_cifar(candidate, split, info=info, trust=trust)
     raise DataError(f"dataset '{name}' ({split}) not found; looked in {', '.join(searched[:6])}"
                     f"{' ...' if len(searched) > 6 else ''} (set --data-root or PROBE_DATA_ROOT)")
 

@@ -1,7 +1,9 @@
 """Checkpoints: save and rebuild models; TorchScript; `package.module:factory` + state dict.
 
 Files are read with `torch.load(weights_only=True)`.  A pickled whole module can run
-arbitrary code when loaded, so it is refused unless the caller trusts it.
+arbitrary code when loaded, and so can a TorchScript archive (its scripted `__setstate__` and
+`forward` may call any TorchScript operator, e.g. `torch.from_file(path, shared=True)`, which
+writes files); both are refused unless the caller trusts them.
 """
 from __future__ import annotations
 
@@ -180,13 +182,20 @@ def load(path: str | os.PathLike, trust: bool = False, factory: str | None = Non
     state dict plus `factory` ('package.module:function', called with `factory_args`; e.g.
     `torchvision.models:resnet50` with `{"num_classes": 10}`).
 
-    A pickled whole `nn.Module` is only loaded with `trust=True`.  Any file that is not a
-    readable checkpoint (empty, text, truncated) is a `CheckpointError`.
+    A pickled whole `nn.Module` and a TorchScript archive are only loaded with `trust=True`.
+    `factory_args` without `factory` are refused.  Any file that is not a readable checkpoint
+    (empty, text, truncated) is a `CheckpointError`.
     """
     path = Path(path)
+    if factory_args and factory is None:
+        raise CheckpointError("factory arguments (--factory-arg) are given without a factory (--factory)")
     if not path.is_file():
         raise CheckpointError(f"no such checkpoint: {path}")
     if _check_container(path) and factory is None and _is_torchscript(path):
+        if not trust:
+            raise CheckpointError(f"{path} is a TorchScript archive, whose code runs when loaded and called (it can "
+                                  f"write any file, e.g. through torch.from_file); re-run with --trust-checkpoint "
+                                  f"(trust=True) only if you trust its source")
         try:
             model = torch.jit.load(str(path), map_location=map_location)
         except Exception as exc:  # a damaged TorchScript archive
