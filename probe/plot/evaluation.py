@@ -17,7 +17,7 @@ def _confusion(ds, ax, normalize: bool, label: str | None) -> None:
         matrix = 100 * matrix / np.maximum(matrix.sum(1, keepdims=True), 1)
     sns.heatmap(matrix, ax=ax, cmap=style.SEQUENTIAL, square=True, vmin=0, vmax=100 if normalize else None,
                 cbar_kws={"label": "% of the true class" if normalize else "samples"},
-                annot=classes <= 10, fmt=".0f", annot_kws={"fontsize": 5})
+                annot=classes <= 10, fmt=".0f", annot_kws={"fontsize": 6})
     ax.grid(False)
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")

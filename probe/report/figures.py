@@ -8,10 +8,11 @@ from typing import Callable
 import xarray as xr
 
 from probe.plot import plot_result, style
+from probe.plot.adversarial_corruptions import robust_accuracy
 from probe.plot.corruptions import heatmap, severity_curves
 from probe.plot.evaluation import confusion, reliability
 from probe.plot.flatness import curves
-from probe.plot.lp import accuracy as lp_accuracy
+from probe.plot.lp import heatmap as lp_heatmap
 from probe.plot.margins import bands
 from probe.plot.masking import overview
 from probe.plot.pipeline import scalings
@@ -69,9 +70,10 @@ DRAW: dict[str, Callable[[Results], object]] = {
     "masking": lambda results: overview(_one(results), ax=_panels(2)),
     "sparsefool": lambda results: _side_by_side(lambda ds, ax: histogram(ds, ax=ax), results)[0],
     "margins": lambda results: bands(_one(results), ax=_panels(1)[0]),
-    "lp": lambda results: _side_by_side(lambda ds, ax: lp_accuracy(ds, ax=ax), results)[0],
+    "lp": lambda results: _side_by_side(lambda ds, ax: lp_heatmap(ds, ax=ax), results)[0],
     "corruptions": _corruptions,
     "flatness": _flatness,
+    "adversarial_corruptions": lambda results: _side_by_side(lambda ds, ax: robust_accuracy(ds, ax=ax), results)[0],
 }
 
 
