@@ -27,7 +27,8 @@ def _norm_panels(norms: list[float], ax, aspect: float):
         return style.panels(len(norms), style.TWO_COLUMN, aspect=aspect)[1]
     axes = list(np.ravel(ax)) if isinstance(ax, (list, tuple, np.ndarray)) else [ax]
     if len(axes) < len(norms):
-        raise ParameterError(f"{len(norms)} norms need as many axes (got {len(axes)}), or name one with p=")
+        raise ParameterError(f"{len(norms)} norms draw {len(norms)} panels: pass ax= a sequence of {len(norms)} axes, "
+                             f"p= one norm, or ax=None for a new figure (got {len(axes)})")
     return axes
 
 
