@@ -1,7 +1,7 @@
 """What a reader of the printed figures sees, measured on every default figure (the registry
 probes' default plots, and the training curves) drawn from real results of the embedded-sample
 LeNet, and on the report's figures: every text at least `MIN_POINTS` at the printed size, no text
-outside the figure, no panel over another, `ax=` drawing the same plot (or refusing), and one
+outside the figure or over another text, no panel over another, `ax=` drawing the same plot (or refusing), and one
 scale for accuracies (percent, as the results store them)."""
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from matplotlib.text import Text
 
-from probe import plot, registry
+from probe import models, plot, registry
 from probe.errors import ProbeError
 from probe.plot import style
 from probe.report import figures as report_figures
@@ -55,6 +55,20 @@ def outside_texts(figure) -> list[str]:
         box = t.get_window_extent(renderer)
         if box.x0 < -TOLERANCE or box.y0 < -TOLERANCE or box.x1 > width + TOLERANCE or box.y1 > height + TOLERANCE:
             found.append(f"{t.get_text()!r} at {tuple(round(v) for v in box.extents)} in {width:.0f}×{height:.0f}")
+    return found
+
+
+def overlapping_texts(figure) -> list[str]:
+    """Pairs of texts drawn over each other (cell numbers, tick labels, legends, titles)."""
+    renderer = figure.canvas.get_renderer()
+    figure.draw_without_rendering()
+    boxes = [(t, t.get_window_extent(renderer)) for t in texts(figure)]
+    found = []
+    for (a, box_a), (b, box_b) in itertools.combinations(boxes, 2):
+        width = min(box_a.x1, box_b.x1) - max(box_a.x0, box_b.x0)
+        height = min(box_a.y1, box_b.y1) - max(box_a.y0, box_b.y0)
+        if width > TOLERANCE and height > TOLERANCE:
+            found.append(f"{a.get_text()!r} over {b.get_text()!r}")
     return found
 
 
@@ -106,7 +120,8 @@ def accuracy_scales(figure) -> list[str]:
 
 
 def quality_problems(figure) -> list[str]:
-    return small_texts(figure) + outside_texts(figure) + overlapping_panels(figure) + accuracy_scales(figure)
+    return (small_texts(figure) + outside_texts(figure) + overlapping_texts(figure) + overlapping_panels(figure)
+            + accuracy_scales(figure))
 
 
 # ----------------------------------------------------------------------------- the tests
@@ -119,11 +134,16 @@ def test_default_figure_reads_well_in_print(name, probe_results):
     assert problems == []
 
 
+@pytest.fixture(scope="module")
+def pipeline_result(lenet_checkpoint):
+    """The report's input-pipeline result (not a registry probe) on the same LeNet."""
+    from probe.report import pipeline
+    return pipeline.run(models.load(lenet_checkpoint), "fashion-mnist-sample", n=64, seed=0)
+
+
 @pytest.mark.parametrize("stage", sorted(report_figures.DRAW))
-def test_report_figure_reads_well(stage, probe_results):
-    ds = probe_results[stage] if stage != "pipeline" else None
-    if ds is None:
-        pytest.skip("the input-pipeline result is made by the report (tests/test_report.py)")
+def test_report_figure_reads_well(stage, probe_results, pipeline_result):
+    ds = pipeline_result if stage == "pipeline" else probe_results[stage]
     for results in ({"model": ds}, {"model": ds, "baseline": ds}):
         ax = report_figures.draw(stage, results)
         problems = quality_problems(ax.figure)

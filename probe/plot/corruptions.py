@@ -69,7 +69,8 @@ def severity_curves(results, ax=None):
         severities = [0] + [int(s) for s in ds["severity"].values]
         values = [float(ds["clean_accuracy"])] + ds["accuracy"].mean("corruption").values.tolist()
         name = label or str(ds.attrs.get("model", "model"))
-        ax.plot(severities, values, marker="o", ms=3, color=style.color(i), label=f"{name} (mCE {float(ds['mce']):.1f} %)")
+        ax.plot(severities, values, marker="o", ms=3, color=style.color(i),
+                label=f"{name}\n(mCE {float(ds['mce']):.1f} %)")
     ax.set_xticks(range(0, max(int(ds["severity"].max()) for _, ds in models) + 1))
     ax.set_xlabel("severity (0 = clean)")
     ax.set_ylabel("mean accuracy (%)")
