@@ -262,12 +262,13 @@ def _folder(out: str | os.PathLike | None, baseline: bool) -> Path | None:
     return folder
 
 
-def _command(data, *, n, seed, budget, stages, out, baseline, corruption_net, batch_size) -> str:
+def _command(data, *, n, seed, budget, stages, out, baseline, corruption_net, batch_size, max_memory) -> str:
     """The `python -m probe.report` line equivalent to a call of `run` (files named by placeholders)."""
     parts = ["python", "-m", "probe.report", "CHECKPOINT", "--data", data if isinstance(data, str) else "DATA",
              "--budget", budget, "--seed", str(seed)]
     parts += ["--n", str(n)] if n is not None else []
     parts += ["--batch-size", str(batch_size)] if batch_size is not None else []
+    parts += ["--max-memory", str(max_memory)] if max_memory is not None else []
     parts += ["--stages", *stages] if stages else []
     parts += ["--baseline", "BASELINE_CHECKPOINT"] if baseline is not None else []
     parts += ["--corruption-net", "CORRUPTION_NET_CHECKPOINT"] if corruption_net is not None else []
@@ -321,7 +322,7 @@ def run(model: nn.Module, data, *, n: int | None = None, seed: int = 0, device: 
                        extra=extra(model), prefix="baseline/", **common)
     if command is None:
         command = _command(data, n=n, seed=seed, budget=budget, stages=stages, out=out, baseline=baseline,
-                           corruption_net=corruption_net, batch_size=batch_size)
+                           corruption_net=corruption_net, batch_size=batch_size, max_memory=max_memory)
     report = Report(assessed, other, budget, folder, created, time.perf_counter() - start, command)
     if folder is not None:
         from probe.report import render   # figures and HTML: matplotlib only when writing
