@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import base64
 import copy
+import html
 import json
 import math
+import re
 import subprocess
+import tempfile
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -20,6 +23,8 @@ import probe.report
 from probe import models, results
 from probe.errors import ParameterError, ResumeError
 from probe.report import checks as report_checks
+from probe.report import figures as report_figures
+from probe.report import render
 from conftest import Quantised, run_command
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -221,17 +226,90 @@ def test_report_html_is_valid_and_self_contained(quick_report):
     assert all(link.startswith(("#", "data:")) for link in page.links), page.links
 
 
+def test_report_page_says_where_it_comes_from_and_why(quick_report):
+    report, folder = quick_report
+    page = (folder / "report.html").read_text()
+    contents = re.search(r'<nav id="contents">(.*?)</nav>', page, re.S).group(1)
+    targets = re.findall(r'href="#([^"]+)"', contents)
+    assert targets[:4] == ["identity", "reproduce", "checks", "thresholds"]
+    assert targets[4:] == [f"stage-{name}" for name in report.model.stages]
+    assert all(f'id="{target}"' in page for target in re.findall(r'href="#([^"]+)"', page))
+    command = "python -m probe.report CHECKPOINT --data fashion-mnist-sample --budget quick --seed 0"
+    assert command in html.unescape(page)
+    identity = report.model.identity
+    for text in (probe.__version__, torch.__version__, identity["model_sha256"], identity["data_sha256"],
+                 "Python version", "fashion-mnist-sample"):
+        assert html.escape(str(text)) in page, text
+    for spec in report_checks.CHECKS:                    # every check: its reason and reference beside it
+        why, reference = report_checks.REASONS[spec.name]
+        assert f'href="#why-{spec.name}"' in page or spec.stage not in report.model.stages
+        assert html.escape(why) in page and html.escape(reference) in page
+    accuracy = report.model.stages["evaluate"].numbers["accuracy"]
+    worst_class, worst = render.worst_class(report.model.stages["evaluate"].numbers)
+    assert f"Accuracy <b>{accuracy:.1f} %</b> · worst class <b>{worst_class}: {worst:.1f} %</b>" in page
+    assert f"<th>worst class ({worst_class}) accuracy</th><td class=\"num\">{worst:.1f} %</td>" in page
+    for name, record in report.model.stages.items():
+        if record.status == "done":
+            assert f"<figcaption>{html.escape(report_figures.CAPTIONS[name])} ({name}.png)</figcaption>" in page
+
+
+def test_key_numbers_are_written_for_people():
+    assert render.quantity("robust_accuracy_nu_0_015") == "robust accuracy at ν = 0.015"
+    assert render.quantity("median_ssim_nu_0") == "median SSIM at ν = 0"
+    assert render.quantity("accuracy_class_3") == "accuracy of class 3"
+    assert render.quantity("accuracy_severity_5") == "accuracy at severity 5"
+    assert render.quantity("mce_lp") == "mCE_Lp" and render.quantity("ece") == "ECE"
+    assert render.quantity("accuracy_x255") == "accuracy on [0, 255]"
+    assert render.value_text("accuracy", 84.53333) == "84.5 %"
+    assert render.value_text("robust_accuracy_nu_0_015", 78.125) == "78.1 %"
+    assert render.value_text("not_converged", 0.125) == "12.5 %"
+    assert render.value_text("scaling_gain", -4.296875) == "-4.3 points"
+    assert render.value_text("median_l2", 3.274052) == "3.274"
+    assert report_checks.named_number("fooling_rate", 100.0) == "100.0"
+    assert set(report_checks.REASONS) == {"model_contract"} | {spec.name for spec in report_checks.CHECKS}
+
+
+CHECK_SCRIPT = """<script>
+window.addEventListener("load", () => {
+  const right = document.querySelector("main").getBoundingClientRect().right;
+  const wide = [...document.querySelectorAll("table, pre, figure, img, nav")]
+    .filter(e => e.getBoundingClientRect().right > right + 1 || e.scrollWidth > e.clientWidth + 1)
+    .map(e => e.tagName + "#" + (e.id || e.className || ""));
+  const images = [...document.images];
+  const broken = images.filter(i => !(i.complete && i.naturalWidth > 0)).length;
+  const dangling = [...document.querySelectorAll('a[href^="#"]')]
+    .map(a => a.getAttribute("href").slice(1)).filter(id => !document.getElementById(id));
+  document.title = JSON.stringify({wide, images: images.length, broken, dangling,
+                                   links: document.querySelectorAll('a[href^="#"]').length});
+});
+</script>"""
+BROWSER = [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars",
+           "--window-size=1280,4000"]
+
+
 @pytest.mark.browser
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium (apt-get install chromium)")
 def test_report_renders_in_a_headless_browser(quick_report, tmp_path):
     from PIL import Image
-    _, folder = quick_report
-    shot = tmp_path / "shot.png"
-    subprocess.run([str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-                    "--window-size=1280,2400", f"--screenshot={shot}", (folder / "report.html").as_uri()],
-                   capture_output=True, timeout=120, check=True)
+    report, folder = quick_report
+    checked = tmp_path / "report.html"                # a copy measuring itself once loaded
+    checked.write_text((folder / "report.html").read_text().replace("</body>", CHECK_SCRIPT + "</body>"))
+    with tempfile.TemporaryDirectory() as profile:
+        dom = subprocess.run([*BROWSER, f"--user-data-dir={profile}", "--run-all-compositor-stages-before-draw",
+                              "--virtual-time-budget=5000", "--dump-dom", checked.as_uri()],
+                             capture_output=True, text=True, timeout=180, check=True).stdout
+    measured = json.loads(html.unescape(re.search(r"<title>(.*?)</title>", dom, re.S).group(1)))
+    done = [name for name, stage in report.model.stages.items() if stage.status == "done"]
+    assert measured["wide"] == [] and measured["dangling"] == [], measured
+    assert measured["images"] == len(done) and measured["broken"] == 0, measured
+    assert measured["links"] >= len(report.model.checks) + 4
+    shot = tmp_path / "report.png"                    # the screenshot stays in the test's folder
+    with tempfile.TemporaryDirectory() as profile:
+        subprocess.run([*BROWSER, f"--user-data-dir={profile}", f"--screenshot={shot}",
+                        (folder / "report.html").as_uri()], capture_output=True, timeout=180, check=True)
     pixels = np.asarray(Image.open(shot).convert("L"), dtype=np.float64)
-    assert pixels.shape == (2400, 1280)
+    assert pixels.shape == (4000, 1280)
     assert (pixels < 200).mean() > 0.02 and pixels.std() > 20     # text, tables and figures, not a blank page
 
 
@@ -255,6 +333,8 @@ def test_command_line_with_a_baseline_puts_both_models_side_by_side(lenet_checkp
     assert results.load(out / "baseline" / "masking.nc").attrs["param_baseline"] == mine["identity"]["model_sha256"]
     page = (out / "report.html").read_text()
     assert "baseline verdict" in page and 'class="differs"' in page
+    command = f"python -m probe.report {lenet_checkpoint} --n 8 --stages evaluate masking --baseline {other}"
+    assert html.escape(command) in page and summary["command"].startswith(command)
 
 
 def test_resume_reuses_finished_results_and_refuses_other_runs(lenet, sample_test, tmp_path):

@@ -7,6 +7,8 @@ DIR, with a progress bar per stage, and prints the verdict table.
 from __future__ import annotations
 
 import argparse
+import shlex
+import sys
 from typing import Sequence
 
 from probe import report as sanity
@@ -76,7 +78,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         report = sanity.run(model, data, n=args.n, seed=args.seed, device=device, budget=args.budget,
                             baseline=baseline, out=args.out, resume=args.resume, progress=progress,
                             batch_size=args.batch_size, stages=args.stages, corruption_net=network,
-                            max_memory=args.max_memory)
+                            max_memory=args.max_memory,
+                            command=shlex.join(["python", "-m", "probe.report",
+                                                *(sys.argv[1:] if argv is None else argv)]))
         if not args.quiet:
             print(verdict_table(report))
             for check in report.model.checks:

@@ -21,13 +21,15 @@ EXAGGERATION = 4.0   # differences are drawn as 0.5 + 4 (x̂ − x)
 
 @style.styled
 def robust_accuracy(ds: xr.Dataset, ax=None, label: str | None = None):
-    """Robust accuracy (%) against ν; the clean and reconstruction accuracies as dashed lines."""
+    """Robust accuracy (%) against ν; the clean and reconstruction accuracies (the corruption
+    network's output c_φ(x) without an attack) as dashed lines."""
     if ax is None:
         _, ax = style.new_axes()
     nu = ds["nu"].values
     ax.plot(nu, ds["robust_accuracy"].values, marker="o", ms=3, color=style.color(0), label=label or "adversarial")
     ax.axhline(float(ds["clean_accuracy"]), ls="--", lw=0.8, color="0.4", label="clean")
-    ax.axhline(float(ds["reconstruction_accuracy"]), ls=":", lw=0.8, color=style.color(1), label="c_φ(x)")
+    ax.axhline(float(ds["reconstruction_accuracy"]), ls=":", lw=0.8, color=style.color(1),
+               label=r"reconstruction $c_\phi(x)$")
     ax.set_xlabel("relative radius ν")
     ax.set_ylabel("accuracy (%)")
     ax.set_ylim(0, 102)
@@ -39,7 +41,9 @@ def robust_accuracy(ds: xr.Dataset, ax=None, label: str | None = None):
 
 @style.styled
 def ssim_distributions(ds: xr.Dataset, ax=None):
-    """SSIM to the clean image per ν: violins before the guard, medians after it, the threshold dashed."""
+    """SSIM to the clean image per ν: violins before the guard, medians after it, the threshold
+    dashed.  The y axis spans the SSIMs (the violins keep their shape when every SSIM is near 1);
+    a threshold below them is named in the legend instead of stretching the axis."""
     if ax is None:
         _, ax = style.new_axes()
     nu = ds["nu"].values
@@ -50,11 +54,18 @@ def ssim_distributions(ds: xr.Dataset, ax=None):
         body.set_alpha(0.5)
     ax.plot(positions, ds["ssim_guarded_quantile"].sel(quantile=0.5).values, "s", ms=3, color=style.color(2),
             label="median after the guard")
-    ax.axhline(float(ds.attrs.get("param_ssim_threshold", 0.3)), ls="--", lw=0.8, color="0.4", label="guard threshold")
+    threshold = float(ds.attrs.get("param_ssim_threshold", 0.3))
+    low, high = float(ds["ssim"].min()), float(ds["ssim"].max())
+    pad = max(0.1 * (high - low), 0.005)
+    shown = threshold >= low - 5 * pad           # near the SSIMs: drawn; far below: named only
+    if shown:
+        ax.axhline(threshold, ls="--", lw=0.8, color="0.4", label="guard threshold")
+    else:
+        ax.plot([], [], ls="--", lw=0.8, color="0.4", label=f"guard threshold {threshold:g} (below)")
     ax.set_xticks(positions, [f"{v:g}" for v in nu])
     ax.set_xlabel("relative radius ν")
     ax.set_ylabel("SSIM to the clean image")
-    ax.set_ylim(min(0.0, float(ds["ssim"].min()) - 0.02), 1.02)
+    ax.set_ylim(min(low, threshold if shown else low) - pad, min(high + pad, 1.0 + pad))
     ax.legend(fontsize=6, loc="lower left")
     return ax
 
@@ -78,13 +89,15 @@ def examples(ds: xr.Dataset, ax=None):
 @style.styled
 def overview(ds: xr.Dataset, ax=None):
     """Robust accuracy and SSIM distributions side by side, the example grid below (when the result
-    holds examples); with `ax`, only the robust accuracy on it."""
-    if ax is not None:
-        return robust_accuracy(ds, ax=ax)
+    holds examples); `ax`: None for a new figure, or a sequence of as many axes as panels."""
     import matplotlib.pyplot as plt
     layout = [["accuracy", "ssim"], ["examples", "examples"]] if "example_clean" in ds else [["accuracy", "ssim"]]
-    figure = plt.figure(figsize=(style.TWO_COLUMN, 2.4 * len(layout)), layout="constrained")
-    axes = figure.subplot_mosaic(layout)
+    names = list(dict.fromkeys(name for row in layout for name in row))
+    if ax is not None:
+        axes = dict(zip(names, style.axes_for(ax, len(names), "adversarial_corruptions.overview")))
+    else:
+        figure = plt.figure(figsize=(style.TWO_COLUMN, 2.4 * len(layout)), layout="constrained")
+        axes = figure.subplot_mosaic(layout)
     robust_accuracy(ds, ax=axes["accuracy"])
     ssim_distributions(ds, ax=axes["ssim"])
     if "examples" in axes:

@@ -17,14 +17,15 @@ from probe.plot import labelled, style
 
 @style.styled
 def overview(results, ax=None):
-    """The heat map of every result beside the accuracy per severity of all of them; on `ax`: the
-    heat map of one result, or the severity curves of several."""
+    """The heat map of every result beside the accuracy per severity of all of them (`ax`: None for a
+    new figure, or a sequence of one axes per result plus one)."""
     models = labelled(results)
     if ax is not None:
-        return heatmap(models[0][1], ax=ax) if len(models) == 1 else severity_curves(results, ax=ax)
-    rows = models[0][1].sizes["corruption"]
-    _, axes = style.new_axes(style.TWO_COLUMN, aspect=min(1.1, 0.25 + 0.05 * rows), ncols=len(models) + 1,
-                             layout="constrained")
+        axes = style.axes_for(ax, len(models) + 1, "corruptions.overview")
+    else:
+        rows = models[0][1].sizes["corruption"]
+        _, axes = style.new_axes(style.TWO_COLUMN, aspect=min(1.1, 0.25 + 0.05 * rows), ncols=len(models) + 1,
+                                 layout="constrained")
     for panel, (label, ds) in zip(axes, models):
         heatmap(ds, ax=panel, annotate=len(models) == 1, label=label)
     severity_curves(results, ax=axes[-1])
@@ -47,7 +48,7 @@ def heatmap(ds: xr.Dataset, ax=None, cmap: str = style.SEQUENTIAL, annotate: boo
     ax.grid(False)
     if annotate:
         for (i, j), value in np.ndenumerate(accuracy.values):
-            ax.text(j, i, f"{value:.0f}", ha="center", va="center", fontsize=5,
+            ax.text(j, i, f"{value:.0f}", ha="center", va="center", fontsize=6,
                     color="white" if value < 60 else "black")
     title = f"clean {float(ds['clean_accuracy']):.1f} %, mCE {float(ds['mce']):.1f} %"
     if "imagenet_mce" in ds:
@@ -68,10 +69,11 @@ def severity_curves(results, ax=None):
         severities = [0] + [int(s) for s in ds["severity"].values]
         values = [float(ds["clean_accuracy"])] + ds["accuracy"].mean("corruption").values.tolist()
         name = label or str(ds.attrs.get("model", "model"))
-        ax.plot(severities, values, marker="o", ms=3, color=style.color(i), label=f"{name} (mCE {float(ds['mce']):.1f} %)")
+        ax.plot(severities, values, marker="o", ms=3, color=style.color(i),
+                label=f"{name}\n(mCE {float(ds['mce']):.1f} %)")
     ax.set_xticks(range(0, max(int(ds["severity"].max()) for _, ds in models) + 1))
     ax.set_xlabel("severity (0 = clean)")
-    ax.set_ylabel("accuracy, mean over corruptions (%)")
+    ax.set_ylabel("mean accuracy (%)")
     ax.legend(loc="best")
     return ax
 

@@ -7,6 +7,13 @@ import seaborn as sns
 from probe.errors import ParameterError
 from probe.plot import labelled, style
 
+CELL_POINTS = 16.0   # narrowest cell (points, estimated before the layout) that holds '100' at 6 pt
+
+
+def _cell_points(ax, classes: int) -> float:
+    """The width of one cell of a classes × classes matrix on `ax`, in points."""
+    return ax.get_position().width * ax.figure.get_figwidth() * 72 / classes
+
 
 def _confusion(ds, ax, normalize: bool, label: str | None) -> None:
     classes = int(max(ds["label"].max(), ds["prediction"].max())) + 1
@@ -17,7 +24,7 @@ def _confusion(ds, ax, normalize: bool, label: str | None) -> None:
         matrix = 100 * matrix / np.maximum(matrix.sum(1, keepdims=True), 1)
     sns.heatmap(matrix, ax=ax, cmap=style.SEQUENTIAL, square=True, vmin=0, vmax=100 if normalize else None,
                 cbar_kws={"label": "% of the true class" if normalize else "samples"},
-                annot=classes <= 10, fmt=".0f", annot_kws={"fontsize": 5})
+                annot=bool(_cell_points(ax, classes) >= CELL_POINTS), fmt=".0f", annot_kws={"fontsize": 6})
     ax.grid(False)
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")

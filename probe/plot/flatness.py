@@ -137,7 +137,7 @@ def landscape_1d(results, ax=None):
     for i, (label, ds) in enumerate(named):
         ax.plot(ds["alpha"].values, _drawable(ds["landscape_1d"]), color=style.color(i), label=label)
     ax.axvline(0, color="0.5", lw=0.5, ls=":")
-    ax.set_xlabel(named[0][1]["alpha"].attrs.get("long_name", "α (0: the trained weights)"))
+    ax.set_xlabel(named[0][1]["alpha"].attrs.get("long_name", "α (0: the trained weights)").replace(" (", "\n(", 1))
     ax.set_ylabel("loss (nats)")
     ax.legend(loc="upper center")
     return ax
@@ -173,8 +173,9 @@ def _panels(ds: xr.Dataset) -> list[str]:
 @style.styled
 def summary(results, ax=None):
     """Every panel the results have — flatness curves, the Hessian spectrum, the landscape slices —
-    and no empty one; several results are overlaid (a 2-D landscape gets one panel per model).  On
-    `ax`: only the first panel.  Returns the first axes."""
+    and no empty one; several results are overlaid (a 2-D landscape gets one panel per model).
+    `ax`: None for a new figure, or a sequence of as many axes as panels (one axes when there is
+    one panel).  Returns the first axes."""
     named = _named(results)
     present = [name for name in ("flatness", "spectrum", "landscape_1d", "landscape_2d")
                if any(name in _panels(ds) for _, ds in named)]
@@ -182,15 +183,14 @@ def summary(results, ax=None):
         raise ParameterError("the result has nothing to draw (no flatness, Hessian or landscape variables)")
     mapping = {label: ds for label, ds in named}
     several = mapping if len(named) > 1 else named[0][1]
-    if ax is not None:
-        first = present[0]
-        return landscape_2d(named[0][1], ax=ax) if first == "landscape_2d" else PANELS[first](several, ax=ax)
     jobs = [(name, None) for name in present if name != "landscape_2d"]
     if "landscape_2d" in present:
         jobs += [("landscape_2d", (label, ds)) for label, ds in named if "landscape_2d" in ds]
     count = len(jobs)
-    _, axes = style.panels(count, style.TWO_COLUMN if count > 1 else style.ONE_COLUMN,
-                           aspect=0.8)
+    if ax is not None:
+        axes = style.axes_for(ax, count, "flatness.summary")
+    else:
+        _, axes = style.panels(count, style.TWO_COLUMN if count > 1 else style.ONE_COLUMN, aspect=0.8)
     for (name, one), panel in zip(jobs, axes):
         if one is None:
             PANELS[name]({k: v for k, v in mapping.items() if name in _panels(v)} if len(named) > 1 else several,

@@ -27,7 +27,8 @@ def _norm_panels(norms: list[float], ax, aspect: float):
         return style.panels(len(norms), style.TWO_COLUMN, aspect=aspect)[1]
     axes = list(np.ravel(ax)) if isinstance(ax, (list, tuple, np.ndarray)) else [ax]
     if len(axes) < len(norms):
-        raise ParameterError(f"{len(norms)} norms need as many axes (got {len(axes)}), or name one with p=")
+        raise ParameterError(f"{len(norms)} norms draw {len(norms)} panels: pass ax= a sequence of {len(norms)} axes, "
+                             f"p= one norm, or ax=None for a new figure (got {len(axes)})")
     return axes
 
 
@@ -60,8 +61,9 @@ def overlap(results, ax=None, p: float | None = None):
                                        fontsize=6)
         panel.set_xscale("log")
         style.plain_log_ticks(panel.xaxis)
+        _keep_inside(panel)
         panel.set_title(f"{_name(q)} vs {first.attrs.get('reference', 'reference')}")
-        panel.set_xlabel(f"radius ε ({_name(q)} norm{', fraction of coordinates' if q == 0 else ''})")
+        panel.set_xlabel("radius ε (share of coordinates)" if q == 0 else f"radius ε ({_name(q)} norm)")
         panel.set_ylabel("samples inside (%)")
         panel.set_ylim(-3, 103)
     directions = [DIRECTION_LABELS.get(str(d), str(d)) for d in first["direction"].values]
@@ -73,6 +75,15 @@ def overlap(results, ax=None, p: float | None = None):
     handles.append(Line2D([], [], color="0.3", marker="o", ls="none", ms=3, label="50 % point"))
     _legend(axes, handles, ax is None)
     return axes[0]
+
+
+def _keep_inside(ax) -> None:
+    """Put the labels of points in the right quarter of a (log-x) panel to their left, so they stay inside."""
+    low, high = np.log(ax.get_xlim())
+    for text in ax.texts:
+        if np.log(text.xy[0]) > low + 0.75 * (high - low):
+            text.set_horizontalalignment("right")
+            text.set_position((-text.get_position()[0], text.get_position()[1]))
 
 
 def _strength_ticks(ax, strengths: np.ndarray) -> None:
@@ -88,7 +99,7 @@ def heatmap(ds, ax=None, label: str | None = None):
     accuracy = ds["accuracy"].transpose("p", "strength").values
     image = ax.imshow(accuracy, cmap=style.SEQUENTIAL, vmin=0, vmax=100, aspect="auto")
     for (i, j), value in np.ndenumerate(accuracy):
-        ax.text(j, i, f"{value:.0f}", ha="center", va="center", fontsize=5, color="white" if value < 60 else "black")
+        ax.text(j, i, f"{value:.0f}", ha="center", va="center", fontsize=6, color="white" if value < 60 else "black")
     _strength_ticks(ax, ds["strength"].values)
     ax.set_yticks(range(ds.sizes["p"]), [_name(float(q)) for q in ds["p"].values])
     ax.set_xlabel("noise strength (RMS pixel change)")
@@ -104,16 +115,11 @@ def heatmap(ds, ax=None, label: str | None = None):
 def accuracy(results, ax=None, p: float | None = None, label: str | None = None):
     """Accuracy against noise strength (RMS pixel change): one panel per norm with every model's
     curve and its clean accuracy (dotted).  `ax`: None (new figure), a sequence of axes (one per
-    norm), or one axes — with `p` that norm's curves, without it the norm × strength heat map of
-    one result (`heatmap`).  Several results: a list or a dict label → result."""
+    norm), or one axes with `p` naming the norm (`heatmap` draws every norm of one result on one
+    axes).  Several results: a list or a dict label → result."""
     models = labelled(results)
     if label is not None and len(models) == 1:
         models = [(label, models[0][1])]
-    single_axes = ax is not None and not isinstance(ax, (list, tuple, np.ndarray))
-    if single_axes and p is None:
-        if len(models) > 1:
-            raise ParameterError("several results on one axes need p= (one norm), or ax=None for a panel per norm")
-        return heatmap(models[0][1], ax=ax, label=models[0][0])
     norms = [float(q) for q in models[0][1]["p"].values] if p is None else [float(p)]
     axes = _norm_panels(norms, ax, aspect=0.6)
     handles = []

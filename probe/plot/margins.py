@@ -103,7 +103,7 @@ def bands(results, ax=None, log: bool | str = "auto", variable: str = "margin", 
         for x, share in zip(positions, 100.0 * (~np.isfinite(margins)).mean(axis=1)):
             if share > 0:
                 ax.annotate(f"{share:.0f}", (x, level), xytext=(0, 1.5), textcoords="offset points", rotation=90,
-                            ha="center", va="bottom", fontsize=5, color=color)
+                            ha="center", va="bottom", fontsize=6, color=color)
         handles.append(box_handle(color, label))
     several = models[0][0] is not None
     handles.append(median_handle())

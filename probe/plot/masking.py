@@ -9,8 +9,6 @@ Each takes one result, a list or a mapping {label: result} (one colour per model
 """
 from __future__ import annotations
 
-import numpy as np
-
 from probe.plot import labelled, style
 
 ATTACKS = (("one-step", "o", "--"), ("iterative", "s", "-"), ("noise", "^", ":"), ("transfer", "D", "-."))
@@ -67,11 +65,9 @@ def overview(results, ax=None):
     """`losses` and `accuracies` side by side (`ax`: None for a new figure, or two axes); returns
     the first panel."""
     if ax is None:
-        _, axes = style.new_axes(style.TWO_COLUMN, aspect=0.45, ncols=2, layout="constrained")
+        _, axes = style.new_axes(style.TWO_COLUMN, aspect=0.6, ncols=2, layout="constrained")
     else:
-        axes = list(np.ravel(ax)) if isinstance(ax, (list, tuple, np.ndarray)) else [ax]
-    if len(axes) < 2:
-        return accuracies(results, ax=axes[0])
+        axes = style.axes_for(ax, 2, "masking.overview")
     losses(results, ax=axes[0])
     accuracies(results, ax=axes[1])
     return axes[0]

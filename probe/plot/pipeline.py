@@ -6,12 +6,22 @@ import numpy as np
 from probe.plot import labelled, style
 
 LABELS = {"unit": "[0, 1]\n(contract)", "x255": "[0, 255]", "standardised": "standardised"}
+SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def scientific(value: float) -> str:
+    """A small positive number for people: 0, 0.02, 1.2×10⁻⁷."""
+    if value == 0 or 1e-2 <= abs(value) < 1e4:
+        return f"{value:.2g}"
+    mantissa, exponent = f"{value:.1e}".split("e")
+    return f"{mantissa}×10{str(int(exponent)).translate(SUPERSCRIPT)}"
 
 
 @style.styled
 def scalings(results, ax=None):
     """Accuracy with the images in [0, 1], ×255 and standardised (one bar group per scaling, one
-    bar per model), with the largest batch-dependence and repeat changes in the legend."""
+    bar per model); the legend names each model with the largest relative change of its logits
+    when the rest of the batch changes and when the same batch is passed again."""
     if ax is None:
         _, ax = style.new_axes()
     models = labelled(results)
@@ -19,8 +29,8 @@ def scalings(results, ax=None):
     width = 0.8 / len(models)
     for i, (label, ds) in enumerate(models):
         x = np.arange(len(names)) + (i - (len(models) - 1) / 2) * width
-        text = (f"batch change {float(ds['batch_change'].max()):.1e}, "
-                f"repeat change {float(ds['repeat_change'].max()):.1e}")
+        text = (f"logits change ≤ {scientific(float(ds['batch_change'].max()))} with the batch, "
+                f"≤ {scientific(float(ds['repeat_change'].max()))} on repeat")
         bars = ax.bar(x, ds["accuracy"].values, width=width, color=style.color(i),
                       label=f"{label}: {text}" if label else text)
         ax.bar_label(bars, fmt="%.1f", fontsize=6)

@@ -18,14 +18,16 @@ from probe.sparsefool import summary
 @style.styled
 def overview(results, ax=None):
     """Default plot.  One result with perturbations: the example grid beside the sparsity histogram
-    (on `ax`: the grid only); without perturbations, or several results: the histogram(s)."""
+    (`ax`: None, or a sequence of two axes); without perturbations, or several results: the
+    histogram(s)."""
     models = labelled(results)
     if len(models) > 1 or "perturbation" not in models[0][1]:
         return histogram(results, ax=ax)
     if ax is not None:
-        return examples(results, ax=ax)
-    _, (grid, counts) = style.new_axes(style.TWO_COLUMN, aspect=0.55, ncols=2, layout="constrained",
-                                       gridspec_kw={"width_ratios": [2, 1]})
+        grid, counts = style.axes_for(ax, 2, "sparsefool.overview (examples and histogram)")
+    else:
+        _, (grid, counts) = style.new_axes(style.TWO_COLUMN, aspect=0.55, ncols=2, layout="constrained",
+                                           gridspec_kw={"width_ratios": [2, 1]})
     examples(results, ax=grid)
     histogram(results, ax=counts)
     return grid
@@ -74,7 +76,7 @@ def examples(ds, ax=None, n: int = 6):
     ax.set_xticks([(w + gap) * j + w / 2 for j in range(count)],
                   [f"#{s}\n{a}→{b}\n{p:.2g} %" for s, a, b, p in zip(
                       chosen["sample"].values, chosen["prediction"].values, chosen["adv_label"].values,
-                      chosen["perturbed_pixel_fraction"].values)], fontsize=5.5)
+                      chosen["perturbed_pixel_fraction"].values)], fontsize=6)
     ax.xaxis.tick_top()
     ax.xaxis.set_label_position("top")
     ax.set_xlabel("sample, class → adversarial class, perturbed pixels")

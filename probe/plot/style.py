@@ -91,8 +91,10 @@ def color(i: int):
 
 def new_axes(width: float = ONE_COLUMN, aspect: float = 0.75, ncols: int = 1, nrows: int = 1, **kwargs):
     """A new figure in the shared style and its axes (`plt.subplots`): `width` in inches (`ONE_COLUMN`
-    or `TWO_COLUMN`), each panel `aspect` times as high as wide."""
+    or `TWO_COLUMN`), each panel `aspect` times as high as wide; constrained layout (every label
+    inside the figure) unless `layout=` says otherwise."""
     import matplotlib.pyplot as plt
+    kwargs.setdefault("layout", "constrained")
     with context():
         figure, axes = plt.subplots(nrows, ncols, figsize=(width, width * aspect * nrows / ncols), **kwargs)
     return figure, axes
@@ -114,6 +116,19 @@ def panels(count: int, width: float = TWO_COLUMN, aspect: float = 0.8, columns: 
             start = columns - min(columns, count - row * columns) + 2 * column   # half-cells: centre the last row
             axes.append(figure.add_subplot(grid[row, start:start + 2]))
     return figure, axes
+
+
+def axes_for(ax, count: int, plot: str) -> list:
+    """The `count` axes a plot of several panels draws into: `ax` a sequence of at least `count`
+    axes (one axes when `count` is 1); a single axes for a plot of several panels is refused
+    (a `ParameterError` naming what to pass), never answered with another kind of figure."""
+    import numpy as np
+    from probe.errors import ParameterError
+    axes = list(np.ravel(ax)) if isinstance(ax, (list, tuple, np.ndarray)) else [ax]
+    if len(axes) < count:
+        raise ParameterError(f"{plot} draws {count} panels: pass ax= a sequence of {count} axes, or ax=None "
+                             f"for a new figure (got {len(axes)})")
+    return axes[:count]
 
 
 def montage(tiles, gap: int, fill):

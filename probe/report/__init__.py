@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import os
+import shlex
 import time
 from pathlib import Path
 from typing import Callable, Protocol, Sequence
@@ -116,6 +117,7 @@ class Report:
     out: Path | None
     created: str
     elapsed_seconds: float
+    command: str = ""              # the command line that reproduces the report
 
     @property
     def verdict(self) -> str:
@@ -127,6 +129,7 @@ class Report:
     def summary(self) -> dict:
         """What `summary.json` holds: every verdict and the number it judged, per model."""
         return {"probe_version": __version__, "created": self.created, "elapsed_seconds": self.elapsed_seconds,
+                "command": self.command,
                 "budget": self.budget, "verdict": self.verdict, "model": self.model.as_dict(),
                 "baseline": self.baseline.as_dict() if self.baseline is not None else None}
 
@@ -208,7 +211,10 @@ def assess(model: nn.Module, dataset, *, label: str, budget: str, n: int | None,
     `prefix + NAME.nc` relative to the report); `extra` holds per-stage keywords (the other
     model as masking's `baseline`, the corruption network)."""
     device = torch.device(device) if device is not None else model_device(model)
-    identity = dict(model_identity(model), **datasets.identity(dataset), device=str(device), seed=int(seed))
+    head = np.arange(min(runner.FINGERPRINT_IMAGES, len(dataset)))
+    identity = dict(model_identity(model), **datasets.identity(dataset),
+                    data_sha256=datasets.fingerprint(*datasets.get_batch(dataset, head)), device=str(device),
+                    seed=int(seed))
     contract, classes = _contract(model, dataset, device)
     identity["classes"] = classes
     records: dict[str, Stage] = {}
@@ -256,10 +262,25 @@ def _folder(out: str | os.PathLike | None, baseline: bool) -> Path | None:
     return folder
 
 
+def _command(data, *, n, seed, budget, stages, out, baseline, corruption_net, batch_size, max_memory) -> str:
+    """The `python -m probe.report` line equivalent to a call of `run` (files named by placeholders)."""
+    parts = ["python", "-m", "probe.report", "CHECKPOINT", "--data", data if isinstance(data, str) else "DATA",
+             "--budget", budget, "--seed", str(seed)]
+    parts += ["--n", str(n)] if n is not None else []
+    parts += ["--batch-size", str(batch_size)] if batch_size is not None else []
+    parts += ["--max-memory", str(max_memory)] if max_memory is not None else []
+    parts += ["--stages", *stages] if stages else []
+    parts += ["--baseline", "BASELINE_CHECKPOINT"] if baseline is not None else []
+    parts += ["--corruption-net", "CORRUPTION_NET_CHECKPOINT"] if corruption_net is not None else []
+    parts += ["--out", str(out)] if out is not None else []
+    return shlex.join(parts)
+
+
 def run(model: nn.Module, data, *, n: int | None = None, seed: int = 0, device: torch.device | str | None = None,
         budget: str = "quick", baseline: nn.Module | None = None, out: str | os.PathLike | None = None,
         resume: bool = False, progress: Progress | None = None, batch_size: int | None = None,
-        stages: Sequence[str] | None = None, corruption_net=None, max_memory: str | int | None = None) -> Report:
+        stages: Sequence[str] | None = None, corruption_net=None, max_memory: str | int | None = None,
+        command: str | None = None) -> Report:
     """The sanity report of `model` on `data` (a dataset or a spec: test split).
 
     `budget` 'quick', 'standard' or 'thorough' sets the samples and options of every stage;
@@ -267,7 +288,9 @@ def run(model: nn.Module, data, *, n: int | None = None, seed: int = 0, device: 
     side by side, and transferred from in the masking probe; `out` the report folder (None:
     compute and judge only); `stages` a subset of the stages (default all); `corruption_net`
     the corruption network of the `adversarial_corruptions` stage, when that probe exists;
-    `batch_size` and `max_memory` are handed to every stage.
+    `batch_size` and `max_memory` are handed to every stage; `command` the command line shown as
+    the way to reproduce the report (default: the equivalent `python -m probe.report` line, with
+    CHECKPOINT standing for the model's file).
     """
     if budget not in budgets.BUDGETS:
         raise ParameterError(f"unknown budget '{budget}' (expected one of {', '.join(budgets.BUDGETS)})")
@@ -297,7 +320,10 @@ def run(model: nn.Module, data, *, n: int | None = None, seed: int = 0, device: 
     if baseline is not None:
         other = assess(baseline, dataset, label="baseline", folder=folder / "baseline" if folder else None,
                        extra=extra(model), prefix="baseline/", **common)
-    report = Report(assessed, other, budget, folder, created, time.perf_counter() - start)
+    if command is None:
+        command = _command(data, n=n, seed=seed, budget=budget, stages=stages, out=out, baseline=baseline,
+                           corruption_net=corruption_net, batch_size=batch_size, max_memory=max_memory)
+    report = Report(assessed, other, budget, folder, created, time.perf_counter() - start, command)
     if folder is not None:
         from probe.report import render   # figures and HTML: matplotlib only when writing
         render.write(report)

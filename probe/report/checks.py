@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from typing import Callable
 
 import numpy as np
@@ -67,6 +68,17 @@ def number(value: float | int | None) -> str:
     if math.isinf(value):
         return "∞" if value > 0 else "−∞"
     return f"{value:.4g}"
+
+
+PERCENT_KEYS = re.compile(r"accuracy|^ece$|^mce|^ice$|fooling_rate$|success$|perturbed_pixels$|gradients$")
+
+
+def named_number(key: str, value: float | int | None) -> str:
+    """A named number as the report prints it: percentages (keys matching `PERCENT_KEYS`) with
+    one decimal, everything else as `number` does."""
+    if isinstance(value, float) and math.isfinite(value) and PERCENT_KEYS.search(key):
+        return f"{value:.1f}"
+    return number(value)
 
 
 @dataclasses.dataclass
@@ -346,6 +358,72 @@ CHECKS: tuple[Spec, ...] = (
     Spec("adversarial_corruptions", "accuracy lost to adversarial corruptions (AdA)", "geometry and robustness",
          "adversarial_corruptions", "points", _adversarial_corruptions),
 )
+
+CARLINI = 'Carlini et al. 2019, "On evaluating adversarial robustness" (arXiv:1902.06705)'
+ATHALYE = ('Athalye, Carlini & Wagner 2018, "Obfuscated gradients give a false sense of security" (ICML)')
+# Why each check's threshold is what it is, for a reader of the report, and the paper it comes from
+# ("" where it follows from the definition or from the calibration on the embedded-sample LeNet).
+REASONS: dict[str, tuple[str, str]] = {
+    "accuracy": ("A trained classifier is far above chance: below twice chance it has learnt next to nothing, "
+                 "below five times chance (at most 50 %) it is suspect. The sample LeNet reaches about 85 %.", ""),
+    "worst_class": ("A class below chance is a class the model has not learnt; informative only (warns, never "
+                    "fails).", ""),
+    "collapse": ("A model that predicts one class for most inputs has collapsed: warn a quarter of the way from "
+                 "the largest true class share to 100 %, fail halfway.", ""),
+    "calibration": ("Modern networks are typically 2–10 % off; above 20 % the confidences mean little. Not "
+                    "judged on fewer than 100 samples, where the binned estimate is biased upwards.",
+                    'Guo et al. 2017, "On calibration of modern neural networks" (ICML)'),
+    "non_finite_logits": ("Any NaN or infinite logit is a broken model or input pipeline.", ""),
+    "input_scaling": ("The model contract is images in [0, 1]; a model doing better on [0, 255] or standardised "
+                      "images expects another scaling. Paired on the same images, so a few points already count.",
+                      'docs/ARCHITECTURE.md, "The probe contract"'),
+    "batch_dependence": ("In eval mode a sample's logits must not depend on the rest of the batch: float "
+                         "reordering gives about 1e-7 on a CPU and up to 1e-3 with TF32 on a GPU, BatchNorm on "
+                         "batch statistics about 0.1.",
+                         'Ioffe & Szegedy 2015, "Batch normalization" (ICML)'),
+    "determinism": ("Two identical forward passes must agree up to float reordering (below 1e-4).", ""),
+    "deepfool_success": ("An unbounded gradient attack must fool every image; less than about 100 % means the "
+                         "gradients do not lead to the boundary (masked gradients).", f"{CARLINI}; {ATHALYE}"),
+    "sparsefool_success": ("SparseFool, bounded only by the [0, 1] box, fools 99.9–100 % of the images of "
+                           "standard models.", 'Modas et al. 2019, "SparseFool: a few pixels make a big '
+                           'difference" (CVPR); ' + CARLINI),
+    "zero_gradients": ("A piecewise-smooth network has a non-zero, finite input gradient almost everywhere; zero "
+                       "gradients (e.g. quantised input) shatter gradient attacks.", ATHALYE),
+    "loss_vs_steps": ("More attack iterations must not lower the loss reached; a fall beyond float noise means the "
+                      "iterative attack is broken.", CARLINI),
+    "loss_vs_radius": ("A larger ball contains the smaller one, so the loss reached must rise with the radius.",
+                       CARLINI),
+    "one_step_vs_iterative": ("Iterative attacks must be at least as strong as one step (within 3 points or two "
+                              "samples).", f"{CARLINI}; {ATHALYE}"),
+    "noise_vs_attack": ("Random noise of the same norm must not beat a gradient attack.", CARLINI),
+    "transfer_vs_white_box": ("A transfer attack from another model must not beat the white-box attack.",
+                              f"{CARLINI}; {ATHALYE}"),
+    "low_frequency_margins": ("Standard models have their smallest margins in the lowest DCT band, where DeepFool "
+                              "must converge; non-convergence at high frequencies is normal.",
+                              'Ortiz-Jiménez et al. 2020, "Hold me tight! Influence of discriminative features '
+                              'on deep network boundaries" (NeurIPS)'),
+    "sparsity": ("Published median sparsity is 0.1–2.5 % of the pixels; many more means an unusually robust or a "
+                 "masked model.", 'Modas et al. 2019, "SparseFool: a few pixels make a big difference" (CVPR)'),
+    "imperceptible_noise": ("Imperceptible random noise should barely change the error (published standard CIFAR "
+                            "model: iCE 9.7 %); noisy on small samples (±15 % at 200), hence 25 / 100 %.",
+                            'Siedel et al. 2024, "Investigating the corruption robustness of image classifiers '
+                            'with random Lp-norm corruptions" (VISAPP)'),
+    "mild_corruptions": ("Standard CIFAR models lose about 8 points at severity 1; much more means a brittle "
+                         "model or input pipeline.", 'Hendrycks & Dietterich 2019, "Benchmarking neural network '
+                         'robustness to common corruptions and perturbations" (ICLR)'),
+    "flatness": ("At a minimum random weight perturbations raise the loss; a fall by more than two standard "
+                 "errors means the weights are not at a minimum.", 'Li et al. 2018, "Visualizing the loss '
+                 'landscape of neural nets" (NeurIPS)'),
+    "hessian": ("The dominant Hessian eigenvalue is positive at a minimum.", 'Yao et al. 2020, "PyHessian: neural '
+                'networks through the lens of the Hessian" (IEEE BigData)'),
+    "adversarial_corruptions": ("The worst-case corruptions must not raise the accuracy above the unperturbed "
+                                "reconstructions (beyond two samples); if they do, the gradients through the "
+                                "corruption network do not reach the classifier's loss.",
+                                'Calian et al. 2022, "Defending against image corruptions through adversarial '
+                                'augmentations" (ICLR)'),
+    "model_contract": ("The model must return finite logits (N, K), K ≥ 2, on the first images.",
+                       'docs/ARCHITECTURE.md, "The probe contract"'),
+}
 
 
 def judge(results: dict[str, xr.Dataset], context: dict, files: dict[str, str],

@@ -8,10 +8,11 @@ from typing import Callable
 import xarray as xr
 
 from probe.plot import plot_result, style
+from probe.plot.adversarial_corruptions import robust_accuracy
 from probe.plot.corruptions import heatmap, severity_curves
 from probe.plot.evaluation import confusion, reliability
 from probe.plot.flatness import curves
-from probe.plot.lp import accuracy as lp_accuracy
+from probe.plot.lp import heatmap as lp_heatmap
 from probe.plot.margins import bands
 from probe.plot.masking import overview
 from probe.plot.pipeline import scalings
@@ -69,9 +70,37 @@ DRAW: dict[str, Callable[[Results], object]] = {
     "masking": lambda results: overview(_one(results), ax=_panels(2)),
     "sparsefool": lambda results: _side_by_side(lambda ds, ax: histogram(ds, ax=ax), results)[0],
     "margins": lambda results: bands(_one(results), ax=_panels(1)[0]),
-    "lp": lambda results: _side_by_side(lambda ds, ax: lp_accuracy(ds, ax=ax), results)[0],
+    "lp": lambda results: _side_by_side(lambda ds, ax: lp_heatmap(ds, ax=ax), results)[0],
     "corruptions": _corruptions,
     "flatness": _flatness,
+    "adversarial_corruptions": lambda results: _side_by_side(lambda ds, ax: robust_accuracy(ds, ax=ax), results)[0],
+}
+
+
+# what the reader should look for in each stage's figure (the report's caption under it)
+CAPTIONS = {
+    "evaluate": "Confusion matrix (rows: true class, % of that class) and reliability diagram. Look for a bright "
+                "diagonal, off-diagonal cells that name the classes confused, and points near the dashed diagonal "
+                "(calibrated confidence).",
+    "pipeline": "Accuracy with the images in [0, 1] (the contract), ×255 and standardised. The [0, 1] bar should be "
+                "the highest; the legend gives how much the logits change with the batch and on a repeat (0 or "
+                "float noise is right).",
+    "masking": "Gradient-masking symptoms: the loss should rise with steps and radius (left); accuracy under the "
+               "iterative attack should be lowest, below one step and far below random noise (right).",
+    "sparsefool": "How many pixels SparseFool changes to fool each image (% of the image). Look for a few per cent "
+                  "and every image fooled; a long right tail or unfooled images point to masking.",
+    "margins": "Distance to the decision boundary inside each DCT frequency band (box: 25–75 %, whiskers 5–95 %). "
+               "Standard models have their smallest margins at low frequencies; numbers above the boxes: % not "
+               "converged.",
+    "lp": "Accuracy (%) under random noise of each Lp norm (rows) and strength (columns). Look for accuracy "
+          "falling gradually with strength, not at the smallest strength.",
+    "corruptions": "Accuracy (%) per corruption and severity (heat map) and mean accuracy against severity. "
+                   "Look for a gentle fall; one dark row names the corruption the model is brittle to.",
+    "flatness": "Loss rise F(γ) under random weight perturbations of radius γ (± s.e. band). At a minimum it "
+                "is positive and grows with γ; a flatter curve is a flatter minimum.",
+    "adversarial_corruptions": "Accuracy under worst-case corruptions through the corruption network against the "
+                               "relative radius ν. It should fall with ν, starting at the reconstruction "
+                               "accuracy (dotted).",
 }
 
 
@@ -91,4 +120,4 @@ def png_size(data: bytes) -> tuple[int, int]:
     return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
 
 
-__all__ = ["DRAW", "draw", "png_size"]
+__all__ = ["CAPTIONS", "DRAW", "draw", "png_size"]

@@ -7,7 +7,7 @@ import numpy as np
 import xarray as xr
 
 from probe.evaluate import calibration
-from probe.report.checks import number
+from probe.report.checks import named_number, number
 
 
 def numbers(stage: str, ds: xr.Dataset, summary: dict) -> dict[str, float | int]:
@@ -86,7 +86,7 @@ READINGS = {"pipeline": _pipeline, "masking": _masking, "flatness": _flatness,
 def reading(stage: str, values: dict, ds: xr.Dataset) -> str:
     """One sentence on the stage's result."""
     if stage in TEMPLATES:
-        return TEMPLATES[stage].format(**{key: number(value) for key, value in values.items()})
+        return TEMPLATES[stage].format(**{key: named_number(key, value) for key, value in values.items()})
     if stage in READINGS:
         return READINGS[stage](values, ds)
     shown = ", ".join(f"{k.replace('_', ' ')} {number(v)}" for k, v in list(values.items())[:4]

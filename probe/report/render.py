@@ -1,10 +1,12 @@
 """Write a report: every figure (PNG), `report.html` (one self-contained page) and `summary.json`.
 
 The page needs no network and no other file: styles are inline and figures are embedded as
-base64 PNG.  It opens with the identity of the model(s) and the verdict table (every check:
-measured value, threshold, samples, verdict; with a baseline both models side by side and
-differing rows highlighted), then one section per stage with its figure, a one-sentence
-reading and its key numbers.  It prints on A4 (sections and tables are not split).
+base64 PNG.  It opens with a table of contents, the identity and versions of the model(s), the
+command line that reproduces it and the verdict table (every check: measured value, threshold,
+samples, verdict; with a baseline both models side by side and differing rows highlighted), then
+why each threshold is what it is (with its reference), then one section per stage with its
+figure and a caption saying what to look for, a one-sentence reading and its key numbers.  It
+prints on A4 (sections and tables are not split).
 """
 from __future__ import annotations
 
@@ -12,16 +14,27 @@ import base64
 import html
 import json
 import math
+import platform
+import re
 from pathlib import Path
 
+import torch
+
+from probe import __version__
 from probe.plot import save
-from probe.report.checks import RANK, SECTIONS, Check, number, worst
-from probe.report.figures import draw, png_size
+from probe.report.checks import (CHECKS, PERCENT_KEYS, RANK, REASONS, SECTIONS, Check, named_number, number,
+                                  worst)
+from probe.report.figures import CAPTIONS, draw, png_size
 
 DISPLAY_PIXELS_PER_INCH = 120   # on-screen size of the figures (they are saved at `SAVE_DPI`)
 SAVE_DPI = 200                  # of the PNG files (enough for a screen; keeps the page light)
 DIFFERENCE = 0.10               # relative difference of a key number that is highlighted
 DIFFERS = ' class="differs"'
+SYMBOLS = {"nu": "ν", "lam": "λ", "eps": "ε", "epsilon": "ε", "gamma": "γ"}
+FRACTIONS = {"not_converged", "guard_rate"}   # key numbers stored as fractions, shown in %
+POINTS = {"scaling_gain"}                     # differences of accuracies, in percentage points
+ACRONYMS = {"mce lp": "mCE_Lp", "ece": "ECE", "mce": "mCE", "ice": "iCE", "l2": "L2", "ssim": "SSIM", "se": "s.e.",
+            "unit": "on [0, 1]", "x255": "on [0, 255]", "standardised": "on standardised images"}
 
 STYLE = """
 :root { --pass: #1a7f37; --warn: #9a6700; --fail: #cf222e; --skip: #6e7781; --line: #d0d7de; }
@@ -46,6 +59,12 @@ tr.differs td, tr.differs th { background: #fff8c5; }
 section.stage { border-top: 2px solid var(--line); padding-top: 18px; margin-top: 26px; }
 figure { margin: 10px 0; } figure img { max-width: 100%; height: auto; display: block; }
 a { color: #0969da; text-decoration: none; }
+nav ol { columns: 2; margin: 4px 0 20px; padding-left: 22px; }
+pre.command { background: #f6f8fa; border: 1px solid var(--line); border-radius: 6px; padding: 8px 10px;
+              white-space: pre-wrap; overflow-wrap: anywhere; font-size: 13px; }
+td.hash, td.reference { overflow-wrap: anywhere; }
+td.hash { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 12.5px; }
+p.headline { font-size: 16px; margin: 4px 0 8px; }
 @page { size: A4; margin: 14mm; }
 @media print {
   body { font-size: 11px; } main { max-width: none; padding: 0; }
@@ -68,7 +87,39 @@ def _measured(check: Check | None) -> str:
         return "–"
     if check.measured is None:
         return _e(check.note) if check.verdict in ("pass", "fail") and check.stage == "identity" else "–"
-    return _e(f"{number(check.measured)} {check.units}".strip())
+    return _e(_amount(check.measured, check.units))
+
+
+def _amount(value, units: str) -> str:
+    """A measured value with its units: percentages and points with one decimal."""
+    if units.split(" ")[0] in ("%", "points") and isinstance(value, (int, float)) and math.isfinite(value):
+        return f"{value:.1f} {units}"
+    return f"{number(value)} {units}".strip()
+
+
+def quantity(key: str) -> str:
+    """A key number's name for people: 'robust_accuracy_nu_0_015' → 'robust accuracy at ν = 0.015'."""
+    def parameter(match: re.Match) -> str:
+        return f" at {SYMBOLS[match[1]]} = {match[2]}{'.' + match[3] if match[3] else ''}"
+    text = re.sub(r"_(nu|lam|eps|epsilon|gamma)_(\d+)(?:_(\d+))?$", parameter, key)
+    text = re.sub(r"_(class|severity)_(\d+)$", lambda m: f" of {m[1]} {m[2]}" if m[1] == "class"
+                  else f" at {m[1]} {m[2]}", text)
+    text = text.replace("_", " ")
+    for word, acronym in ACRONYMS.items():
+        text = re.sub(rf"\b{word}\b", acronym, text)
+    return text
+
+
+def value_text(key: str, value) -> str:
+    """A key number for people: percentages with one decimal and a % sign, fractions as %, points."""
+    if isinstance(value, float) and math.isfinite(value):
+        if key in FRACTIONS:
+            return f"{100 * value:.1f} %"
+        if key in POINTS:
+            return f"{value:+.1f} points"
+        if PERCENT_KEYS.search(key):
+            return f"{named_number(key, value)} %"
+    return number(value)
 
 
 def _differs(a: float | None, b: float | None) -> bool:
@@ -92,16 +143,41 @@ def _difference(a, b) -> str:
 
 def _identity(report) -> str:
     models = [report.model] + ([report.baseline] if report.baseline else [])
-    rows = [("architecture", "model"), ("parameters", "model_parameters"), ("weights SHA-256", "model_sha256"),
-            ("data", "data"), ("split", "split"), ("dataset size", "data_size"), ("classes", "classes"),
+    rows = [("architecture", "model"), ("parameters", "model_parameters"), ("model SHA-256 (weights)", "model_sha256"),
+            ("data", "data"), ("split", "split"), ("dataset size", "data_size"),
+            ("data SHA-256 (first images and labels)", "data_sha256"), ("classes", "classes"),
             ("device", "device"), ("seed", "seed")]
     head = "".join(f"<th>{_e(m.label)}</th>" for m in models)
-    body = "".join(f"<tr><th>{_e(name)}</th>" + "".join(f"<td>{_e(m.identity.get(key, '–'))}</td>" for m in models)
-                   + "</tr>" for name, key in rows)
+    hashed = ' class="hash"'
+    body = "".join(f"<tr><th>{_e(name)}</th>" + "".join(
+        f"<td{hashed if key.endswith('sha256') else ''}>{_e(m.identity.get(key, '–'))}</td>"
+        for m in models) + "</tr>" for name, key in rows)
+    versions = [("probe version", __version__), ("torch version", torch.__version__),
+                ("Python version", platform.python_version()), ("platform", platform.platform(terse=True))]
+    body += "".join(f"<tr><th>{_e(name)}</th><td colspan={len(models)}>{_e(value)}</td></tr>"
+                    for name, value in versions)
     body += (f"<tr><th>budget</th><td colspan={len(models)}>{_e(report.budget)}</td></tr>"
              f"<tr><th>created</th><td colspan={len(models)}>{_e(report.created)} "
              f"({report.elapsed_seconds:.1f} s)</td></tr>")
     return f'<table class="identity"><tr><th></th>{head}</tr>{body}</table>'
+
+
+def _reproduce(report) -> str:
+    """The command line that made the report (or, made from Python, the equivalent one)."""
+    return (f'<section id="reproduce"><h2>Reproduce</h2><pre class="command"><code>{_e(report.command)}</code></pre>'
+            '<p class="note">The same command, checkpoint and data give the same numbers (seeded); with '
+            '<code>--resume</code> it reuses the finished results in the folder.</p></section>')
+
+
+def _reasons() -> str:
+    """Why each check's threshold is what it is, and the paper it comes from."""
+    rows = []
+    for name, title in [("model_contract", "the runner accepts the model")] + [(s.name, s.title) for s in CHECKS]:
+        why, reference = REASONS[name]
+        rows.append(f'<tr id="why-{_e(name)}"><th>{_e(title)}</th><td>{_e(why)}</td>'
+                    f'<td class="reference">{_e(reference or "definition; calibrated on the sample LeNet")}</td></tr>')
+    return ('<section id="thresholds"><h2>Why these thresholds</h2><table><tr><th>check</th><th>reason</th>'
+            f'<th>reference</th></tr>{"".join(rows)}</table></section>')
 
 
 def _verdict_cell(check: Check | None) -> str:
@@ -123,7 +199,8 @@ def _verdicts(report) -> str:
             target = "identity" if check.stage == "identity" else f"stage-{check.stage}"
             note = f'<div class="note">{_e(check.note)}</div>' if check.note and check.measured is not None else ""
             cells = (f"<td>{_e(section)}</td><td><a href=\"#{target}\">{_e(check.title)}</a>{note}</td>"
-                     f"<td>{_e(check.threshold or '–')}</td><td class=\"num\">{_e(check.samples or '–')}</td>"
+                     f"<td><a href=\"#why-{_e(check.name)}\">{_e(check.threshold or 'why')}</a></td>"
+                     f"<td class=\"num\">{_e(check.samples or '–')}</td>"
                      f"<td class=\"num\">{_measured(check)}</td>{_verdict_cell(check)}")
             differs = False
             if base:
@@ -141,20 +218,53 @@ def _find(assessment, name: str) -> Check | None:
     return next((c for c in assessment.checks if c.name == name), None) if assessment else None
 
 
+def worst_class(numbers: dict) -> tuple[int, float] | None:
+    """(class, accuracy %) of the class with the lowest accuracy among the key numbers, if any."""
+    per_class = {int(key.rsplit("_", 1)[1]): value for key, value in numbers.items()
+                 if key.startswith("accuracy_class_")}
+    return min(per_class.items(), key=lambda item: item[1]) if per_class else None
+
+
+def _with_worst_class(numbers: dict) -> dict:
+    """The key numbers with the worst class's accuracy right after the mean accuracy."""
+    worst_one = worst_class(numbers)
+    if worst_one is None or "accuracy" not in numbers:
+        return numbers
+    ordered = {}
+    for key, value in numbers.items():
+        ordered[key] = value
+        if key == "accuracy":
+            ordered["worst_class_accuracy"] = worst_one[1]
+    return ordered
+
+
 def _numbers(stage: str, report) -> str:
-    own = report.model.stages[stage].numbers
+    own = _with_worst_class(report.model.stages[stage].numbers)
     other = report.baseline.stages[stage].numbers if report.baseline and stage in report.baseline.stages else None
+    other = _with_worst_class(other) if other is not None else None
     head = "<th>quantity</th><th>model</th>" + ("<th>baseline</th><th>difference</th>" if other is not None else "")
     rows = []
+    worst_one = worst_class(own)
     for key, value in own.items():
-        cells = f"<th>{_e(key.replace('_', ' '))}</th><td class=\"num\">{_e(number(value))}</td>"
+        name = quantity(key) if key != "worst_class_accuracy" else f"worst class ({worst_one[0]}) accuracy"
+        cells = f"<th>{_e(name)}</th><td class=\"num\">{_e(value_text(key, value))}</td>"
         differs = False
         if other is not None:
             theirs = other.get(key)
             differs = _differs(value, theirs)
-            cells += f"<td class=\"num\">{_e(number(theirs))}</td><td class=\"num\">{_difference(value, theirs)}</td>"
+            cells += (f"<td class=\"num\">{_e(value_text(key, theirs))}</td>"
+                      f"<td class=\"num\">{_difference(value, theirs)}</td>")
         rows.append(f"<tr{DIFFERS if differs else ''}>{cells}</tr>")
     return f'<table class="numbers"><tr>{head}</tr>{"".join(rows)}</table>'
+
+
+def _headline(stage: str, numbers: dict) -> str:
+    """The accuracy with the worst class beside it (the evaluate stage), else nothing."""
+    worst_one = worst_class(numbers)
+    if stage != "evaluate" or worst_one is None or "accuracy" not in numbers:
+        return ""
+    return (f'<p class="headline">Accuracy <b>{_e(value_text("accuracy", numbers["accuracy"]))}</b> · worst class '
+            f'<b>{worst_one[0]}: {_e(value_text("accuracy", worst_one[1]))}</b></p>')
 
 
 def _stage(stage: str, report, figure: tuple[str, int] | None) -> str:
@@ -166,19 +276,29 @@ def _stage(stage: str, report, figure: tuple[str, int] | None) -> str:
     if record.status != "done":
         parts.append(f'<p class="reading">{_e(record.message)}</p></section>')
         return "".join(parts)
-    parts.append(f'<p class="reading">{_e(record.reading)}</p>')
+    parts.append(_headline(stage, record.numbers) + f'<p class="reading">{_e(record.reading)}</p>')
     base = report.baseline.stages.get(stage) if report.baseline else None
     if base is not None and base.status == "done":
         parts.append(f'<p class="reading">Baseline: {_e(base.reading)}</p>')
-    options = ", ".join(f"{k} {v}" for k, v in record.options.items())
+    options = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in record.options.items())
     parts.append(f'<p class="meta">{record.samples} samples · {record.seconds:.1f} s · {_e(record.file or "")}'
                  f'{" · " + _e(options) if options else ""}</p>')
     if figure is not None:
         data, width = figure
         parts.append(f'<figure><img alt="{_e(record.title)} figure" style="width:{width}px" '
-                     f'src="data:image/png;base64,{data}"><figcaption>{_e(stage)}.png</figcaption></figure>')
+                     f'src="data:image/png;base64,{data}"><figcaption>{_e(CAPTIONS.get(stage, ""))} '
+                     f'({_e(stage)}.png)</figcaption></figure>')
     parts.append("<h3>Key numbers</h3>" + _numbers(stage, report) + "</section>")
     return "".join(parts)
+
+
+def _contents(report) -> str:
+    """The table of contents: a link to every section of the page."""
+    entries = [("identity", "Identity and versions"), ("reproduce", "Reproduce"), ("checks", "Verdicts"),
+               ("thresholds", "Why these thresholds")]
+    entries += [(f"stage-{name}", record.title) for name, record in report.model.stages.items()]
+    items = "".join(f'<li><a href="#{_e(target)}">{_e(title)}</a></li>' for target, title in entries)
+    return f'<nav id="contents"><h2>Contents</h2><ol>{items}</ol></nav>'
 
 
 def page(report, figures: dict[str, tuple[str, int]]) -> str:
@@ -194,9 +314,11 @@ def page(report, figures: dict[str, tuple[str, int]]) -> str:
             f"<h1>Sanity report: {_e(name)}</h1>"
             f"<p class=\"overall\" id=\"overall\">Overall verdict {_badge(verdict)} <span class=\"note\">({_e(tally)}; "
             f"budget {_e(report.budget)})</span></p>"
-            f"<section id=\"identity\"><h2>Identity</h2>{_identity(report)}</section>"
+            f"{_contents(report)}"
+            f"<section id=\"identity\"><h2>Identity and versions</h2>{_identity(report)}</section>"
+            f"{_reproduce(report)}"
             f"<section id=\"checks\"><h2>Verdicts</h2>{_verdicts(report)}</section>"
-            f"{stages}"
+            f"{_reasons()}{stages}"
             "<p class=\"meta\">Made by probe.report; this page is self-contained (no network needed).</p>"
             "</main></body></html>\n")
 
