@@ -48,7 +48,7 @@ def probe_arguments(name: str, checkpoint: Path, out: Path) -> list[str]:
     entry = registry.entry(name)
     model = [str(checkpoint), "--data", DATA] if entry.uses_model else []
     own = [argument.replace("{out}", str(out)) for argument in DEMO_ARGUMENTS.get(name, [])]
-    return model + own + ["--out", str(out / f"{name}.nc"), "--plot", str(out / f"{name}.png"), "--quiet"]
+    return model + own + ["--out", str(out / f"{name}.nc"), "--plot", str(out / f"{name}.png")]
 
 
 def ensure_trained(checkpoint: Path, arguments: list[str], command: Callable[[list[str]], int], what: str,
@@ -60,7 +60,9 @@ def ensure_trained(checkpoint: Path, arguments: list[str], command: Callable[[li
             log(f"reusing {checkpoint}")
             return checkpoint
     log(f"training {what} on the embedded Fashion-MNIST sample ...")
-    if command(arguments + ["--out", str(checkpoint), "--quiet", *extra]) != 0:
+    with contextlib.redirect_stdout(io.StringIO()):   # its progress (stderr) stays visible
+        status = command(arguments + ["--out", str(checkpoint), *extra])
+    if status != 0:
         raise SystemExit(f"demo: training the {what} failed")
     model = models.load(checkpoint)
     models.save(model, checkpoint, meta=dict(model.probe_info["meta"], demo_args=arguments))
@@ -82,9 +84,9 @@ def sanity_report(checkpoint: Path, corruption_net: Path, folder: Path, log: Cal
     """The quick sanity report of the demo LeNet (`python -m probe.report`) in `folder`; its summary line."""
     log("running the sanity report ...")
     start = time.perf_counter()
-    with contextlib.redirect_stdout(io.StringIO()):
+    with contextlib.redirect_stdout(io.StringIO()):   # its progress (stderr) stays visible
         status = report_main([str(checkpoint), "--data", DATA, "--corruption-net", str(corruption_net),
-                              "--out", str(folder), "--quiet"])
+                              "--out", str(folder)])
     if status != 0:
         raise SystemExit(f"demo: the report failed with status {status}")
     summary = json.loads((folder / "summary.json").read_text())
@@ -100,6 +102,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
 
     def log(message: str) -> None:
         print(message, flush=True)
@@ -122,7 +125,10 @@ def main(argv=None) -> int:
         seconds = time.perf_counter() - start
         headline = importlib.import_module(entry.command).headline(results.load(out / f"{name}.nc"))
         lines.append(f"{name:<12} {headline}  ({seconds:.1f}s)  → {name}.nc, {name}.png")
+        log(lines[-1])
     lines.append(sanity_report(checkpoint, corruption_net, out / "report", log))
+    log(lines[-1])
+    lines.append(f"{'total':<12} {time.perf_counter() - started:.0f} s of wall time")
     summary = "\n".join([f"probe demo on {DATA} (results in {out}/)", *lines])
     (out / "summary.txt").write_text(summary + "\n")
     print("\n" + summary)

@@ -42,6 +42,7 @@ from torch import nn
 
 from probe import data as datasets
 from probe import distributed, memory, results
+from probe import progress as progress_sinks
 from probe.errors import DataError, ModelError, ParameterError, ResumeError, ShapeError
 from probe.logits import finite_rows
 from probe.models import model_identity
@@ -68,6 +69,7 @@ class Chunk:
     batch_size: int            # cap on the working batch of the computation
     device: torch.device
     number: int = 0            # position of the chunk in the run (chunk 0 holds the first selected samples)
+    progress: Callable[[float], None] = lambda amount: None   # samples' worth of work done inside the chunk
 
 
 Compute = Callable[[Chunk], xr.Dataset]
@@ -196,7 +198,7 @@ def _setup(probe: str, model: nn.Module, data, options: dict, n, indices, seed: 
 def run(probe: str, model: nn.Module, data, compute: Compute, *, options: dict[str, Any], n: int | None = None,
         indices=None, seed: int = 0, device: torch.device | str | None = None, batch_size: int | None = None,
         default_batch_size: int = 128, chunk_size: int | None = 64, out: str | os.PathLike | None = None,
-        resume: bool = False, progress: Callable[[int], None] | None = None, finalize: Finalize | None = None,
+        resume: bool = False, progress=None, finalize: Finalize | None = None,
         max_memory: str | int | None = None, row_cost: float = 1.0, shard: str | tuple[int, int] | None = None
         ) -> xr.Dataset:
     """Run `compute` chunk by chunk over the selected samples and return the finished result.
@@ -209,7 +211,9 @@ def run(probe: str, model: nn.Module, data, compute: Compute, *, options: dict[s
     see `probe.memory`); an out-of-memory error halves it and reruns the chunk.  Under torchrun
     the chunks are shared among the ranks (`out` is needed: they meet in `OUT.parts/`);
     `shard='I/N'` computes only the chunks c with c mod N = I into a shard file for `probe.merge`.
-    See the module docstring for the rest.
+    `progress` (True, False/None, a callable or a `probe.progress` sink) counts samples; a
+    probe's `compute` reports work inside a chunk through `chunk.progress`, the rest of the chunk
+    is counted when it is finished.  See the module docstring for the rest.
     """
     check_batch_size(batch_size)
     check_output(out)
@@ -251,19 +255,19 @@ def _run(probe: str, model: nn.Module, data, compute: Compute, *, options: dict[
     cap = _working_batch(model, setup, batch_size or default_batch_size, max_memory, row_cost)
     setup.attrs.update(batch_size=cap)
     in_memory: list[xr.Dataset] = []
+    sink = progress_sinks.resolve(progress, probe, sum(len(chunks[c]) for c in ours[rank::ranks]))
     with eval_mode(model):
         for number in ours[rank::ranks]:
             if store is not None and store.has(number):
-                if progress is not None:
-                    progress(len(chunks[number]))
+                sink.update(len(chunks[number]))
                 continue
-            part, cap = _compute_chunk(compute, setup, chunks[number], number, cap)
+            part, cap = _compute_chunk(compute, setup, chunks[number], number, cap, sink)
             if store is not None:
                 store.write(number, part)
             else:
                 in_memory.append(part)
-            if progress is not None:
-                progress(len(chunks[number]))
+        if sink is not progress:
+            sink.close()
         distributed.barrier()
         if rank != 0:
             distributed.barrier()
@@ -289,15 +293,24 @@ def _working_batch(model: nn.Module, setup: "_Setup", requested: int, max_memory
 
 
 def _compute_chunk(compute: Compute, setup: "_Setup", indices: np.ndarray, number: int,
-                   cap: int) -> tuple[xr.Dataset, int]:
+                   cap: int, sink: progress_sinks.Sink) -> tuple[xr.Dataset, int]:
     """`compute` on one chunk; on an out-of-memory error, again with half the working batch.
-    Returns the result and the working batch that worked (kept for the next chunks)."""
+    Returns the result and the working batch that worked (kept for the next chunks).  `sink`
+    receives the work reported inside the chunk (at most the chunk's samples), then the rest."""
     start = time.perf_counter()
     x, y = datasets.get_batch(setup.dataset, indices)
     x, y = x.to(setup.device), y.to(setup.device)
+    reported = 0.0
+
+    def advance(amount: float) -> None:
+        nonlocal reported
+        amount = min(amount, len(indices) - reported)
+        reported += amount
+        sink.update(amount)
+
     while True:
         try:
-            part = compute(Chunk(indices, x, y, cap, setup.device, number))
+            part = compute(Chunk(indices, x, y, cap, setup.device, number, advance))
             break
         except Exception as error:  # only the allocator's failure is handled here
             if not memory.is_out_of_memory(error) or cap == 1:
@@ -306,6 +319,7 @@ def _compute_chunk(compute: Compute, setup: "_Setup", indices: np.ndarray, numbe
             if setup.device.type == "cuda":
                 torch.cuda.empty_cache()
     part.attrs["elapsed_seconds"] = time.perf_counter() - start
+    sink.update(len(indices) - reported)
     return part, cap
 
 

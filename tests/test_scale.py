@@ -126,7 +126,7 @@ def _parsers():
     for name in registry.PROBES:
         yield name, build_parser(name)
     import importlib
-    for name, module in OTHER_COMMANDS.items():
+    for name, (module, _) in OTHER_COMMANDS.items():
         command = importlib.import_module(module)
         if hasattr(command, "build_parser"):
             yield name, command.build_parser()

@@ -18,15 +18,21 @@ from typing import Sequence
 from probe import distributed, registry
 from probe.commands import common
 
-OTHER_COMMANDS = {"train": "probe.commands.train", "plot": "probe.commands.plot", "merge": "probe.commands.merge",
-                  "report": "probe.commands.report", "corruption_net": "probe.commands.corruption_net"}
+OTHER_COMMANDS: dict[str, tuple[str, str]] = {   # name → (module, one-line purpose)
+    "train": ("probe.commands.train",
+              "train a classifier (standard, adversarial, PRIME, AugMix, Lp noise, ESP, DeepAugment, AdA)"),
+    "report": ("probe.commands.report", "the sanity report of a model: every probe, verdicts, figures, one HTML page"),
+    "plot": ("probe.commands.plot", "the default figure of a result, or several results of one probe compared"),
+    "merge": ("probe.commands.merge", "fold the shards of a job-array run into one result"),
+    "corruption_net": ("probe.commands.corruption_net", "pretrain a corruption network (EDSR, CAE) for AdA"),
+}
 
 
 def build_parser(name: str) -> argparse.ArgumentParser:
     """The argument parser of probe `name`: the shared options and the probe's own."""
     entry = registry.entry(name)
-    parser = common.make_parser(f"python -m probe.{name}", entry.description, checkpoint=entry.uses_model,
-                                samples=entry.uses_model)
+    parser = common.make_parser(f"python -m probe.{name}", entry.description, example=entry.example,
+                                checkpoint=entry.uses_model, samples=entry.uses_model)
     if entry.chunked:
         parser.add_argument("--resume", action="store_true",
                             help="continue an interrupted run of the same probe, options, model and data from --out")
@@ -44,6 +50,7 @@ def probe_main(name: str, argv: Sequence[str] | None = None) -> int:
 
 
 def _run(entry: registry.ProbeEntry, command, args: argparse.Namespace) -> None:
+    defaulted = common.default_out(args, entry.name)
     common.check_outputs(args)
     device = distributed.start(common.resolve_device(args.device))
     args.quiet = args.quiet or distributed.world()[0] != 0   # one rank prints
@@ -55,6 +62,8 @@ def _run(entry: registry.ProbeEntry, command, args: argparse.Namespace) -> None:
         data = command.load_data(args)
     else:
         data = common.load_data(args) if entry.uses_model else None
+    if entry.uses_model and data is not None:
+        common.confirm_whole_dataset(args, entry.name, len(data))
     if hasattr(command, "progress"):
         total, unit = command.progress(args, data)
     else:
@@ -62,27 +71,48 @@ def _run(entry: registry.ProbeEntry, command, args: argparse.Namespace) -> None:
     bar = common.progress_bar(total, entry.name, args.quiet, unit)
     keywords = dict(seed=args.seed, device=device, out=args.out, **options)
     if entry.uses_model:
-        keywords.update(n=args.n, batch_size=args.batch_size, progress=bar.update, max_memory=args.max_memory)
+        keywords.update(n=args.n, batch_size=args.batch_size, progress=bar, max_memory=args.max_memory)
     if entry.chunked:
         keywords.update(resume=args.resume, shard=args.shard)
     try:
         ds = entry.load().run(model, data, **keywords)
     finally:
         bar.close()
+    where = f"{args.out}" + (" (the default; choose with --out)" if defaulted else "")
     if not args.quiet:
         report = command.report(ds) if hasattr(command, "report") else common.summary_table(entry.load().summary(ds))
-        print(report + (f"\nresult: {args.out}" if args.out else ""))
+        print(f"{report}\nresult: {where}")
+    elif defaulted and distributed.world()[0] == 0:
+        print(f"result: {where}", file=sys.stderr)
     if distributed.world()[0] == 0:
         common.save_plot(ds, args.plot, args.quiet)
 
 
+def overview() -> str:
+    """`python -m probe --help`: every command with its purpose (the probes from the registry)."""
+    rows = [(name, entry.description) for name, entry in registry.PROBES.items()]
+    rows += [(name, purpose) for name, (_, purpose) in OTHER_COMMANDS.items()]
+    width = max(len(name) for name, _ in rows)
+    lines = [f"  {name:<{width}}  {purpose}" for name, purpose in rows]
+    return "\n".join([f"usage: python -m probe COMMAND [options]   (or python -m probe.COMMAND)", "",
+                      "diagnostics of trained image classifiers; commands:", *lines, "",
+                      "python -m probe COMMAND --help shows a command's options and an example;",
+                      "python -m probe --version prints the version."])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m probe <command> ...`."""
+    """`python -m probe <command> ...`; alone or with `--help`, the list of commands."""
+    import probe
     argv = list(sys.argv[1:] if argv is None else argv)
-    names = list(registry.PROBES) + list(OTHER_COMMANDS)
-    if not argv or argv[0] not in names:
-        print(f"usage: python -m probe {{{','.join(names)}}} ...", file=sys.stderr)
-        return 2
+    if not argv or argv[0] in ("-h", "--help"):
+        print(overview())
+        return 0
+    if argv[0] == "--version":
+        print(f"probe {probe.__version__}")
+        return 0
     if argv[0] in registry.PROBES:
         return probe_main(argv[0], argv[1:])
-    return importlib.import_module(OTHER_COMMANDS[argv[0]]).main(argv[1:])
+    if argv[0] in OTHER_COMMANDS:
+        return importlib.import_module(OTHER_COMMANDS[argv[0]][0]).main(argv[1:])
+    print(f"error: unknown command '{argv[0]}' (python -m probe --help lists them)", file=sys.stderr)
+    return 2

@@ -6,6 +6,7 @@ anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import argparse
+import datetime
 import shutil
 import sys
 from pathlib import Path
@@ -14,18 +15,24 @@ from typing import Callable, NoReturn, Sequence
 import numpy as np
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from probe import data as datasets
-from probe import models, runner
+from probe import models, progress, runner
 from probe.errors import ParameterError, ProbeError
 
 PLOT_SUFFIXES = (".png", ".pdf", ".svg")
+CONFIRM_ABOVE = 2000   # samples: a run over more without --n asks first (on a terminal)
 DEFAULT_COLUMNS = 100  # progress-bar width when the terminal reports none (or zero)
 
 
 class Parser(argparse.ArgumentParser):
-    """An argument parser whose errors are one `error: ...` line and exit status 2."""
+    """An argument parser whose errors are one `error: ...` line and exit status 2; `example`, a
+    command line, is shown at the end of `--help`."""
+
+    def __init__(self, *args, example: str | None = None, **kwargs) -> None:
+        if example is not None:
+            kwargs.update(epilog=f"example:\n  {example}", formatter_class=argparse.RawDescriptionHelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         print(f"error: {message}", file=sys.stderr)
@@ -43,10 +50,10 @@ def positive_int(text: str) -> int:
     return value
 
 
-def make_parser(prog: str, description: str, *, checkpoint: bool = True, samples: bool = True,
+def make_parser(prog: str, description: str, *, example: str, checkpoint: bool = True, samples: bool = True,
                 split: bool = True) -> Parser:
-    """A parser with the shared options (DESIGN.md, "Command lines")."""
-    parser = Parser(prog=prog, description=description)
+    """A parser with the shared options, and `example` at the end of its help."""
+    parser = Parser(prog=prog, description=description, example=example)
     if checkpoint:
         parser.add_argument("checkpoint", help="model checkpoint (probe format, TorchScript, or a state dict with "
                                                "--factory)")
@@ -81,7 +88,7 @@ def make_parser(prog: str, description: str, *, checkpoint: bool = True, samples
     parser.add_argument("--max-memory", metavar="SIZE",
                         help="memory the working batch may use, e.g. 2G (default: 80%% of the free CUDA memory, "
                              "2G on CPU)")
-    parser.add_argument("--out", type=Path, help="result file (.nc)")
+    parser.add_argument("--out", type=Path, help="result file (.nc; default runs/<probe>-<model>-<date>.nc)")
     parser.add_argument("--plot", type=Path, help="figure file (.png, .pdf, .svg)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or summary")
     return parser
@@ -108,6 +115,38 @@ def check_outputs(args: argparse.Namespace) -> None:
     """Unwritable or misnamed --out / --plot fail before anything is computed."""
     runner.check_output(getattr(args, "out", None))
     runner.check_output(getattr(args, "plot", None), PLOT_SUFFIXES)
+
+
+def default_out(args: argparse.Namespace, name: str) -> bool:
+    """Without --out, a probe writes `runs/<probe>-<model>-<date>.nc` (said when it finishes), so
+    that no computation is discarded; --resume needs the --out of the run it continues.
+    Returns whether the default was taken."""
+    if args.out is not None:
+        return False
+    if getattr(args, "resume", False):
+        raise ParameterError("--resume needs --out: the result file of the run to continue")
+    model = f"-{Path(args.checkpoint).stem}" if getattr(args, "checkpoint", None) else ""
+    stem = f"{name}{model}-{datetime.datetime.now():%Y%m%d-%H%M%S}"
+    args.out = Path("runs") / f"{stem}.nc"
+    copy = 1
+    while args.out.exists() or Path(f"{args.out}.parts").exists():
+        copy += 1
+        args.out = Path("runs") / f"{stem}-{copy}.nc"
+    return True
+
+
+def confirm_whole_dataset(args: argparse.Namespace, name: str, size: int) -> None:
+    """A run over more than `CONFIRM_ABOVE` samples without --n asks first on a terminal; elsewhere
+    it goes ahead with a note (the estimate of its duration follows after the first batch)."""
+    if getattr(args, "n", None) is not None or size <= CONFIRM_ABOVE or not hasattr(args, "n"):
+        return
+    question = f"{name}: no --n given, so all {size:,} samples will be measured"
+    if sys.stdin.isatty() and sys.stderr.isatty() and not args.quiet:
+        answer = input(f"{question}; go on? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            raise ParameterError("stopped before any work; choose a seeded subset with --n N (e.g. --n 500)")
+    else:
+        print(f"note: {question} (--n N measures a seeded subset)", file=sys.stderr)
 
 
 def resolve_device(spec: str = "auto") -> torch.device:
@@ -167,11 +206,14 @@ def terminal_columns() -> int:
     return columns if columns > 0 else DEFAULT_COLUMNS
 
 
-def progress_bar(total: int, desc: str, quiet: bool = False, unit: str = "sample") -> tqdm:
-    """A tqdm bar on stderr, silent with --quiet or when stderr is not a terminal.  Its width is
-    fixed from `terminal_columns`, so a terminal that reports zero width still shows it."""
-    return tqdm(total=total, desc=desc, unit=unit, disable=quiet or not sys.stderr.isatty(),
-                ncols=terminal_columns(), leave=False, file=sys.stderr)
+def progress_bar(total: float, desc: str, quiet: bool = False, unit: str = "sample",
+                 detail: str = "") -> progress.Sink:
+    """The progress of a command on stderr (`probe.progress`): a bar on a terminal, plain lines in
+    a log, nothing with --quiet.  The bar's width is fixed from `terminal_columns`, so a
+    terminal that reports zero width still shows it."""
+    if quiet:
+        return progress.Callback(None)
+    return progress.Progress(desc, total, unit, detail=detail, columns=terminal_columns())
 
 
 def format_table(headers: Sequence[str], rows: Sequence[Sequence]) -> str:
@@ -203,14 +245,14 @@ def _fmt(value) -> str:
     return str(value)
 
 
-def save_plot(ds, path: Path | None, quiet: bool) -> None:
-    """Render the result's default plot to `path` (when given)."""
+def save_plot(ds, path: Path | None, quiet: bool, **options) -> None:
+    """Render the default plot of a result (or of several results of one probe) to `path` (when given)."""
     if path is None:
         return
     import matplotlib
     matplotlib.use("Agg")  # a command never opens windows
     from probe import plot
-    plot.save(plot.plot_result(ds), path)
+    plot.save(plot.plot_result(ds, **options), path)
     if not quiet:
         print(f"figure: {path}")
 

@@ -21,6 +21,7 @@ from probe.errors import ParameterError
 def build_parser() -> argparse.ArgumentParser:
     parser = common.make_parser("python -m probe.corruption_net",
                                 "Pretrain a corruption network (for AdA and DeepAugment) to reproduce its input.",
+                                example="python -m probe.corruption_net --arch edsr --data fashion-mnist --out net.pt",
                                 checkpoint=False, split=False)
     parser.add_argument("--arch", default="edsr", choices=sorted(models.IMAGE_TO_IMAGE),
                         help="corruption network (default %(default)s)")

@@ -9,7 +9,8 @@ from probe.merge import merge
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = common.Parser(prog="python -m probe.merge", description=__doc__)
+    parser = common.Parser(prog="python -m probe.merge", description=__doc__,
+                           example="python -m probe.merge margins.nc margins-0.nc margins-1.nc")
     parser.add_argument("out", help="the result file to write (.nc)")
     parser.add_argument("shards", nargs="+", help="the shard files (--shard I/N runs of one run)")
 

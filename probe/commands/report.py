@@ -20,7 +20,8 @@ from probe.report.checks import number
 
 def build_parser() -> argparse.ArgumentParser:
     parser = common.make_parser("python -m probe.report", "The sanity report of a model: every probe, checks with "
-                                "verdicts, one self-contained HTML page.")
+                                "verdicts, one self-contained HTML page.",
+                                example="python -m probe.report lenet.pt --data fashion-mnist --out report/")
     parser._option_string_actions["--out"].help = "report folder (required): results, figures, report.html, " \
                                                   "summary.json"
     parser.add_argument("--budget", default="quick", choices=list(BUDGETS),

@@ -27,6 +27,8 @@ from probe.train.loader import RandomResizedCrops
 
 def build_parser() -> argparse.ArgumentParser:
     parser = common.make_parser("python -m probe.train", "Train a classifier and save a probe checkpoint.",
+                                example="python -m probe.train --arch lenet --data fashion-mnist --epochs 3 "
+                                        "--out lenet.pt",
                                 checkpoint=False, split=False)
     parser.add_argument("--arch", default="lenet", help="architecture (%(default)s); see probe.models.ARCHITECTURES")
     parser.add_argument("--arch-arg", action="append", default=[], metavar="KEY=VALUE",

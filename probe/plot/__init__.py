@@ -10,6 +10,7 @@ matplotlib's backend nor its global settings (see `probe.plot.style`).
 from __future__ import annotations
 
 import importlib
+import inspect
 from collections import Counter
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -46,10 +47,10 @@ def labelled(results: Results) -> list[tuple[str | None, xr.Dataset]]:
     return [(f"{name} ({i + 1})" if repeated[name] > 1 else name, ds) for i, (name, ds) in enumerate(zip(names, results))]
 
 
-def plot_result(results: Results, ax=None):
+def plot_result(results: Results, ax=None, **options):
     """Draw the default plot of a result — or of several results of one probe together (a list, or
     a dict label → result) — on `ax` (or a new figure), chosen by the `probe` attribute; returns
-    the axes."""
+    the axes.  `options` go to that plot (e.g. `variable="margin_refined"` for margins)."""
     names = {str(ds.attrs.get("probe")) for _, ds in labelled(results)}
     name = names.pop()
     if names:
@@ -57,7 +58,15 @@ def plot_result(results: Results, ax=None):
     if name not in DEFAULT_PLOTS:
         raise ParameterError(f"no plot for results of probe '{name}' (known: {', '.join(sorted(DEFAULT_PLOTS))})")
     module, _, function = DEFAULT_PLOTS[name].partition(":")
-    return getattr(importlib.import_module(module), function)(results, ax=ax)
+    plot = getattr(importlib.import_module(module), function)
+    unknown = sorted(set(options) - set(inspect.signature(plot).parameters))
+    if unknown:
+        raise ParameterError(f"the plot of {name} results takes no option {', '.join(unknown)}")
+    variable = options.get("variable")
+    missing = [label or "result" for label, ds in labelled(results) if variable is not None and variable not in ds]
+    if missing:
+        raise ParameterError(f"variable '{variable}' is not in {', '.join(map(str, missing))}")
+    return plot(results, ax=ax, **options)
 
 
 def save(fig_or_ax, path, dpi: int = style.DPI, close: bool = True) -> Path:
