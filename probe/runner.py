@@ -38,7 +38,7 @@ import xarray as xr
 from torch import nn
 
 from probe import data as datasets
-from probe import distributed, memory, results
+from probe import distributed, memory, ranges, results
 from probe.errors import DataError, ModelError, ParameterError, ResumeError, ShapeError
 from probe.logits import finite_rows
 from probe.models import model_identity
@@ -210,6 +210,7 @@ def run(probe: str, model: nn.Module, data, compute: Compute, *, options: dict[s
     See the module docstring for the rest.
     """
     check_batch_size(batch_size)
+    ranges.check(seed=(seed, ranges.SEED), n=(n, ranges.integer(1)))
     check_output(out)
     shard = distributed.parse_shard(shard)
     rank, ranks = distributed.world()

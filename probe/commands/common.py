@@ -17,7 +17,7 @@ from torch import nn
 from tqdm import tqdm
 
 from probe import data as datasets
-from probe import models, runner
+from probe import memory, models, ranges, runner
 from probe.errors import ParameterError, ProbeError
 
 PLOT_SUFFIXES = (".png", ".pdf", ".svg")
@@ -41,6 +41,27 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
     return value
+
+
+def seed(text: str) -> int:
+    """argparse type: a seed, an integer in [0, 2**63) (`probe.ranges.SEED`)."""
+    try:
+        value = int(text)
+        ranges.check(seed=(value, ranges.SEED))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer seed, got '{text}'") from None
+    except ParameterError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return value
+
+
+def memory_size(text: str) -> str:
+    """argparse type: a memory size as `probe.memory.parse_size` reads it (kept as written)."""
+    try:
+        memory.parse_size(text)
+    except ParameterError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
 
 
 def make_parser(prog: str, description: str, *, checkpoint: bool = True, samples: bool = True,
@@ -69,12 +90,12 @@ def make_parser(prog: str, description: str, *, checkpoint: bool = True, samples
     if samples:
         parser.add_argument("--n", "--num-samples", dest="n", type=positive_int, default=None,
                             help="number of samples (seeded subset; default: all)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=seed, default=0)
     parser.add_argument("--batch-size", type=positive_int, default=None,
                         help="cap on the working batch (default: the probe's own)")
     parser.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:1, mps "
                                                          "(under torchrun: each rank's own CUDA device)")
-    parser.add_argument("--max-memory", metavar="SIZE",
+    parser.add_argument("--max-memory", type=memory_size, metavar="SIZE",
                         help="memory the working batch may use, e.g. 2G (default: 80%% of the free CUDA memory, "
                              "2G on CPU)")
     parser.add_argument("--out", type=Path, help="result file (.nc)")

@@ -22,7 +22,7 @@ import torch
 import xarray as xr
 from torch import nn
 
-from probe import runner
+from probe import ranges, runner
 from probe.attacks.deepfool import DeepFoolResult, deepfool
 from probe.data import image_shape
 from probe.errors import ParameterError
@@ -179,8 +179,9 @@ def run(model: nn.Module, data, *, n: int | None = None, indices=None, seed: int
     `margin_refined`, the bisection distance to the boundary along each direction found
     (`boundary_distance`, `REFINE_STEPS` more forward passes), beside `margin`.
     """
-    if max_iter < 1 or candidates < 2 or overshoot < 0:
-        raise ParameterError("margins need max_iter ≥ 1, candidates ≥ 2 and overshoot ≥ 0")
+    ranges.check(max_iter=(max_iter, ranges.integer(1)), candidates=(candidates, ranges.integer(2)),
+                 overshoot=(overshoot, ranges.NON_NEGATIVE), block=(block, ranges.integer(1)),
+                 stride=(stride, ranges.integer(1)))
     dataset = runner.resolve_data(data)
     shape = tuple(image_shape(dataset))
     if subspaces is None:

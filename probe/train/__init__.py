@@ -20,7 +20,7 @@ import torch
 import xarray as xr
 from torch import nn
 
-from probe import distributed, models
+from probe import distributed, models, ranges
 from probe.augment import Augmentation, random_crop_flip
 from probe.data import fingerprint, get_batch
 from probe.errors import ParameterError, ResumeError
@@ -113,8 +113,13 @@ def fit(model: nn.Module, train_set, test_set=None, *, epochs: int = 10, batch_s
     Under torchrun the model is wrapped in DistributedDataParallel (`sync_bn`: SyncBatchNorm),
     each rank trains on its share of every epoch, and only rank 0 writes files.
     """
-    if epochs <= 0 or batch_size <= 0 or lr <= 0 or warmup_epochs < 0 or warmup_epochs >= epochs:
-        raise ParameterError("epochs, batch size and learning rate must be positive, warm-up in [0, epochs)")
+    ranges.check(epochs=(epochs, ranges.integer(1)), batch_size=(batch_size, ranges.integer(1)),
+                 lr=(lr, ranges.POSITIVE), momentum=(momentum, ranges.in_range(0.0, 1.0, high_open=True)),
+                 weight_decay=(weight_decay, ranges.NON_NEGATIVE), clip_grad=(clip_grad, ranges.NON_NEGATIVE),
+                 seed=(seed, ranges.SEED), workers=(workers, ranges.integer(0)),
+                 warmup_epochs=(warmup_epochs, ranges.in_range(0.0, epochs, high_open=True)))
+    if nesterov and momentum == 0:
+        raise ParameterError("nesterov momentum needs momentum > 0")
     if amp not in AMP or lr_scaling not in LR_SCALINGS:
         raise ParameterError(f"amp must be one of {AMP}, lr_scaling one of {LR_SCALINGS}")
     device = torch.device(device)
