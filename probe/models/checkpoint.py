@@ -210,11 +210,12 @@ def load(path: str | os.PathLike, trust: bool = False, factory: str | None = Non
 
 
 def weights_sha256(model: nn.Module) -> str:
-    """SHA-256 of the parameters and buffers, in state-dict order (device independent)."""
+    """SHA-256 of the parameters and buffers, in state-dict order (device independent): their raw
+    bytes, so that every dtype hashes (bfloat16 has no numpy equivalent)."""
     digest = hashlib.sha256()
     for name, tensor in model.state_dict().items():
         digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()
 
 

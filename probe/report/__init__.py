@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
+import json
 import os
 import time
 from pathlib import Path
@@ -37,7 +38,7 @@ from torch import nn
 from probe import __version__, registry, runner
 from probe import data as datasets
 from probe.errors import ModelError, ParameterError
-from probe.models import model_identity
+from probe.models import model_identity, weights_sha256
 from probe.params import eval_mode, model_device
 from probe.report import budgets, pipeline
 from probe.report.checks import Check, judge, worst
@@ -256,10 +257,28 @@ def _folder(out: str | os.PathLike | None, baseline: bool) -> Path | None:
     return folder
 
 
+def _check_same_model(folder: Path | None, model: nn.Module, force: bool) -> None:
+    """Refuse (unless `force`) a folder whose `summary.json` is the report of another model, so that
+    two models' results never mix in one folder."""
+    summary = folder / "summary.json" if folder is not None else None
+    if force or summary is None or not summary.exists():
+        return
+    try:
+        recorded = json.loads(summary.read_text(encoding="utf-8"))["model"]["identity"]["model_sha256"]
+    except (OSError, ValueError, KeyError, TypeError):
+        recorded = None
+    if recorded != weights_sha256(model):
+        whose = (f"the report of another model (weights SHA-256 {recorded[:12]}…)" if isinstance(recorded, str)
+                 else "a summary.json that is not a probe report of this model")
+        raise ParameterError(f"{folder} holds {whose}; choose another folder, or pass --force (force=True) to "
+                             "write this model's report into it")
+
+
 def run(model: nn.Module, data, *, n: int | None = None, seed: int = 0, device: torch.device | str | None = None,
         budget: str = "quick", baseline: nn.Module | None = None, out: str | os.PathLike | None = None,
         resume: bool = False, progress: Progress | None = None, batch_size: int | None = None,
-        stages: Sequence[str] | None = None, corruption_net=None, max_memory: str | int | None = None) -> Report:
+        stages: Sequence[str] | None = None, corruption_net=None, max_memory: str | int | None = None,
+        force: bool = False) -> Report:
     """The sanity report of `model` on `data` (a dataset or a spec: test split).
 
     `budget` 'quick', 'standard' or 'thorough' sets the samples and options of every stage;
@@ -267,7 +286,8 @@ def run(model: nn.Module, data, *, n: int | None = None, seed: int = 0, device: 
     side by side, and transferred from in the masking probe; `out` the report folder (None:
     compute and judge only); `stages` a subset of the stages (default all); `corruption_net`
     the corruption network of the `adversarial_corruptions` stage, when that probe exists;
-    `batch_size` and `max_memory` are handed to every stage.
+    `batch_size` and `max_memory` are handed to every stage.  A folder holding the report of
+    another model (by the weights SHA-256 in its `summary.json`) is refused unless `force`.
     """
     if budget not in budgets.BUDGETS:
         raise ParameterError(f"unknown budget '{budget}' (expected one of {', '.join(budgets.BUDGETS)})")
@@ -278,6 +298,7 @@ def run(model: nn.Module, data, *, n: int | None = None, seed: int = 0, device: 
         raise ParameterError(f"baseline must be a model (nn.Module), got {type(baseline).__name__}")
     names = stage_names(stages)
     folder = _folder(out, baseline is not None)
+    _check_same_model(folder, model, force)
     dataset = runner.resolve_data(data)
     created = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     start = time.perf_counter()

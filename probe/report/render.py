@@ -14,6 +14,7 @@ import json
 import math
 from pathlib import Path
 
+from probe import results
 from probe.plot import save
 from probe.report.checks import RANK, SECTIONS, Check, number, worst
 from probe.report.figures import draw, png_size
@@ -238,6 +239,7 @@ def write(report) -> None:
     """The figures, `report.html` and `summary.json` in `report.out`."""
     folder: Path = report.out
     encoded = figures(report)
-    (folder / "report.html").write_text(page(report, encoded), encoding="utf-8")
-    text = json.dumps(json_safe(report.summary()), indent=1, allow_nan=False, ensure_ascii=False)
-    (folder / "summary.json").write_text(text + "\n", encoding="utf-8")
+    document = page(report, encoded)
+    results.write_atomically(folder / "report.html", lambda tmp: tmp.write_text(document, encoding="utf-8"))
+    text = json.dumps(json_safe(report.summary()), indent=1, allow_nan=False, ensure_ascii=False) + "\n"
+    results.write_atomically(folder / "summary.json", lambda tmp: tmp.write_text(text, encoding="utf-8"))
