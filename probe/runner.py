@@ -28,6 +28,7 @@ import hashlib
 import json
 import os
 import shutil
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -90,10 +91,20 @@ def check_output(path: str | os.PathLike | None, suffixes: tuple[str, ...] = (".
     folder = path.parent
     while not folder.exists():
         folder = folder.parent
-    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK) or not _can_create_in(folder):
         raise ParameterError(f"cannot write {path}: {folder} is not a writable folder")
     if path.exists() and not os.access(path, os.W_OK):
         raise ParameterError(f"cannot write {path}: the file is read-only")
+
+
+def _can_create_in(folder: Path) -> bool:
+    """Whether a file can be created in `folder` (tried, then removed): permission bits do not
+    tell for root, nor for system folders such as /proc and /sys."""
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".probe-write-test-"):
+            return True
+    except OSError:
+        return False
 
 
 def check_model(model: nn.Module, x: torch.Tensor, labels: np.ndarray, indices: np.ndarray) -> int:
@@ -253,6 +264,9 @@ def run(probe: str, model: nn.Module, data, compute: Compute, *, options: dict[s
             distributed.barrier()
             return results.load(out)
         parts = store.read(ours) if store is not None else in_memory
+        if shard is not None and not ours:   # more shards than chunks: a legal shard without samples
+            first, _ = _compute_chunk(compute, setup, chunks[0][:1], 0, cap)
+            parts = [first.isel({DIM: slice(0, 0)})]
         if shard is not None:
             attrs = dict(setup.attrs, shard=f"{shard[0]}/{shard[1]}", shard_chunks=ours,
                          samples_sha256=setup.identity["samples_sha256"], chunk_size=size)

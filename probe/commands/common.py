@@ -140,8 +140,14 @@ def resolve_device(spec: str = "auto") -> torch.device:
         device = torch.device(spec)
     except RuntimeError:
         raise ParameterError(f"unknown device '{spec}'") from None
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise ParameterError(f"--device {spec}: probes run on auto, cpu, cuda[:N] or mps")
+    if device.type == "cpu" and device.index not in (None, 0):
+        raise ParameterError(f"--device {spec}: there is one CPU device (cpu)")
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ParameterError("--device cuda requested but CUDA is not available")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ParameterError(f"--device {spec}: this machine has {torch.cuda.device_count()} CUDA device(s)")
     if device.type == "mps" and not (mps is not None and mps.is_available()):
         raise ParameterError("--device mps requested but MPS is not available")
     return device

@@ -5,6 +5,7 @@ from typing import Sequence
 
 from probe import results
 from probe.commands import common
+from probe.errors import DataError
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -13,7 +14,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("-o", "--out", required=True, help="figure file (.png, .pdf, .svg)")
 
     def body(args) -> None:
-        common.save_plot(results.load(args.result), args.out, quiet=True)
+        ds = results.load(args.result)
+        if "probe_version" not in ds.attrs:
+            raise DataError(f"{args.result} is not a probe result (it lacks the provenance attributes every probe "
+                            "result carries)")
+        common.save_plot(ds, args.out, quiet=True)
         print(args.out)
 
     return common.execute(parser, body, argv)

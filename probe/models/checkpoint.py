@@ -165,6 +165,10 @@ def _from_factory(spec: str, state: Any, source: str, arguments: dict | None = N
         model = factory(**(arguments or {}))
     except TypeError as exc:
         raise CheckpointError(f"factory '{spec}' does not take the arguments {arguments or {}}: {exc}") from None
+    except Exception as exc:   # the factory is the user's code: its failure is one line, not a probe bug
+        raise CheckpointError(f"factory '{spec}' failed: {type(exc).__name__}: {exc}") from None
+    if not isinstance(model, nn.Module):
+        raise CheckpointError(f"factory '{spec}' returned a {type(model).__name__}, not a model (torch.nn.Module)")
     if isinstance(state, dict) and state.get("format") == FORMAT:
         state = state["state_dict"]
     if not isinstance(state, dict):

@@ -177,6 +177,27 @@ def _contract(model: nn.Module, dataset, device: torch.device) -> tuple[Check, i
     return check, classes
 
 
+def _check_same_classes(model: nn.Module, baseline: nn.Module, dataset, device: torch.device) -> None:
+    """A baseline must classify the same classes as the model: compared on the first images,
+    before any work (a model that fails on them is left to the contract check)."""
+    chosen = np.arange(min(len(dataset), runner.CHECK_IMAGES))
+    x, _ = datasets.get_batch(dataset, chosen)
+    counts = []
+    for net in (model, baseline):
+        net.to(device)
+        with torch.no_grad(), eval_mode(net):
+            try:
+                logits = net(x.to(device))
+            except RuntimeError:
+                return
+        if not isinstance(logits, torch.Tensor) or logits.ndim != 2:
+            return
+        counts.append(int(logits.shape[1]))
+    if counts[0] != counts[1]:
+        raise ParameterError(f"the baseline has {counts[1]} classes but the model has {counts[0]}: a baseline must "
+                             "classify the same classes")
+
+
 def _run_stage(name: str, model: nn.Module, dataset, *, samples: int, options: dict, out: Path | None,
                file: str | None, label: str, progress: Progress | None, **keywords) -> tuple[Stage, xr.Dataset | None]:
     """One stage: its result and record, or (the runner refused the model, or the stage's
@@ -300,6 +321,8 @@ def run(model: nn.Module, data, *, n: int | None = None, seed: int = 0, device: 
     folder = _folder(out, baseline is not None)
     _check_same_model(folder, model, force)
     dataset = runner.resolve_data(data)
+    if baseline is not None:
+        _check_same_classes(model, baseline, dataset, torch.device(device) if device is not None else model_device(model))
     created = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     start = time.perf_counter()
     common = dict(budget=budget, n=n, seed=seed, device=device, batch_size=batch_size, resume=resume,
