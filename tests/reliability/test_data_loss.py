@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import probe.report
-from conftest import run_command
+from conftest import one_line_error, run_command
 from probe import data, models
 from probe.augment import Augmentation
 from probe.errors import ParameterError, ResumeError
@@ -18,13 +18,6 @@ from probe.train import fit
 
 def _digest(path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _one_line_error(proc) -> str:
-    assert proc.returncode == 2, proc.stderr[-2000:]
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error:"), proc.stderr[-2000:]
-    return lines[0]
 
 
 TRAIN = ("probe.train", "--epochs", "1", "--n", "128", "--batch-size", "64")
@@ -36,7 +29,7 @@ def test_a_diverging_training_stops_with_one_line(tmp_path):
     out = tmp_path / "net.pt"
     proc = run_command("probe.train", "--epochs", "1", "--n", "512", "--batch-size", "32", "--lr", "1e4",
                        "--schedule", "constant", "--clip-grad", "0", "--out", str(out), threads=1)
-    line = _one_line_error(proc)
+    line = one_line_error(proc)
     assert "diverged at epoch 1, step" in line and "last finite loss" in line
 
 
@@ -76,7 +69,7 @@ def test_resume_refuses_a_finished_run_of_another_recipe(tmp_path):
     out = tmp_path / "net.pt"
     assert run_command(*TRAIN, "--lr", "0.05", "--out", str(out), threads=1).returncode == 0
     before = _digest(out)
-    line = _one_line_error(run_command(*TRAIN, "--lr", "0.02", "--resume", "--out", str(out), threads=1))
+    line = one_line_error(run_command(*TRAIN, "--lr", "0.02", "--resume", "--out", str(out), threads=1))
     assert "finished training run of another recipe" in line
     assert _digest(out) == before
 
@@ -155,7 +148,7 @@ def test_report_refuses_a_folder_holding_another_models_report(tmp_path):
     summary = folder / "summary.json"
     before = _digest(summary)
     command = ("probe.report", str(second), "--n", "8", "--stages", "evaluate", "--quiet", "--out", str(folder))
-    line = _one_line_error(run_command(*command))
+    line = one_line_error(run_command(*command))
     assert "another model" in line and "--force" in line
     assert _digest(summary) == before
     assert run_command(*command, "--force").returncode == 0

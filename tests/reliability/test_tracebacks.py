@@ -10,7 +10,7 @@ import torch
 import xarray as xr
 
 import probe.evaluate
-from conftest import run_command
+from conftest import one_line_error, run_command
 from probe import models, results
 from probe.errors import DataError
 
@@ -40,21 +40,6 @@ def not_a_module():
 '''
 
 
-def _one_line_error(proc) -> str:
-    assert proc.returncode == 2, proc.stderr[-2000:]
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error:"), proc.stderr[-2000:]
-    return lines[0]
-
-
-@pytest.fixture(scope="module")
-def untrained(tmp_path_factory):
-    path = tmp_path_factory.mktemp("models") / "lenet.pt"
-    torch.manual_seed(0)
-    models.save(models.build("lenet", in_channels=1, num_classes=10, image_size=(28, 28)), path)
-    return path
-
-
 @pytest.fixture()
 def factories(tmp_path, monkeypatch):
     """A module of model factories importable here and in the commands run from this test."""
@@ -65,8 +50,8 @@ def factories(tmp_path, monkeypatch):
     return reliability_factories
 
 
-def test_a_shard_without_chunks_is_empty_and_merges(tmp_path, untrained):
-    common = ("probe.evaluate", str(untrained), "--n", "16", "--quiet")
+def test_a_shard_without_chunks_is_empty_and_merges(tmp_path, untrained_checkpoint):
+    common = ("probe.evaluate", str(untrained_checkpoint), "--n", "16", "--quiet")
     shards = [tmp_path / f"shard{i}.nc" for i in range(2)]
     for i, shard in enumerate(shards):
         proc = run_command(*common, "--shard", f"{i}/2", "--out", str(shard))
@@ -81,8 +66,8 @@ def test_a_shard_without_chunks_is_empty_and_merges(tmp_path, untrained):
 
 
 @pytest.mark.parametrize("device", ["meta", "xpu", "cpu:3"])
-def test_an_unusable_device_is_one_line_about_the_device(untrained, device):
-    line = _one_line_error(run_command("probe.evaluate", str(untrained), "--n", "8", "--device", device))
+def test_an_unusable_device_is_one_line_about_the_device(untrained_checkpoint, device):
+    line = one_line_error(run_command("probe.evaluate", str(untrained_checkpoint), "--n", "8", "--device", device))
     assert f"--device {device}" in line and "checkpoint" not in line
 
 
@@ -100,19 +85,19 @@ def test_a_bfloat16_model_is_hashed_and_probed(tmp_path, factories):
 
 @pytest.mark.parametrize("factory, words", [("raising", "failed: RuntimeError: no such weights"),
                                             ("not_a_module", "returned a dict, not a model")])
-def test_a_failing_factory_is_one_line(tmp_path, factories, untrained, factory, words):
+def test_a_failing_factory_is_one_line(tmp_path, factories, untrained_checkpoint, factory, words):
     weights = tmp_path / "weights.pt"
-    torch.save(models.load(untrained).state_dict(), weights)
-    line = _one_line_error(run_command("probe.evaluate", str(weights), "--factory",
+    torch.save(models.load(untrained_checkpoint).state_dict(), weights)
+    line = one_line_error(run_command("probe.evaluate", str(weights), "--factory",
                                        f"reliability_factories:{factory}", "--n", "8"))
     assert words in line
 
 
-def test_a_nan_pixel_is_blamed_on_the_data(tmp_path, untrained):
+def test_a_nan_pixel_is_blamed_on_the_data(tmp_path, untrained_checkpoint):
     images = np.random.default_rng(0).random((20, 1, 28, 28)).astype(np.float32)
     images[5, 0, 3, 3] = np.nan
     np.savez(tmp_path / "nan.npz", images=images, labels=np.arange(20) % 10)
-    line = _one_line_error(run_command("probe.evaluate", str(untrained), "--data", str(tmp_path / "nan.npz"),
+    line = one_line_error(run_command("probe.evaluate", str(untrained_checkpoint), "--data", str(tmp_path / "nan.npz"),
                                        "--split", "all"))
     assert "image 5" in line and "NaN" in line and "model" not in line
 
@@ -133,43 +118,44 @@ class Pictures(torch.utils.data.Dataset):
         return x, self.labels.get(index, index % 10)
 
 
-def test_a_nan_pixel_in_a_later_chunk_names_its_image(untrained):
+def test_a_nan_pixel_in_a_later_chunk_names_its_image(untrained_checkpoint):
     with pytest.raises(DataError, match="image 290 of the data has NaN"):
-        probe.evaluate.run(models.load(untrained), Pictures(nan_at=290))
+        probe.evaluate.run(models.load(untrained_checkpoint), Pictures(nan_at=290))
 
 
 @pytest.mark.parametrize("label", ["cat", 2.5, None])
-def test_a_label_that_is_not_a_class_number_is_one_line(untrained, label):
+def test_a_label_that_is_not_a_class_number_is_one_line(untrained_checkpoint, label):
     with pytest.raises(DataError, match="the label of image 4 is"):
-        probe.evaluate.run(models.load(untrained), Pictures(labels={4: label}), n=None, indices=np.arange(8))
+        probe.evaluate.run(models.load(untrained_checkpoint), Pictures(labels={4: label}), n=None, indices=np.arange(8))
 
 
 @pytest.mark.parametrize("seed", ["-1", str(2 ** 63)])
-def test_a_seed_out_of_range_is_refused_before_any_work(untrained, seed):
-    line = _one_line_error(run_command("probe.evaluate", str(untrained), "--seed", seed))
+def test_a_seed_out_of_range_is_refused_before_any_work(untrained_checkpoint, seed):
+    line = one_line_error(run_command("probe.evaluate", str(untrained_checkpoint), "--seed", seed))
     assert "seed must be an integer in [0, 9223372036854775808)" in line
 
 
-def test_an_infinite_memory_budget_is_one_line(untrained):
-    assert "memory size" in _one_line_error(run_command("probe.evaluate", str(untrained), "--max-memory", "inf"))
+def test_an_infinite_memory_budget_is_one_line(untrained_checkpoint):
+    line = one_line_error(run_command("probe.evaluate", str(untrained_checkpoint), "--max-memory", "inf"))
+    assert "memory size" in line
 
 
 @pytest.mark.parametrize("out", ["/proc/x.nc", "/sys/x.nc"])
-def test_an_output_in_a_system_folder_is_one_line(untrained, out):
-    line = _one_line_error(run_command("probe.evaluate", str(untrained), "--n", "8", "--out", out))
+def test_an_output_in_a_system_folder_is_one_line(untrained_checkpoint, out):
+    line = one_line_error(run_command("probe.evaluate", str(untrained_checkpoint), "--n", "8", "--out", out))
     assert f"cannot write {out}" in line
 
 
 def test_plot_refuses_a_netcdf_file_probe_did_not_write(tmp_path):
     foreign = tmp_path / "foreign.nc"
     xr.Dataset({"margin": ("x", np.arange(3.0))}, attrs={"probe": "margins"}).to_netcdf(foreign)
-    line = _one_line_error(run_command("probe.plot", str(foreign), "-o", str(tmp_path / "f.png")))
+    line = one_line_error(run_command("probe.plot", str(foreign), "-o", str(tmp_path / "f.png")))
     assert "not a probe result" in line
 
 
-def test_report_names_a_baseline_with_another_class_count(tmp_path, untrained):
+def test_report_names_a_baseline_with_another_class_count(tmp_path, untrained_checkpoint):
     five = tmp_path / "five.pt"
     models.save(models.build("lenet", in_channels=1, num_classes=5, image_size=(28, 28)), five)
-    line = _one_line_error(run_command("probe.report", str(untrained), "--baseline", str(five), "--n", "8",
+    line = one_line_error(run_command("probe.report", str(untrained_checkpoint), "--baseline", str(five), "--n", "8",
                                        "--stages", "evaluate", "--quiet", "--out", str(tmp_path / "report")))
     assert "the baseline has 5 classes but the model has 10" in line
