@@ -80,8 +80,8 @@ def in_range(low: float, high: float, *, low_open: bool = False, high_open: bool
     return Range(low, high, low_open=low_open, high_open=high_open)
 
 
-def integer(low: int = -SEED_LIMIT, high: int = SEED_LIMIT) -> Range:
-    """Integers in [`low`, `high`]."""
+def integer(low: float = -math.inf, high: float = math.inf) -> Range:
+    """Integers in [`low`, `high`] (unbounded by default)."""
     return Range(low, high, integer=True)
 
 

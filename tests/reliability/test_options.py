@@ -63,7 +63,11 @@ def test_corruption_net_refuses_a_bad_number(tmp_path, options, named):
 def _python_cases():
     """(entry point, keyword arguments) of Python calls the shared checks refuse."""
     from probe import adversarial_corruptions, flatness, lp, margins, masking, overlap, sparsefool
+    from probe.augment.ada import AdA
     from probe.augment.adversarial import AdversarialTraining
+    from probe.augment.augmix import AugMix
+    from probe.augment.deepaugment import DeepAugment
+    from probe.augment.prime import PRIME
     from probe.corruption_net import pretrain
     from probe.models.normalize import Normalized
     from probe.train import fit
@@ -88,6 +92,10 @@ def _python_cases():
         (fit, dict(model=model, train_set=None, seed=2 ** 63)),
         (pretrain, dict(net=model, train_set=None, ssim_weight=math.nan)),
         (AdversarialTraining, dict(norm="l2", epsilon=math.inf)),
+        (AugMix, dict(severity=math.nan)),
+        (PRIME, dict(strength=math.nan)),
+        (AdA, dict(net=model, nu=math.nan)),
+        (DeepAugment, dict(net=model, p=math.inf)),
         (Normalized, dict(model=model, mean=[math.nan], std=[1.0])),
     ]
 
