@@ -91,14 +91,15 @@ def check(**declared: tuple[object, Range]) -> None:
     for name, (value, allowed) in declared.items():
         if value is None:
             continue
-        values = list(value) if isinstance(value, (list, tuple, np.ndarray)) else [value]
-        if not values or not all(allowed.admits(v.item() if isinstance(v, np.generic) else v) for v in values):
-            shown = [_shown(v) for v in values] if isinstance(value, (list, tuple, np.ndarray)) else _shown(value)
-            elements = "each of " if isinstance(value, (list, tuple, np.ndarray)) else ""
-            raise ParameterError(f"{elements}{name} must be {allowed}, got {shown}")
+        several = isinstance(value, (list, tuple, np.ndarray))
+        values = [_plain(v) for v in (np.asarray(value, dtype=object).reshape(-1) if several else [value])]
+        if not values or not all(allowed.admits(v) for v in values):
+            raise ParameterError(f"{'each of ' if several else ''}{name} must be {allowed}, "
+                                 f"got {values if several else values[0]}")
 
 
-def _shown(value: object) -> object:
+def _plain(value: object) -> object:
+    """A numpy scalar as the Python number it holds (so that integer types are recognised)."""
     return value.item() if isinstance(value, np.generic) else value
 
 

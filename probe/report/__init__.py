@@ -318,8 +318,8 @@ def run(model: nn.Module, data, *, n: int | None = None, seed: int = 0, device: 
     if baseline is not None and not isinstance(baseline, nn.Module):
         raise ParameterError(f"baseline must be a model (nn.Module), got {type(baseline).__name__}")
     names = stage_names(stages)
+    _check_same_model(Path(out) if out is not None else None, model, force)
     folder = _folder(out, baseline is not None)
-    _check_same_model(folder, model, force)
     dataset = runner.resolve_data(data)
     if baseline is not None:
         _check_same_classes(model, baseline, dataset, torch.device(device) if device is not None else model_device(model))
