@@ -86,7 +86,7 @@ def sanity_report(checkpoint: Path, corruption_net: Path, folder: Path, log: Cal
     start = time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()):   # its progress (stderr) stays visible
         status = report_main([str(checkpoint), "--data", DATA, "--corruption-net", str(corruption_net),
-                              "--out", str(folder)])
+                              "--out", str(folder), "--force"])
     if status != 0:
         raise SystemExit(f"demo: the report failed with status {status}")
     summary = json.loads((folder / "summary.json").read_text())

@@ -13,6 +13,8 @@ halves the working batch and runs the chunk again (`is_out_of_memory`).
 """
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -37,8 +39,8 @@ def parse_size(text: str | int | float) -> int:
             size = float(body[:-1] if body[-1:] in UNITS else body) * scale
         except ValueError:
             raise ParameterError(f"a memory size is a number of bytes with an optional K/M/G/T, got '{text}'") from None
-    if not size > 0:
-        raise ParameterError(f"a memory size must be positive, got '{text}'")
+    if not (math.isfinite(size) and size > 0):
+        raise ParameterError(f"a memory size must be a positive finite number of bytes, got '{text}'")
     return int(size)
 
 

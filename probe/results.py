@@ -17,7 +17,7 @@ import datetime as _dt
 import json
 import os
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -157,17 +157,23 @@ def remove_stale_temporaries(path: str | os.PathLike) -> None:
             stale.unlink(missing_ok=True)
 
 
-def save(ds: xr.Dataset, path: str | os.PathLike) -> Path:
-    """Write `ds` to netCDF (h5netcdf) atomically: a temporary file, then a rename."""
+def write_atomically(path: str | os.PathLike, write: Callable[[Path], object]) -> Path:
+    """`write(temporary)` into a temporary file beside `path`, then rename it to `path`: a reader
+    (or a resumed run after a crash) sees the old file or the new one, never a partial one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temporary_path(path)
     try:
-        _encode(ds).to_netcdf(tmp, engine="h5netcdf")
+        write(tmp)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def save(ds: xr.Dataset, path: str | os.PathLike) -> Path:
+    """Write `ds` to netCDF (h5netcdf) atomically: a temporary file, then a rename."""
+    return write_atomically(path, lambda tmp: _encode(ds).to_netcdf(tmp, engine="h5netcdf"))
 
 
 def load(path: str | os.PathLike) -> xr.Dataset:

@@ -31,6 +31,7 @@ import json
 import os
 import shutil
 import socket
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -41,7 +42,7 @@ import xarray as xr
 from torch import nn
 
 from probe import data as datasets
-from probe import distributed, memory, results
+from probe import distributed, memory, ranges, results
 from probe import progress as progress_sinks
 from probe.errors import DataError, ModelError, ParameterError, ResumeError, ShapeError
 from probe.logits import finite_rows
@@ -95,10 +96,20 @@ def check_output(path: str | os.PathLike | None, suffixes: tuple[str, ...] = (".
     folder = path.parent
     while not folder.exists():
         folder = folder.parent
-    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK) or not _can_create_in(folder):
         raise ParameterError(f"cannot write {path}: {folder} is not a writable folder")
     if path.exists() and not os.access(path, os.W_OK):
         raise ParameterError(f"cannot write {path}: the file is read-only")
+
+
+def _can_create_in(folder: Path) -> bool:
+    """Whether a file can be created in `folder` (tried, then removed): permission bits do not
+    tell for root, nor for system folders such as /proc and /sys."""
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".probe-write-test-"):
+            return True
+    except OSError:
+        return False
 
 
 def check_model(model: nn.Module, x: torch.Tensor, labels: np.ndarray, indices: np.ndarray) -> int:
@@ -216,6 +227,7 @@ def run(probe: str, model: nn.Module, data, compute: Compute, *, options: dict[s
     is counted when it is finished.  See the module docstring for the rest.
     """
     check_batch_size(batch_size)
+    ranges.check(seed=(seed, ranges.SEED), n=(n, ranges.integer(1)))
     check_output(out)
     shard = distributed.parse_shard(shard)
     if chunk_size is not None and chunk_size < 1:
@@ -273,6 +285,9 @@ def _run(probe: str, model: nn.Module, data, compute: Compute, *, options: dict[
             distributed.barrier()
             return results.load(out)
         parts = store.read(ours) if store is not None else in_memory
+        if shard is not None and not ours:   # more shards than chunks: a legal shard without samples
+            first, _ = _compute_chunk(compute, setup, chunks[0][:1], 0, cap, progress_sinks.Callback(None))
+            parts = [first.isel({DIM: slice(0, 0)})]
         if shard is not None:
             attrs = dict(setup.attrs, shard=f"{shard[0]}/{shard[1]}", shard_chunks=ours,
                          samples_sha256=setup.identity["samples_sha256"], chunk_size=size)

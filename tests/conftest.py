@@ -133,3 +133,20 @@ def kill_after_first_chunk(argv: list[str], out, timeout: float = 240.0) -> None
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert not Path(out).exists(), "a killed run must not leave a result file"
+
+
+@pytest.fixture(scope="module")
+def untrained_checkpoint(tmp_path_factory):
+    """An untrained LeNet checkpoint (seeded), for commands refused before the model matters."""
+    path = tmp_path_factory.mktemp("models") / "untrained.pt"
+    torch.manual_seed(0)
+    models.save(models.build("lenet", in_channels=1, num_classes=10, image_size=(28, 28)), path)
+    return path
+
+
+def one_line_error(proc) -> str:
+    """The single `error: ...` line of a command that exited with status 2 (asserted)."""
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:"), proc.stderr[-2000:]
+    return lines[0]

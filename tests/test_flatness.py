@@ -179,9 +179,9 @@ def test_cli_reports_bad_input(tmp_path, capsys):
     models.save(random_bn_lenet(), checkpoint)
     for argv, message in ((["--hessian", "eig:3"], "unknown Hessian probe"),
                           (["--directions", "1"], "directions must be 0 or at least 2"),
-                          (["--radii", "-1"], "radii must be positive"),
+                          (["--radii", "-1"], "radii must be a finite number > 0"),
                           (["--directions", "0"], "nothing to compute"),
-                          (["--points", "1", "--landscape", "1d"], "at least 2 points"),
+                          (["--points", "1", "--landscape", "1d"], "points must be an integer ≥ 2"),
                           (["--towards", str(checkpoint)], "towards needs landscape")):
         code = probe_main("flatness", [str(checkpoint), "--n", "8", "--quiet", "--out", str(tmp_path / "x.nc")] + argv)
         assert code == 2

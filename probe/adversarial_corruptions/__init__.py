@@ -29,7 +29,7 @@ import torch
 import xarray as xr
 from torch import nn
 
-from probe import memory, runner, seeding
+from probe import memory, ranges, runner, seeding
 from probe.attacks.ada import AdAResult, ada_attack, corrupt, zero_offsets
 from probe.data import get_batch
 from probe.errors import ParameterError
@@ -162,11 +162,11 @@ def finalize(ds: xr.Dataset) -> xr.Dataset:
 
 def _check(radius: Sequence[float], steps: int, ssim_threshold: float, examples: int) -> list[float]:
     radii = [float(r) for r in np.atleast_1d(np.asarray(radius, dtype=np.float64))]
-    if not radii or not all(np.isfinite(r) and r >= 0 for r in radii) or len(set(radii)) != len(radii):
-        raise ParameterError(f"radius must hold distinct finite relative radii ν ≥ 0, got {radius}")
-    if steps < 0 or not 0 <= examples <= CHUNK_SIZE or not -1.0 < ssim_threshold <= 1.0:
-        raise ParameterError(f"adversarial corruptions need steps ≥ 0, examples in [0, {CHUNK_SIZE}] and an SSIM "
-                             f"threshold in (-1, 1], got {steps}, {examples}, {ssim_threshold}")
+    ranges.check(radius=(radii, ranges.NON_NEGATIVE), steps=(steps, ranges.integer(0)),
+                 examples=(examples, ranges.integer(0, CHUNK_SIZE)),
+                 ssim_threshold=(ssim_threshold, ranges.in_range(-1.0, 1.0, low_open=True)))
+    if len(set(radii)) != len(radii):
+        raise ParameterError(f"radius must hold distinct relative radii ν, got {radius}")
     return radii
 
 

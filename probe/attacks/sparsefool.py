@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from probe import ranges
 from probe.attacks.deepfool import deepfool
 from probe.attacks.linear_solver import linear_solver
 from probe.errors import ParameterError, ShapeError
@@ -81,16 +82,9 @@ def perceptibility_bounds(x: torch.Tensor, lb, ub, delta: float | None) -> tuple
 
 def check_options(lam: float, max_iter: int, overshoot: float, delta: float | None, candidates: int) -> None:
     """`ParameterError` unless λ ≥ 1, max_iter ≥ 1, overshoot ≥ 0, δ > 0 (or None) and candidates ≥ 2."""
-    if lam < 1.0:
-        raise ParameterError(f"lam (λ) must be at least 1, got {lam}")
-    if max_iter < 1:
-        raise ParameterError(f"max_iter must be at least 1, got {max_iter}")
-    if overshoot < 0:
-        raise ParameterError(f"overshoot must be non-negative, got {overshoot}")
-    if delta is not None and delta <= 0:
-        raise ParameterError(f"delta must be positive, got {delta}")
-    if candidates < 2:
-        raise ParameterError(f"candidates must be at least 2, got {candidates}")
+    ranges.check(lam=(lam, ranges.at_least(1.0)), max_iter=(max_iter, ranges.integer(1)),
+                 overshoot=(overshoot, ranges.NON_NEGATIVE), delta=(delta, ranges.POSITIVE),
+                 candidates=(candidates, ranges.integer(2)))
 
 
 def _bounds(x: torch.Tensor, lb, ub, delta: float | None) -> tuple[torch.Tensor, torch.Tensor]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from probe import ranges
 from probe.attacks.ada import ada_attack
 from probe.augment.network import NetworkAugmentation
 from probe.errors import ParameterError
@@ -27,8 +28,7 @@ class AdA(NetworkAugmentation):
     OPTIONS = {"nu": 0.015, "steps": 10}
 
     def __init__(self, net: nn.Module, nu: float = 0.015, steps: int = 10, threshold: float = GUARD_THRESHOLD) -> None:
-        if nu < 0 or steps < 0:
-            raise ParameterError(f"ada needs nu ≥ 0 and steps ≥ 0, got {nu}, {steps}")
+        ranges.check(nu=(nu, ranges.NON_NEGATIVE), steps=(steps, ranges.integer(0)))
         super().__init__(net)
         self.nu, self.steps, self.threshold = float(nu), int(steps), float(threshold)
 

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from probe import ranges
 from probe.attacks.pgd import NORMS, pgd
 from probe.augment.base import TWO_MAXIMISATIONS, Augmentation
 from probe.errors import ParameterError
@@ -29,8 +30,9 @@ class AdversarialTraining(Augmentation):
 
     def __init__(self, norm: str, epsilon: float, steps: int = 7, inner: Augmentation | None = None,
                  monitor: Callable[[torch.Tensor], None] | None = None) -> None:
-        if norm not in NORMS or epsilon <= 0 or steps < 1:
-            raise ParameterError(f"adversarial training needs a norm in {NORMS}, ε > 0 and steps ≥ 1")
+        if norm not in NORMS:
+            raise ParameterError(f"adversarial training needs a norm in {NORMS}, got '{norm}'")
+        ranges.check(epsilon=(epsilon, ranges.POSITIVE), steps=(steps, ranges.integer(1)))
         self.norm, self.epsilon, self.steps = norm, float(epsilon), int(steps)
         self.inner = inner or Augmentation()
         if self.inner.maximises:

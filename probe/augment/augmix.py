@@ -16,6 +16,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from probe import ranges
 from probe.augment.jsd import ConsistencyAugmentation
 from probe.errors import ParameterError
 
@@ -176,9 +177,8 @@ class AugMix(ConsistencyAugmentation):
 
     def __init__(self, severity: float = 3.0, width: int = 3, depth: int = 3, jsd: bool = False) -> None:
         super().__init__(jsd)
-        if not 0 <= severity <= MAX_LEVEL or width < 1 or depth < 1:
-            raise ParameterError(f"augmix: severity must lie in [0, {MAX_LEVEL:g}], width and depth ≥ 1 "
-                                 f"(got {severity}, {width}, {depth})")
+        ranges.check(severity=(severity, ranges.in_range(0.0, MAX_LEVEL)), width=(width, ranges.integer(1)),
+                     depth=(depth, ranges.integer(1)))
         self.severity, self.width, self.depth = float(severity), int(width), int(depth)
 
     def augment(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:

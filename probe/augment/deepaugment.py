@@ -20,9 +20,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from probe import ranges
 from probe.augment.augmix import uniform
 from probe.augment.network import NetworkAugmentation
-from probe.errors import ParameterError
 from probe.params import parameter_blocks, per_image_forward
 
 NOISE, ZERO, FLIP, ACTIVATION = 0.5, 0.1, 0.1, 0.5   # distortions at level 1
@@ -62,8 +62,7 @@ class DeepAugment(NetworkAugmentation):
     OPTIONS = {"strength": 1.0, "p": 0.5}
 
     def __init__(self, net: nn.Module, strength: float = 1.0, p: float = 0.5) -> None:
-        if strength < 0 or not 0 <= p <= 1:
-            raise ParameterError(f"deepaugment needs strength ≥ 0 and p in [0, 1], got {strength}, {p}")
+        ranges.check(strength=(strength, ranges.NON_NEGATIVE), p=(p, ranges.in_range(0.0, 1.0)))
         super().__init__(net)
         self.strength, self.p = float(strength), float(p)
 

@@ -27,6 +27,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+from probe import ranges
 from probe.augment.augmix import apply_per_image, integers, mix_chains, parse_options, uniform
 from probe.augment.jsd import ConsistencyAugmentation
 from probe.errors import ParameterError
@@ -116,8 +117,8 @@ class PRIME(ConsistencyAugmentation):
                  preset: str = "auto", primitives: str = "spectral+spatial+colour", mix: bool = True,
                  **overrides) -> None:
         super().__init__(jsd)
-        if strength < 0 or width < 1 or depth < 1:
-            raise ParameterError(f"prime: strength must be ≥ 0, width and depth ≥ 1 (got {strength}, {width}, {depth})")
+        ranges.check(strength=(strength, ranges.NON_NEGATIVE), width=(width, ranges.integer(1)),
+                     depth=(depth, ranges.integer(1)))
         chosen = [name for name in primitives.split("+") if name]
         if not chosen or len(set(chosen)) != len(chosen) or not set(chosen) <= set(self.PRIMITIVES[1:]):
             raise ParameterError(f"prime: primitives must be distinct names among {', '.join(self.PRIMITIVES[1:])} "

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from probe import data as datasets
-from probe import models, progress, runner
+from probe import memory, models, progress, ranges, runner
 from probe.errors import ParameterError, ProbeError
 
 PLOT_SUFFIXES = (".png", ".pdf", ".svg")
@@ -50,6 +50,27 @@ def positive_int(text: str) -> int:
     return value
 
 
+def seed(text: str) -> int:
+    """argparse type: a seed, an integer in [0, 2**63) (`probe.ranges.SEED`)."""
+    try:
+        value = int(text)
+        ranges.check(seed=(value, ranges.SEED))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer seed, got '{text}'") from None
+    except ParameterError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return value
+
+
+def memory_size(text: str) -> str:
+    """argparse type: a memory size as `probe.memory.parse_size` reads it (kept as written)."""
+    try:
+        memory.parse_size(text)
+    except ParameterError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
 def make_parser(prog: str, description: str, *, example: str, checkpoint: bool = True, samples: bool = True,
                 split: bool = True) -> Parser:
     """A parser with the shared options, and `example` at the end of its help."""
@@ -80,12 +101,12 @@ def make_parser(prog: str, description: str, *, example: str, checkpoint: bool =
     if samples:
         parser.add_argument("--n", "--num-samples", dest="n", type=positive_int, default=None,
                             help="number of samples (seeded subset; default: all)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=seed, default=0)
     parser.add_argument("--batch-size", type=positive_int, default=None,
                         help="cap on the working batch (default: the probe's own)")
     parser.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:1, mps "
                                                          "(under torchrun: each rank's own CUDA device)")
-    parser.add_argument("--max-memory", metavar="SIZE",
+    parser.add_argument("--max-memory", type=memory_size, metavar="SIZE",
                         help="memory the working batch may use, e.g. 2G (default: 80%% of the free CUDA memory, "
                              "2G on CPU)")
     parser.add_argument("--out", type=Path, help="result file (.nc; default runs/<probe>-<model>-<date>.nc)")
@@ -162,8 +183,14 @@ def resolve_device(spec: str = "auto") -> torch.device:
         device = torch.device(spec)
     except RuntimeError:
         raise ParameterError(f"unknown device '{spec}'") from None
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise ParameterError(f"--device {spec}: probes run on auto, cpu, cuda[:N] or mps")
+    if device.type == "cpu" and device.index not in (None, 0):
+        raise ParameterError(f"--device {spec}: there is one CPU device (cpu)")
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ParameterError("--device cuda requested but CUDA is not available")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ParameterError(f"--device {spec}: this machine has {torch.cuda.device_count()} CUDA device(s)")
     if device.type == "mps" and not (mps is not None and mps.is_available()):
         raise ParameterError("--device mps requested but MPS is not available")
     return device

@@ -8,7 +8,7 @@ from typing import Sequence
 
 from probe import results
 from probe.commands import common
-from probe.errors import ParameterError
+from probe.errors import DataError, ParameterError
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -26,6 +26,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.label is not None and len(args.label) != len(args.results):
             raise ParameterError(f"--label given {len(args.label)} times for {len(args.results)} results")
         loaded = [results.load(path) for path in args.results]
+        for path, ds in zip(args.results, loaded):
+            if "probe_version" not in ds.attrs:
+                raise DataError(f"{path} is not a probe result (it lacks the provenance attributes every probe "
+                                "result carries)")
         probes = sorted({str(ds.attrs.get("probe")) for ds in loaded})
         if len(probes) > 1:
             raise ParameterError(f"results of different probes cannot share a figure ({', '.join(probes)})")

@@ -1,5 +1,5 @@
 """`python -m probe.report CHECKPOINT --data SPEC [--split test] [--n N] [--budget quick|standard|thorough]
-[--baseline OTHER.pt] --out DIR [--resume]`: the sanity report of a model (`probe.report`).
+[--baseline OTHER.pt] --out DIR [--resume] [--force]`: the sanity report of a model (`probe.report`).
 
 Writes every result (`*.nc`), every figure (`*.png`), `report.html` and `summary.json` into
 DIR, with a progress bar per stage, and prints the verdict table.
@@ -37,6 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--resume", action="store_true",
                         help="reuse the finished results in --out (only those of the same probe, options, model "
                              "and data)")
+    parser.add_argument("--force", action="store_true",
+                        help="write into a folder that holds another model's report (its files are replaced "
+                             "stage by stage)")
     return parser
 
 
@@ -79,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         report = sanity.run(model, data, n=args.n, seed=args.seed, device=device, budget=args.budget,
                             baseline=baseline, out=args.out, resume=args.resume, progress=progress,
                             batch_size=args.batch_size, stages=args.stages, corruption_net=network,
-                            max_memory=args.max_memory,
+                            max_memory=args.max_memory, force=args.force,
                             command=shlex.join(["python", "-m", "probe.report",
                                                 *(sys.argv[1:] if argv is None else argv)]))
         if not args.quiet:

@@ -21,6 +21,7 @@ from probe.commands import common
 from probe.data import TransformedDataset, image_shape, num_classes, subset_indices
 from probe.data.formats import ImageFolder
 from probe.data.transforms import parse_transform
+from probe.errors import ParameterError
 from probe.train import SCHEDULES, channel_statistics, fit, history_path
 from probe.train.loader import RandomResizedCrops
 
@@ -63,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> None:
     common.check_checkpoint_out(args)
     runner.check_output(args.plot, common.PLOT_SUFFIXES)
+    if (args.mean is None) != (args.std is None):
+        raise ParameterError("--mean and --std go together (else both come from the training images)")
     device = distributed.start(common.resolve_device(args.device))
     main_rank = distributed.world()[0] == 0
     args.quiet = args.quiet or not main_rank
@@ -78,7 +81,7 @@ def run(args: argparse.Namespace) -> None:
         train_set = torch.utils.data.Subset(train_set, subset_indices(len(train_set), args.n, args.seed).tolist())
         train_set.info = dict(getattr(train_set.dataset, "info", {}))
     channels, height, width = image_shape(test_set)
-    mean, std = (args.mean, args.std) if args.mean and args.std else channel_statistics(train_set)
+    mean, std = (args.mean, args.std) if args.mean is not None else channel_statistics(train_set)
     torch.manual_seed(args.seed)
     model = models.build(args.arch, in_channels=channels, num_classes=num_classes(test_set),
                          image_size=(height, width), mean=mean, std=std,

@@ -18,8 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from probe import ranges
 from probe.data import get_batch
-from probe.errors import ParameterError
 from probe.params import eval_mode
 from probe.ssim import ssim
 from probe.train import learning_rate
@@ -53,8 +53,8 @@ def pretrain(net: nn.Module, train_set, *, epochs: int = 5, batch_size: int = 64
     Batches are drawn in a seeded order; `progress(k)` is called with the images of every step,
     `log(line)` once per epoch.
     """
-    if epochs < 1 or batch_size < 1 or lr <= 0 or ssim_weight < 0:
-        raise ParameterError("pretraining needs epochs ≥ 1, batch size ≥ 1, lr > 0 and ssim_weight ≥ 0")
+    ranges.check(epochs=(epochs, ranges.integer(1)), batch_size=(batch_size, ranges.integer(1)),
+                 lr=(lr, ranges.POSITIVE), ssim_weight=(ssim_weight, ranges.NON_NEGATIVE), seed=(seed, ranges.SEED))
     device = torch.device(device)
     net.to(device).train()
     optimizer = torch.optim.Adam(net.parameters(), lr=lr)

@@ -10,13 +10,13 @@ mode are exactly as they were.
 from __future__ import annotations
 
 import contextlib
-import math
 from typing import Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from probe import ranges
 from probe.errors import ParameterError
 
 
@@ -31,8 +31,9 @@ def parse_bn_adapt(spec: str | Sequence) -> tuple[float, int]:
         prior_value, size_value = float(prior), int(size)
     except (TypeError, ValueError):
         raise ParameterError(f"bn_adapt must be N:n (source prior N ≥ 0, batch size n ≥ 1), got '{spec}'") from None
-    if not sep or not math.isfinite(prior_value) or prior_value < 0 or size_value < 1 or size_value != float(size):
+    if not sep or size_value < 1 or size_value != float(size):
         raise ParameterError(f"bn_adapt must be N:n with a finite N ≥ 0 and an integer n ≥ 1, got '{spec}'")
+    ranges.check(bn_adapt_prior=(prior_value, ranges.NON_NEGATIVE))
     return prior_value, size_value
 
 
@@ -58,8 +59,7 @@ def _mixing_hook(prior: float):
 @contextlib.contextmanager
 def bn_adaptation(model: nn.Module, prior: float) -> Iterator[nn.Module]:
     """Within the block, every forward pass of `model` uses statistics adapted to its batch."""
-    if prior < 0:
-        raise ParameterError(f"BN adaptation prior N must be ≥ 0, got {prior}")
+    ranges.check(prior=(prior, ranges.NON_NEGATIVE))
     layers = batchnorm_layers(model)
     if not layers:
         raise ParameterError("the model has no BatchNorm layers with running statistics: BN adaptation does not apply")
@@ -74,7 +74,6 @@ def bn_adaptation(model: nn.Module, prior: float) -> Iterator[nn.Module]:
 @torch.no_grad()
 def adapted_logits(model: nn.Module, x: torch.Tensor, prior: float, batch: int) -> torch.Tensor:
     """Logits of `x` with each consecutive group of `batch` images adapted on its own statistics."""
-    if batch < 1:
-        raise ParameterError(f"BN adaptation batch size n must be ≥ 1, got {batch}")
+    ranges.check(batch=(batch, ranges.integer(1)))
     with bn_adaptation(model, prior):
         return torch.cat([model(part) for part in x.split(batch)])

@@ -148,13 +148,33 @@ class TransformedDataset(Dataset):
 
 
 def get_batch(dataset: Dataset, indices) -> tuple[torch.Tensor, torch.Tensor]:
-    """Gather `indices` of any map-style dataset as `(images float NCHW, labels int64)`."""
+    """Gather `indices` of any map-style dataset as `(images float NCHW, labels int64)`.  An image
+    with a NaN or infinite pixel, or a label that is not a whole number, is a `DataError` naming
+    its dataset index (so that it is never taken for a fault of the model)."""
+    indices = np.asarray(indices, dtype=np.int64).reshape(-1)
     if hasattr(dataset, "batch"):
-        return dataset.batch(indices)
-    items = [dataset[int(i)] for i in indices]
-    x = torch.stack([torch.as_tensor(item[0], dtype=torch.float32) for item in items])
-    y = torch.as_tensor([int(item[1]) for item in items], dtype=torch.int64)
+        x, y = dataset.batch(indices)
+    else:
+        items = [dataset[int(i)] for i in indices]
+        x = torch.stack([torch.as_tensor(item[0], dtype=torch.float32) for item in items])
+        y = torch.as_tensor([_class_number(item[1], int(i)) for item, i in zip(items, indices)], dtype=torch.int64)
+    finite = torch.isfinite(x.reshape(len(x), -1)).all(1)
+    if not bool(finite.all()):
+        raise DataError(f"image {int(indices[int(torch.nonzero(~finite)[0, 0])])} of the data has NaN or infinite "
+                        "pixel values")
     return x, y
+
+
+def _class_number(label, index: int) -> int:
+    """A label as an int; a `DataError` for a string, a fraction or anything else."""
+    try:
+        number = int(label)
+        whole = number == label
+    except (TypeError, ValueError):
+        whole = False
+    if not whole:
+        raise DataError(f"the label of image {index} is {label!r}; labels must be class numbers 0..K-1")
+    return number
 
 
 def labels_of(dataset: Dataset, indices) -> np.ndarray:

@@ -17,9 +17,9 @@ import torch
 import xarray as xr
 from torch import nn
 
-from probe import runner
+from probe import ranges, runner
 from probe.data import get_batch
-from probe.errors import ModelError, ParameterError
+from probe.errors import ModelError
 from probe.logits import classify
 from probe.params import eval_mode
 from probe.results import variable
@@ -115,8 +115,7 @@ def calibration(ds: xr.Dataset, bins: int = CALIBRATION_BINS) -> xr.Dataset:
     (b/B, (b+1)/B] (confidence 0 in the first) the samples, mean confidence and accuracy (%),
     and the expected calibration error `ece` = Σ_b (n_b / N) |accuracy_b − confidence_b| (%),
     over the samples whose logits are finite.  Empty bins hold 0 with `count` 0."""
-    if bins < 1:
-        raise ParameterError(f"calibration needs at least one bin, got {bins}")
+    ranges.check(bins=(bins, ranges.integer(1)))
     finite = ds["finite"].values.astype(bool)
     confidence = ds["confidence"].values[finite].astype(np.float64)
     correct = ds["correct"].values[finite].astype(np.float64)

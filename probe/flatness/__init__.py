@@ -29,7 +29,7 @@ from torch import nn
 
 from probe import hessian as curvature
 from probe import params as P
-from probe import runner
+from probe import ranges, runner
 from probe.errors import ParameterError
 from probe.flatness.directions import (FLATNESS_STREAM, LANDSCAPE_STREAM, check_same_shapes, direction_generator,
                                        direction_towards, filter_normalized_direction, make_direction,
@@ -68,27 +68,24 @@ def _pair(value, name: str) -> tuple[float, float]:
         low, high = (float(v) for v in value)
     except (TypeError, ValueError):
         raise ParameterError(f"{name} must be two numbers (low, high), got {value!r}") from None
+    ranges.check(**{name: ([low, high], ranges.FINITE)})
     return low, high
 
 
 def _options(model: nn.Module, *, radii, directions, filter_norm, include_bias_bn, hessian, eig_method, max_iter,
              tol, density_probes, landscape, towards, alpha_range, beta_range, points) -> dict:
     """Check every option before any work; return them resolved, as the result records them."""
-    if isinstance(directions, bool) or not isinstance(directions, (int, np.integer)) or directions < 0 \
-            or directions == 1:
-        raise ParameterError(f"directions must be 0 or at least 2, got {directions}")
     radii = resolved_radii(radii, filter_norm)
-    if not all(math.isfinite(r) and r > 0 for r in radii):
-        raise ParameterError(f"radii must be positive numbers, got {list(radii)}")
+    ranges.check(directions=(directions, ranges.integer(0)), radii=(radii, ranges.POSITIVE),
+                 max_iter=(max_iter, ranges.integer(1)), tol=(tol, ranges.POSITIVE),
+                 density_probes=(density_probes, ranges.integer(1)), points=(points, ranges.integer(2)))
+    if directions == 1:
+        raise ParameterError("directions must be 0 or at least 2, got 1")
     spec = curvature.parse_hessian_spec(hessian)
     if eig_method not in curvature.METHODS:
         raise ParameterError(f"unknown eigenvalue method '{eig_method}' (expected {', '.join(curvature.METHODS)})")
-    if max_iter < 1 or not tol > 0 or density_probes < 1:
-        raise ParameterError("the Hessian probes need max_iter ≥ 1, tol > 0 and density_probes ≥ 1")
     if landscape not in (None, *LANDSCAPES):
         raise ParameterError(f"landscape must be 1d or 2d, got '{landscape}'")
-    if points < 2:
-        raise ParameterError(f"a landscape needs at least 2 points per axis, got {points}")
     if not directions and not spec and not landscape:
         raise ParameterError("nothing to compute: directions 0 without hessian or landscape")
     if towards is not None:

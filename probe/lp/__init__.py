@@ -21,7 +21,7 @@ import torch
 import xarray as xr
 from torch import nn
 
-from probe import runner, seeding
+from probe import ranges, runner, seeding
 from probe.balls import (L0_VALUES, Draw, ball_name, check_radius, draw, equivalent_radius, norm, norm_name,
                          parse_ball, parse_norm, parse_norms, perturb, scale_radius)
 from probe.data import image_shape
@@ -46,12 +46,10 @@ RADIUS_UNITS = "Lp norm (L0: fraction of pixels)"
 def noise_strengths(levels: int, max_strength: float, strengths: Sequence[float] | None = None) -> list[float]:
     """`strengths` as given, else `levels` equally spaced strengths up to `max_strength`."""
     if strengths is None:
-        if int(levels) < 1 or not max_strength > 0:
-            raise ParameterError(f"levels and max_strength must be positive, got {levels} and {max_strength}")
+        ranges.check(levels=(levels, ranges.integer(1)), max_strength=(max_strength, ranges.POSITIVE))
         return np.linspace(max_strength / levels, max_strength, int(levels)).tolist()
+    ranges.check(strengths=(list(strengths), ranges.NON_NEGATIVE))
     values = [float(s) for s in strengths]
-    if not values or any(not (s >= 0 and math.isfinite(s)) for s in values):
-        raise ParameterError(f"strengths must be finite and non-negative, got {values}")
     if len(set(values)) != len(values):
         raise ParameterError(f"strengths must be distinct, got {values}")
     return values

@@ -27,7 +27,7 @@ import torch
 import xarray as xr
 from torch import nn
 
-from probe import runner
+from probe import ranges, runner
 from probe.attacks.deepfool import VARIANTS, DeepFoolResult, deepfool
 from probe.data import image_shape
 from probe.errors import ParameterError
@@ -209,8 +209,9 @@ def run(model: nn.Module, data, *, n: int | None = None, indices=None, seed: int
     found (`boundary_distance`, `REFINE_STEPS` more forward passes of a float64 copy of the model,
     except on MPS), beside `margin`.
     """
-    if max_iter < 1 or candidates < 2 or overshoot < 0:
-        raise ParameterError("margins need max_iter ≥ 1, candidates ≥ 2 and overshoot ≥ 0")
+    ranges.check(max_iter=(max_iter, ranges.integer(1)), candidates=(candidates, ranges.integer(2)),
+                 overshoot=(overshoot, ranges.NON_NEGATIVE), block=(block, ranges.integer(1)),
+                 stride=(stride, ranges.integer(1)))
     if variant not in VARIANTS:
         raise ParameterError(f"unknown variant '{variant}' (expected one of {', '.join(VARIANTS)})")
     dataset = runner.resolve_data(data)

@@ -37,7 +37,7 @@ import torch.nn.functional as F
 import xarray as xr
 from torch import nn
 
-from probe import runner, seeding
+from probe import ranges, runner, seeding
 from probe.lp import accuracy
 from probe.attacks.deepfool import deepfool
 from probe.attacks.pgd import NORMS, pgd_attack
@@ -62,16 +62,13 @@ UNITS = "pixel L2 ([0,1] scale)"
 
 def resolve_radii(radii: Sequence[float]) -> list[float]:
     """Distinct positive finite radii, ascending."""
-    values = sorted({float(r) for r in radii})
-    if not values or not all(math.isfinite(r) and r > 0 for r in values):
-        raise ParameterError(f"radii must be positive finite numbers, got {list(radii)}")
-    return values
+    ranges.check(radii=(list(radii), ranges.POSITIVE))
+    return sorted({float(r) for r in radii})
 
 
 def resolve_steps(steps: Sequence[int]) -> list[int]:
     """Distinct positive step counts, ascending, always including 1 (the one-step attack)."""
-    if not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s >= 1 for s in steps):
-        raise ParameterError(f"steps must be positive integers, got {list(steps)}")
+    ranges.check(steps=(list(steps), ranges.integer(1)))
     return sorted({int(s) for s in steps} | {1})
 
 
@@ -313,8 +310,8 @@ def run(model: nn.Module, data, *, n: int | None = None, indices=None, seed: int
     """
     if norm not in NORMS:
         raise ParameterError(f"unknown norm '{norm}' (expected one of {', '.join(NORMS)})")
-    if max_iter < 1 or candidates < 2 or overshoot < 0:
-        raise ParameterError("masking needs max_iter ≥ 1, candidates ≥ 2 and overshoot ≥ 0")
+    ranges.check(max_iter=(max_iter, ranges.integer(1)), candidates=(candidates, ranges.integer(2)),
+                 overshoot=(overshoot, ranges.NON_NEGATIVE))
     chosen_radii, chosen_steps = resolve_radii(radii), resolve_steps(steps)
     dataset = runner.resolve_data(data)
     if baseline is not None:

@@ -167,6 +167,10 @@ def _from_factory(spec: str, state: Any, source: str, arguments: dict | None = N
         model = factory(**(arguments or {}))
     except TypeError as exc:
         raise CheckpointError(f"factory '{spec}' does not take the arguments {arguments or {}}: {exc}") from None
+    except Exception as exc:   # the factory is the user's code: its failure is one line, not a probe bug
+        raise CheckpointError(f"factory '{spec}' failed: {type(exc).__name__}: {exc}") from None
+    if not isinstance(model, nn.Module):
+        raise CheckpointError(f"factory '{spec}' returned a {type(model).__name__}, not a model (torch.nn.Module)")
     if isinstance(state, dict) and state.get("format") == FORMAT:
         state = state["state_dict"]
     if not isinstance(state, dict):
@@ -219,11 +223,12 @@ def load(path: str | os.PathLike, trust: bool = False, factory: str | None = Non
 
 
 def weights_sha256(model: nn.Module) -> str:
-    """SHA-256 of the parameters and buffers, in state-dict order (device independent)."""
+    """SHA-256 of the parameters and buffers, in state-dict order (device independent): their raw
+    bytes, so that every dtype hashes (bfloat16 has no numpy equivalent)."""
     digest = hashlib.sha256()
     for name, tensor in model.state_dict().items():
         digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()
 
 

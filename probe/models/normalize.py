@@ -6,14 +6,15 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from probe import ranges
+
 
 class Normalized(nn.Module):
     """`model((x - mean) / std)` with per-channel `mean` and `std` stored as buffers."""
 
     def __init__(self, model: nn.Module, mean: Sequence[float], std: Sequence[float]) -> None:
         super().__init__()
-        if any(s <= 0 for s in std):
-            raise ValueError(f"std must be positive, got {list(std)}")
+        ranges.check(mean=(list(mean), ranges.FINITE), std=(list(std), ranges.POSITIVE))
         self.model = model
         self.register_buffer("mean", torch.tensor(list(mean), dtype=torch.float32).view(1, -1, 1, 1))
         self.register_buffer("std", torch.tensor(list(std), dtype=torch.float32).view(1, -1, 1, 1))

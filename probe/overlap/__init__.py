@@ -22,7 +22,7 @@ import numpy as np
 import torch
 import xarray as xr
 
-from probe import runner, seeding
+from probe import ranges, runner, seeding
 from probe import data as datasets
 from probe.balls import (Draw, ball_name, check_radius, draw, norm, norm_name, parse_ball, parse_norm, parse_norms,
                          perturb)
@@ -226,8 +226,8 @@ def run(model=None, data=None, *, seed: int = 0, device: torch.device | str | No
     """
     if model is not None:
         raise ParameterError("the overlap probe takes no model (pass model=None)")
-    if int(samples) < 1 or int(radii) < 2:
-        raise ParameterError(f"need samples ≥ 1 and radii ≥ 2, got {samples} and {radii}")
+    ranges.check(samples=(samples, ranges.integer(1)), radii=(radii, ranges.integer(2)), dim=(dim, ranges.integer(1)),
+                 image=(image, ranges.integer(0)))
     ball = _reference(reference)
     ps = parse_norms(norms)
     clip_around, data_identity = None, None
@@ -242,8 +242,6 @@ def run(model=None, data=None, *, seed: int = 0, device: torch.device | str | No
         data_identity = dict(datasets.identity(dataset), data_fingerprint=datasets.fingerprint(x, y))
     elif data is not None:
         raise ParameterError("data is only used to clip around one of its images: pass image=INDEX too")
-    if int(dim) < 1:
-        raise ParameterError(f"the dimension must be positive, got {dim}")
     where = seeding.generator_device(device)
     generator = torch.Generator(device=where).manual_seed(int(seed))
     options = {"dim": int(dim), "reference": ball_name(*ball), "norms": [norm_name(p) for p in ps],

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
+import json
 import os
 import shlex
 import time
@@ -38,7 +39,7 @@ from torch import nn
 from probe import __version__, registry, runner
 from probe import data as datasets
 from probe.errors import ModelError, ParameterError
-from probe.models import model_identity
+from probe.models import model_identity, weights_sha256
 from probe.params import eval_mode, model_device
 from probe.report import budgets, pipeline
 from probe.report.checks import Check, judge, worst
@@ -179,6 +180,27 @@ def _contract(model: nn.Module, dataset, device: torch.device) -> tuple[Check, i
     return check, classes
 
 
+def _check_same_classes(model: nn.Module, baseline: nn.Module, dataset, device: torch.device) -> None:
+    """A baseline must classify the same classes as the model: compared on the first images,
+    before any work (a model that fails on them is left to the contract check)."""
+    chosen = np.arange(min(len(dataset), runner.CHECK_IMAGES))
+    x, _ = datasets.get_batch(dataset, chosen)
+    counts = []
+    for net in (model, baseline):
+        net.to(device)
+        with torch.no_grad(), eval_mode(net):
+            try:
+                logits = net(x.to(device))
+            except RuntimeError:
+                return
+        if not isinstance(logits, torch.Tensor) or logits.ndim != 2:
+            return
+        counts.append(int(logits.shape[1]))
+    if counts[0] != counts[1]:
+        raise ParameterError(f"the baseline has {counts[1]} classes but the model has {counts[0]}: a baseline must "
+                             "classify the same classes")
+
+
 def _run_stage(name: str, model: nn.Module, dataset, *, samples: int, options: dict, out: Path | None,
                file: str | None, label: str, progress: Progress | None, **keywords) -> tuple[Stage, xr.Dataset | None]:
     """One stage: its result and record, or (the runner refused the model, or the stage's
@@ -276,11 +298,28 @@ def _command(data, *, n, seed, budget, stages, out, baseline, corruption_net, ba
     return shlex.join(parts)
 
 
+def _check_same_model(folder: Path | None, model: nn.Module, force: bool) -> None:
+    """Refuse (unless `force`) a folder whose `summary.json` is the report of another model, so that
+    two models' results never mix in one folder."""
+    summary = folder / "summary.json" if folder is not None else None
+    if force or summary is None or not summary.exists():
+        return
+    try:
+        recorded = json.loads(summary.read_text(encoding="utf-8"))["model"]["identity"]["model_sha256"]
+    except (OSError, ValueError, KeyError, TypeError):
+        recorded = None
+    if recorded != weights_sha256(model):
+        whose = (f"the report of another model (weights SHA-256 {recorded[:12]}…)" if isinstance(recorded, str)
+                 else "a summary.json that is not a probe report of this model")
+        raise ParameterError(f"{folder} holds {whose}; choose another folder, or pass --force (force=True) to "
+                             "write this model's report into it")
+
+
 def run(model: nn.Module, data, *, n: int | None = None, seed: int = 0, device: torch.device | str | None = None,
         budget: str = "quick", baseline: nn.Module | None = None, out: str | os.PathLike | None = None,
         resume: bool = False, progress: Progress | None = None, batch_size: int | None = None,
         stages: Sequence[str] | None = None, corruption_net=None, max_memory: str | int | None = None,
-        command: str | None = None) -> Report:
+        command: str | None = None, force: bool = False) -> Report:
     """The sanity report of `model` on `data` (a dataset or a spec: test split).
 
     `budget` 'quick', 'standard' or 'thorough' sets the samples and options of every stage;
@@ -290,7 +329,8 @@ def run(model: nn.Module, data, *, n: int | None = None, seed: int = 0, device: 
     the corruption network of the `adversarial_corruptions` stage, when that probe exists;
     `batch_size` and `max_memory` are handed to every stage; `command` the command line shown as
     the way to reproduce the report (default: the equivalent `python -m probe.report` line, with
-    CHECKPOINT standing for the model's file).
+    CHECKPOINT standing for the model's file).  A folder holding the report of
+    another model (by the weights SHA-256 in its `summary.json`) is refused unless `force`.
     """
     if budget not in budgets.BUDGETS:
         raise ParameterError(f"unknown budget '{budget}' (expected one of {', '.join(budgets.BUDGETS)})")
@@ -300,8 +340,11 @@ def run(model: nn.Module, data, *, n: int | None = None, seed: int = 0, device: 
     if baseline is not None and not isinstance(baseline, nn.Module):
         raise ParameterError(f"baseline must be a model (nn.Module), got {type(baseline).__name__}")
     names = stage_names(stages)
+    _check_same_model(Path(out) if out is not None else None, model, force)
     folder = _folder(out, baseline is not None)
     dataset = runner.resolve_data(data)
+    if baseline is not None:
+        _check_same_classes(model, baseline, dataset, torch.device(device) if device is not None else model_device(model))
     created = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     start = time.perf_counter()
     common = dict(budget=budget, n=n, seed=seed, device=device, batch_size=batch_size, resume=resume,

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from probe import __version__
+from probe import __version__, results
 from probe.plot import save
 from probe.report.checks import (CHECKS, PERCENT_KEYS, RANK, REASONS, SECTIONS, Check, named_number, number,
                                   worst)
@@ -360,6 +360,7 @@ def write(report) -> None:
     """The figures, `report.html` and `summary.json` in `report.out`."""
     folder: Path = report.out
     encoded = figures(report)
-    (folder / "report.html").write_text(page(report, encoded), encoding="utf-8")
-    text = json.dumps(json_safe(report.summary()), indent=1, allow_nan=False, ensure_ascii=False)
-    (folder / "summary.json").write_text(text + "\n", encoding="utf-8")
+    document = page(report, encoded)
+    results.write_atomically(folder / "report.html", lambda tmp: tmp.write_text(document, encoding="utf-8"))
+    text = json.dumps(json_safe(report.summary()), indent=1, allow_nan=False, ensure_ascii=False) + "\n"
+    results.write_atomically(folder / "summary.json", lambda tmp: tmp.write_text(text, encoding="utf-8"))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import pickle
 import time
 from pathlib import Path
 from typing import Callable
@@ -20,7 +21,7 @@ import torch
 import xarray as xr
 from torch import nn
 
-from probe import distributed, models
+from probe import distributed, models, ranges, results
 from probe.augment import Augmentation, random_crop_flip
 from probe.data import fingerprint, get_batch
 from probe.errors import ParameterError, ResumeError
@@ -84,6 +85,18 @@ def check_same_run(saved: dict | None, identity: dict[str, str], where: Path) ->
                           "remove it or train without resume")
 
 
+def _read_state(path: Path, device: torch.device) -> dict:
+    """The training state beside a checkpoint; a truncated or foreign file is a `ResumeError`."""
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+    except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError) as exc:   # a damaged file
+        raise ResumeError(f"cannot resume: the training state {path} is truncated or unreadable "
+                          f"({type(exc).__name__}); remove it to start again") from None
+    if not isinstance(state, dict) or not {"epoch", "optimizer", "history"} <= state.keys():
+        raise ResumeError(f"cannot resume: {path} is not a training state; remove it to start again")
+    return state
+
+
 def history_path(checkpoint: Path) -> Path:
     """Where the per-epoch history of a training run is saved (a `probe='train'` result):
     `NAME.pt` → `NAME.history.nc`; a name without a checkpoint suffix keeps all of it
@@ -113,8 +126,13 @@ def fit(model: nn.Module, train_set, test_set=None, *, epochs: int = 10, batch_s
     Under torchrun the model is wrapped in DistributedDataParallel (`sync_bn`: SyncBatchNorm),
     each rank trains on its share of every epoch, and only rank 0 writes files.
     """
-    if epochs <= 0 or batch_size <= 0 or lr <= 0 or warmup_epochs < 0 or warmup_epochs >= epochs:
-        raise ParameterError("epochs, batch size and learning rate must be positive, warm-up in [0, epochs)")
+    ranges.check(epochs=(epochs, ranges.integer(1)), batch_size=(batch_size, ranges.integer(1)),
+                 lr=(lr, ranges.POSITIVE), momentum=(momentum, ranges.in_range(0.0, 1.0, high_open=True)),
+                 weight_decay=(weight_decay, ranges.NON_NEGATIVE), clip_grad=(clip_grad, ranges.NON_NEGATIVE),
+                 seed=(seed, ranges.SEED), workers=(workers, ranges.integer(0)),
+                 warmup_epochs=(warmup_epochs, ranges.in_range(0.0, epochs, high_open=True)))
+    if nesterov and momentum == 0:
+        raise ParameterError("nesterov momentum needs momentum > 0")
     if amp not in AMP or lr_scaling not in LR_SCALINGS:
         raise ParameterError(f"amp must be one of {AMP}, lr_scaling one of {LR_SCALINGS}")
     device = torch.device(device)
@@ -146,13 +164,25 @@ def fit(model: nn.Module, train_set, test_set=None, *, epochs: int = 10, batch_s
                             clip_grad=clip_grad, standard_augment=standard_augment, seed=seed, amp=amp,
                             warmup_epochs=warmup_epochs, lr_scaling=lr_scaling, sync_bn=sync_bn)
     if resume and checkpoint is not None and _state_path(checkpoint).exists():
-        state = torch.load(_state_path(checkpoint), map_location=device, weights_only=True)
+        state = _read_state(_state_path(checkpoint), device)
         check_same_run(state.get("identity"), identity, _state_path(checkpoint))
-        model.load_state_dict(models.load(checkpoint, map_location=device).state_dict())
+        saved = models.load(checkpoint, map_location=device)
+        done = saved.probe_info["meta"].get("epochs_done")
+        if done != state["epoch"]:
+            raise ResumeError(f"cannot resume: {checkpoint} holds epoch {done} but its training state "
+                              f"{_state_path(checkpoint)} epoch {state['epoch']}; remove both to start again")
+        model.load_state_dict(saved.state_dict())
         optimizer.load_state_dict(state["optimizer"])
         history = {k: list(v) for k, v in state["history"].items()}
         first_epoch = int(state["epoch"])
-    meta = dict(meta or {})
+    elif resume and checkpoint is not None and checkpoint.exists():
+        finished = models.load(checkpoint, map_location="cpu").probe_info["meta"].get("run_identity")
+        if finished != identity:
+            raise ResumeError(f"cannot resume: {checkpoint} is a finished training run"
+                              f"{'' if finished is None else ' of another recipe'} and has no training state; "
+                              "choose another --out, or remove it to train again")
+    meta = dict(meta or {}, run_identity=identity)
+    last_loss = math.nan
     for epoch in range(first_epoch, epochs):
         start = time.perf_counter()
         net.train()
@@ -172,13 +202,16 @@ def fit(model: nn.Module, train_set, test_set=None, *, epochs: int = 10, batch_s
             with torch.autocast(device.type, dtype=AMP[amp], enabled=amp is not None):
                 loss, logits = augment.loss(net, x, y, generator)
             if not torch.isfinite(loss):
-                raise FloatingPointError(f"training loss became {loss.item()} at epoch {epoch + 1}, step {step}")
+                raise _diverged(f"the loss became {loss.item()}", epoch, step, last_loss, checkpoint)
+            last_loss = float(loss.detach())
             optimizer.zero_grad(set_to_none=True)
             _step(loss, model, optimizer, scaler, clip_grad)
             totals += torch.tensor([float(loss.detach()) * len(y), int((logits.argmax(1)[: len(y)] == y).sum()),
                                     len(y)], dtype=torch.float64)
             if progress is not None:
                 progress(len(y) * world)
+        if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
+            raise _diverged("the weights became non-finite", epoch, step, last_loss, checkpoint)
         if world > 1:
             torch.distributed.all_reduce(totals)
         measured = {"train_loss": float(totals[0] / totals[2]), "train_accuracy": float(100.0 * totals[1] / totals[2]),
@@ -193,8 +226,9 @@ def fit(model: nn.Module, train_set, test_set=None, *, epochs: int = 10, batch_s
                 meta.update(epochs_done=epoch + 1, **({"test_accuracy": measured["test_accuracy"]}
                                                       if test_set is not None else {}))
                 models.save(model, checkpoint, meta=meta)
-                torch.save({"epoch": epoch + 1, "optimizer": optimizer.state_dict(), "history": history,
-                            "identity": identity}, _state_path(checkpoint))
+                state = {"epoch": epoch + 1, "optimizer": optimizer.state_dict(), "history": history,
+                         "identity": identity}
+                results.write_atomically(_state_path(checkpoint), lambda tmp: torch.save(state, tmp))
             if log:
                 test = f"  test {measured['test_accuracy']:.2f}%" if test_set is not None else ""
                 log(f"epoch {epoch + 1:3d}/{epochs}  loss {measured['train_loss']:.4f}  "
@@ -204,6 +238,15 @@ def fit(model: nn.Module, train_set, test_set=None, *, epochs: int = 10, batch_s
     if rank == 0 and checkpoint is not None and _state_path(checkpoint).exists():
         _state_path(checkpoint).unlink()
     return _history_dataset(history)
+
+
+def _diverged(what: str, epoch: int, step: int, last_loss: float, checkpoint: Path | None) -> ParameterError:
+    """The one-line error of a training run that diverged at (0-based) `epoch` and `step`; the
+    checkpoint of the last finished epoch, if any, stays as it is."""
+    kept = (f"the checkpoint of epoch {epoch} is kept in {checkpoint}" if checkpoint is not None and epoch
+            else "no checkpoint was written")
+    return ParameterError(f"training diverged at epoch {epoch + 1}, step {step + 1}: {what} (last finite loss "
+                          f"{last_loss:.4g}); {kept}; lower the learning rate or clip gradients")
 
 
 def scheduled_rate(schedule: str, peak: float, progress: float, warmup: float = 0.0) -> float:
