@@ -56,7 +56,8 @@ def check_confidence(confidence: float) -> float:
     return value
 
 
-def _z(confidence: float) -> float:
+def normal_quantile(confidence: float = CONFIDENCE) -> float:
+    """z with P(|Z| ≤ z) = `confidence` for a standard normal Z (1.96 at 95 %)."""
     return float(scipy_stats.norm.ppf(0.5 + check_confidence(confidence) / 2))
 
 
@@ -65,10 +66,10 @@ def wilson(successes: int, n: int, confidence: float = CONFIDENCE) -> tuple[floa
     if n <= 0:
         check_confidence(confidence)
         return 0.0, 1.0
-    z, p = _z(confidence), successes / n
+    z, p = normal_quantile(confidence), successes / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return max(0.0, centre - half), min(1.0, centre + half)
+    return min(p, max(0.0, centre - half)), max(p, min(1.0, centre + half))   # exact at k = 0 and k = n
 
 
 def proportion(flags, confidence: float = CONFIDENCE) -> Estimate:
@@ -194,6 +195,19 @@ def weighted_share(counts: np.ndarray, flags: np.ndarray, among: np.ndarray | No
     return share.reshape((len(counts), *shape))
 
 
+def entries(name: str, estimate: Estimate) -> dict[str, float]:
+    """`{name: value, name_low: low, name_high: high}`: how a summary carries an estimate."""
+    return {name: float(estimate.value), f"{name}_low": float(estimate.low), f"{name}_high": float(estimate.high)}
+
+
+def percent(flags, among=None, confidence: float = CONFIDENCE) -> Estimate:
+    """The share (%) of true `flags` among the samples where `among` holds (default all), with
+    its Wilson interval."""
+    flags = np.asarray(flags, dtype=bool)
+    chosen = flags if among is None else flags[np.asarray(among, dtype=bool)]
+    return proportion(chosen, confidence).scaled(100.0)
+
+
 def samples_needed(n: int, width: float, target_width: float) -> int:
     """The n that would bring an interval of `width` at n samples to `target_width`, since the
     width shrinks as 1/√n; +inf widths (an interval open to non-convergence) give 0 (unknown)."""
@@ -248,6 +262,6 @@ def holm(pvalues) -> np.ndarray:
     return out.reshape(p.shape)
 
 
-__all__ = ["BOOTSTRAP_SEED", "CONFIDENCE", "Estimate", "RESAMPLES", "bootstrap", "check_confidence", "holm",
-           "mcnemar", "mean", "median", "order_ranks", "paired_differences", "percentile_interval", "proportion",
+__all__ = ["BOOTSTRAP_SEED", "CONFIDENCE", "Estimate", "RESAMPLES", "bootstrap", "check_confidence", "entries", "holm",
+           "mcnemar", "mean", "median", "normal_quantile", "order_ranks", "paired_differences", "percent", "percentile_interval", "proportion",
            "quantile", "resample_counts", "samples_needed", "signed_rank", "weighted_share", "wilson"]

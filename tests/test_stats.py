@@ -5,10 +5,12 @@ import math
 
 import numpy as np
 import pytest
+import torch
 from scipy import stats as scipy_stats
 
-from probe import stats
+from probe import models, registry, stats
 from probe.errors import ParameterError
+from test_runner import QUICK_OPTIONS
 
 
 @pytest.mark.parametrize("k, n", [(0, 10), (3, 10), (7, 10), (10, 10), (45, 50), (860, 1000)])
@@ -144,3 +146,25 @@ def test_95_percent_intervals_cover_the_population_value_on_seeded_subsets():
         covered_accuracy += a.low <= true_accuracy <= a.high
     assert 0.93 <= covered_median / SUBSETS <= 0.97, covered_median / SUBSETS
     assert 0.93 <= covered_accuracy / SUBSETS <= 0.97, covered_accuracy / SUBSETS
+
+
+@pytest.mark.parametrize("name", list(registry.PROBES))
+def test_every_summary_carries_intervals_around_its_numbers(name, sample_test):
+    """Each headline x comes with x_low ≤ x ≤ x_high (same unit) and the samples; a narrower
+    confidence gives a narrower interval (an untrained LeNet: the numbers need not be good)."""
+    entry = registry.entry(name)
+    if entry.uses_model:
+        torch.manual_seed(0)
+        model = models.build("lenet", in_channels=1, num_classes=10, image_size=(28, 28))
+        ds = entry.load().run(model, sample_test, n=24, seed=0, **QUICK_OPTIONS.get(name, {}))
+    else:
+        ds = entry.load().run(samples=200, dim=64, norms=["Linf", "L1"])
+    numbers = entry.load().summary(ds)
+    assert numbers["samples"] > 0
+    headlines = [key[:-4] for key in numbers if key.endswith("_low")]
+    assert headlines, numbers
+    for key in headlines:
+        assert numbers[f"{key}_low"] <= numbers[key] <= numbers[f"{key}_high"], (key, numbers)
+    narrow = entry.load().summary(ds, confidence=0.5)
+    for key in headlines:
+        assert numbers[f"{key}_low"] <= narrow[f"{key}_low"] and narrow[f"{key}_high"] <= numbers[f"{key}_high"], key

@@ -29,7 +29,7 @@ from torch import nn
 
 from probe import hessian as curvature
 from probe import params as P
-from probe import runner
+from probe import runner, stats
 from probe.errors import ParameterError
 from probe.flatness.directions import (FLATNESS_STREAM, LANDSCAPE_STREAM, check_same_shapes, direction_generator,
                                        direction_towards, filter_normalized_direction, make_direction,
@@ -202,25 +202,35 @@ def _landscape(model: nn.Module, x: torch.Tensor, y: torch.Tensor, o: dict, towa
                       coords)
 
 
-def summary(ds: xr.Dataset) -> dict[str, float | int]:
+def summary(ds: xr.Dataset, confidence: float = stats.CONFIDENCE) -> dict[str, float | int]:
     """Samples and non-finite samples, the loss at the trained weights (finite samples); with a
     sweep, F(γ) at the largest radius, its standard error and the directions that met a
     non-finite loss; with the Hessian, the top eigenvalue (largest |λ|, signed; +inf if not
-    converged) and the trace with its standard error; with a landscape, its non-finite points."""
-    finite = ds["finite"].values
+    converged) and the trace with its standard error; with a landscape, its non-finite points.
+    At `confidence`: the loss has a t interval over samples, F(γ) a percentile bootstrap over
+    the random directions (its Monte Carlo draws), the trace a normal interval from its
+    standard error (`_low`, `_high`); the top eigenvalue is computed, not sampled, and has none."""
+    finite = ds["finite"].values.astype(bool)
+    loss = stats.mean(ds["sample_loss"].values[finite], confidence) if finite.any() else \
+        stats.Estimate(math.inf, math.inf, math.inf, 0)
     numbers: dict[str, float | int] = {
         "samples": int(ds.sizes["sample"]),
         "non_finite": int((~finite).sum()),
-        "loss": float(ds["sample_loss"].values[finite].mean()) if finite.any() else math.inf,
+        **stats.entries("loss", loss),
     }
     if "flatness" in ds:
-        numbers.update(radius=float(ds["radius"].values[-1]), flatness=float(ds["flatness"].values[-1]),
-                       flatness_se=float(ds["flatness_se"].values[-1]),
+        change = ds["loss_change"].values[-1]                      # (direction,) at the largest radius
+        low, high = stats.bootstrap(lambda counts: counts @ change / len(change), len(change), confidence)
+        numbers.update(radius=float(ds["radius"].values[-1]), **stats.entries(
+            "flatness", stats.Estimate(float(ds["flatness"].values[-1]), float(low), float(high), len(change))))
+        numbers.update(flatness_se=float(ds["flatness_se"].values[-1]),
                        non_finite_directions=int((~ds["direction_finite"].values).any(axis=0).sum()))
     if "eigenvalue" in ds:
         numbers["top_eigenvalue"] = float(ds["eigenvalue"].values[0])
     if "trace" in ds:
-        numbers.update(trace=float(ds["trace"]), trace_se=float(ds["trace_se"]))
+        trace, se = float(ds["trace"]), float(ds["trace_se"])
+        half = stats.normal_quantile(confidence) * se if math.isfinite(trace) else 0.0
+        numbers.update(stats.entries("trace", stats.Estimate(trace, trace - half, trace + half, 0)), trace_se=se)
     for key in ("landscape_1d", "landscape_2d"):
         if key in ds:
             numbers["non_finite_points"] = int((~ds[f"{key}_finite"].values).sum())
