@@ -78,7 +78,8 @@ def test_refined_margins_are_the_analytic_ones_in_every_band(linear_setup, tmp_p
     x, _ = get_batch(dataset, ds["sample"].values)
     expected, _ = analytic(model, x, family)
     assert ds["margin_refined"].dims == ("subspace", "sample") and ds.attrs["param_refine"]
-    np.testing.assert_allclose(ds["margin_refined"].values, expected, rtol=1e-5)  # no overshoot, no slack
+    # no overshoot, no slack; float32 images resolve a distance to about 1e-7 (a margin near 1e-3 included)
+    np.testing.assert_allclose(ds["margin_refined"].values, expected, rtol=1e-5, atol=1e-6)
     assert (ds["margin"].values >= ds["margin_refined"].values).all()
     assert "median margin refined" in margins_command.report(ds)
     assert margins_plot.bands(ds, variable="margin_refined").get_ylabel().startswith("refined margin ‖δ‖₂")

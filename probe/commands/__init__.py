@@ -6,7 +6,7 @@ keyword arguments of the probe's `run`), then `run(...)`, a summary table and `-
 A command module may also define `prepare(args, options, device) -> options` for options that
 need loading (a second checkpoint, a folder), `load_data(args)` when its data are optional,
 `progress(args, data) -> (total, unit)` when its progress is not counted in samples, and
-`report(ds) -> str` for its summary.
+`report(ds, confidence) -> str` for its summary (numbers with intervals at `--confidence`).
 """
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ from probe import distributed, registry
 from probe.commands import common
 
 OTHER_COMMANDS = {"train": "probe.commands.train", "plot": "probe.commands.plot", "merge": "probe.commands.merge",
-                  "report": "probe.commands.report", "corruption_net": "probe.commands.corruption_net"}
+                  "report": "probe.commands.report", "corruption_net": "probe.commands.corruption_net",
+                  "compare": "probe.commands.compare"}
 
 
 def build_parser(name: str) -> argparse.ArgumentParser:
@@ -70,7 +71,8 @@ def _run(entry: registry.ProbeEntry, command, args: argparse.Namespace) -> None:
     finally:
         bar.close()
     if not args.quiet:
-        report = command.report(ds) if hasattr(command, "report") else common.summary_table(entry.load().summary(ds))
+        report = (command.report(ds, args.confidence) if hasattr(command, "report")
+                  else common.summary_table(entry.load().summary(ds, args.confidence), args.confidence))
         print(report + (f"\nresult: {args.out}" if args.out else ""))
     if distributed.world()[0] == 0:
         common.save_plot(ds, args.plot, args.quiet)

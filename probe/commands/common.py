@@ -17,7 +17,7 @@ from torch import nn
 from tqdm import tqdm
 
 from probe import data as datasets
-from probe import models, runner
+from probe import models, runner, stats
 from probe.errors import ParameterError, ProbeError
 
 PLOT_SUFFIXES = (".png", ".pdf", ".svg")
@@ -41,6 +41,14 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
     return value
+
+
+def confidence_level(text: str) -> float:
+    """argparse type: a confidence level strictly between 0 and 1."""
+    try:
+        return stats.check_confidence(float(text))
+    except (ValueError, ParameterError):
+        raise argparse.ArgumentTypeError(f"expected a confidence level between 0 and 1, got '{text}'") from None
 
 
 def make_parser(prog: str, description: str, *, checkpoint: bool = True, samples: bool = True,
@@ -80,12 +88,14 @@ def make_parser(prog: str, description: str, *, checkpoint: bool = True, samples
     parser.add_argument("--out", type=Path, help="result file (.nc)")
     parser.add_argument("--plot", type=Path, help="figure file (.png, .pdf, .svg)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or summary")
+    parser.add_argument("--confidence", type=confidence_level, default=stats.CONFIDENCE,
+                        help="level of the confidence intervals printed with every number (default: %(default)s)")
     return parser
 
 
 SHARED = frozenset({"checkpoint", "factory", "factory_arg", "trust_checkpoint", "data", "data_root", "split", "data_corruption",
                     "data_severity", "image_size", "n", "seed", "batch_size", "device", "max_memory", "out", "plot",
-                    "quiet", "resume", "shard"})
+                    "quiet", "resume", "shard", "confidence"})
 
 
 def own_options(args: argparse.Namespace) -> dict:
@@ -178,9 +188,27 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence]) -> str:
     return "\n".join(lines)
 
 
-def summary_table(numbers: dict) -> str:
-    """A probe's `summary(ds)` as a two-column table."""
-    return format_table(["quantity", "value"], list(numbers.items()))
+def estimate(numbers: dict, key: str) -> stats.Estimate:
+    """The number `key` of a summary with its interval (`key_low`, `key_high`) and the samples."""
+    return stats.Estimate(numbers[key], numbers[f"{key}_low"], numbers[f"{key}_high"], numbers["samples"])
+
+
+def interval(value: stats.Estimate, spec: str = ".3g", unit: str = "") -> str:
+    """`0.9 [0.84, 0.97]` (with `unit` after the value: `86.1% [83.0, 88.7]`)."""
+    return f"{value.value:{spec}}{unit} [{value.low:{spec}}, {value.high:{spec}}]"
+
+
+def summary_table(numbers: dict, confidence: float = stats.CONFIDENCE) -> str:
+    """A probe's `summary(ds)` as a table: each number with its interval and n, then the counts."""
+    rows = [[key, estimate(numbers, key) if f"{key}_low" in numbers else value,
+             numbers["samples"] if f"{key}_low" in numbers else ""]
+            for key, value in numbers.items() if not key.endswith(("_low", "_high")) and key != "samples"]
+    return format_table(["quantity", f"value [{ci(confidence)}]", "n"], rows)
+
+
+def ci(confidence: float) -> str:
+    """`95% CI`: the label of intervals at `confidence`."""
+    return f"{100 * confidence:g}% CI"
 
 
 def non_finite_note(numbers: dict, consequence: str) -> list[str]:
@@ -193,6 +221,8 @@ def non_finite_note(numbers: dict, consequence: str) -> list[str]:
 
 
 def _fmt(value) -> str:
+    if isinstance(value, stats.Estimate):
+        return interval(value, ".4g")
     if isinstance(value, (float, np.floating)):
         return f"{value:.4g}"
     return str(value)

@@ -202,6 +202,14 @@ def _landscape(model: nn.Module, x: torch.Tensor, y: torch.Tensor, o: dict, towa
                       coords)
 
 
+def flatness_estimate(ds: xr.Dataset, radius: int = -1, confidence: float = stats.CONFIDENCE) -> stats.Estimate:
+    """F(γ) at the `radius`-th radius with its percentile bootstrap interval over the random
+    directions (the Monte Carlo draws it averages); n is the number of directions."""
+    change = ds["loss_change"].values[radius]
+    low, high = stats.bootstrap(lambda counts: counts @ change / len(change), len(change), confidence)
+    return stats.Estimate(float(ds["flatness"].values[radius]), float(low), float(high), len(change))
+
+
 def summary(ds: xr.Dataset, confidence: float = stats.CONFIDENCE) -> dict[str, float | int]:
     """Samples and non-finite samples, the loss at the trained weights (finite samples); with a
     sweep, F(γ) at the largest radius, its standard error and the directions that met a
@@ -219,11 +227,9 @@ def summary(ds: xr.Dataset, confidence: float = stats.CONFIDENCE) -> dict[str, f
         **stats.entries("loss", loss),
     }
     if "flatness" in ds:
-        change = ds["loss_change"].values[-1]                      # (direction,) at the largest radius
-        low, high = stats.bootstrap(lambda counts: counts @ change / len(change), len(change), confidence)
-        numbers.update(radius=float(ds["radius"].values[-1]), **stats.entries(
-            "flatness", stats.Estimate(float(ds["flatness"].values[-1]), float(low), float(high), len(change))))
-        numbers.update(flatness_se=float(ds["flatness_se"].values[-1]),
+        numbers.update(radius=float(ds["radius"].values[-1]),
+                       **stats.entries("flatness", flatness_estimate(ds, -1, confidence)),
+                       flatness_se=float(ds["flatness_se"].values[-1]),
                        non_finite_directions=int((~ds["direction_finite"].values).any(axis=0).sum()))
     if "eigenvalue" in ds:
         numbers["top_eigenvalue"] = float(ds["eigenvalue"].values[0])
@@ -239,5 +245,5 @@ def summary(ds: xr.Dataset, confidence: float = stats.CONFIDENCE) -> dict[str, f
 
 __all__ = ["BATCH_SIZE", "DEFAULT_RADII", "DEFAULT_RELATIVE_RADII", "DataLoss", "FLATNESS_STREAM", "LANDSCAPES",
            "LANDSCAPE_STREAM", "direction_generator", "direction_towards", "filter_normalized_direction",
-           "hessian_probes", "landscape", "loss_evaluations", "make_direction", "resolved_radii", "run",
-           "sphere_direction", "sphere_flatness", "summary"]
+           "flatness_estimate", "hessian_probes", "landscape", "loss_evaluations", "make_direction", "resolved_radii",
+           "run", "sphere_direction", "sphere_flatness", "summary"]
