@@ -24,7 +24,8 @@ DIFFERENCE = 0.10               # relative difference of a key number that is hi
 DIFFERS = ' class="differs"'
 
 STYLE = """
-:root { --pass: #1a7f37; --warn: #9a6700; --fail: #cf222e; --skip: #6e7781; --line: #d0d7de; }
+:root { --pass: #1a7f37; --warn: #9a6700; --fail: #cf222e; --skip: #6e7781; --inconclusive: #0969da;
+        --line: #d0d7de; }
 * { box-sizing: border-box; }
 body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; font-size: 15px; line-height: 1.45;
        color: #1f2328; background: #fff; margin: 0; }
@@ -41,6 +42,7 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: now
          font-size: 12px; font-weight: 700; color: #fff; text-transform: uppercase; }
 .badge.pass { background: var(--pass); } .badge.warn { background: var(--warn); }
 .badge.fail { background: var(--fail); } .badge.skip { background: var(--skip); }
+.badge.inconclusive { background: var(--inconclusive); }
 tr.differs td, tr.differs th { background: #fff8c5; }
 .overall { font-size: 18px; margin: 10px 0 18px; }
 section.stage { border-top: 2px solid var(--line); padding-top: 18px; margin-top: 26px; }
@@ -68,7 +70,8 @@ def _measured(check: Check | None) -> str:
         return "–"
     if check.measured is None:
         return _e(check.note) if check.verdict in ("pass", "fail") and check.stage == "identity" else "–"
-    return _e(f"{number(check.measured)} {check.units}".strip())
+    interval = f" [{number(check.low)}, {number(check.high)}]" if check.low is not None else ""
+    return _e(f"{number(check.measured)}{interval} {check.units}".strip())
 
 
 def _differs(a: float | None, b: float | None) -> bool:
@@ -108,7 +111,8 @@ def _verdict_cell(check: Check | None) -> str:
     """The verdict badge, with the reason when nothing was measured (a stage not run)."""
     if check is None:
         return "<td>–</td>"
-    why = check.note if check.measured is None and check.stage != "identity" else ""
+    why = check.note if (check.measured is None and check.stage != "identity") or check.verdict == "inconclusive" \
+        else ""
     return f"<td>{_badge(check.verdict)}" + (f'<div class="note">{_e(why)}</div>' if why else "") + "</td>"
 
 
