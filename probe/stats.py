@@ -263,5 +263,6 @@ def holm(pvalues) -> np.ndarray:
 
 
 __all__ = ["BOOTSTRAP_SEED", "CONFIDENCE", "Estimate", "RESAMPLES", "bootstrap", "check_confidence", "entries", "holm",
-           "mcnemar", "mean", "median", "normal_quantile", "order_ranks", "paired_differences", "percent", "percentile_interval", "proportion",
-           "quantile", "resample_counts", "samples_needed", "signed_rank", "weighted_share", "wilson"]
+           "mcnemar", "mean", "median", "normal_quantile", "order_ranks", "paired_differences", "percent",
+           "percentile_interval", "proportion", "quantile", "resample_counts", "samples_needed", "signed_rank",
+           "weighted_share", "wilson"]

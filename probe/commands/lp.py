@@ -37,7 +37,8 @@ def report(ds: xr.Dataset, confidence: float = stats.CONFIDENCE) -> str:
     numbers = summary(ds, confidence)
     lines = [format_table(["norm", "largest radius", "mean acc (%)", f"acc at largest (%) [{ci(confidence)}]"], rows),
              f"clean accuracy {interval(estimate(numbers, 'clean_accuracy'), '.2f', '%')}   mCE_Lp "
-             f"{interval(estimate(numbers, 'mce_lp'), '.2f')}   iCE {interval(estimate(numbers, 'ice'), '.2f', '%')}   "
+             f"{interval(estimate(numbers, 'mce_lp'), '.2f', '%')}   iCE "
+             f"{interval(estimate(numbers, 'ice'), '.2f', '%')}   "
              f"(n = {numbers['samples']} samples, {ci(confidence)})"]
     return "\n".join(lines + non_finite_note(numbers, "excluded from the accuracies"))
 

@@ -96,7 +96,8 @@ def compare(a: xr.Dataset | str | os.PathLike, b: xr.Dataset | str | os.PathLike
                 found[name] = (first, paired(first.values, b[name].transpose(*first.dims).values, confidence),
                                paired is _outcomes)
     if not found:
-        raise ParameterError(f"results of probe '{a.attrs.get('probe')}' hold no per-sample outcome or value to compare")
+        raise ParameterError(f"results of probe '{a.attrs.get('probe')}' hold no per-sample outcome or value "
+                             "to compare")
     adjusted = stats.holm(np.concatenate([numbers["p"] for _, numbers, _ in found.values()]))
     names = [str(ds.attrs.get("model", label)) for ds, label in ((a, "a"), (b, "b"))]
     if names[0] == names[1]:   # the same architecture: tell them apart by their weights
@@ -114,6 +115,8 @@ def compare(a: xr.Dataset | str | os.PathLike, b: xr.Dataset | str | os.PathLike
         unit = "percentage points" if outcome else first.attrs.get("units", "")
         test = "exact McNemar" if outcome else "Wilcoxon signed-rank (+inf ranked last; inf − inf a tie)"
         what = "share (%)" if outcome else "median"
+        difference = "difference of the shares" if outcome else "median paired difference"
+        level = f"{100 * confidence:g}%"
         coords = {d: first[d].values for d in dims if d in first.coords}
         piece = {
             f"{name}_a": variable(dims, numbers["a"].reshape(shape), f"{what} of {name}, result a",
@@ -121,12 +124,11 @@ def compare(a: xr.Dataset | str | os.PathLike, b: xr.Dataset | str | os.PathLike
             f"{name}_b": variable(dims, numbers["b"].reshape(shape), f"{what} of {name}, result b",
                                   "%" if outcome else unit),
             f"{name}_difference": variable(dims, numbers["difference"].reshape(shape),
-                                           f"a − b: {'difference of the shares' if outcome else 'median paired difference'}"
-                                           f" of {name}", unit),
+                                           f"a − b: {difference} of {name}", unit),
             f"{name}_difference_low": variable(dims, np.asarray(numbers["low"]).reshape(shape),
-                                               f"lower end of the {100 * confidence:g}% interval of the difference", unit),
+                                               f"lower end of the {level} interval of the difference", unit),
             f"{name}_difference_high": variable(dims, np.asarray(numbers["high"]).reshape(shape),
-                                                f"upper end of the {100 * confidence:g}% interval of the difference", unit),
+                                                f"upper end of the {level} interval of the difference", unit),
             f"{name}_p": variable(dims, numbers["p"].reshape(shape), f"two-sided p-value, {test}"),
             f"{name}_p_holm": variable(dims, adjusted[start:start + numbers["p"].size].reshape(shape),
                                        "p-value adjusted by Holm across every cell of the comparison"),

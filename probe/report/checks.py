@@ -413,8 +413,9 @@ def judge(results: dict[str, xr.Dataset], context: dict, files: dict[str, str],
             decide = f"about {deciding} samples would decide it" if deciding else "more samples would decide it"
             note = "; ".join(filter(None, [note, f"the interval spans a threshold: {decide}"]))
         checks.append(Check(**common, verdict=verdict, measured=outcome.value,
-                            threshold=outcome.threshold.text(spec.units), samples=samples, source=files.get(spec.stage), note=note, low=outcome.low,
-                            high=outcome.high, deciding_samples=deciding))
+                            threshold=outcome.threshold.text(spec.units), samples=samples,
+                            source=files.get(spec.stage), note=note, low=outcome.low, high=outcome.high,
+                            deciding_samples=deciding))
     return checks
 
 
