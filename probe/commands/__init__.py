@@ -71,9 +71,11 @@ def _run(entry: registry.ProbeEntry, command, args: argparse.Namespace) -> None:
     finally:
         bar.close()
     if not args.quiet:
+        numbers = entry.load().summary(ds, args.confidence)
         report = (command.report(ds, args.confidence) if hasattr(command, "report")
-                  else common.summary_table(entry.load().summary(ds, args.confidence), args.confidence))
-        print(report + (f"\nresult: {args.out}" if args.out else ""))
+                  else common.summary_table(numbers, args.confidence))
+        note = common.sample_size_note(numbers, args.target_width)
+        print(report + (f"\n{note}" if note else "") + (f"\nresult: {args.out}" if args.out else ""))
     if distributed.world()[0] == 0:
         common.save_plot(ds, args.plot, args.quiet)
 

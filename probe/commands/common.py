@@ -21,6 +21,8 @@ from probe import models, runner, stats
 from probe.errors import ParameterError, ProbeError
 
 PLOT_SUFFIXES = (".png", ".pdf", ".svg")
+TARGET_WIDTH = 0.1     # default --target-width: an interval 10 % of its number wide (about ± 5 %)
+OVER_OTHER_DRAWS = ("flatness", "trace")   # intervals over directions or probe vectors, not over the samples
 DEFAULT_COLUMNS = 100  # progress-bar width when the terminal reports none (or zero)
 
 
@@ -49,6 +51,17 @@ def confidence_level(text: str) -> float:
         return stats.check_confidence(float(text))
     except (ValueError, ParameterError):
         raise argparse.ArgumentTypeError(f"expected a confidence level between 0 and 1, got '{text}'") from None
+
+
+def positive_fraction(text: str) -> float:
+    """argparse type: a finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got '{text}'") from None
+    if not (value > 0 and np.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
+    return value
 
 
 def make_parser(prog: str, description: str, *, checkpoint: bool = True, samples: bool = True,
@@ -90,12 +103,15 @@ def make_parser(prog: str, description: str, *, checkpoint: bool = True, samples
     parser.add_argument("--quiet", action="store_true", help="no progress bars or summary")
     parser.add_argument("--confidence", type=confidence_level, default=stats.CONFIDENCE,
                         help="level of the confidence intervals printed with every number (default: %(default)s)")
+    parser.add_argument("--target-width", type=positive_fraction, default=TARGET_WIDTH, metavar="W",
+                        help="after the table, the samples that would make the widest interval narrower than W times "
+                             "its number (default: %(default)s)")
     return parser
 
 
 SHARED = frozenset({"checkpoint", "factory", "factory_arg", "trust_checkpoint", "data", "data_root", "split", "data_corruption",
                     "data_severity", "image_size", "n", "seed", "batch_size", "device", "max_memory", "out", "plot",
-                    "quiet", "resume", "shard", "confidence"})
+                    "quiet", "resume", "shard", "confidence", "target_width"})
 
 
 def own_options(args: argparse.Namespace) -> dict:
@@ -204,6 +220,24 @@ def summary_table(numbers: dict, confidence: float = stats.CONFIDENCE) -> str:
              numbers["samples"] if f"{key}_low" in numbers else ""]
             for key, value in numbers.items() if not key.endswith(("_low", "_high")) and key != "samples"]
     return format_table(["quantity", f"value [{ci(confidence)}]", "n"], rows)
+
+
+def sample_size_note(numbers: dict, target_width: float = TARGET_WIDTH) -> str:
+    """The samples that would bring the widest interval of a summary (relative to its number)
+    under `target_width`, from the observed width (intervals shrink as 1/√n)."""
+    widths = {key: (numbers[f"{key}_high"] - numbers[f"{key}_low"]) / abs(numbers[key]) for key in numbers
+              if f"{key}_low" in numbers and key not in OVER_OTHER_DRAWS and np.isfinite(numbers[key])
+              and numbers[key] != 0}
+    if not widths:
+        return ""
+    key = max(widths, key=widths.get)
+    if not np.isfinite(widths[key]):
+        return f"sample size: the interval of {key} is open (it reaches the samples that did not converge)"
+    n = stats.samples_needed(numbers["samples"], widths[key], target_width)
+    if n <= numbers["samples"]:
+        return f"sample size: every interval is narrower than {target_width:g} × its number"
+    return (f"sample size: n ≈ {n} would bring the widest interval ({key}, {widths[key]:.2g} × its number wide at "
+            f"n = {numbers['samples']}) under {target_width:g} × (--target-width)")
 
 
 def ci(confidence: float) -> str:
