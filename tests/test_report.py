@@ -257,6 +257,7 @@ def test_command_line_with_a_baseline_puts_both_models_side_by_side(lenet_checkp
     assert results.load(out / "baseline" / "masking.nc").attrs["param_baseline"] == mine["identity"]["model_sha256"]
     page = (out / "report.html").read_text()
     assert "baseline verdict" in page and 'class="differs"' in page
+    assert "Paired comparison with the baseline on the same samples" in page     # evaluate and masking: paired tests
 
 
 def test_resume_reuses_finished_results_and_refuses_other_runs(lenet, sample_test, tmp_path):

@@ -2,9 +2,10 @@
 
 The page needs no network and no other file: styles are inline and figures are embedded as
 base64 PNG.  It opens with the identity of the model(s) and the verdict table (every check:
-measured value, threshold, samples, verdict; with a baseline both models side by side and
-differing rows highlighted), then one section per stage with its figure, a one-sentence
-reading and its key numbers.  It prints on A4 (sections and tables are not split).
+measured value, threshold, samples, verdict; with a baseline both models side by side, and a
+row highlighted when the verdicts differ or the paired comparison of the stage's per-sample
+results (`probe.compare`: exact McNemar, Wilcoxon signed-rank, Holm) finds a difference), then
+one section per stage with its figure, a one-sentence reading and its key numbers.  It prints on A4 (sections and tables are not split).
 """
 from __future__ import annotations
 
@@ -14,13 +15,17 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
+
+from probe import stats
+from probe.compare import compare
+from probe.errors import ParameterError
 from probe.plot import save
 from probe.report.checks import RANK, SECTIONS, Check, number, worst
 from probe.report.figures import draw, png_size
 
 DISPLAY_PIXELS_PER_INCH = 120   # on-screen size of the figures (they are saved at `SAVE_DPI`)
 SAVE_DPI = 200                  # of the PNG files (enough for a screen; keeps the page light)
-DIFFERENCE = 0.10               # relative difference of a key number that is highlighted
 DIFFERS = ' class="differs"'
 
 STYLE = """
@@ -74,15 +79,24 @@ def _measured(check: Check | None) -> str:
     return _e(f"{number(check.measured)}{interval} {check.units}".strip())
 
 
-def _differs(a: float | None, b: float | None) -> bool:
-    """Whether two numbers differ by more than `DIFFERENCE` relative (or one is missing)."""
-    if a is None or b is None or isinstance(a, str) or isinstance(b, str):
-        return (a is None) != (b is None)
-    if a == b:
-        return False
-    if not (math.isfinite(a) and math.isfinite(b)):
-        return True
-    return abs(a - b) > DIFFERENCE * max(abs(a), abs(b), 1e-12)
+def paired(report) -> dict[str, tuple[int, int]]:
+    """Per stage that both models ran on the same samples: (cells whose Holm-adjusted paired
+    p-value is below 1 − 95 %, cells compared), from `probe.compare`."""
+    if report.baseline is None:
+        return {}
+    found = {}
+    for stage, ds in report.model.results.items():
+        other = report.baseline.results.get(stage)
+        if other is None:
+            continue
+        try:
+            delta = compare(ds, other)
+        except ParameterError:      # no per-sample quantities, or not the same samples
+            continue
+        p = np.concatenate([delta[f"{name}_p_holm"].values.reshape(-1)
+                            for name in np.atleast_1d(delta.attrs["compared"]).tolist()])
+        found[stage] = (int((p < 1 - stats.CONFIDENCE).sum()), len(p))
+    return found
 
 
 def _difference(a, b) -> str:
@@ -116,7 +130,7 @@ def _verdict_cell(check: Check | None) -> str:
     return f"<td>{_badge(check.verdict)}" + (f'<div class="note">{_e(why)}</div>' if why else "") + "</td>"
 
 
-def _verdicts(report) -> str:
+def _verdicts(report, tests: dict[str, tuple[int, int]]) -> str:
     base = report.baseline
     head = "<th>section</th><th>check</th><th>threshold</th><th>samples</th><th>measured</th><th>verdict</th>"
     if base:
@@ -133,7 +147,7 @@ def _verdicts(report) -> str:
             if base:
                 other = _find(base, check.name)
                 theirs = other.measured if other else None
-                differs = other is None or other.verdict != check.verdict or _differs(check.measured, theirs)
+                differs = other is None or other.verdict != check.verdict or tests.get(check.stage, (0, 0))[0] > 0
                 cells += (f"<td class=\"num\">{_measured(other)}</td>{_verdict_cell(other)}"
                           f"<td class=\"num\">{_difference(check.measured, theirs)}</td>")
             rows.append(f'<tr class="check {_e(check.verdict)}{" differs" if differs else ""}" '
@@ -145,7 +159,7 @@ def _find(assessment, name: str) -> Check | None:
     return next((c for c in assessment.checks if c.name == name), None) if assessment else None
 
 
-def _numbers(stage: str, report) -> str:
+def _numbers(stage: str, report, tests: dict[str, tuple[int, int]]) -> str:
     own = report.model.stages[stage].numbers
     other = report.baseline.stages[stage].numbers if report.baseline and stage in report.baseline.stages else None
     head = "<th>quantity</th><th>model</th>" + ("<th>baseline</th><th>difference</th>" if other is not None else "")
@@ -155,13 +169,19 @@ def _numbers(stage: str, report) -> str:
         differs = False
         if other is not None:
             theirs = other.get(key)
-            differs = _differs(value, theirs)
+            differs = tests.get(stage, (0, 0))[0] > 0 and value != theirs
             cells += f"<td class=\"num\">{_e(number(theirs))}</td><td class=\"num\">{_difference(value, theirs)}</td>"
         rows.append(f"<tr{DIFFERS if differs else ''}>{cells}</tr>")
-    return f'<table class="numbers"><tr>{head}</tr>{"".join(rows)}</table>'
+    table = f'<table class="numbers"><tr>{head}</tr>{"".join(rows)}</table>'
+    if stage in tests:
+        significant, cells = tests[stage]
+        table += (f'<p class="meta">Paired comparison with the baseline on the same samples: {significant} of '
+                  f'{cells} cells differ (Holm-adjusted p &lt; {1 - stats.CONFIDENCE:.2g}; exact McNemar for '
+                  f'outcomes, Wilcoxon signed-rank for per-sample values).</p>')
+    return table
 
 
-def _stage(stage: str, report, figure: tuple[str, int] | None) -> str:
+def _stage(stage: str, report, figure: tuple[str, int] | None, tests: dict[str, tuple[int, int]]) -> str:
     record = report.model.stages[stage]
     checks = [c for c in report.model.checks if c.stage == stage]
     verdict = worst(checks) if checks else None
@@ -181,7 +201,7 @@ def _stage(stage: str, report, figure: tuple[str, int] | None) -> str:
         data, width = figure
         parts.append(f'<figure><img alt="{_e(record.title)} figure" style="width:{width}px" '
                      f'src="data:image/png;base64,{data}"><figcaption>{_e(stage)}.png</figcaption></figure>')
-    parts.append("<h3>Key numbers</h3>" + _numbers(stage, report) + "</section>")
+    parts.append("<h3>Key numbers</h3>" + _numbers(stage, report, tests) + "</section>")
     return "".join(parts)
 
 
@@ -190,7 +210,8 @@ def page(report, figures: dict[str, tuple[str, int]]) -> str:
     verdict = report.verdict
     counts = {v: sum(c.verdict == v for c in report.model.checks) for v in sorted(RANK, key=RANK.get, reverse=True)}
     tally = ", ".join(f"{count} {v}" for v, count in counts.items() if count)
-    stages = "".join(_stage(name, report, figures.get(name)) for name in report.model.stages)
+    tests = paired(report)
+    stages = "".join(_stage(name, report, figures.get(name), tests) for name in report.model.stages)
     name = report.model.identity.get("model", "model")
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
@@ -199,7 +220,7 @@ def page(report, figures: dict[str, tuple[str, int]]) -> str:
             f"<p class=\"overall\" id=\"overall\">Overall verdict {_badge(verdict)} <span class=\"note\">({_e(tally)}; "
             f"budget {_e(report.budget)})</span></p>"
             f"<section id=\"identity\"><h2>Identity</h2>{_identity(report)}</section>"
-            f"<section id=\"checks\"><h2>Verdicts</h2>{_verdicts(report)}</section>"
+            f"<section id=\"checks\"><h2>Verdicts</h2>{_verdicts(report, tests)}</section>"
             f"{stages}"
             "<p class=\"meta\">Made by probe.report; this page is self-contained (no network needed).</p>"
             "</main></body></html>\n")
