@@ -61,11 +61,17 @@ class Threshold:
         return "inconclusive"
 
     def deciding_samples(self, value: float, low: float, high: float, samples: int) -> int:
-        """The samples that would shrink [low, high] (at `samples`) off the thresholds it spans,
-        keeping its centre at `value`; 0 when unknown (an infinite end, a value on a threshold)."""
-        spanned = [t for t in (self.pass_at, self.warn_at) if math.isfinite(t) and low <= t <= high]
-        distance = min((abs(value - t) for t in spanned), default=0.0)
-        return stats.samples_needed(samples, high - low, 2 * distance) if distance > 0 else 0
+        """The samples that would pull the ends of [low, high] (at `samples`) past the thresholds
+        it spans, each side shrinking as 1/√n about `value`; 0 when unknown (an infinite end, a
+        value on a threshold)."""
+        needed = 0
+        for t in (self.pass_at, self.warn_at):
+            if math.isfinite(t) and low <= t <= high:
+                side = value - low if t <= value else high - value       # the half of the interval reaching t
+                if t == value:
+                    return 0
+                needed = max(needed, stats.samples_needed(samples, side, abs(value - t)))
+        return needed
 
     def text(self, units: str) -> str:
         op = "≥" if self.better == "higher" else "≤"
@@ -196,7 +202,9 @@ def _ece(ds: xr.Dataset, context: dict) -> Measure | str:
 
 def _non_finite(ds: xr.Dataset, context: dict) -> Measure:
     # Any NaN or inf logit is a broken model somewhere; up to 1 % of samples warns, more fails.
-    return _share(~ds["finite"].values.astype(bool), Threshold("lower", 0.0, 1.0))
+    # Judged on the count seen (no interval): one non-finite logit is already the symptom, and
+    # no number of clean samples could prove a rate of exactly 0.
+    return Measure(100.0 * float((~ds["finite"].values).mean()), Threshold("lower", 0.0, 1.0))
 
 
 # ----------------------------------------------------------------------------- input pipeline
