@@ -319,4 +319,4 @@ def test_a_verdict_is_decided_only_when_the_interval_lies_in_one_band():
     # the lower half of the interval (6 wide at n = 100) must shrink under |91 − 90|: 100 · 6² samples
     assert threshold.deciding_samples(91.0, 85.0, 96.0, 100) == 3600
     assert report_checks.Threshold("higher", 95.0, 80.0).deciding_samples(100.0, 94.34, 100.0, 64) == 83
-    assert threshold.deciding_samples(91.0, 85.0, math.inf, 100) == 0
+    assert threshold.deciding_samples(91.0, -math.inf, 96.0, 100) == 0              # an open end: unknown
