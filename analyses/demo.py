@@ -91,7 +91,8 @@ def sanity_report(checkpoint: Path, corruption_net: Path, folder: Path, log: Cal
         raise SystemExit(f"demo: the report failed with status {status}")
     summary = json.loads((folder / "summary.json").read_text())
     checks = summary["model"]["checks"]
-    tally = ", ".join(f"{sum(c['verdict'] == v for c in checks)} {v}" for v in ("pass", "warn", "fail", "skip"))
+    tally = ", ".join(f"{sum(c['verdict'] == v for c in checks)} {v}"
+                      for v in ("pass", "inconclusive", "warn", "fail", "skip"))
     return (f"{'report':<12} overall verdict {summary['verdict'].upper()} ({tally}; budget {summary['budget']})  "
             f"({time.perf_counter() - start:.1f}s)  → {folder / 'report.html'}")
 

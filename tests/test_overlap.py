@@ -94,8 +94,10 @@ def test_run_and_summary(sample_test):
     numbers = ov.summary(ds)
     assert numbers["samples"] == 400 and numbers["dim"] == 300
     assert numbers["radius_50_linf_in_reference"] == pytest.approx(4 / math.sqrt(300 / 3), rel=0.03)
-    assert set(numbers) == {"samples", "dim", "radius_50_linf_in_reference", "radius_50_reference_in_linf",
-                            "radius_50_l1_in_reference", "radius_50_reference_in_l1"}
+    radii = {"radius_50_linf_in_reference", "radius_50_reference_in_linf", "radius_50_l1_in_reference",
+             "radius_50_reference_in_l1"}
+    assert set(numbers) == {"samples", "dim"} | {f"{r}{end}" for r in radii for end in ("", "_low", "_high")}
+    assert all(numbers[f"{r}_low"] < numbers[r] < numbers[f"{r}_high"] for r in radii)
     # the same seed gives the same curves; the image of a dataset sets the dimension and clips
     again = ov.run(dim=300, reference="l2:4", norms=["Linf", "L1"], samples=400, radii=9, seed=3)
     xr.testing.assert_identical(ds.drop_attrs(), again.drop_attrs())

@@ -207,3 +207,33 @@ def test_every_chunked_probe_with_summaries_exposes_its_finalize():
     for name, entry in registry.PROBES.items():
         if entry.chunked and "finalize=" in inspect.getsource(entry.load().run):
             assert callable(getattr(entry.load(), "finalize", None)), name
+
+
+def test_seeded_subsets_are_nested_across_n():
+    """n samples with seed s are the first n of one seeded permutation: smaller runs lie inside larger ones."""
+    for seed in (0, 3):
+        chosen = [set(runner.select(1000, n, None, seed)) for n in (8, 32, 64, 500, 1000)]
+        assert all(small <= large for small, large in zip(chosen, chosen[1:]))
+        assert [len(c) for c in chosen] == [8, 32, 64, 500, 1000]
+    assert set(runner.select(1000, 64, None, 0)) != set(runner.select(1000, 64, None, 1))
+
+
+def test_probes_run_on_the_same_seed_share_their_samples(sample_test):
+    """Every probe draws its samples through the runner: n = 8 ⊂ n = 16 for each, and the same set across probes."""
+    small = {name: registry.entry(name).load().run(Constant(10), sample_test, n=8, seed=2,
+                                                     **QUICK_OPTIONS.get(name, {}))["sample"].values
+             for name in ("evaluate", "lp", "flatness")}
+    large = probe.evaluate.run(Constant(10), sample_test, n=16, seed=2)["sample"].values
+    for name, indices in small.items():
+        np.testing.assert_array_equal(indices, small["evaluate"], err_msg=name)
+        assert set(indices) <= set(large), name
+
+
+def test_shards_partition_the_nested_subset(sample_test, tmp_path):
+    """Shards of a seeded run still partition its samples, which are the same as an unsharded run's."""
+    whole = probe.evaluate.run(Constant(10), sample_test, n=1500, seed=1, out=tmp_path / "whole.nc")
+    parts = [probe.evaluate.run(Constant(10), sample_test, n=1500, seed=1, out=tmp_path / f"s{i}.nc", shard=f"{i}/2")
+             for i in range(2)]
+    indices = np.concatenate([p["sample"].values for p in parts])
+    assert len(set(indices)) == len(indices) == 1500
+    assert set(indices) == set(whole["sample"].values)

@@ -29,7 +29,7 @@ import torch
 import xarray as xr
 from torch import nn
 
-from probe import memory, ranges, runner, seeding
+from probe import memory, ranges, runner, seeding, stats
 from probe.attacks.ada import AdAResult, ada_attack, corrupt, zero_offsets
 from probe.data import get_batch
 from probe.errors import ParameterError
@@ -210,17 +210,27 @@ def run(model: nn.Module, data, *, n: int | None = None, indices=None, seed: int
                       row_cost=row_cost(model, net, first), shard=shard)
 
 
-def summary(ds: xr.Dataset) -> dict[str, float | int]:
+def summary(ds: xr.Dataset, confidence: float = stats.CONFIDENCE) -> dict[str, float | int]:
     """Clean, reconstruction and per-ν robust accuracy (%), per-ν median SSIM before the guard, the
-    overall guard rate, the samples with non-finite clean logits and the non-finite cells."""
-    numbers: dict[str, float | int] = {"samples": int(ds.sizes["sample"]),
-                                       "clean_accuracy": float(ds["clean_accuracy"]),
-                                       "reconstruction_accuracy": float(ds["reconstruction_accuracy"])}
-    for nu in ds["nu"].values:
-        numbers[f"robust_accuracy_nu_{radius_tag(nu)}"] = float(ds["robust_accuracy"].sel(nu=nu))
-    for nu in ds["nu"].values:
-        numbers[f"median_ssim_nu_{radius_tag(nu)}"] = float(ds["ssim_quantile"].sel(nu=nu, quantile=0.5))
-    numbers["guard_rate"] = float(ds["guard_fired"].values.mean())
+    overall guard rate, the samples with non-finite clean logits and the non-finite cells.  Each
+    number has `_low` and `_high` at `confidence`: Wilson for accuracies, the order-statistic
+    interval for medians, a percentile bootstrap over samples for the guard rate (over all ν)."""
+    samples = int(ds.sizes["sample"])
+    numbers: dict[str, float | int] = {
+        "samples": samples,
+        **stats.entries("clean_accuracy", stats.percent(ds["clean_correct"].values, ds["clean_finite"].values,
+                                                        confidence)),
+        **stats.entries("reconstruction_accuracy", stats.percent(ds["reconstruction_correct"].values,
+                                                                 ds["reconstruction_finite"].values, confidence))}
+    correct, finite, ssim = ds["correct"].values, ds["finite"].values, ds["ssim"].values
+    for i, nu in enumerate(ds["nu"].values):
+        numbers.update(stats.entries(f"robust_accuracy_nu_{radius_tag(nu)}",
+                                     stats.percent(correct[i], finite[i], confidence)))
+    for i, nu in enumerate(ds["nu"].values):
+        numbers.update(stats.entries(f"median_ssim_nu_{radius_tag(nu)}", stats.median(ssim[i], confidence)))
+    guard = ds["guard_fired"].values.astype(bool)
+    low, high = stats.bootstrap(lambda counts: stats.weighted_share(counts, guard.T).mean(axis=1), samples, confidence)
+    numbers.update(stats.entries("guard_rate", stats.Estimate(float(guard.mean()), float(low), float(high), samples)))
     numbers["non_finite"] = int((~ds["clean_finite"].values).sum())
     numbers["non_finite_cells"] = int((~ds["finite"].values).sum())
     return numbers

@@ -6,7 +6,7 @@ keyword arguments of the probe's `run`), then `run(...)`, a summary table and `-
 A command module may also define `prepare(args, options, device) -> options` for options that
 need loading (a second checkpoint, a folder), `load_data(args)` when its data are optional,
 `progress(args, data) -> (total, unit)` when its progress is not counted in samples, and
-`report(ds) -> str` for its summary.
+`report(ds, confidence) -> str` for its summary (numbers with intervals at `--confidence`).
 """
 from __future__ import annotations
 
@@ -22,6 +22,8 @@ OTHER_COMMANDS: dict[str, tuple[str, str]] = {   # name → (module, one-line pu
     "train": ("probe.commands.train",
               "train a classifier (standard, adversarial, PRIME, AugMix, Lp noise, ESP, DeepAugment, AdA)"),
     "report": ("probe.commands.report", "the sanity report of a model: every probe, verdicts, figures, one HTML page"),
+    "compare": ("probe.commands.compare",
+                "paired comparison of two results on the same samples (McNemar, Wilcoxon, Holm)"),
     "plot": ("probe.commands.plot", "the default figure of a result, or several results of one probe compared"),
     "merge": ("probe.commands.merge", "fold the shards of a job-array run into one result"),
     "corruption_net": ("probe.commands.corruption_net", "pretrain a corruption network (EDSR, CAE) for AdA"),
@@ -80,8 +82,11 @@ def _run(entry: registry.ProbeEntry, command, args: argparse.Namespace) -> None:
         bar.close()
     where = f"{args.out}" + (" (the default; choose with --out)" if defaulted else "")
     if not args.quiet:
-        report = command.report(ds) if hasattr(command, "report") else common.summary_table(entry.load().summary(ds))
-        print(f"{report}\nresult: {where}")
+        numbers = entry.load().summary(ds, args.confidence)
+        report = (command.report(ds, args.confidence) if hasattr(command, "report")
+                  else common.summary_table(numbers, args.confidence))
+        note = common.sample_size_note(numbers, args.target_width)
+        print(report + (f"\n{note}" if note else "") + f"\nresult: {where}")
     elif defaulted and distributed.world()[0] == 0:
         print(f"result: {where}", file=sys.stderr)
     if distributed.world()[0] == 0:

@@ -11,8 +11,9 @@ from pathlib import Path
 import torch
 import xarray as xr
 
-from probe.adversarial_corruptions import RADII, summary
-from probe.commands.common import format_table, non_finite_note
+from probe import stats
+from probe.adversarial_corruptions import RADII, radius_tag, summary
+from probe.commands.common import ci, estimate, format_table, interval, non_finite_note
 from probe.models.corruption_nets import corruption_network
 from probe.ssim import GUARD_THRESHOLD
 
@@ -41,27 +42,35 @@ def prepare(args: argparse.Namespace, options: dict, device: torch.device) -> di
     return dict(options, corruption_net=corruption_network(args.corruption_net, device))
 
 
-def report(ds: xr.Dataset) -> str:
-    """Per ν: robust accuracy, median SSIM before and after the guard, guard rate, mean loss."""
+def report(ds: xr.Dataset, confidence: float = stats.CONFIDENCE) -> str:
+    """Per ν: robust accuracy (Wilson), median SSIM before (order-statistic interval) and after the
+    guard, guard rate, mean loss; then clean and reconstruction accuracy with intervals and n."""
+    numbers = summary(ds, confidence)
     rows = []
     for nu in ds["nu"].values:
         cell = ds.sel(nu=nu)
         finite = cell["finite"].values
         loss = float(cell["loss"].values[finite].mean()) if finite.any() else float("inf")
-        rows.append([float(nu), float(cell["robust_accuracy"]), float(cell["ssim_quantile"].sel(quantile=0.5)),
-                     float(cell["ssim_guarded_quantile"].sel(quantile=0.5)), float(cell["guard_rate"]), loss])
-    numbers = summary(ds)
-    lines = [format_table(["nu", "robust acc %", "median SSIM", "after guard", "guard rate", "mean loss"], rows),
-             f"clean accuracy {numbers['clean_accuracy']:.2f}%   reconstruction accuracy "
-             f"{numbers['reconstruction_accuracy']:.2f}% (median SSIM {float(ds['reconstruction_ssim'].median()):.3f})"]
+        tag = radius_tag(nu)
+        rows.append([float(nu), estimate(numbers, f"robust_accuracy_nu_{tag}"),
+                     estimate(numbers, f"median_ssim_nu_{tag}"), float(cell["ssim_guarded_quantile"].sel(quantile=0.5)),
+                     float(cell["guard_rate"]), loss])
+    lines = [format_table(["nu", f"robust acc % [{ci(confidence)}]", f"median SSIM [{ci(confidence)}]", "after guard",
+                           "guard rate", "mean loss"], rows),
+             f"clean accuracy {interval(estimate(numbers, 'clean_accuracy'), '.2f', '%')}   reconstruction accuracy "
+             f"{interval(estimate(numbers, 'reconstruction_accuracy'), '.2f', '%')} (median SSIM "
+             f"{float(ds['reconstruction_ssim'].median()):.3f})   n = {numbers['samples']} samples"]
     return "\n".join(lines + non_finite_note(numbers, "excluded from the accuracies"))
 
 
-def headline(ds: xr.Dataset) -> str:
+def headline(ds: xr.Dataset, confidence: float = stats.CONFIDENCE) -> str:
     """The result in one line (the demo's summary)."""
-    accuracy = ds["robust_accuracy"].values
+    numbers = summary(ds, confidence)
+    first, last = (radius_tag(nu) for nu in ds["nu"].values[[0, -1]])
     nu = ds["nu"].values
-    median = ds["ssim_quantile"].sel(quantile=0.5).values
-    fired = 100 * float(ds["guard_fired"].mean())
-    return (f"robust accuracy {accuracy[0]:.1f}% (ν={nu[0]:g}) → {accuracy[-1]:.1f}% (ν={nu[-1]:g}); "
-            f"median SSIM {median[0]:.2f} → {median[-1]:.2f}; guard fired {fired:.1f}%")
+    return (f"robust accuracy {interval(estimate(numbers, f'robust_accuracy_nu_{first}'), '.1f', '%')} "
+            f"(ν={nu[0]:g}) → "
+            f"{interval(estimate(numbers, f'robust_accuracy_nu_{last}'), '.1f', '%')} (ν={nu[-1]:g}); median SSIM "
+            f"{interval(estimate(numbers, f'median_ssim_nu_{first}'), '.2f')} → "
+            f"{interval(estimate(numbers, f'median_ssim_nu_{last}'), '.2f')}; guard fired "
+            f"{100 * numbers['guard_rate']:.1f}%; n = {numbers['samples']}")

@@ -17,11 +17,13 @@ import torch
 from torch import nn
 
 from probe import data as datasets
-from probe import memory, models, progress, ranges, runner
+from probe import memory, models, progress, ranges, runner, stats
 from probe.errors import ParameterError, ProbeError
 
 PLOT_SUFFIXES = (".png", ".pdf", ".svg")
 CONFIRM_ABOVE = 2000   # samples: a run over more without --n asks first (on a terminal)
+TARGET_WIDTH = 0.1     # default --target-width: an interval 10 % of its number wide (about ± 5 %)
+OVER_OTHER_DRAWS = ("flatness", "trace")   # intervals over directions or probe vectors, not over the samples
 DEFAULT_COLUMNS = 100  # progress-bar width when the terminal reports none (or zero)
 
 
@@ -71,6 +73,25 @@ def memory_size(text: str) -> str:
     return text
 
 
+def confidence_level(text: str) -> float:
+    """argparse type: a confidence level strictly between 0 and 1."""
+    try:
+        return stats.check_confidence(float(text))
+    except (ValueError, ParameterError):
+        raise argparse.ArgumentTypeError(f"expected a confidence level between 0 and 1, got '{text}'") from None
+
+
+def positive_fraction(text: str) -> float:
+    """argparse type: a finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got '{text}'") from None
+    if not (value > 0 and np.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
+    return value
+
+
 def make_parser(prog: str, description: str, *, example: str, checkpoint: bool = True, samples: bool = True,
                 split: bool = True) -> Parser:
     """A parser with the shared options, and `example` at the end of its help."""
@@ -112,12 +133,17 @@ def make_parser(prog: str, description: str, *, example: str, checkpoint: bool =
     parser.add_argument("--out", type=Path, help="result file (.nc; default runs/<probe>-<model>-<date>.nc)")
     parser.add_argument("--plot", type=Path, help="figure file (.png, .pdf, .svg)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or summary")
+    parser.add_argument("--confidence", type=confidence_level, default=stats.CONFIDENCE,
+                        help="level of the confidence intervals printed with every number (default: %(default)s)")
+    parser.add_argument("--target-width", type=positive_fraction, default=TARGET_WIDTH, metavar="W",
+                        help="after the table, the samples that would make the widest interval narrower than W times "
+                             "its number (default: %(default)s)")
     return parser
 
 
 SHARED = frozenset({"checkpoint", "factory", "factory_arg", "trust_checkpoint", "data", "trust_data", "data_root",
-                    "split", "data_corruption", "data_severity", "image_size", "n", "seed", "batch_size", "device", "max_memory", "out", "plot",
-                    "quiet", "resume", "shard"})
+                    "split", "data_corruption", "data_severity", "image_size", "n", "seed", "batch_size", "device",
+                    "max_memory", "out", "plot", "quiet", "resume", "shard", "confidence", "target_width"})
 
 
 def own_options(args: argparse.Namespace) -> dict:
@@ -252,9 +278,45 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence]) -> str:
     return "\n".join(lines)
 
 
-def summary_table(numbers: dict) -> str:
-    """A probe's `summary(ds)` as a two-column table."""
-    return format_table(["quantity", "value"], list(numbers.items()))
+def estimate(numbers: dict, key: str) -> stats.Estimate:
+    """The number `key` of a summary with its interval (`key_low`, `key_high`) and the samples."""
+    return stats.Estimate(numbers[key], numbers[f"{key}_low"], numbers[f"{key}_high"], numbers["samples"])
+
+
+def interval(value: stats.Estimate, spec: str = ".3g", unit: str = "") -> str:
+    """`0.9 [0.84, 0.97]` (with `unit` after the value: `86.1% [83.0, 88.7]`)."""
+    return f"{value.value:{spec}}{unit} [{value.low:{spec}}, {value.high:{spec}}]"
+
+
+def summary_table(numbers: dict, confidence: float = stats.CONFIDENCE) -> str:
+    """A probe's `summary(ds)` as a table: each number with its interval and n, then the counts."""
+    rows = [[key, estimate(numbers, key) if f"{key}_low" in numbers else value,
+             numbers["samples"] if f"{key}_low" in numbers else ""]
+            for key, value in numbers.items() if not key.endswith(("_low", "_high")) and key != "samples"]
+    return format_table(["quantity", f"value [{ci(confidence)}]", "n"], rows)
+
+
+def sample_size_note(numbers: dict, target_width: float = TARGET_WIDTH) -> str:
+    """The samples that would bring the widest interval of a summary (relative to its number)
+    under `target_width`, from the observed width (intervals shrink as 1/√n)."""
+    widths = {key: (numbers[f"{key}_high"] - numbers[f"{key}_low"]) / abs(numbers[key]) for key in numbers
+              if f"{key}_low" in numbers and key not in OVER_OTHER_DRAWS and np.isfinite(numbers[key])
+              and numbers[key] != 0}
+    if not widths:
+        return ""
+    key = max(widths, key=widths.get)
+    if not np.isfinite(widths[key]):
+        return f"sample size: the interval of {key} is open (it reaches the samples that did not converge)"
+    n = stats.samples_needed(numbers["samples"], widths[key], target_width)
+    if n <= numbers["samples"]:
+        return f"sample size: every interval is narrower than {target_width:g} × its number"
+    return (f"sample size: n ≈ {n} would bring the widest interval ({key}, {widths[key]:.2g} × its number wide at "
+            f"n = {numbers['samples']}) under {target_width:g} × (--target-width)")
+
+
+def ci(confidence: float) -> str:
+    """`95% CI`: the label of intervals at `confidence`."""
+    return f"{100 * confidence:g}% CI"
 
 
 def non_finite_note(numbers: dict, consequence: str) -> list[str]:
@@ -267,6 +329,8 @@ def non_finite_note(numbers: dict, consequence: str) -> list[str]:
 
 
 def _fmt(value) -> str:
+    if isinstance(value, stats.Estimate):
+        return interval(value, ".4g")
     if isinstance(value, (float, np.floating)):
         return f"{value:.4g}"
     return str(value)

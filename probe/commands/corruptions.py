@@ -11,7 +11,8 @@ from pathlib import Path
 
 import xarray as xr
 
-from probe.commands.common import format_table, non_finite_note
+from probe import stats
+from probe.commands.common import ci, estimate, format_table, interval, non_finite_note
 from probe.corruptions import summary
 from probe.corruptions.params import TABLES
 
@@ -35,18 +36,20 @@ def add_options(parser: argparse.ArgumentParser) -> None:
                              "file of this probe (default auto)")
 
 
-def report(ds: xr.Dataset) -> str:
-    """Accuracy per corruption and severity, then the scalar summaries."""
+def report(ds: xr.Dataset, confidence: float = stats.CONFIDENCE) -> str:
+    """Accuracy per corruption and severity, then the scalar summaries with intervals and n."""
     severities = ds["severity"].values.tolist()
     rows = [[c] + [float(ds["accuracy"].sel(corruption=c, severity=s)) for s in severities]
             + [float(ds["accuracy"].sel(corruption=c).mean())] for c in ds["corruption"].values.tolist()]
     table = format_table(["corruption"] + [f"s{s}" for s in severities] + ["mean"], rows)
-    numbers = summary(ds)
-    lines = [table, f"clean accuracy {numbers['clean_accuracy']:.2f}%   corruption accuracy "
-                    f"{numbers['corruption_accuracy']:.2f}%   mCE (CIFAR) {numbers['mce']:.2f}%"]
+    numbers = summary(ds, confidence)
+    lines = [table, f"clean accuracy {interval(estimate(numbers, 'clean_accuracy'), '.2f', '%')}   corruption accuracy "
+                    f"{interval(estimate(numbers, 'corruption_accuracy'), '.2f', '%')}   mCE (CIFAR) "
+                    f"{interval(estimate(numbers, 'mce'), '.2f', '%')}"]
     if "imagenet_mce" in numbers:
-        lines.append(f"mCE / {ds.attrs['mce_reference']} {numbers['imagenet_mce']:.2f}%   "
-                     f"relative mCE {numbers['relative_mce']:.2f}%")
+        lines.append(f"mCE / {ds.attrs['mce_reference']} {interval(estimate(numbers, 'imagenet_mce'), '.2f', '%')}   "
+                     f"relative mCE {interval(estimate(numbers, 'relative_mce'), '.2f', '%')}")
+    lines.append(f"n = {numbers['samples']} samples, {ci(confidence)}")
     if _frost(ds):
         lines.append(f"frost: {FROST_TEXT[_frost(ds)]}")
     return "\n".join(lines + non_finite_note(numbers, "excluded from the accuracies"))
@@ -58,9 +61,10 @@ def _frost(ds: xr.Dataset) -> str | None:
     return source if source in FROST_TEXT else None
 
 
-def headline(ds: xr.Dataset) -> str:
+def headline(ds: xr.Dataset, confidence: float = stats.CONFIDENCE) -> str:
     """The result in one line (the demo's summary)."""
-    numbers = summary(ds)
+    numbers = summary(ds, confidence)
     frost = f", frost {_frost(ds)}" if _frost(ds) else ""
-    return (f"clean {numbers['clean_accuracy']:.1f}%, corruption accuracy {numbers['corruption_accuracy']:.1f}%, "
-            f"mCE {numbers['mce']:.2f}{frost}")
+    return (f"clean {interval(estimate(numbers, 'clean_accuracy'), '.1f', '%')}, corruption accuracy "
+            f"{interval(estimate(numbers, 'corruption_accuracy'), '.1f', '%')}, mCE "
+            f"{interval(estimate(numbers, 'mce'), '.2f')}{frost}; n = {numbers['samples']}")

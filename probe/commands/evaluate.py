@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import argparse
 
+import numpy as np
 import xarray as xr
 
-from probe.commands.common import format_table, non_finite_note
+from probe import stats
+from probe.commands.common import ci, estimate, format_table, interval, non_finite_note
 from probe.evaluate import summary
 
 
@@ -13,19 +15,19 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     """The evaluate probe has no options of its own."""
 
 
-def report(ds: xr.Dataset) -> str:
-    """Accuracy per class, then overall (over samples with finite logits)."""
-    finite = ds.isel(sample=ds["finite"].values)
-    per_class = finite["correct"].astype(float).groupby(finite["label"]).mean() * 100
-    rows = [(int(c), int((finite["label"] == c).sum()), float(a))
-            for c, a in zip(per_class["label"].values, per_class.values)]
-    numbers = summary(ds)
-    lines = [format_table(["class", "samples", "accuracy %"], rows),
-             f"accuracy: {numbers['accuracy']:.2f}% on {numbers['samples']} samples"]
+def report(ds: xr.Dataset, confidence: float = stats.CONFIDENCE) -> str:
+    """Accuracy per class, then overall (over samples with finite logits), with Wilson intervals."""
+    finite, correct, labels = ds["finite"].values.astype(bool), ds["correct"].values, ds["label"].values
+    rows = [(int(c), int((finite & (labels == c)).sum()), stats.percent(correct, finite & (labels == c), confidence))
+            for c in np.unique(labels[finite])]
+    numbers = summary(ds, confidence)
+    lines = [format_table(["class", "samples", f"accuracy % [{ci(confidence)}]"], rows),
+             f"accuracy: {interval(estimate(numbers, 'accuracy'), '.2f', '%')} on {numbers['samples']} samples "
+             f"({ci(confidence)})"]
     return "\n".join(lines + non_finite_note(numbers, "excluded from the accuracy"))
 
 
-def headline(ds: xr.Dataset) -> str:
+def headline(ds: xr.Dataset, confidence: float = stats.CONFIDENCE) -> str:
     """The result in one line (the demo's summary)."""
-    numbers = summary(ds)
-    return f"accuracy {numbers['accuracy']:.2f}% on {numbers['samples']} test images"
+    numbers = summary(ds, confidence)
+    return f"accuracy {interval(estimate(numbers, 'accuracy'), '.2f', '%')} on {numbers['samples']} test images"

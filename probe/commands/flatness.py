@@ -8,9 +8,10 @@ import numpy as np
 import torch
 import xarray as xr
 
-from probe import hessian
+from probe import hessian, stats
 from probe.commands import common
-from probe.flatness import DEFAULT_RADII, DEFAULT_RELATIVE_RADII, LANDSCAPES, loss_evaluations, summary
+from probe.flatness import (DEFAULT_RADII, DEFAULT_RELATIVE_RADII, LANDSCAPES, flatness_estimate, loss_evaluations,
+                            summary)
 
 
 def add_options(parser: argparse.ArgumentParser) -> None:
@@ -53,17 +54,22 @@ def progress(args: argparse.Namespace, data) -> tuple[int, str]:
                             landscape=args.landscape, points=args.points), "eval"
 
 
-def report(ds: xr.Dataset) -> str:
-    """Short text tables of the flatness curve and the Hessian numbers."""
-    numbers = summary(ds)
-    head = f"{numbers['samples']} samples, loss at the trained weights {numbers['loss']:.4f}"
+def report(ds: xr.Dataset, confidence: float = stats.CONFIDENCE) -> str:
+    """Short text tables of the flatness curve (with bootstrap intervals over directions) and the
+    Hessian numbers."""
+    numbers = summary(ds, confidence)
+    head = (f"{numbers['samples']} samples, loss at the trained weights "
+            f"{common.interval(common.estimate(numbers, 'loss'), '.4f')} ({common.ci(confidence)})")
     if numbers["non_finite"]:
         head += f"\nnon-finite logits or loss on {numbers['non_finite']} samples (left out of every loss)"
     blocks = [head]
     if "flatness" in ds:
-        rows = [(float(r), float(f), float(se), f"{100 * se / abs(f):.1f}%" if f and np.isfinite(f) else "-")
-                for r, f, se in zip(ds["radius"].values, ds["flatness"].values, ds["flatness_se"].values)]
-        blocks.append(common.format_table(["radius", "flatness", "std err", "rel"], rows))
+        rows = [(float(r), flatness_estimate(ds, i, confidence), float(se),
+                 f"{100 * se / abs(f):.1f}%" if f and np.isfinite(f) else "-")
+                for i, (r, f, se) in enumerate(zip(ds["radius"].values, ds["flatness"].values,
+                                                   ds["flatness_se"].values))]
+        blocks.append(common.format_table(["radius", f"flatness [{common.ci(confidence)}]", "std err", "rel"], rows)
+                      + f"\n(n = {ds.sizes['direction']} directions; intervals: percentile bootstrap over them)")
         if numbers["non_finite_directions"]:
             blocks.append(f"{numbers['non_finite_directions']} of {ds.sizes['direction']} directions met a "
                           f"non-finite loss: F(γ) is +inf at those radii")
@@ -74,7 +80,8 @@ def report(ds: xr.Dataset) -> str:
         if np.any(ds["eigenvalue"].values < 0):
             blocks.append("note: a dominant eigenvalue is negative (the loss curves down along it)")
     if "trace" in ds:
-        blocks.append(f"Hessian trace {float(ds['trace']):.5g} ± {float(ds['trace_se']):.2g} (Hutchinson)")
+        blocks.append(f"Hessian trace {common.interval(common.estimate(numbers, 'trace'), '.5g')} "
+                      f"(± {float(ds['trace_se']):.2g} std err, Hutchinson)")
     if "hvp_count" in ds:
         blocks.append(f"{int(ds['hvp_count'])} Hessian-vector products over {int(ds['parameter_count'])} "
                       f"parameters, {1e3 * float(ds['seconds_per_hvp']):.1f} ms each")
@@ -85,14 +92,15 @@ def report(ds: xr.Dataset) -> str:
     return "\n\n".join(blocks)
 
 
-def headline(ds: xr.Dataset) -> str:
+def headline(ds: xr.Dataset, confidence: float = stats.CONFIDENCE) -> str:
     """The result in one line (the demo's summary): what was computed of F(γ), λ_max and the trace."""
-    numbers = summary(ds)
+    numbers = summary(ds, confidence)
     parts = []
     if "flatness" in numbers:
-        parts.append(f"F(γ={numbers['radius']:.3g}) {numbers['flatness']:.4g} ± {numbers['flatness_se']:.2g}")
+        parts.append(f"F(γ={numbers['radius']:.3g}) {common.interval(common.estimate(numbers, 'flatness'), '.4g')}")
     if "top_eigenvalue" in numbers:
         parts.append(f"top eigenvalue {numbers['top_eigenvalue']:.4g}")
     if "trace" in numbers:
-        parts.append(f"trace {numbers['trace']:.4g} ± {numbers['trace_se']:.2g}")
-    return ", ".join(parts) or f"loss {numbers['loss']:.4g}"
+        parts.append(f"trace {common.interval(common.estimate(numbers, 'trace'), '.4g')}")
+    text = ", ".join(parts) or f"loss {common.interval(common.estimate(numbers, 'loss'), '.4g')}"
+    return f"{text}; n = {numbers['samples']}"

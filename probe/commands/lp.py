@@ -5,8 +5,9 @@ import argparse
 
 import xarray as xr
 
+from probe import stats
 from probe.balls import L0_VALUES, norm_name
-from probe.commands.common import format_table, non_finite_note, positive_int
+from probe.commands.common import ci, estimate, format_table, interval, non_finite_note, positive_int
 from probe.lp import DEFAULT_LEVELS, DEFAULT_MAX_STRENGTH, DEFAULT_NORMS, summary
 
 
@@ -27,18 +28,25 @@ def add_options(parser: argparse.ArgumentParser) -> None:
                         help="values that L0 noise writes into pixels (default: %(default)s)")
 
 
-def report(ds: xr.Dataset) -> str:
-    """Per norm: largest radius, mean accuracy, accuracy at the largest strength; then the summary."""
+def report(ds: xr.Dataset, confidence: float = stats.CONFIDENCE) -> str:
+    """Per norm: largest radius, mean accuracy, accuracy at the largest strength (Wilson); then the
+    summary with intervals and n."""
+    correct, finite = ds["correct"].values, ds["finite"].values
     rows = [[norm_name(float(p)), float(ds["radius"].sel(p=p)[-1]), float(ds["accuracy"].sel(p=p).mean()),
-             float(ds["accuracy"].sel(p=p)[-1])] for p in ds["p"].values]
-    numbers = summary(ds)
-    lines = [format_table(["norm", "largest radius", "mean acc (%)", "acc at largest (%)"], rows),
-             f"clean accuracy {numbers['clean_accuracy']:.2f}%   mCE_Lp {numbers['mce_lp']:.2f}   "
-             f"iCE {numbers['ice']:.2f}%   ({numbers['samples']} samples)"]
+             stats.percent(correct[:, i, -1], finite[:, i, -1], confidence)] for i, p in enumerate(ds["p"].values)]
+    numbers = summary(ds, confidence)
+    lines = [format_table(["norm", "largest radius", "mean acc (%)", f"acc at largest (%) [{ci(confidence)}]"], rows),
+             f"clean accuracy {interval(estimate(numbers, 'clean_accuracy'), '.2f', '%')}   mCE_Lp "
+             f"{interval(estimate(numbers, 'mce_lp'), '.2f', '%')}   iCE "
+             f"{interval(estimate(numbers, 'ice'), '.2f', '%')}   "
+             f"(n = {numbers['samples']} samples, {ci(confidence)})"]
     return "\n".join(lines + non_finite_note(numbers, "excluded from the accuracies"))
 
 
-def headline(ds: xr.Dataset) -> str:
+def headline(ds: xr.Dataset, confidence: float = stats.CONFIDENCE) -> str:
     """The result in one line (the demo's summary)."""
-    numbers = summary(ds)
-    return f"clean {numbers['clean_accuracy']:.1f}%, mCE_Lp {numbers['mce_lp']:.2f}%, iCE {numbers['ice']:.2f}%"
+    numbers = summary(ds, confidence)
+    return (f"clean {interval(estimate(numbers, 'clean_accuracy'), '.1f', '%')}, mCE_Lp "
+            f"{interval(estimate(numbers, 'mce_lp'), '.2f', '%')}, iCE "
+            f"{interval(estimate(numbers, 'ice'), '.2f', '%')}; "
+            f"n = {numbers['samples']}")

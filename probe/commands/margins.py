@@ -6,9 +6,10 @@ import argparse
 import numpy as np
 import xarray as xr
 
-from probe.commands.common import format_table, positive_int
+from probe import stats
 from probe.attacks.deepfool import VARIANTS
-from probe.margins import BASES, summary
+from probe.commands.common import ci, estimate, format_table, interval, positive_int
+from probe.margins import BASES, band_medians, summary
 
 
 def add_options(parser: argparse.ArgumentParser) -> None:
@@ -28,21 +29,25 @@ def add_options(parser: argparse.ArgumentParser) -> None:
                              "found (bisection, about 20 more forward passes per pair)")
 
 
-def report(ds: xr.Dataset) -> str:
-    """Per subspace: band start, dimension, median margin (and refined margin), fraction not converged."""
+def report(ds: xr.Dataset, confidence: float = stats.CONFIDENCE) -> str:
+    """Per subspace: band start, dimension, median margin (and refined margin) with its
+    order-statistic interval, fraction not converged; then n."""
     starts = ds["band_start"].values if "band_start" in ds.coords else np.full(ds.sizes["subspace"], -1)
     shown = [name for name in ("margin", "margin_refined") if name in ds]
-    medians = [np.median(ds[name].values, axis=1) for name in shown]
-    rows = [[int(s), int(a), int(d), *(float(m[i]) for m in medians), float(f)] for i, (s, a, d, f) in
+    medians = [band_medians(ds, confidence, name) for name in shown]
+    rows = [[int(s), int(a), int(d), *(m[i] for m in medians), float(f)] for i, (s, a, d, f) in
             enumerate(zip(ds["subspace"].values, starts, ds["dimension"].values, ds["not_converged"].values))]
-    table = format_table(["subspace", "band start", "dim", *(f"median {n.replace('_', ' ')}" for n in shown),
-                          "not converged"], rows)
-    return f"{table}\nnot converged overall: {1.0 - float(ds['converged'].mean()):.3f}"
+    table = format_table(["subspace", "band start", "dim",
+                          *(f"median {n.replace('_', ' ')} [{ci(confidence)}]" for n in shown), "not converged"], rows)
+    numbers = summary(ds, confidence)
+    return (f"{table}\nnot converged overall: {interval(estimate(numbers, 'not_converged'), '.3f')}   "
+            f"(n = {numbers['samples']} samples; +inf: an interval reaching the samples not converged)")
 
 
-def headline(ds: xr.Dataset) -> str:
+def headline(ds: xr.Dataset, confidence: float = stats.CONFIDENCE) -> str:
     """The result in one line (the demo's summary)."""
-    numbers = summary(ds)
-    return (f"median margin per band {numbers['median_margin_smallest']:.3g} … {numbers['median_margin_largest']:.3g} "
-            f"(lowest band {numbers['median_margin_lowest_band']:.3g}); not converged "
-            f"{100 * numbers['not_converged']:.1f}%")
+    numbers = summary(ds, confidence)
+    return (f"median margin per band {numbers['median_margin_smallest']:.3g} … "
+            f"{numbers['median_margin_largest']:.3g} "
+            f"(lowest band {interval(estimate(numbers, 'median_margin_lowest_band'))}); not converged "
+            f"{100 * numbers['not_converged']:.1f}%; n = {numbers['samples']}")

@@ -7,6 +7,7 @@ import argparse
 import torch
 import xarray as xr
 
+from probe import stats
 from probe.attacks.pgd import NORMS
 from probe.commands import common
 from probe.masking import DEFAULT_RADII, DEFAULT_STEPS, summary
@@ -34,9 +35,9 @@ def prepare(args: argparse.Namespace, options: dict, device: torch.device) -> di
     return options
 
 
-def report(ds: xr.Dataset) -> str:
+def report(ds: xr.Dataset, confidence: float = stats.CONFIDENCE) -> str:
     """Per radius: accuracy after one step, after the most steps, under noise (and transfer);
-    mean loss per step count; then the summary."""
+    mean loss per step count; then the summary with intervals and n."""
     steps = [int(s) for s in ds["steps"].values]
     headers = ["radius", "one-step acc %", f"PGD-{steps[-1]} acc %", "noise acc %"]
     transfer = "transfer_accuracy" in ds
@@ -50,20 +51,27 @@ def report(ds: xr.Dataset) -> str:
         if transfer:
             row.append(float(ds["transfer_accuracy"].values[i]))
         rows.append(row + [float(v) for v in ds["mean_loss"].values[i]])
-    numbers = summary(ds)
+    numbers = summary(ds, confidence)
+
+    def text(key: str) -> str:
+        return common.interval(common.estimate(numbers, key), ".1f", "%")
+
     lines = [common.format_table(headers, rows),
-             f"clean accuracy {numbers['clean_accuracy']:.2f}%   full-space DeepFool success "
-             f"{numbers['deepfool_success']:.1f}%   zero gradients {numbers['zero_gradients']:.1f}%   "
-             f"non-finite gradients {numbers['non_finite_gradients']:.1f}%   ({numbers['samples']} samples)"]
+             f"clean accuracy {text('clean_accuracy')}   full-space DeepFool success {text('deepfool_success')}   "
+             f"zero gradients {text('zero_gradients')}   non-finite gradients {text('non_finite_gradients')}   "
+             f"(n = {numbers['samples']} samples, {common.ci(confidence)})"]
     if numbers["failed_steps"]:
         lines.append(f"{numbers['failed_steps']} PGD steps skipped for a non-finite gradient")
     return "\n".join(lines + common.non_finite_note(numbers, "excluded from the accuracies"))
 
 
-def headline(ds: xr.Dataset) -> str:
+def headline(ds: xr.Dataset, confidence: float = stats.CONFIDENCE) -> str:
     """The result in one line (the demo's summary)."""
-    numbers = summary(ds)
-    radius = numbers["radius"]
-    return (f"DeepFool success {numbers['deepfool_success']:.0f}%, at radius {radius:g}: one-step "
-            f"{numbers['one_step_accuracy']:.1f}% vs PGD {numbers['iterative_accuracy']:.1f}% vs noise "
-            f"{numbers['noise_accuracy']:.1f}% accuracy; zero gradients {numbers['zero_gradients']:.0f}%")
+    numbers = summary(ds, confidence)
+
+    def text(key: str) -> str:
+        return common.interval(common.estimate(numbers, key), ".0f", "%")
+
+    return (f"DeepFool success {text('deepfool_success')}, at radius {numbers['radius']:g}: one-step "
+            f"{text('one_step_accuracy')} vs PGD {text('iterative_accuracy')} vs noise {text('noise_accuracy')} "
+            f"accuracy; zero gradients {text('zero_gradients')}; n = {numbers['samples']}")

@@ -6,9 +6,10 @@ import argparse
 
 import xarray as xr
 
+from probe import stats
 from probe.balls import norm_name
 from probe.commands import common
-from probe.commands.common import format_table, positive_int
+from probe.commands.common import ci, format_table, positive_int
 from probe.overlap import DIRECTIONS, PUBLISHED_NORMS
 
 
@@ -36,19 +37,25 @@ def progress(args: argparse.Namespace, data) -> tuple[int, str]:
     return 0, "sample"
 
 
-def report(ds: xr.Dataset) -> str:
-    """The run in one line, then the 50 % radius of every norm in both directions."""
+def _radii(ds: xr.Dataset, direction: str, confidence: float) -> list[stats.Estimate]:
+    """Per norm, the 50 % radius in `direction` with the order-statistic interval of its median."""
+    return [stats.median(ds["threshold"].sel(direction=direction, p=p).values, confidence) for p in ds["p"].values]
+
+
+def report(ds: xr.Dataset, confidence: float = stats.CONFIDENCE) -> str:
+    """The run in one line, then the 50 % radius of every norm in both directions, with intervals."""
     image = ds.attrs.get("param_image")
     where = f"clipped around image {image}" if ds.attrs["clipped"] else "unclipped"
-    header = (f"reference {ds.attrs['reference']}, d = {ds.attrs['dim']}, {ds.attrs['param_samples']} samples, "
-              f"{where}")
-    rows = [[norm_name(float(p))] + [float(ds["radius_50"].sel(direction=k, p=p)) for k in DIRECTIONS]
-            for p in ds["p"].values]
-    return f"{header}\n{format_table(['norm', 'r50 (Lp in ref)', 'r50 (ref in Lp)'], rows)}"
+    header = (f"reference {ds.attrs['reference']}, d = {ds.attrs['dim']}, n = {ds.sizes['draw']} Monte Carlo samples "
+              f"per norm, {where}")
+    columns = [_radii(ds, direction, confidence) for direction in DIRECTIONS]
+    rows = [[norm_name(float(p)), columns[0][j], columns[1][j]] for j, p in enumerate(ds["p"].values)]
+    headers = ["norm", f"r50 (Lp in ref) [{ci(confidence)}]", f"r50 (ref in Lp) [{ci(confidence)}]"]
+    return f"{header}\n{format_table(headers, rows)}"
 
 
-def headline(ds: xr.Dataset) -> str:
+def headline(ds: xr.Dataset, confidence: float = stats.CONFIDENCE) -> str:
     """The result in one line (the demo's summary): the 50 % radius of every norm inside the reference."""
-    radii = ", ".join(f"{norm_name(float(p))} {float(ds['radius_50'].sel(direction=DIRECTIONS[0], p=p)):.3g}"
-                      for p in ds["p"].values)
-    return f"50% radii (ball in {ds.attrs['reference']}): {radii}"
+    radii = ", ".join(f"{norm_name(float(p))} {common.interval(r)}"
+                      for p, r in zip(ds["p"].values, _radii(ds, DIRECTIONS[0], confidence)))
+    return f"50% radii (ball in {ds.attrs['reference']}): {radii}; n = {ds.sizes['draw']}"

@@ -5,7 +5,8 @@ import argparse
 
 import xarray as xr
 
-from probe.commands.common import non_finite_note, positive_int, summary_table
+from probe import stats
+from probe.commands.common import estimate, interval, non_finite_note, positive_int, summary_table
 from probe.sparsefool import summary
 
 
@@ -23,14 +24,16 @@ def add_options(parser: argparse.ArgumentParser) -> None:
                         help="also store the clean images and perturbations (needed for the example grid)")
 
 
-def report(ds: xr.Dataset) -> str:
-    """The summary table, and a line on samples with non-finite logits."""
-    numbers = summary(ds)
-    return "\n".join([summary_table(numbers)] + non_finite_note(numbers, "never fooled, excluded from the rates"))
+def report(ds: xr.Dataset, confidence: float = stats.CONFIDENCE) -> str:
+    """The summary table (numbers with intervals and n), and a line on samples with non-finite logits."""
+    numbers = summary(ds, confidence)
+    return "\n".join([summary_table(numbers, confidence)]
+                     + non_finite_note(numbers, "never fooled, excluded from the rates"))
 
 
-def headline(ds: xr.Dataset) -> str:
+def headline(ds: xr.Dataset, confidence: float = stats.CONFIDENCE) -> str:
     """The result in one line (the demo's summary)."""
-    numbers = summary(ds)
-    return (f"fooling rate {numbers['fooling_rate']:.1f}%, median {numbers['median_perturbed_pixels']:.2f}% of pixels, "
-            f"{1000 * numbers['mean_time_per_sample']:.0f} ms/sample")
+    numbers = summary(ds, confidence)
+    return (f"fooling rate {interval(estimate(numbers, 'fooling_rate'), '.1f', '%')}, median "
+            f"{interval(estimate(numbers, 'median_perturbed_pixels'), '.2f', '%')} of pixels, "
+            f"{1000 * numbers['mean_time_per_sample']:.0f} ms/sample; n = {numbers['samples']}")

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from probe import results
+from probe import results, stats
 from probe.corruptions import mce as mce_lib
 from probe.corruptions.registry import CORRUPTIONS
 from probe.errors import DataError, ParameterError
@@ -22,7 +22,7 @@ from probe.results import variable
 PROBE = "corruptions"
 ALL_SEVERITIES = [1, 2, 3, 4, 5]
 SUMMARY = ("accuracy", "clean_accuracy", "corruption_accuracy", "mce", "ce", "relative_ce", "imagenet_mce",
-           "relative_mce", "reference_corruption")
+           "relative_mce", "reference_error", "reference_relative_error", "reference_corruption")
 
 
 def check_reference(reference: str | Path, severities: list[int]) -> None:
@@ -71,6 +71,14 @@ def summarize(ds: xr.Dataset, reference: str | Path | None = "auto", family: str
         ds["ce"] = variable("reference_corruption", list(ce.values()), f"corruption error normalised by {name}", "%")
         ds["relative_ce"] = variable("reference_corruption", list(relative.values()),
                                      f"relative corruption error normalised by {name}", "%")
+        severity_count = len(ds["severity"])
+        reference_error = [float(np.sum(np.broadcast_to(errors_ref[c], severity_count))) for c in ce]
+        ds["reference_error"] = variable("reference_corruption", reference_error,
+                                         f"{name}'s errors summed over the severities (CE denominator)", "%")
+        ds["reference_relative_error"] = variable("reference_corruption",
+                                                  [e - severity_count * clean_ref for e in reference_error],
+                                                  f"{name}'s errors less its clean error, summed over the severities "
+                                                  "(relative CE denominator)", "%")
         ds["imagenet_mce"] = variable((), mce_lib.mean_ce(ce), f"mCE normalised by {name}", "%")
         ds["relative_mce"] = variable((), mce_lib.mean_ce(relative), f"relative mCE normalised by {name}", "%")
         ds.attrs["mce_reference"] = name
@@ -102,19 +110,42 @@ def _reference(reference: str | Path | None, family: str, ds: xr.Dataset):
     return str(other.attrs.get("model", spec)), errors, 100.0 - float(other["clean_accuracy"])
 
 
-def summary(ds: xr.Dataset) -> dict[str, float | int]:
+def derived(ds: xr.Dataset, counts: np.ndarray) -> np.ndarray:
+    """Per bootstrap replicate (rows of resampling `counts`, see `probe.stats.bootstrap`): the
+    corruption accuracy, CIFAR-style mCE and, with a reference, ImageNet-style and relative mCE
+    (%), as in `summarize`; shape (replicates, 2 or 4)."""
+    correct, finite = np.moveaxis(ds["correct"].values, -1, 0), np.moveaxis(ds["finite"].values, -1, 0)
+    accuracy = 100.0 * stats.weighted_share(counts, correct, finite)           # (replicates, corruption, severity)
+    corruptions = ds["corruption"].values.tolist()
+    benchmark = [corruptions.index(c) for c in np.atleast_1d(ds.attrs["mce_corruptions"]).tolist()]
+    corruption_accuracy = accuracy[:, benchmark].reshape(len(counts), -1).mean(axis=1)
+    columns = [corruption_accuracy, 100.0 - corruption_accuracy]
+    if "imagenet_mce" in ds:
+        chosen = [corruptions.index(c) for c in ds["reference_corruption"].values.tolist()]
+        errors = 100.0 - accuracy[:, chosen]
+        clean_error = 100.0 - 100.0 * stats.weighted_share(counts, ds["clean_correct"].values,
+                                                           ds["clean_finite"].values)
+        relative_denominator = ds["reference_relative_error"].values
+        relative = np.where(relative_denominator > 0, 100.0 * (errors - clean_error[:, None, None]).sum(axis=2)
+                            / np.where(relative_denominator > 0, relative_denominator, 1.0), np.inf)
+        columns += [(100.0 * errors.sum(axis=2) / ds["reference_error"].values).mean(axis=1), relative.mean(axis=1)]
+    return np.stack(columns, axis=1)
+
+
+def summary(ds: xr.Dataset, confidence: float = stats.CONFIDENCE) -> dict[str, float | int]:
     """Clean and corruption accuracy (%, over finite logits), CIFAR-style mCE, the reference-
     normalised mCE when present, and the counts of samples and of non-finite evaluations
     (`non_finite`: samples whose clean logits are not finite; `non_finite_cells`: (corruption,
-    severity, sample) cells whose logits are not finite)."""
-    numbers: dict[str, float | int] = {
-        "samples": int(ds.sizes["sample"]),
-        "clean_accuracy": float(ds["clean_accuracy"]),
-        "corruption_accuracy": float(ds["corruption_accuracy"]),
-        "mce": float(ds["mce"]),
-    }
-    if "imagenet_mce" in ds:
-        numbers.update(imagenet_mce=float(ds["imagenet_mce"]), relative_mce=float(ds["relative_mce"]))
+    severity, sample) cells whose logits are not finite).  Each number has `_low` and `_high` at
+    `confidence`: Wilson for the clean accuracy, a paired percentile bootstrap over samples for
+    the others."""
+    n = int(ds.sizes["sample"])
+    numbers: dict[str, float | int] = {"samples": n, **stats.entries(
+        "clean_accuracy", stats.percent(ds["clean_correct"].values, ds["clean_finite"].values, confidence))}
+    names = ["corruption_accuracy", "mce"] + (["imagenet_mce", "relative_mce"] if "imagenet_mce" in ds else [])
+    low, high = stats.bootstrap(lambda counts: derived(ds, counts), n, confidence)
+    for i, name in enumerate(names):
+        numbers.update(stats.entries(name, stats.Estimate(float(ds[name]), float(low[i]), float(high[i]), n)))
     numbers["non_finite"] = int((~ds["clean_finite"].values).sum())
     numbers["non_finite_cells"] = int((~ds["finite"].values).sum())
     return numbers

@@ -89,11 +89,14 @@ def _digest_batch(digest, x: torch.Tensor, y: torch.Tensor) -> None:
 
 
 def subset_indices(size: int, n: int | None, seed: int = 0) -> np.ndarray:
-    """`n` distinct dataset indices drawn with `seed`, sorted; all of them when `n` is None."""
+    """`n` distinct dataset indices drawn with `seed`, sorted; all of them when `n` is None.
+
+    They are the first `n` of one seeded permutation of the dataset, so for one seed a smaller
+    subset lies inside every larger one (`n = 32` ⊂ `n = 64`), whichever probe draws it."""
     if n is None:
         return np.arange(size)
     if n <= 0:
         raise ParameterError(f"the number of samples must be positive, got {n}")
     if n > size:
         raise ParameterError(f"{n} samples requested: larger than the dataset ({size} samples)")
-    return np.sort(np.random.default_rng(seed).choice(size, n, replace=False))
+    return np.sort(np.random.default_rng(seed).permutation(size)[:n])

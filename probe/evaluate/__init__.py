@@ -17,7 +17,7 @@ import torch
 import xarray as xr
 from torch import nn
 
-from probe import ranges, runner
+from probe import ranges, runner, stats
 from probe.data import get_batch
 from probe.errors import ModelError
 from probe.logits import classify
@@ -69,14 +69,17 @@ def accuracy_over_finite(correct: np.ndarray, finite: np.ndarray) -> float:
     return float(100.0 * correct[finite].mean()) if finite.any() else 0.0
 
 
-def summary(ds: xr.Dataset) -> dict[str, float | int]:
-    """Accuracy (%) over samples with finite logits, their count, non-finite count, mean confidence."""
-    finite = ds["finite"].values
+def summary(ds: xr.Dataset, confidence: float = stats.CONFIDENCE) -> dict[str, float | int]:
+    """Accuracy (%) over samples with finite logits (Wilson interval), the samples, the non-finite
+    count, and the mean confidence (t interval), each with `_low` and `_high` at `confidence`."""
+    finite = ds["finite"].values.astype(bool)
+    mean_confidence = stats.mean(ds["confidence"].values[finite], confidence) if finite.any() else \
+        stats.Estimate(0.0, 0.0, 0.0, 0)
     return {
         "samples": int(ds.sizes["sample"]),
-        "accuracy": accuracy_over_finite(ds["correct"].values, finite),
+        **stats.entries("accuracy", stats.percent(ds["correct"].values, finite, confidence)),
         "non_finite": int((~finite).sum()),
-        "mean_confidence": float(ds["confidence"].values[finite].mean()) if finite.any() else 0.0,
+        **stats.entries("mean_confidence", mean_confidence),
     }
 
 

@@ -29,7 +29,7 @@ from torch import nn
 
 from probe import hessian as curvature
 from probe import params as P
-from probe import ranges, runner
+from probe import ranges, runner, stats
 from probe.errors import ParameterError
 from probe.flatness.directions import (FLATNESS_STREAM, LANDSCAPE_STREAM, check_same_shapes, direction_generator,
                                        direction_towards, filter_normalized_direction, make_direction,
@@ -199,25 +199,41 @@ def _landscape(model: nn.Module, x: torch.Tensor, y: torch.Tensor, o: dict, towa
                       coords)
 
 
-def summary(ds: xr.Dataset) -> dict[str, float | int]:
+def flatness_estimate(ds: xr.Dataset, radius: int = -1, confidence: float = stats.CONFIDENCE) -> stats.Estimate:
+    """F(γ) at the `radius`-th radius with its percentile bootstrap interval over the random
+    directions (the Monte Carlo draws it averages); n is the number of directions."""
+    change = ds["loss_change"].values[radius]
+    low, high = stats.bootstrap(lambda counts: counts @ change / len(change), len(change), confidence)
+    return stats.Estimate(float(ds["flatness"].values[radius]), float(low), float(high), len(change))
+
+
+def summary(ds: xr.Dataset, confidence: float = stats.CONFIDENCE) -> dict[str, float | int]:
     """Samples and non-finite samples, the loss at the trained weights (finite samples); with a
     sweep, F(γ) at the largest radius, its standard error and the directions that met a
     non-finite loss; with the Hessian, the top eigenvalue (largest |λ|, signed; +inf if not
-    converged) and the trace with its standard error; with a landscape, its non-finite points."""
-    finite = ds["finite"].values
+    converged) and the trace with its standard error; with a landscape, its non-finite points.
+    At `confidence`: the loss has a t interval over samples, F(γ) a percentile bootstrap over
+    the random directions (its Monte Carlo draws), the trace a normal interval from its
+    standard error (`_low`, `_high`); the top eigenvalue is computed, not sampled, and has none."""
+    finite = ds["finite"].values.astype(bool)
+    loss = stats.mean(ds["sample_loss"].values[finite], confidence) if finite.any() else \
+        stats.Estimate(math.inf, math.inf, math.inf, 0)
     numbers: dict[str, float | int] = {
         "samples": int(ds.sizes["sample"]),
         "non_finite": int((~finite).sum()),
-        "loss": float(ds["sample_loss"].values[finite].mean()) if finite.any() else math.inf,
+        **stats.entries("loss", loss),
     }
     if "flatness" in ds:
-        numbers.update(radius=float(ds["radius"].values[-1]), flatness=float(ds["flatness"].values[-1]),
+        numbers.update(radius=float(ds["radius"].values[-1]),
+                       **stats.entries("flatness", flatness_estimate(ds, -1, confidence)),
                        flatness_se=float(ds["flatness_se"].values[-1]),
                        non_finite_directions=int((~ds["direction_finite"].values).any(axis=0).sum()))
     if "eigenvalue" in ds:
         numbers["top_eigenvalue"] = float(ds["eigenvalue"].values[0])
     if "trace" in ds:
-        numbers.update(trace=float(ds["trace"]), trace_se=float(ds["trace_se"]))
+        trace, se = float(ds["trace"]), float(ds["trace_se"])
+        half = stats.normal_quantile(confidence) * se if math.isfinite(trace) else 0.0
+        numbers.update(stats.entries("trace", stats.Estimate(trace, trace - half, trace + half, 0)), trace_se=se)
     for key in ("landscape_1d", "landscape_2d"):
         if key in ds:
             numbers["non_finite_points"] = int((~ds[f"{key}_finite"].values).sum())
@@ -226,5 +242,5 @@ def summary(ds: xr.Dataset) -> dict[str, float | int]:
 
 __all__ = ["BATCH_SIZE", "DEFAULT_RADII", "DEFAULT_RELATIVE_RADII", "DataLoss", "FLATNESS_STREAM", "LANDSCAPES",
            "LANDSCAPE_STREAM", "direction_generator", "direction_towards", "filter_normalized_direction",
-           "hessian_probes", "landscape", "loss_evaluations", "make_direction", "resolved_radii", "run",
-           "sphere_direction", "sphere_flatness", "summary"]
+           "flatness_estimate", "hessian_probes", "landscape", "loss_evaluations", "make_direction", "resolved_radii",
+           "run", "sphere_direction", "sphere_flatness", "summary"]

@@ -21,7 +21,7 @@ import torch
 import xarray as xr
 from torch import nn
 
-from probe import ranges, runner, seeding
+from probe import ranges, runner, seeding, stats
 from probe.balls import (L0_VALUES, Draw, ball_name, check_radius, draw, equivalent_radius, norm, norm_name,
                          parse_ball, parse_norm, parse_norms, perturb, scale_radius)
 from probe.data import image_shape
@@ -205,13 +205,16 @@ def accuracy(correct: np.ndarray, finite: np.ndarray, axis: int = 0) -> np.ndarr
     return 100.0 * np.divide(hits, count, out=np.zeros(np.shape(count)), where=count > 0)
 
 
-def ice(clean_accuracy: float, imperceptible_accuracy: float) -> float:
+def ice(clean_accuracy, imperceptible_accuracy):
     """iCE (%): relative increase of the error under imperceptible noise over the clean error;
-    +inf when the clean error is 0 and the imperceptible error is not, 0 when both are 0."""
-    clean_error, hidden_error = 100.0 - clean_accuracy, 100.0 - imperceptible_accuracy
-    if clean_error > 0:
-        return 100.0 * (hidden_error - clean_error) / clean_error
-    return math.inf if hidden_error > 0 else 0.0
+    +inf when the clean error is 0 and the imperceptible error is not, 0 when both are 0.
+    Takes numbers or arrays (elementwise) and returns the same."""
+    clean_error = 100.0 - np.asarray(clean_accuracy, dtype=np.float64)
+    hidden_error = 100.0 - np.asarray(imperceptible_accuracy, dtype=np.float64)
+    some = clean_error > 0
+    relative = 100.0 * (hidden_error - clean_error) / np.where(some, clean_error, 1.0)
+    value = np.where(some, relative, np.where(hidden_error > 0, math.inf, 0.0))
+    return float(value) if value.ndim == 0 else value
 
 
 def finalize(ds: xr.Dataset) -> xr.Dataset:
@@ -230,16 +233,29 @@ def finalize(ds: xr.Dataset) -> xr.Dataset:
     return ds
 
 
-def summary(ds: xr.Dataset) -> dict[str, float | int]:
+def derived(ds: xr.Dataset, counts: np.ndarray) -> np.ndarray:
+    """Per bootstrap replicate (rows of resampling `counts`, see `probe.stats.bootstrap`): mCE_Lp,
+    iCE and the mean imperceptible accuracy (%), as in `finalize`."""
+    grid = 100.0 * stats.weighted_share(counts, ds["correct"].values, ds["finite"].values)
+    clean = 100.0 * stats.weighted_share(counts, ds["clean_correct"].values, ds["clean_finite"].values)
+    hidden = 100.0 * stats.weighted_share(counts, ds["imperceptible_correct"].values,
+                                          ds["imperceptible_finite"].values).mean(axis=1)
+    return np.stack([100.0 - grid.reshape(len(counts), -1).mean(axis=1), ice(clean, hidden), hidden], axis=1)
+
+
+def summary(ds: xr.Dataset, confidence: float = stats.CONFIDENCE) -> dict[str, float | int]:
     """Clean accuracy, mCE_Lp, iCE (+inf: zero clean error but some imperceptible error), mean
     imperceptible accuracy (all in %), the samples, the samples whose clean logits are not
-    finite, and the noisy cells (grid and imperceptible) whose logits are not finite."""
-    return {
-        "samples": int(ds.sizes["sample"]),
-        "clean_accuracy": float(ds["clean_accuracy"]),
-        "mce_lp": float(ds["mce_lp"]),
-        "ice": float(ds["ice"]),
-        "imperceptible_accuracy": float(ds["imperceptible_accuracy"].mean()),
-        "non_finite": int((~ds["clean_finite"].values).sum()),
-        "non_finite_cells": int((~ds["finite"].values).sum() + (~ds["imperceptible_finite"].values).sum()),
-    }
+    finite, and the noisy cells (grid and imperceptible) whose logits are not finite.  Each
+    number has `_low` and `_high` at `confidence`: Wilson for the clean accuracy, a paired
+    percentile bootstrap over samples for the others."""
+    n = int(ds.sizes["sample"])
+    numbers: dict[str, float | int] = {"samples": n, **stats.entries(
+        "clean_accuracy", stats.percent(ds["clean_correct"].values, ds["clean_finite"].values, confidence))}
+    low, high = stats.bootstrap(lambda counts: derived(ds, counts), n, confidence)
+    values = (float(ds["mce_lp"]), float(ds["ice"]), float(ds["imperceptible_accuracy"].mean()))
+    for i, name in enumerate(("mce_lp", "ice", "imperceptible_accuracy")):
+        numbers.update(stats.entries(name, stats.Estimate(values[i], float(low[i]), float(high[i]), n)))
+    numbers["non_finite"] = int((~ds["clean_finite"].values).sum())
+    numbers["non_finite_cells"] = int((~ds["finite"].values).sum() + (~ds["imperceptible_finite"].values).sum())
+    return numbers

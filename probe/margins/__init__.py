@@ -27,7 +27,7 @@ import torch
 import xarray as xr
 from torch import nn
 
-from probe import ranges, runner
+from probe import ranges, runner, stats
 from probe.attacks.deepfool import VARIANTS, DeepFoolResult, deepfool
 from probe.data import image_shape
 from probe.errors import ParameterError
@@ -238,18 +238,32 @@ def run(model: nn.Module, data, *, n: int | None = None, indices=None, seed: int
                       max_memory=max_memory, row_cost=DEEPFOOL_ROW_COST, shard=shard)
 
 
-def summary(ds: xr.Dataset) -> dict[str, float | int]:
+def band_medians(ds: xr.Dataset, confidence: float = stats.CONFIDENCE, name: str = "margin") -> list[stats.Estimate]:
+    """Per subspace, the median of `name` over samples with its order-statistic interval
+    (+inf margins, not converged, rank last: an interval reaching them ends at +inf)."""
+    return [stats.median(row, confidence) for row in ds[name].values]
+
+
+def summary(ds: xr.Dataset, confidence: float = stats.CONFIDENCE) -> dict[str, float | int]:
     """Median margin (over samples) of the lowest and highest band, the smallest and largest
     band median, the fraction of (subspace, sample) pairs not converged, and the number of
-    samples whose logits were not finite (at the image or along an attack)."""
-    medians = np.median(ds["margin"].values, axis=1)
+    samples whose logits were not finite (at the image or along an attack).  Each number has
+    `_low` and `_high` at `confidence`: order-statistic intervals for the medians (the smallest
+    and largest band median carry their band's), a percentile bootstrap over samples for the
+    share not converged."""
+    medians = band_medians(ds, confidence)
+    values = np.array([m.value for m in medians])
+    not_converged = ~ds["converged"].values.astype(bool)
+    low, high = stats.bootstrap(lambda counts: stats.weighted_share(counts, not_converged.T).mean(axis=1),
+                                ds.sizes["sample"], confidence)
     return {
         "samples": int(ds.sizes["sample"]),
         "subspaces": int(ds.sizes["subspace"]),
-        "median_margin_lowest_band": float(medians[0]),
-        "median_margin_highest_band": float(medians[-1]),
-        "median_margin_smallest": float(medians.min()),
-        "median_margin_largest": float(medians.max()),
-        "not_converged": float(1.0 - ds["converged"].values.mean()),
+        **stats.entries("median_margin_lowest_band", medians[0]),
+        **stats.entries("median_margin_highest_band", medians[-1]),
+        **stats.entries("median_margin_smallest", medians[int(np.argmin(values))]),
+        **stats.entries("median_margin_largest", medians[int(np.argmax(values))]),
+        **stats.entries("not_converged", stats.Estimate(float(not_converged.mean()), float(low), float(high),
+                                                        ds.sizes["sample"])),
         "non_finite": int(ds["non_finite"].values.any(axis=0).sum()),
     }

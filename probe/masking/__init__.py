@@ -37,7 +37,7 @@ import torch.nn.functional as F
 import xarray as xr
 from torch import nn
 
-from probe import ranges, runner, seeding
+from probe import ranges, runner, seeding, stats
 from probe.lp import accuracy
 from probe.attacks.deepfool import deepfool
 from probe.attacks.pgd import NORMS, pgd_attack
@@ -247,33 +247,61 @@ def finalize(ds: xr.Dataset) -> xr.Dataset:
     return ds
 
 
-def summary(ds: xr.Dataset) -> dict[str, float | int]:
+def loss_rises(ds: xr.Dataset, counts: np.ndarray) -> np.ndarray:
+    """Per bootstrap replicate (rows of resampling `counts`, see `probe.stats.bootstrap`): the
+    smallest rise of the mean PGD loss from one step to the most steps, and from one radius to
+    the next (most steps; 0 with one radius), as in `summary`; shape (replicates, 2)."""
+    finite = np.moveaxis(ds["finite"].values, -1, 0)
+    values = np.where(finite, np.moveaxis(ds["loss"].values, -1, 0), 0.0)
+    total = np.einsum("rs,s...->r...", counts, values)
+    count = np.einsum("rs,s...->r...", counts, finite.astype(np.float64))
+    loss = np.divide(total, count, out=np.zeros_like(total), where=count > 0)      # (replicates, radius, steps)
+    steps = (loss[:, :, -1] - loss[:, :, 0]).min(axis=1)
+    radius = np.diff(loss[:, :, -1], axis=1).min(axis=1) if loss.shape[1] > 1 else np.zeros(len(counts))
+    return np.stack([steps, radius], axis=1)
+
+
+def summary(ds: xr.Dataset, confidence: float = stats.CONFIDENCE) -> dict[str, float | int]:
     """At the largest radius: one-step, iterative (most steps), noise and (with a baseline)
     transfer accuracy (%); full-space DeepFool success (%) and median L2; the share of samples
     with a zero or a non-finite input gradient (%); the smallest rise of the mean PGD loss from
     one step to the most steps over the radii, and from one radius to the next (most steps),
-    in nats; skipped PGD steps and samples with non-finite clean logits."""
-    accuracy, loss = ds["accuracy"].values, ds["mean_loss"].values
-    converged = ds["deepfool_converged"].values & ds["clean_finite"].values
+    in nats; skipped PGD steps and samples with non-finite clean logits.  Each number has
+    `_low` and `_high` at `confidence`: Wilson for shares, the order-statistic interval for the
+    median, a paired percentile bootstrap over samples for the loss rises."""
+    correct, finite = ds["correct"].values, ds["finite"].values
+    clean = ds["clean_finite"].values.astype(bool)
+    converged = ds["deepfool_converged"].values & clean
     samples = int(ds.sizes["sample"])
+    loss = ds["mean_loss"].values
+    low, high = stats.bootstrap(lambda counts: loss_rises(ds, counts), samples, confidence)
+    rises = ((loss[:, -1] - loss[:, 0]).min(), np.diff(loss[:, -1]).min() if loss.shape[0] > 1 else 0.0)
+
+    def share(name: str, among=None, cell=None) -> stats.Estimate:
+        flags, where = ds[name].values, among
+        if cell is not None:
+            flags, where = flags[cell], among[cell]
+        return stats.percent(flags, where, confidence)
+
     numbers: dict[str, float | int] = {
         "samples": samples,
         "radius": float(ds["radius"].values[-1]),
-        "clean_accuracy": float(ds["clean_accuracy"]),
-        "one_step_accuracy": float(accuracy[-1, 0]),
-        "iterative_accuracy": float(accuracy[-1, -1]),
-        "noise_accuracy": float(ds["noise_accuracy"].values[-1]),
-        "deepfool_success": float(ds["deepfool_success"]),
-        "median_deepfool_l2": float(np.median(ds["deepfool_l2"].values[converged])) if converged.any() else math.inf,
-        "zero_gradients": float(100.0 * ds["gradient_zero"].values.mean()),
-        "non_finite_gradients": float(100.0 * (~ds["gradient_finite"].values).mean()),
-        "loss_rise_steps": float((loss[:, -1] - loss[:, 0]).min()),
-        "loss_rise_radius": float(np.diff(loss[:, -1]).min()) if loss.shape[0] > 1 else 0.0,
-        "failed_steps": int(ds["failed_steps"].values.sum()),
-        "non_finite": int((~ds["clean_finite"].values).sum()),
+        **stats.entries("clean_accuracy", share("clean_correct", clean)),
+        **stats.entries("one_step_accuracy", stats.percent(correct[-1, 0], finite[-1, 0], confidence)),
+        **stats.entries("iterative_accuracy", stats.percent(correct[-1, -1], finite[-1, -1], confidence)),
+        **stats.entries("noise_accuracy", share("noise_correct", ds["noise_finite"].values, -1)),
+        **stats.entries("deepfool_success", share("deepfool_converged", clean)),
+        **stats.entries("median_deepfool_l2", stats.median(ds["deepfool_l2"].values[converged], confidence)),
+        **stats.entries("zero_gradients", share("gradient_zero")),
+        **stats.entries("non_finite_gradients", stats.percent(~ds["gradient_finite"].values.astype(bool),
+                                                              confidence=confidence)),
     }
+    for i, name in enumerate(("loss_rise_steps", "loss_rise_radius")):
+        numbers.update(stats.entries(name, stats.Estimate(float(rises[i]), float(low[i]), float(high[i]), samples)))
+    numbers["failed_steps"] = int(ds["failed_steps"].values.sum())
+    numbers["non_finite"] = int((~clean).sum())
     if "transfer_accuracy" in ds:
-        numbers["transfer_accuracy"] = float(ds["transfer_accuracy"].values[-1])
+        numbers.update(stats.entries("transfer_accuracy", share("transfer_correct", ds["transfer_finite"].values, -1)))
     return numbers
 
 

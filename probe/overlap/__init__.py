@@ -22,7 +22,7 @@ import numpy as np
 import torch
 import xarray as xr
 
-from probe import ranges, runner, seeding
+from probe import ranges, runner, seeding, stats
 from probe import data as datasets
 from probe.balls import (Draw, ball_name, check_radius, draw, norm, norm_name, parse_ball, parse_norm, parse_norms,
                          perturb)
@@ -158,8 +158,9 @@ def overlap_curves(dim: int, norms: Sequence[float], reference: tuple[float, flo
     """Overlap curves of Lp balls against a reference ball, both directions, every norm.
 
     Returns a dataset with dims (direction, p, point): `fraction` inside with `stderr`, the
-    radii `radius(p, point)` and the 50 % radii `radius_50(direction, p)` (median of the
-    per-sample thresholds; +inf when most samples never cross).  'lp_in_reference': samples of
+    radii `radius(p, point)`, every Monte Carlo draw's threshold radius `threshold(direction,
+    p, draw)` and the 50 % radii `radius_50(direction, p)` (median of the thresholds; +inf when
+    most samples never cross).  'lp_in_reference': samples of
     the Lp ball of that radius inside the reference ball; 'reference_in_lp': samples of the
     reference ball inside the Lp ball of that radius.
     """
@@ -180,6 +181,7 @@ def overlap_curves(dim: int, norms: Sequence[float], reference: tuple[float, flo
             out[p].append(norm(ref_change, p).to(torch.float64).cpu())
     fraction = np.zeros((len(DIRECTIONS), len(norms), radii))
     radius_50 = np.zeros((len(DIRECTIONS), len(norms)))
+    threshold = np.zeros((len(DIRECTIONS), len(norms), n))
     grid = np.zeros((len(norms), radii))
     for j, p in enumerate(norms):
         t = [torch.cat(into[p]).numpy(), torch.cat(out[p]).numpy()]
@@ -187,6 +189,7 @@ def overlap_curves(dim: int, norms: Sequence[float], reference: tuple[float, flo
         for i, direction in enumerate(DIRECTIONS):
             fraction[i, j] = _inside(grid[j], t[i], p, direction)
             radius_50[i, j] = np.median(t[i])
+            threshold[i, j] = t[i]
     stderr = np.sqrt(fraction * (1.0 - fraction) / n)
     dims = ("direction", "p", "point")
     return xr.Dataset(
@@ -194,7 +197,10 @@ def overlap_curves(dim: int, norms: Sequence[float], reference: tuple[float, flo
          "stderr": variable(dims, stderr, "binomial standard error of the fraction", "1"),
          "radius_50": variable(("direction", "p"), radius_50,
                                "radius of the Lp ball where half the samples are inside (median threshold)",
-                               RADIUS_UNITS)},
+                               RADIUS_UNITS),
+         "threshold": variable(("direction", "p", "draw"), threshold,
+                               "radius at which the Monte Carlo draw crosses into (or out of) ball B "
+                               "(+inf: never)", RADIUS_UNITS)},
         coords={"direction": list(DIRECTIONS), "p": variable("p", norms, "norm exponent (0: L0, inf: L∞)"),
                 "point": np.arange(radii),
                 "radius": variable(("p", "point"), grid, "radius of the Lp ball", RADIUS_UNITS)},
@@ -256,13 +262,16 @@ def norm_key(p: float) -> str:
     return norm_name(p).lower().replace(".", "_")
 
 
-def summary(ds: xr.Dataset) -> dict[str, float | int]:
+def summary(ds: xr.Dataset, confidence: float = stats.CONFIDENCE) -> dict[str, float | int]:
     """The 50 % radius of every norm in both directions (`radius_50_<norm>_in_reference`: the Lp
     ball inside the reference; `radius_50_reference_in_<norm>`), the Monte Carlo samples per
-    norm and the dimension."""
-    numbers: dict[str, float | int] = {"samples": int(ds.attrs.get("param_samples", -1)), "dim": int(ds.attrs["dim"])}
+    norm and the dimension.  Each radius has `_low` and `_high` at `confidence`: the
+    order-statistic interval of the median of the draws' threshold radii (+inf when the
+    interval reaches draws that never cross)."""
+    numbers: dict[str, float | int] = {"samples": int(ds.sizes["draw"]), "dim": int(ds.attrs["dim"])}
     for p in ds["p"].values:
         key = norm_key(float(p))
-        numbers[f"radius_50_{key}_in_reference"] = float(ds["radius_50"].sel(direction=DIRECTIONS[0], p=p))
-        numbers[f"radius_50_reference_in_{key}"] = float(ds["radius_50"].sel(direction=DIRECTIONS[1], p=p))
+        for direction, name in zip(DIRECTIONS, (f"radius_50_{key}_in_reference", f"radius_50_reference_in_{key}")):
+            numbers.update(stats.entries(name, stats.median(ds["threshold"].sel(direction=direction, p=p).values,
+                                                            confidence)))
     return numbers

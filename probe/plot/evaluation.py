@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import seaborn as sns
 
+from probe import stats
 from probe.errors import ParameterError
 from probe.plot import labelled, style
 
@@ -28,7 +29,8 @@ def _confusion(ds, ax, normalize: bool, label: str | None) -> None:
     ax.grid(False)
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
-    title = f"accuracy {100 * float(ds['correct'].mean()):.1f} % ({ds.sizes['sample']} samples)"
+    accuracy = stats.percent(ds["correct"].values, ds["finite"].values)
+    title = f"accuracy {accuracy.value:.1f} % [{accuracy.low:.1f}, {accuracy.high:.1f}] (n = {ds.sizes['sample']})"
     ax.set_title(f"{label}: {title}" if label else title)
 
 

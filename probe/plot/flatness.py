@@ -13,6 +13,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from probe.errors import ParameterError
+from probe.flatness import flatness_estimate
 from probe.plot import labelled, style
 
 DENSITY_RANGE = 0.1   # the density axis reaches down to this fraction of the lowest Ritz-value peak
@@ -34,24 +35,30 @@ def _drawable(values) -> np.ma.MaskedArray:
 
 
 @style.styled
-def curves(ds: xr.Dataset | Sequence[xr.Dataset] | Mapping[str, xr.Dataset], ax=None, band: float = 1.0,
+def curves(ds: xr.Dataset | Sequence[xr.Dataset] | Mapping[str, xr.Dataset], ax=None, band: float | None = None,
            **kwargs):
-    """F(γ) against the radius, ± `band` standard errors over directions shaded; several models by
-    list or {label: ds}."""
+    """F(γ) against the radius with its 95 % percentile bootstrap interval over directions shaded
+    (or, with `band`, ± `band` standard errors); several models by list or {label: ds}."""
     if ax is None:
         _, ax = style.new_axes()
     named = _named(ds)
     for i, (label, result) in enumerate(named):
         radius, mean, se = result["radius"].values, _drawable(result["flatness"]), _drawable(result["flatness_se"])
         ax.plot(radius, mean, marker="o", ms=3, color=style.color(i), label=label, **kwargs)
-        ax.fill_between(radius, mean - band * se, mean + band * se, color=style.color(i), alpha=0.25, lw=0)
+        if band is None:
+            estimates = [flatness_estimate(result, j) for j in range(len(radius))]
+            low, high = _drawable([e.low for e in estimates]), _drawable([e.high for e in estimates])
+        else:
+            low, high = mean - band * se, mean + band * se
+        ax.fill_between(radius, low, high, color=style.color(i), alpha=0.25, lw=0)
     first = named[0][1]
     units = first["radius"].attrs.get("units", "")
     ax.set_xlabel(f"radius γ{f' ({units})' if units else ''}")
     ax.set_ylabel("flatness F(γ) (nats)")
     handles, _ = ax.get_legend_handles_labels()
     directions = first.sizes.get("direction", 0)
-    handles.append(Patch(color="0.5", alpha=0.35, label=f"± {band:g} s.e. ({directions} directions)"))
+    spread = "95 % CI (bootstrap)" if band is None else f"± {band:g} s.e."
+    handles.append(Patch(color="0.5", alpha=0.35, label=f"{spread}, n = {directions} directions"))
     ax.legend(handles=handles, loc="upper left")
     return ax
 

@@ -7,7 +7,9 @@ from typing import Mapping
 
 import numpy as np
 from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 
+from probe import stats
 from probe.balls import norm_name
 from probe.errors import ParameterError
 from probe.plot import labelled, style
@@ -114,29 +116,36 @@ def heatmap(ds, ax=None, label: str | None = None):
 @style.styled
 def accuracy(results, ax=None, p: float | None = None, label: str | None = None):
     """Accuracy against noise strength (RMS pixel change): one panel per norm with every model's
-    curve and its clean accuracy (dotted).  `ax`: None (new figure), a sequence of axes (one per
-    norm), or one axes with `p` naming the norm (`heatmap` draws every norm of one result on one
-    axes).  Several results: a list or a dict label → result."""
+    curve, its 95 % Wilson band and its clean accuracy (dotted); n in the legend.  `ax`: None (new
+    figure), a sequence of axes (one per norm), or one axes with `p` naming the norm (`heatmap`
+    draws every norm of one result on one axes).  Several results: a list or a dict label → result."""
     models = labelled(results)
     if label is not None and len(models) == 1:
         models = [(label, models[0][1])]
     norms = [float(q) for q in models[0][1]["p"].values] if p is None else [float(p)]
     axes = _norm_panels(norms, ax, aspect=0.6)
-    handles = []
+    handles, lowest = [], 100.0
     for m, (name, ds) in enumerate(models):
         color = style.color(m)
-        text = f"mCE_Lp {float(ds['mce_lp']):.1f} %, iCE {float(ds['ice']):.1f} %"
+        text = f"mCE_Lp {float(ds['mce_lp']):.1f} %, iCE {float(ds['ice']):.1f} %, n = {ds.sizes['sample']}"
         handles.append(Line2D([], [], color=color, marker="o", ms=2, label=f"{name}: {text}" if name else text))
         for panel, q in zip(axes, norms):
             panel.plot(ds["strength"].values, ds["accuracy"].sel(p=q).values, marker="o", ms=2, color=color)
+            cell = ds.sel(p=q)
+            band = np.array([[e.low, e.high] for e in (stats.percent(c, f) for c, f in
+                                                      zip(cell["correct"].transpose("strength", ...).values,
+                                                          cell["finite"].transpose("strength", ...).values))])
+            panel.fill_between(ds["strength"].values, band[:, 0], band[:, 1], color=color, alpha=0.2, lw=0)
+            lowest = min(lowest, float(band[:, 0].min()))
             panel.axhline(float(ds["clean_accuracy"]), ls=":", color=color, lw=0.8)
-    lowest = min(min(float(ds["accuracy"].min()), float(ds["clean_accuracy"])) for _, ds in models)
+    lowest = min([lowest] + [min(float(ds["accuracy"].min()), float(ds["clean_accuracy"])) for _, ds in models])
     for panel, q in zip(axes, norms):
         panel.set_title(_name(q))
         panel.set_xlabel("noise strength (RMS pixel change)")
         panel.set_ylabel("accuracy (%)")
         panel.set_ylim(max(0.0, lowest - 5), 101)      # one scale for every norm
     handles.append(Line2D([], [], color="0.3", ls=":", lw=0.8, label="clean accuracy"))
+    handles.append(Patch(color="0.3", alpha=0.2, label="95 % CI (Wilson)"))
     _legend(axes, handles, ax is None)
     return axes[0]
 

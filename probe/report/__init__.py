@@ -43,7 +43,7 @@ from probe.models import model_identity, weights_sha256
 from probe.params import eval_mode, model_device
 from probe.report import budgets, pipeline
 from probe.report.checks import Check, judge, worst
-from probe.report.readings import numbers, reading
+from probe.report.readings import clean_agreement, numbers, reading
 
 ORDER = ("evaluate", "pipeline", "masking", "sparsefool", "margins", "lp", "corruptions", "flatness",
          "adversarial_corruptions")
@@ -260,6 +260,10 @@ def assess(model: nn.Module, dataset, *, label: str, budget: str, n: int | None,
                 results[name] = ds
         if records[name].status != "done":
             failures[name] = ("fail" if records[name].status == "failed" else "skip", records[name].message)
+    if "evaluate" in results:
+        for record in records.values():
+            if record.name != "evaluate" and "clean_accuracy_low" in record.numbers:
+                record.reading += " " + clean_agreement(record.numbers, records["evaluate"].numbers)
     files = {name: record.file for name, record in records.items() if record.file is not None}
     checks = [contract] + judge(results, {"classes": classes}, files, failures)
     return Assessment(label, identity, checks, records, results)

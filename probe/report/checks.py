@@ -1,8 +1,11 @@
 """The checks of the sanity report: each judges one measured number against a stated threshold.
 
 A `Check` has a verdict — 'pass', 'warn', 'fail', or 'skip' when it could not be measured (no
-baseline given, a stage not run) — the number it judged with its units, the threshold in
-words, the samples it used and the result file it was read from.  `CHECKS` lists them in
+baseline given, a stage not run) — the number it judged with its units and, where the number
+is estimated from samples, its 95 % interval; the threshold in words, the samples it used and
+the result file it was read from.  A verdict is 'pass', 'warn' or 'fail' only when the whole
+interval lies on one side of the thresholds; otherwise it is 'inconclusive', with the number
+of samples that would decide it (the width of an interval shrinks as 1/√n).  `CHECKS` lists them in
 report order; each `Spec` names the stage whose result it reads and measures it with a small
 function of that result.  Thresholds are calibrated so that a well-trained LeNet on the
 embedded Fashion-MNIST sample passes every check while the known-bad models fail theirs
@@ -19,12 +22,16 @@ from typing import Callable
 import numpy as np
 import xarray as xr
 
+from probe import stats
 from probe.evaluate import calibration
 from probe.evaluate import summary as evaluate_summary
+from probe.flatness import flatness_estimate
+from probe.lp import summary as lp_summary
+from probe.masking import summary as masking_summary
 from probe.sparsefool import summary as sparsefool_summary
 
-VERDICTS = ("pass", "warn", "fail", "skip")
-RANK = {"skip": 0, "pass": 1, "warn": 2, "fail": 3}
+VERDICTS = ("pass", "inconclusive", "warn", "fail", "skip")
+RANK = {"skip": 0, "pass": 1, "inconclusive": 2, "warn": 3, "fail": 4}
 SECTIONS = ("identity", "accuracy", "input pipeline", "gradient masking", "geometry and robustness")
 MIN_CLASS_SAMPLES = 10     # classes with fewer samples are left out of the worst-class accuracy
 MIN_CALIBRATION_SAMPLES = 100   # fewer samples: the calibration error is not judged
@@ -39,13 +46,33 @@ class Threshold:
     pass_at: float
     warn_at: float
 
-    def judge(self, value: float) -> str:
+    def judge(self, value: float, low: float | None = None, high: float | None = None) -> str:
+        """The verdict on `value` whose interval is [low, high] (none: the value is exact):
+        pass, warn or fail when the whole interval lies in that band, else 'inconclusive'."""
         if math.isnan(value):
             return "fail"
         sign = 1.0 if self.better == "higher" else -1.0
-        if sign * value >= sign * self.pass_at:
+        worst, best = sorted((sign * (value if low is None else low), sign * (value if high is None else high)))
+        if worst >= sign * self.pass_at:
             return "pass"
-        return "warn" if sign * value >= sign * self.warn_at else "fail"
+        if best < sign * self.warn_at:
+            return "fail"
+        if worst >= sign * self.warn_at and best < sign * self.pass_at:
+            return "warn"
+        return "inconclusive"
+
+    def deciding_samples(self, value: float, low: float, high: float, samples: int) -> int:
+        """The samples that would pull the ends of [low, high] (at `samples`) past the thresholds
+        it spans, each side shrinking as 1/√n about `value`; 0 when unknown (an infinite end, a
+        value on a threshold)."""
+        needed = 0
+        for t in (self.pass_at, self.warn_at):
+            if math.isfinite(t) and low <= t <= high:
+                side = value - low if t <= value else high - value       # the half of the interval reaching t
+                if t == value:
+                    return 0
+                needed = max(needed, stats.samples_needed(samples, side, abs(value - t)))
+        return needed
 
     def text(self, units: str) -> str:
         op = "≥" if self.better == "higher" else "≤"
@@ -96,6 +123,9 @@ class Check:
     samples: int | None
     source: str | None
     note: str = ""
+    low: float | None = None      # the interval of `measured` (None: exact)
+    high: float | None = None
+    deciding_samples: int | None = None   # inconclusive: the samples that would decide it (0: unknown)
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -103,11 +133,13 @@ class Check:
 
 @dataclasses.dataclass(frozen=True)
 class Measure:
-    """What a check function returns: the value, its threshold, a note."""
+    """What a check function returns: the value, its threshold, a note, the value's interval."""
 
     value: float
     threshold: Threshold
     note: str = ""
+    low: float | None = None
+    high: float | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -129,8 +161,15 @@ def _accuracy(ds: xr.Dataset, context: dict) -> Measure:
     # A sane classifier is far above chance: fail below twice chance, warn below 5× chance
     # (at most 50 %).  The sample LeNet reaches ~85 %; a constant model sits at chance.
     chance = 100.0 / context["classes"]
-    return Measure(evaluate_summary(ds)["accuracy"], Threshold("higher", min(50.0, 5 * chance), 2 * chance),
-                   f"chance is {number(chance)} %")
+    numbers = evaluate_summary(ds)
+    return Measure(numbers["accuracy"], Threshold("higher", min(50.0, 5 * chance), 2 * chance),
+                   f"chance is {number(chance)} %", numbers["accuracy_low"], numbers["accuracy_high"])
+
+
+def _share(flags: np.ndarray, threshold: Threshold, note: str = "") -> Measure:
+    """A share of samples (%) with its Wilson interval."""
+    estimate = stats.percent(flags)
+    return Measure(estimate.value, threshold, note, estimate.low, estimate.high)
 
 
 def _worst_class(ds: xr.Dataset, context: dict) -> Measure | str:
@@ -144,8 +183,8 @@ def _worst_class(ds: xr.Dataset, context: dict) -> Measure | str:
         return f"no class has {MIN_CLASS_SAMPLES} samples"
     per_class = np.array([100.0 * correct[labels == c].mean() for c in classes])
     worst = int(classes[per_class.argmin()])
-    return Measure(float(per_class.min()), Threshold("higher", 100.0 / context["classes"], -math.inf),
-                   f"class {worst}")
+    return _share(correct[labels == worst], Threshold("higher", 100.0 / context["classes"], -math.inf),
+                  f"class {worst}")
 
 
 def _collapse(ds: xr.Dataset, context: dict) -> Measure | str:
@@ -158,8 +197,9 @@ def _collapse(ds: xr.Dataset, context: dict) -> Measure | str:
     predictions = ds["prediction"].values[finite]
     shares = 100.0 * np.bincount(predictions, minlength=context["classes"]) / len(predictions)
     truth = float(100.0 * np.bincount(ds["label"].values).max() / ds.sizes["sample"])
-    return Measure(float(shares.max()), Threshold("lower", truth + 0.25 * (100 - truth), truth + 0.5 * (100 - truth)),
-                   f"class {int(shares.argmax())}; {int((shares > 0).sum())} of {context['classes']} classes predicted")
+    return _share(predictions == shares.argmax(), Threshold("lower", truth + 0.25 * (100 - truth),
+                                                            truth + 0.5 * (100 - truth)),
+                  f"class {int(shares.argmax())}; {int((shares > 0).sum())} of {context['classes']} classes predicted")
 
 
 def _ece(ds: xr.Dataset, context: dict) -> Measure | str:
@@ -174,6 +214,8 @@ def _ece(ds: xr.Dataset, context: dict) -> Measure | str:
 
 def _non_finite(ds: xr.Dataset, context: dict) -> Measure:
     # Any NaN or inf logit is a broken model somewhere; up to 1 % of samples warns, more fails.
+    # Judged on the count seen (no interval): one non-finite logit is already the symptom, and
+    # no number of clean samples could prove a rate of exactly 0.
     return Measure(100.0 * float((~ds["finite"].values).mean()), Threshold("lower", 0.0, 1.0))
 
 
@@ -202,39 +244,42 @@ def _relative_change(variable: str, changed: str) -> Callable[[xr.Dataset, dict]
 
 # ----------------------------------------------------------------------------- gradient masking
 
-def _success(rate: Callable[[xr.Dataset], float]) -> Callable[[xr.Dataset, dict], Measure]:
-    # An unbounded gradient attack reaches ~100 % on any model whose gradients are usable
-    # (published SparseFool: 99.9–100 %); the LeNet: 100 %, quantised input: 0 %.
+def _estimated(summary: Callable[[xr.Dataset], dict], key: str, threshold: Threshold,
+               note: str = "") -> Callable[[xr.Dataset, dict], Measure]:
+    """A check on the number `key` of a probe's summary, with the interval the summary gives it."""
     def measure(ds: xr.Dataset, context: dict) -> Measure:
-        return Measure(rate(ds), Threshold("higher", 95.0, 80.0))
+        numbers = summary(ds)
+        return Measure(numbers[key], threshold, note, numbers[f"{key}_low"], numbers[f"{key}_high"])
     return measure
+
+
+# An unbounded gradient attack reaches ~100 % on any model whose gradients are usable
+# (published SparseFool: 99.9–100 %); the LeNet: 100 %, quantised input: 0 %.
+SUCCESS = Threshold("higher", 95.0, 80.0)
 
 
 def _gradients(ds: xr.Dataset, context: dict) -> Measure:
     # The top-two logit margin has a non-zero, finite input gradient almost everywhere for a
     # piecewise-smooth network; a locally constant model (quantised input) has none.
-    zero, bad = ds["gradient_zero"].values, ~ds["gradient_finite"].values
-    return Measure(100.0 * float((zero | bad).mean()), Threshold("lower", 1.0, 10.0),
-                   f"{int(zero.sum())} zero, {int(bad.sum())} non-finite")
+    zero, bad = ds["gradient_zero"].values.astype(bool), ~ds["gradient_finite"].values.astype(bool)
+    return _share(zero | bad, Threshold("lower", 1.0, 10.0), f"{int(zero.sum())} zero, {int(bad.sum())} non-finite")
 
 
 def _loss_steps(ds: xr.Dataset, context: dict) -> Measure:
     # Smallest rise over the radii of the mean PGD loss from 1 step to the most steps.  A fall
     # beyond float noise means the iterative attack is broken (fail); no rise at all means
     # either a linear model or gradients that do not lead anywhere (warn).  LeNet: ≥ 0.07 nats.
-    loss = ds["mean_loss"].values
-    return Measure(float((loss[:, -1] - loss[:, 0]).min()), Threshold("higher", 1e-3, -1e-2),
-                   f"{int(ds['steps'].values[0])} → {int(ds['steps'].values[-1])} steps")
+    return _estimated(masking_summary, "loss_rise_steps", Threshold("higher", 1e-3, -1e-2),
+                      f"{int(ds['steps'].values[0])} → {int(ds['steps'].values[-1])} steps")(ds, context)
 
 
 def _loss_radius(ds: xr.Dataset, context: dict) -> Measure | str:
     # Smallest rise of the mean loss (most steps) from one radius to the next: a larger ball
     # contains the smaller one, so it must rise; flat means the attack is not moving (a
     # quantised input gives exactly 0).  LeNet: ≥ 0.5 nats.
-    loss = ds["mean_loss"].values[:, -1]
-    if len(loss) < 2:
+    if ds.sizes["radius"] < 2:
         return "one radius only"
-    return Measure(float(np.diff(loss).min()), Threshold("higher", 1e-2, 1e-3))
+    return _estimated(masking_summary, "loss_rise_radius", Threshold("higher", 1e-2, 1e-3))(ds, context)
 
 
 def _paired(ds: xr.Dataset, points: float) -> float:
@@ -264,20 +309,19 @@ def _low_band(ds: xr.Dataset, context: dict) -> Measure:
     # Share of samples whose margin in the lowest DCT band converged.  Standard models have
     # their smallest margins there; non-convergence at high frequencies is normal and is not
     # judged.  LeNet: 100 %.
-    return Measure(100.0 * float(ds["converged"].values[0].mean()), Threshold("higher", 90.0, 50.0))
+    return _share(ds["converged"].values[0].astype(bool), Threshold("higher", 90.0, 50.0))
 
 
-def _sparsity(ds: xr.Dataset, context: dict) -> Measure:
-    # Median share of pixels SparseFool changes.  Published: 0.1–2.5 % (MNIST LeNet 1.66 %,
-    # adversarially trained CIFAR 2.44 %); LeNet on the sample ~2.4 %.
-    return Measure(sparsefool_summary(ds)["median_perturbed_pixels"], Threshold("lower", 10.0, 25.0))
+# Median share of pixels SparseFool changes.  Published: 0.1–2.5 % (MNIST LeNet 1.66 %,
+# adversarially trained CIFAR 2.44 %); LeNet on the sample ~2.4 %.
+SPARSITY = Threshold("lower", 10.0, 25.0)
 
 
 def _ice(ds: xr.Dataset, context: dict) -> Measure:
     # iCE: relative rise of the error under imperceptible random noise.  Published standard
     # CIFAR model 9.7 %; small samples make it noisy (±15 % at 200 samples), hence 25 / 100 %.
-    return Measure(float(ds["ice"]), Threshold("lower", 25.0, 100.0),
-                   f"mCE_Lp {number(float(ds['mce_lp']))} %")
+    return _estimated(lp_summary, "ice", Threshold("lower", 25.0, 100.0),
+                      f"mCE_Lp {number(float(ds['mce_lp']))} %")(ds, context)
 
 
 def _mild_corruptions(ds: xr.Dataset, context: dict) -> Measure:
@@ -290,12 +334,13 @@ def _mild_corruptions(ds: xr.Dataset, context: dict) -> Measure:
 
 def _flatness(ds: xr.Dataset, context: dict) -> Measure | str:
     # F(γ) at the largest radius: at a minimum, random weight perturbations raise the loss.  A
-    # loss that falls by more than 2 standard errors warns (the weights are not at a minimum).
+    # loss that falls (the interval over directions below 0) warns: the weights are not at a minimum.
     if "flatness" not in ds:
         return "no flatness sweep"
-    value, se = float(ds["flatness"].values[-1]), float(ds["flatness_se"].values[-1])
-    return Measure(value, Threshold("higher", -2 * se, -math.inf),
-                   f"γ = {number(float(ds['radius'].values[-1]))}, s.e. {number(se)}")
+    estimate = flatness_estimate(ds)
+    return Measure(estimate.value, Threshold("higher", 0.0, -math.inf),
+                   f"γ = {number(float(ds['radius'].values[-1]))}, {estimate.n} directions", estimate.low,
+                   estimate.high)
 
 
 def _eigenvalue(ds: xr.Dataset, context: dict) -> Measure | str:
@@ -330,9 +375,9 @@ CHECKS: tuple[Spec, ...] = (
     Spec("determinism", "two identical forward passes differ", "input pipeline", "pipeline", "",
          _relative_change("repeat_change", "repeat_prediction_changed")),
     Spec("deepfool_success", "unbounded DeepFool success", "gradient masking", "masking", "%",
-         _success(lambda ds: float(ds["deepfool_success"]))),
+         _estimated(masking_summary, "deepfool_success", SUCCESS)),
     Spec("sparsefool_success", "SparseFool success ([0, 1] box only)", "gradient masking", "sparsefool", "%",
-         _success(lambda ds: sparsefool_summary(ds)["fooling_rate"])),
+         _estimated(sparsefool_summary, "fooling_rate", SUCCESS)),
     Spec("zero_gradients", "zero or non-finite input gradients", "gradient masking", "masking", "% of samples",
          _gradients),
     Spec("loss_vs_steps", "PGD loss rises with steps", "gradient masking", "masking", "nats", _loss_steps),
@@ -347,7 +392,7 @@ CHECKS: tuple[Spec, ...] = (
     Spec("low_frequency_margins", "DeepFool converges in the lowest DCT band", "geometry and robustness",
          "margins", "%", _low_band),
     Spec("sparsity", "SparseFool median perturbed pixels", "geometry and robustness", "sparsefool", "%",
-         _sparsity),
+         _estimated(sparsefool_summary, "median_perturbed_pixels", SPARSITY)),
     Spec("imperceptible_noise", "iCE (error rise under imperceptible noise)", "geometry and robustness", "lp",
          "%", _ice),
     Spec("mild_corruptions", "accuracy lost to the mildest corruptions", "geometry and robustness", "corruptions",
@@ -446,9 +491,17 @@ def judge(results: dict[str, xr.Dataset], context: dict, files: dict[str, str],
             checks.append(Check(**common, verdict="skip", measured=None, threshold="", samples=samples,
                                 source=files.get(spec.stage), note=outcome))
             continue
-        checks.append(Check(**common, verdict=outcome.threshold.judge(outcome.value), measured=outcome.value,
+        verdict = outcome.threshold.judge(outcome.value, outcome.low, outcome.high)
+        deciding = (outcome.threshold.deciding_samples(outcome.value, outcome.low, outcome.high, samples or 0)
+                    if verdict == "inconclusive" else None)
+        note = outcome.note
+        if verdict == "inconclusive":
+            decide = f"about {deciding} samples would decide it" if deciding else "more samples would decide it"
+            note = "; ".join(filter(None, [note, f"the interval spans a threshold: {decide}"]))
+        checks.append(Check(**common, verdict=verdict, measured=outcome.value,
                             threshold=outcome.threshold.text(spec.units), samples=samples,
-                            source=files.get(spec.stage), note=outcome.note))
+                            source=files.get(spec.stage), note=note, low=outcome.low, high=outcome.high,
+                            deciding_samples=deciding))
     return checks
 
 

@@ -48,7 +48,7 @@ def _flatness(v: dict, ds: xr.Dataset) -> str:
     parts = []
     if "flatness" in v:
         parts.append(f"random weight perturbations of radius {number(v['radius'])} raise the loss by "
-                     f"{number(v['flatness'])} ± {number(v['flatness_se'])} nats")
+                     f"{number(v['flatness'])} [{number(v['flatness_low'])}, {number(v['flatness_high'])}] nats")
     if "top_eigenvalue" in v:
         parts.append(f"the dominant Hessian eigenvalue is {number(v['top_eigenvalue'])}")
     if "trace" in v:
@@ -67,20 +67,33 @@ def _adversarial_corruptions(v: dict, ds: xr.Dataset) -> str:
 
 # readings that are one template over the stage's numbers (formatted by `number`)
 TEMPLATES = {
-    "evaluate": "{accuracy} % of {samples} images are classified correctly, with a mean confidence of "
+    "evaluate": "{accuracy} % [{accuracy_low}, {accuracy_high}] of {samples} images are classified correctly "
+                "(the clean accuracy of this report), with a mean confidence of "
                 "{mean_confidence} and an expected calibration error of {ece} %.",
     "sparsefool": "SparseFool fools {fooling_rate} % of the images by changing a median {median_perturbed_pixels} % "
                   "of their pixels.",
     "margins": "The median DeepFool margin is {median_margin_lowest_band} in the lowest DCT band and "
                "{median_margin_highest_band} in the highest; a fraction {not_converged} of the band margins did not "
                "converge (normal at high frequencies, not a masking symptom).",
-    "lp": "Random Lp noise costs an mCE_Lp of {mce_lp} % (clean accuracy {clean_accuracy} %), and imperceptible "
-          "noise changes the error by {ice} % (iCE).",
-    "corruptions": "Under common corruptions accuracy falls from {clean_accuracy} % (clean) to {corruption_accuracy} % "
-                   "on average (mCE {mce} %).",
+    "lp": "Random Lp noise costs an mCE_Lp of {mce_lp} % [{mce_lp_low}, {mce_lp_high}], and imperceptible "
+          "noise changes the error by {ice} % [{ice_low}, {ice_high}] (iCE).",
+    "corruptions": "Under common corruptions accuracy falls to {corruption_accuracy} % [{corruption_accuracy_low}, "
+                   "{corruption_accuracy_high}] on average (mCE {mce} % [{mce_low}, {mce_high}]).",
 }
 READINGS = {"pipeline": _pipeline, "masking": _masking, "flatness": _flatness,
             "adversarial_corruptions": _adversarial_corruptions}
+
+
+def clean_agreement(values: dict, reference: dict) -> str:
+    """A stage's clean accuracy (on its own, nested, subset) against the evaluate stage's
+    interval: stated with its n and interval, flagged only when it falls outside."""
+    own = (f"clean accuracy on its {values['samples']} images {number(values['clean_accuracy'])} % "
+           f"[{number(values['clean_accuracy_low'])}, {number(values['clean_accuracy_high'])}]")
+    inside = reference["accuracy_low"] <= values["clean_accuracy"] <= reference["accuracy_high"]
+    if inside:
+        return f"Its {own} agrees with the evaluate stage."
+    return (f"Its {own} lies OUTSIDE the evaluate stage's interval [{number(reference['accuracy_low'])}, "
+            f"{number(reference['accuracy_high'])}]: the model or the data differ between stages.")
 
 
 def reading(stage: str, values: dict, ds: xr.Dataset) -> str:

@@ -3,7 +3,9 @@
 The page needs no network and no other file: styles are inline and figures are embedded as
 base64 PNG.  It opens with a table of contents, the identity and versions of the model(s), the
 command line that reproduces it and the verdict table (every check: measured value, threshold,
-samples, verdict; with a baseline both models side by side and differing rows highlighted), then
+samples, verdict; with a baseline both models side by side, and a row highlighted when the verdicts
+differ or the paired comparison of the stage's per-sample results (`probe.compare`: exact McNemar,
+Wilcoxon signed-rank, Holm) finds a difference), then
 why each threshold is what it is (with its reference), then one section per stage with its
 figure and a caption saying what to look for, a one-sentence reading and its key numbers.  It
 prints on A4 (sections and tables are not split).
@@ -18,9 +20,12 @@ import platform
 import re
 from pathlib import Path
 
+import numpy as np
 import torch
 
-from probe import __version__, results
+from probe import __version__, results, stats
+from probe.compare import compare
+from probe.errors import ParameterError
 from probe.plot import save
 from probe.report.checks import (CHECKS, PERCENT_KEYS, RANK, REASONS, SECTIONS, Check, named_number, number,
                                   worst)
@@ -28,7 +33,6 @@ from probe.report.figures import CAPTIONS, draw, png_size
 
 DISPLAY_PIXELS_PER_INCH = 120   # on-screen size of the figures (they are saved at `SAVE_DPI`)
 SAVE_DPI = 200                  # of the PNG files (enough for a screen; keeps the page light)
-DIFFERENCE = 0.10               # relative difference of a key number that is highlighted
 DIFFERS = ' class="differs"'
 SYMBOLS = {"nu": "ν", "lam": "λ", "eps": "ε", "epsilon": "ε", "gamma": "γ"}
 FRACTIONS = {"not_converged", "guard_rate"}   # key numbers stored as fractions, shown in %
@@ -37,7 +41,8 @@ ACRONYMS = {"mce lp": "mCE_Lp", "ece": "ECE", "mce": "mCE", "ice": "iCE", "l2": 
             "unit": "on [0, 1]", "x255": "on [0, 255]", "standardised": "on standardised images"}
 
 STYLE = """
-:root { --pass: #1a7f37; --warn: #9a6700; --fail: #cf222e; --skip: #6e7781; --line: #d0d7de; }
+:root { --pass: #1a7f37; --warn: #9a6700; --fail: #cf222e; --skip: #6e7781; --inconclusive: #0969da;
+        --line: #d0d7de; }
 * { box-sizing: border-box; }
 body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; font-size: 15px; line-height: 1.45;
        color: #1f2328; background: #fff; margin: 0; }
@@ -54,6 +59,7 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: now
          font-size: 12px; font-weight: 700; color: #fff; text-transform: uppercase; }
 .badge.pass { background: var(--pass); } .badge.warn { background: var(--warn); }
 .badge.fail { background: var(--fail); } .badge.skip { background: var(--skip); }
+.badge.inconclusive { background: var(--inconclusive); }
 tr.differs td, tr.differs th { background: #fff8c5; }
 .overall { font-size: 18px; margin: 10px 0 18px; }
 section.stage { border-top: 2px solid var(--line); padding-top: 18px; margin-top: 26px; }
@@ -87,14 +93,16 @@ def _measured(check: Check | None) -> str:
         return "–"
     if check.measured is None:
         return _e(check.note) if check.verdict in ("pass", "fail") and check.stage == "identity" else "–"
-    return _e(_amount(check.measured, check.units))
+    interval = (f" [{_amount(check.low, check.units)}, {_amount(check.high, check.units)}]"
+                if check.low is not None else "")
+    return _e(f"{_amount(check.measured, check.units)}{interval} {check.units}".strip())
 
 
 def _amount(value, units: str) -> str:
-    """A measured value with its units: percentages and points with one decimal."""
+    """A measured number: percentages and points with one decimal."""
     if units.split(" ")[0] in ("%", "points") and isinstance(value, (int, float)) and math.isfinite(value):
-        return f"{value:.1f} {units}"
-    return f"{number(value)} {units}".strip()
+        return f"{value:.1f}"
+    return number(value)
 
 
 def quantity(key: str) -> str:
@@ -122,15 +130,24 @@ def value_text(key: str, value) -> str:
     return number(value)
 
 
-def _differs(a: float | None, b: float | None) -> bool:
-    """Whether two numbers differ by more than `DIFFERENCE` relative (or one is missing)."""
-    if a is None or b is None or isinstance(a, str) or isinstance(b, str):
-        return (a is None) != (b is None)
-    if a == b:
-        return False
-    if not (math.isfinite(a) and math.isfinite(b)):
-        return True
-    return abs(a - b) > DIFFERENCE * max(abs(a), abs(b), 1e-12)
+def paired(report) -> dict[str, tuple[int, int]]:
+    """Per stage that both models ran on the same samples: (cells whose Holm-adjusted paired
+    p-value is below 1 − 95 %, cells compared), from `probe.compare`."""
+    if report.baseline is None:
+        return {}
+    found = {}
+    for stage, ds in report.model.results.items():
+        other = report.baseline.results.get(stage)
+        if other is None:
+            continue
+        try:
+            delta = compare(ds, other)
+        except ParameterError:      # no per-sample quantities, or not the same samples
+            continue
+        p = np.concatenate([delta[f"{name}_p_holm"].values.reshape(-1)
+                            for name in np.atleast_1d(delta.attrs["compared"]).tolist()])
+        found[stage] = (int((p < 1 - stats.CONFIDENCE).sum()), len(p))
+    return found
 
 
 def _difference(a, b) -> str:
@@ -184,11 +201,12 @@ def _verdict_cell(check: Check | None) -> str:
     """The verdict badge, with the reason when nothing was measured (a stage not run)."""
     if check is None:
         return "<td>–</td>"
-    why = check.note if check.measured is None and check.stage != "identity" else ""
+    why = check.note if (check.measured is None and check.stage != "identity") or check.verdict == "inconclusive" \
+        else ""
     return f"<td>{_badge(check.verdict)}" + (f'<div class="note">{_e(why)}</div>' if why else "") + "</td>"
 
 
-def _verdicts(report) -> str:
+def _verdicts(report, tests: dict[str, tuple[int, int]]) -> str:
     base = report.baseline
     head = "<th>section</th><th>check</th><th>threshold</th><th>samples</th><th>measured</th><th>verdict</th>"
     if base:
@@ -206,7 +224,7 @@ def _verdicts(report) -> str:
             if base:
                 other = _find(base, check.name)
                 theirs = other.measured if other else None
-                differs = other is None or other.verdict != check.verdict or _differs(check.measured, theirs)
+                differs = other is None or other.verdict != check.verdict or tests.get(check.stage, (0, 0))[0] > 0
                 cells += (f"<td class=\"num\">{_measured(other)}</td>{_verdict_cell(other)}"
                           f"<td class=\"num\">{_difference(check.measured, theirs)}</td>")
             rows.append(f'<tr class="check {_e(check.verdict)}{" differs" if differs else ""}" '
@@ -238,7 +256,7 @@ def _with_worst_class(numbers: dict) -> dict:
     return ordered
 
 
-def _numbers(stage: str, report) -> str:
+def _numbers(stage: str, report, tests: dict[str, tuple[int, int]]) -> str:
     own = _with_worst_class(report.model.stages[stage].numbers)
     other = report.baseline.stages[stage].numbers if report.baseline and stage in report.baseline.stages else None
     other = _with_worst_class(other) if other is not None else None
@@ -251,11 +269,17 @@ def _numbers(stage: str, report) -> str:
         differs = False
         if other is not None:
             theirs = other.get(key)
-            differs = _differs(value, theirs)
+            differs = tests.get(stage, (0, 0))[0] > 0 and value != theirs
             cells += (f"<td class=\"num\">{_e(value_text(key, theirs))}</td>"
                       f"<td class=\"num\">{_difference(value, theirs)}</td>")
         rows.append(f"<tr{DIFFERS if differs else ''}>{cells}</tr>")
-    return f'<table class="numbers"><tr>{head}</tr>{"".join(rows)}</table>'
+    table = f'<table class="numbers"><tr>{head}</tr>{"".join(rows)}</table>'
+    if stage in tests:
+        significant, cells = tests[stage]
+        table += (f'<p class="meta">Paired comparison with the baseline on the same samples: {significant} of '
+                  f'{cells} cells differ (Holm-adjusted p &lt; {1 - stats.CONFIDENCE:.2g}; exact McNemar for '
+                  f'outcomes, Wilcoxon signed-rank for per-sample values).</p>')
+    return table
 
 
 def _headline(stage: str, numbers: dict) -> str:
@@ -267,7 +291,7 @@ def _headline(stage: str, numbers: dict) -> str:
             f'<b>{worst_one[0]}: {_e(value_text("accuracy", worst_one[1]))}</b></p>')
 
 
-def _stage(stage: str, report, figure: tuple[str, int] | None) -> str:
+def _stage(stage: str, report, figure: tuple[str, int] | None, tests: dict[str, tuple[int, int]]) -> str:
     record = report.model.stages[stage]
     checks = [c for c in report.model.checks if c.stage == stage]
     verdict = worst(checks) if checks else None
@@ -288,7 +312,7 @@ def _stage(stage: str, report, figure: tuple[str, int] | None) -> str:
         parts.append(f'<figure><img alt="{_e(record.title)} figure" style="width:{width}px" '
                      f'src="data:image/png;base64,{data}"><figcaption>{_e(CAPTIONS.get(stage, ""))} '
                      f'({_e(stage)}.png)</figcaption></figure>')
-    parts.append("<h3>Key numbers</h3>" + _numbers(stage, report) + "</section>")
+    parts.append("<h3>Key numbers</h3>" + _numbers(stage, report, tests) + "</section>")
     return "".join(parts)
 
 
@@ -306,7 +330,8 @@ def page(report, figures: dict[str, tuple[str, int]]) -> str:
     verdict = report.verdict
     counts = {v: sum(c.verdict == v for c in report.model.checks) for v in sorted(RANK, key=RANK.get, reverse=True)}
     tally = ", ".join(f"{count} {v}" for v, count in counts.items() if count)
-    stages = "".join(_stage(name, report, figures.get(name)) for name in report.model.stages)
+    tests = paired(report)
+    stages = "".join(_stage(name, report, figures.get(name), tests) for name in report.model.stages)
     name = report.model.identity.get("model", "model")
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
@@ -317,7 +342,7 @@ def page(report, figures: dict[str, tuple[str, int]]) -> str:
             f"{_contents(report)}"
             f"<section id=\"identity\"><h2>Identity and versions</h2>{_identity(report)}</section>"
             f"{_reproduce(report)}"
-            f"<section id=\"checks\"><h2>Verdicts</h2>{_verdicts(report)}</section>"
+            f"<section id=\"checks\"><h2>Verdicts</h2>{_verdicts(report, tests)}</section>"
             f"{_reasons()}{stages}"
             "<p class=\"meta\">Made by probe.report; this page is self-contained (no network needed).</p>"
             "</main></body></html>\n")

@@ -22,7 +22,7 @@ import torch
 import xarray as xr
 from torch import nn
 
-from probe import runner
+from probe import runner, stats
 from probe.attacks.sparsefool import FLAGS, SparseFoolResult, check_options, sparsefool
 from probe.errors import ParameterError
 from probe.memory import DEEPFOOL_ROW_COST
@@ -136,24 +136,28 @@ def run(model: nn.Module, data, *, n: int | None = None, indices=None, seed: int
                       max_memory=max_memory, row_cost=DEEPFOOL_ROW_COST, shard=shard)
 
 
-def summary(ds: xr.Dataset) -> dict[str, float | int]:
+def summary(ds: xr.Dataset, confidence: float = stats.CONFIDENCE) -> dict[str, float | int]:
     """Fooling rate (%) over the samples with finite logits; over the fooled images the median
     share of perturbed pixels (%), perturbed coordinates and L2; mean outer iterations (finite
     samples), mean attack time per sample (s); and the count of every flag (`non_finite` too, and
-    `overshoot_reverted`: fooled samples returned at their last iterate because the overshoot undid it)."""
+    `overshoot_reverted`: fooled samples returned at their last iterate because the overshoot undid it).
+    Each number has `_low` and `_high` at `confidence`: Wilson for the rate, order-statistic
+    intervals for the medians (+inf in (−inf, +inf) when nothing was fooled), t for the means."""
     finite = ~ds["non_finite"].values.astype(bool)
     fooled = ds["fooled"].values.astype(bool) & finite
 
-    def median(name: str) -> float:
-        return float(np.median(ds[name].values[fooled])) if fooled.any() else float("inf")
+    def median(name: str) -> stats.Estimate:
+        return stats.median(ds[name].values[fooled], confidence)
 
+    iterations = stats.mean(ds["iterations"].values[finite], confidence) if finite.any() else \
+        stats.Estimate(0.0, 0.0, 0.0, 0)
     return {
         "samples": int(ds.sizes["sample"]),
-        "fooling_rate": float(100.0 * fooled.sum() / finite.sum()) if finite.any() else 0.0,
-        "median_perturbed_pixels": median("perturbed_pixel_fraction"),
-        "median_perturbed_coordinates": median("perturbed_coordinates"),
-        "median_l2": median("l2"),
-        "mean_iterations": float(ds["iterations"].values[finite].mean()) if finite.any() else 0.0,
-        "mean_time_per_sample": float(ds["time"].values.mean()),
+        **stats.entries("fooling_rate", stats.percent(fooled, finite, confidence)),
+        **stats.entries("median_perturbed_pixels", median("perturbed_pixel_fraction")),
+        **stats.entries("median_perturbed_coordinates", median("perturbed_coordinates")),
+        **stats.entries("median_l2", median("l2")),
+        **stats.entries("mean_iterations", iterations),
+        **stats.entries("mean_time_per_sample", stats.mean(ds["time"].values, confidence)),
         **{name: int(ds[name].values.sum()) if name in ds else 0 for name in FLAGS},  # results before a flag existed
     }
