@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
+import warnings
 from pathlib import Path
 from typing import Callable, NoReturn, Sequence
 
@@ -56,8 +57,16 @@ def make_parser(prog: str, description: str, *, checkpoint: bool = True, samples
                             help="keyword argument of --factory, e.g. num_classes=10 (repeatable)")
         parser.add_argument("--trust-checkpoint", action="store_true",
                             help="allow checkpoints that hold pickled Python objects (can run arbitrary code)")
+        parser.add_argument("--normalize", metavar="NAME|MEAN,STD",
+                            help="the model expects normalised input: imagenet, cifar10, cifar100, or the C means "
+                                 "then the C standard deviations (e.g. 0.5,0.25); probes still work in [0, 1] pixels")
+        parser.add_argument("--output", metavar="KEY",
+                            help="the entry of a model's dict (or attribute of its output object) holding the "
+                                 "logits (default: logits)")
     parser.add_argument("--data", default="fashion-mnist-sample", help="dataset name or path (default: %(default)s)")
     parser.add_argument("--data-root", help="folder holding named datasets (else $PROBE_DATA_ROOT, /usr/share/datasets)")
+    parser.add_argument("--classes", type=Path, metavar="FILE",
+                        help="class names, one per line in label order (default: the dataset's own, if any)")
     if split:
         parser.add_argument("--split", default="test", choices=datasets.SPLITS,
                             help="train, test, or all for a file or folder holding one unsplit set "
@@ -83,7 +92,8 @@ def make_parser(prog: str, description: str, *, checkpoint: bool = True, samples
     return parser
 
 
-SHARED = frozenset({"checkpoint", "factory", "factory_arg", "trust_checkpoint", "data", "data_root", "split", "data_corruption",
+SHARED = frozenset({"checkpoint", "factory", "factory_arg", "trust_checkpoint", "normalize", "output", "classes",
+                    "data", "data_root", "split", "data_corruption",
                     "data_severity", "image_size", "n", "seed", "batch_size", "device", "max_memory", "out", "plot",
                     "quiet", "resume", "shard"})
 
@@ -127,9 +137,10 @@ def resolve_device(spec: str = "auto") -> torch.device:
 
 
 def load_data(args: argparse.Namespace, split: str | None = None):
-    """The dataset named by --data (and --split, --data-root, --data-corruption, ...)."""
+    """The dataset named by --data (and --split, --data-root, --data-corruption, ..., --classes)."""
     return datasets.load(args.data, split=split or args.split, root=args.data_root,
-                         corruption=args.data_corruption, severity=args.data_severity, image_size=args.image_size)
+                         corruption=args.data_corruption, severity=args.data_severity, image_size=args.image_size,
+                         classes=getattr(args, "classes", None))
 
 
 def key_values(pairs: Sequence[str], option: str) -> dict:
@@ -150,10 +161,19 @@ def key_values(pairs: Sequence[str], option: str) -> dict:
     return kwargs
 
 
-def load_model(args: argparse.Namespace, device: torch.device, path: str | Path | None = None) -> nn.Module:
-    """The checkpoint named on the command line (or `path`), on `device`, in eval mode."""
-    return models.load(path or args.checkpoint, trust=args.trust_checkpoint, factory=args.factory,
-                       map_location=device, factory_args=key_values(args.factory_arg, "--factory-arg"))
+def load_model(args: argparse.Namespace, device: torch.device, path: str | Path | None = None,
+               classifier: bool = True) -> nn.Module:
+    """The checkpoint named on the command line (or `path`), on `device`, in eval mode; a
+    classifier (`classifier=True`) with --normalize inside it and --output read from it."""
+    model = models.load(path or args.checkpoint, trust=args.trust_checkpoint, factory=args.factory,
+                        map_location=device, factory_args=key_values(args.factory_arg, "--factory-arg"))
+    if not classifier:
+        return model
+    if getattr(args, "normalize", None):
+        model = models.normalized(model, args.normalize).to(device)
+    if getattr(args, "output", None):
+        model = models.classifier(model, output=args.output)
+    return model
 
 
 def terminal_columns() -> int:
@@ -210,12 +230,19 @@ def save_plot(ds, path: Path | None, quiet: bool) -> None:
         print(f"figure: {path}")
 
 
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings of a command are one `warning: ...` line on stderr."""
+    print(f"warning: {message}", file=sys.stderr)
+
+
 def execute(parser: argparse.ArgumentParser, body: Callable[[argparse.Namespace], None],
             argv: Sequence[str] | None = None) -> int:
     """Parse `argv`, run `body(args)`; a `ProbeError` becomes `error: ...` and exit status 2."""
     args = parser.parse_args(argv)
     try:
-        body(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line_warning
+            body(args)
     except ProbeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

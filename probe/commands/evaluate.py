@@ -7,6 +7,7 @@ import xarray as xr
 
 from probe.commands.common import format_table, non_finite_note
 from probe.evaluate import summary
+from probe.results import class_label
 
 
 def add_options(parser: argparse.ArgumentParser) -> None:
@@ -17,7 +18,7 @@ def report(ds: xr.Dataset) -> str:
     """Accuracy per class, then overall (over samples with finite logits)."""
     finite = ds.isel(sample=ds["finite"].values)
     per_class = finite["correct"].astype(float).groupby(finite["label"]).mean() * 100
-    rows = [(int(c), int((finite["label"] == c).sum()), float(a))
+    rows = [(class_label(ds, int(c)), int((finite["label"] == c).sum()), float(a))
             for c, a in zip(per_class["label"].values, per_class.values)]
     numbers = summary(ds)
     lines = [format_table(["class", "samples", "accuracy %"], rows),

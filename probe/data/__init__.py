@@ -9,29 +9,35 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from probe.data.classes import class_names, read_class_names, set_class_names
 from probe.data.arrays import ArrayDataset, TransformedDataset, get_batch, image_shape, labels_of, num_classes
 from probe.data.formats import read_path
+from probe.data.inputs import as_dataset
 from probe.data.named import NAMED, existing_root, load_named
 from probe.errors import DataError, ParameterError
 
 SPLITS = ("train", "test", "all")
 
-__all__ = ["ArrayDataset", "NAMED", "SPLITS", "TransformedDataset", "fingerprint", "get_batch", "identity",
-           "image_shape", "labels_of", "load", "num_classes", "subset_indices"]
+__all__ = ["ArrayDataset", "NAMED", "SPLITS", "TransformedDataset", "class_names", "fingerprint", "get_batch",
+           "identity", "image_shape", "labels_of", "load", "num_classes", "read_class_names", "set_class_names",
+           "subset_indices", "with_classes"]
 
 
 def load(spec: str | os.PathLike, split: str = "test", root: str | os.PathLike | None = None, *,
-         corruption: str | None = None, severity: int | None = None, image_size: int | None = None) -> Dataset:
+         corruption: str | None = None, severity: int | None = None, image_size: int | None = None,
+         classes: Sequence[str] | str | os.PathLike | None = None) -> Dataset:
     """Load a dataset by name (see `probe.data.NAMED`) or from a path in a supported format.
 
     `corruption` / `severity` select one block of a `*-C` folder; `image_size` resizes and
-    centre-crops image folders.  The dataset's `info` records `spec` and `split` (its
-    identity in results).  Nothing is downloaded.
+    centre-crops image folders; `classes` names the classes (a list, or a file of one name per
+    line), else the dataset's own names are kept.  The dataset's `info` records `spec` and
+    `split` (its identity in results).  Nothing is downloaded.
     """
     if split not in SPLITS:
         raise DataError(f"unknown split '{split}' (expected one of {', '.join(SPLITS)})")
@@ -47,6 +53,16 @@ def load(spec: str | os.PathLike, split: str = "test", root: str | os.PathLike |
         dataset = read_path(path, split, corruption=corruption, severity=severity, image_size=image_size)
     block = f"[{corruption}:{severity}]" if corruption is not None else ""
     dataset.info.update(spec=spec_str + block, split=split)
+    if classes is not None:
+        set_class_names(dataset, read_class_names(classes) if isinstance(classes, (str, os.PathLike)) else classes)
+    return dataset
+
+
+def with_classes(data, names: Sequence[str] | str | os.PathLike):
+    """`data` in any form a probe's `run` accepts, as a dataset whose classes are `names` (a list,
+    or a file of one name per line)."""
+    dataset = load(data) if isinstance(data, (str, os.PathLike)) else as_dataset(data)
+    set_class_names(dataset, read_class_names(names) if isinstance(names, (str, os.PathLike)) else names)
     return dataset
 
 

@@ -179,6 +179,7 @@ def run(model: nn.Module, data, *, n: int | None = None, indices=None, seed: int
     `margin_refined`, the bisection distance to the boundary along each direction found
     (`boundary_distance`, `REFINE_STEPS` more forward passes), beside `margin`.
     """
+    model = runner.classifier(model)
     if max_iter < 1 or candidates < 2 or overshoot < 0:
         raise ParameterError("margins need max_iter ≥ 1, candidates ≥ 2 and overshoot ≥ 0")
     dataset = runner.resolve_data(data)

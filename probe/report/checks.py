@@ -19,6 +19,7 @@ import numpy as np
 import xarray as xr
 
 from probe.evaluate import calibration
+from probe.results import class_label
 from probe.evaluate import summary as evaluate_summary
 from probe.sparsefool import summary as sparsefool_summary
 
@@ -133,7 +134,7 @@ def _worst_class(ds: xr.Dataset, context: dict) -> Measure | str:
     per_class = np.array([100.0 * correct[labels == c].mean() for c in classes])
     worst = int(classes[per_class.argmin()])
     return Measure(float(per_class.min()), Threshold("higher", 100.0 / context["classes"], -math.inf),
-                   f"class {worst}")
+                   f"class {class_label(ds, worst)}")
 
 
 def _collapse(ds: xr.Dataset, context: dict) -> Measure | str:
@@ -147,7 +148,8 @@ def _collapse(ds: xr.Dataset, context: dict) -> Measure | str:
     shares = 100.0 * np.bincount(predictions, minlength=context["classes"]) / len(predictions)
     truth = float(100.0 * np.bincount(ds["label"].values).max() / ds.sizes["sample"])
     return Measure(float(shares.max()), Threshold("lower", truth + 0.25 * (100 - truth), truth + 0.5 * (100 - truth)),
-                   f"class {int(shares.argmax())}; {int((shares > 0).sum())} of {context['classes']} classes predicted")
+                   f"class {class_label(ds, int(shares.argmax()))}; {int((shares > 0).sum())} of {context['classes']} "
+                   f"classes predicted")
 
 
 def _ece(ds: xr.Dataset, context: dict) -> Measure | str:
