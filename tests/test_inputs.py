@@ -273,11 +273,15 @@ def test_a_factory_model_expecting_normalised_input_needs_normalize(factory_weig
     assert plain.returncode == 0, plain.stderr
     warnings = [line for line in plain.stderr.splitlines() if line.startswith("warning:")]
     assert len(warnings) == 1 and "--normalize" in warnings[0], plain.stderr
-    fixed = _command(*common, "--normalize", "0.286,0.353", "--out", str(factory_weights.with_name("fixed.nc")))
+    names = factory_weights.with_name("classes.txt")
+    names.write_text("".join(f"kind {k}\n" for k in range(10)))
+    fixed = _command(*common, "--normalize", "0.286,0.353", "--classes", str(names),
+                     "--out", str(factory_weights.with_name("fixed.nc")))
     assert fixed.returncode == 0 and "warning:" not in fixed.stderr, fixed.stderr
     without = probe.evaluate.summary(results.load(factory_weights.with_name("plain.nc")))["accuracy"]
     with_ = probe.evaluate.summary(results.load(factory_weights.with_name("fixed.nc")))["accuracy"]
     assert with_ == pytest.approx(trained["accuracy"]) and without < 50 < with_
+    assert list(results.load(factory_weights.with_name("fixed.nc")).attrs["class_names"])[3] == "kind 3"
 
 
 def test_low_accuracy_warns_in_python(lenet, held):
@@ -322,3 +326,16 @@ def test_zoo_recipe(library, factory, arguments, tmp_path):
 def test_the_report_runs_a_torchscript_model(scripted, sample_test):
     report = probe.report.run(models.load(scripted, trust=True), sample_test, n=8)
     assert report.model.checks and not [s for s in report.model.stages.values() if s.status == "failed"]
+
+
+def test_normalize_on_a_checkpoint_that_normalises_is_refused(lenet_checkpoint):
+    proc = _command("probe.evaluate", str(lenet_checkpoint), "--normalize", "0.5,0.25", "--n", "4")
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [
+        f"error: {lenet_checkpoint} already normalises its input (mean 0.286, std 0.353); drop --normalize"]
+
+
+def test_another_normalisation_is_another_run(lenet, sample_test, tmp_path):
+    out = tmp_path / "e.nc"
+    probe.evaluate.run(lenet, sample_test, n=N, out=out)
+    with pytest.raises(probe.errors.ResumeError, match="input normalisation"):
+        probe.evaluate.run(models.normalized(lenet.model, "0.5,0.25"), sample_test, n=N, out=out, resume=True)

@@ -170,6 +170,11 @@ def load_model(args: argparse.Namespace, device: torch.device, path: str | Path 
     if not classifier:
         return model
     if getattr(args, "normalize", None):
+        own = models.normalization_of(model)
+        if own is not None and (any(own[0]) or any(s != 1 for s in own[1])):
+            raise ParameterError(f"{path or args.checkpoint} already normalises its input (mean "
+                                 f"{','.join(f'{v:g}' for v in own[0])}, std {','.join(f'{v:g}' for v in own[1])}); "
+                                 f"drop --normalize")
         model = models.normalized(model, args.normalize).to(device)
     if getattr(args, "output", None):
         model = models.classifier(model, output=args.output)
