@@ -30,3 +30,8 @@ class ParameterError(ProbeError):
 
 class ResumeError(ProbeError):
     """`resume=True` found a saved run that is not the same run."""
+
+
+class ProbeWarning(UserWarning):
+    """Something the user should look at that does not stop the run (the command prints it as
+    one `warning: ...` line)."""

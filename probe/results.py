@@ -58,6 +58,15 @@ def parameters(ds: xr.Dataset) -> dict[str, Any]:
     return {k[len(PARAMETER_PREFIX):]: v for k, v in ds.attrs.items() if k.startswith(PARAMETER_PREFIX)}
 
 
+def class_label(ds: xr.Dataset, k: int) -> str:
+    """The name of class `k` in a result (its `class_names` attribute), else the number; '-' for
+    `k` < 0 (no class: the logits were not finite)."""
+    names = ds.attrs.get("class_names")
+    if k < 0:
+        return "-"
+    return str(names[k]) if names is not None and k < len(names) else str(k)
+
+
 def provenance(probe: str, options: dict[str, Any], *, model_identity: dict[str, Any] | None = None,
                data_identity: dict[str, Any] | None = None, seed: int | None = None, samples: int | None = None,
                device: str | torch.device | None = None) -> dict[str, Any]:

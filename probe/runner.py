@@ -33,6 +33,7 @@ import shutil
 import socket
 import tempfile
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Callable
 
@@ -44,20 +45,25 @@ from torch import nn
 from probe import data as datasets
 from probe import distributed, memory, ranges, results
 from probe import progress as progress_sinks
-from probe.errors import DataError, ModelError, ParameterError, ResumeError, ShapeError
-from probe.logits import finite_rows
-from probe.models import model_identity
+from probe.data import inputs
+from probe.errors import DataError, ModelError, ParameterError, ProbeWarning, ResumeError, ShapeError
+from probe.logits import classify, finite_rows
+from probe.models import model_identity, normalization_of, outputs
 from probe.params import eval_mode, model_device
 
 DIM = "sample"
 CHECK_IMAGES = 8          # images the model check runs on
 IDENTITY_FILE = "run.json"
 CHUNK_RUN = "run_identity_sha256"   # attribute of a stored chunk: the SHA-256 of its run's identity
+ACCURACY_IMAGES = 64      # the first selected images whose accuracy the runner checks (labels known)
+LOW_ACCURACY = 50.0       # % on the first selected images below which the runner warns (labels known)
+PIXEL_UNITS = "pixels in [0, 1], before the model's input normalisation"
 # what a differing identity key means, for the one-line refusal of a resume
 IDENTITY_WORDS = {"probe": "probe", "model_sha256": "model weights (SHA-256)", "data": "dataset",
                   "split": "split", "data_size": "dataset size", "data_fingerprint": "dataset images",
                   "samples_sha256": "selected samples (n, seed or indices)", "seed": "seed",
-                  "chunk_size": "chunk size", "shard": "shard"}
+                  "chunk_size": "chunk size", "shard": "shard",
+                  "input_normalization": "input normalisation", "data_sha256": "data content (SHA-256)"}
 
 
 @dataclasses.dataclass
@@ -160,12 +166,30 @@ class _Setup:
 
 
 def resolve_data(data, split: str = "test"):
-    """A dataset object as it is, or a spec string loaded with `probe.data.load` (test split)."""
+    """The data as a dataset: a spec string loaded with `probe.data.load` (test split), or any
+    form `probe.data.inputs.as_dataset` accepts (datasets, tensors, arrays, `(x, y)` pairs)."""
     if isinstance(data, (str, os.PathLike)):
         return datasets.load(data, split=split)
-    if data is None or not hasattr(data, "__len__") or not hasattr(data, "__getitem__"):
-        raise DataError(f"data must be a map-style dataset or a dataset spec, got {type(data).__name__}")
-    return data
+    return inputs.as_dataset(data)
+
+
+def classifier(model: nn.Module | None) -> nn.Module | None:
+    """The model as probes call it (`probe.models.outputs.Classifier`: float32 logits from any
+    output form and dtype); None stays None."""
+    return None if model is None else outputs.classifier(model)
+
+
+def warn_if_inaccurate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    """Clean accuracy (%) on the images `x` with labels `y`; a `ProbeWarning` below `LOW_ACCURACY`
+    naming the most common cause, a missing input normalisation."""
+    with torch.no_grad():
+        prediction, _ = classify(model(x))
+    accuracy = float(100.0 * (prediction.cpu() == y.cpu()).double().mean())
+    if accuracy < LOW_ACCURACY:
+        warnings.warn(f"clean accuracy on the first {len(x)} selected images is {accuracy:.0f} % (< "
+                      f"{LOW_ACCURACY:.0f} %): does the model expect normalised input? pass --normalize "
+                      f"(normalize=) with its mean and std", ProbeWarning, stacklevel=3)
+    return accuracy
 
 
 def select(size: int, n: int | None, indices, seed: int) -> np.ndarray:
@@ -190,14 +214,33 @@ def _setup(probe: str, model: nn.Module, data, options: dict, n, indices, seed: 
     chosen = select(len(dataset), n, indices, seed)
     device = distributed.start(torch.device(device) if device is not None else model_device(model))
     model.to(device)
-    x, _ = datasets.get_batch(dataset, chosen[:CHECK_IMAGES])
+    head = chosen[:ACCURACY_IMAGES]
     with eval_mode(model):
-        check_model(model, x.to(device), datasets.labels_of(dataset, chosen), chosen)
-    data_identity = dict(datasets.identity(dataset), data_fingerprint=datasets.selection_fingerprint(dataset, chosen))
+        if not inputs.labels_given(dataset):   # a bare image batch: the model's predictions become the labels
+            check_model(model, datasets.get_batch(dataset, head[:CHECK_IMAGES])[0].to(device),
+                        np.zeros(0, dtype=np.int64), chosen)
+            inputs.label_by_model(dataset, model, device)
+        x, y = datasets.get_batch(dataset, head)
+        classes = check_model(model, x[:CHECK_IMAGES].to(device), datasets.labels_of(dataset, chosen), chosen)
+        if inputs.labels_given(dataset):
+            warn_if_inaccurate(model, x.to(device), y)
+    data_identity = dict(datasets.identity(dataset), **inputs.description(dataset),
+                         data_fingerprint=datasets.selection_fingerprint(dataset, chosen))
+    normalization = normalization_of(outputs.unwrap(model))
     attrs = results.provenance(probe, options, model_identity=model_identity(model), data_identity=data_identity,
                                seed=seed, samples=len(chosen), device=device)
+    attrs.update(input_normalization="none" if normalization is None else
+                 f"mean {','.join(f'{v:g}' for v in normalization[0])} std {','.join(f'{v:g}' for v in normalization[1])}",
+                 pixel_units=PIXEL_UNITS)
+    names = datasets.class_names(dataset)
+    if names:
+        if len(names) != classes:
+            raise DataError(f"{len(names)} class names for a model with {classes} classes")
+        attrs["class_names"] = names
     identity = {key: attrs[key] for key in ("probe", "model_sha256", "data", "split", "data_size",
-                                            "data_fingerprint", "seed")}
+                                            "data_fingerprint", "seed", "input_normalization")}
+    if "data_sha256" in attrs:
+        identity["data_sha256"] = attrs["data_sha256"]
     identity.update({k: v for k, v in attrs.items() if k.startswith(results.PARAMETER_PREFIX)})
     identity["samples_sha256"] = hashlib.sha256(chosen.tobytes()).hexdigest()
     identity["chunk_size"] = int(chunk_size or len(chosen))
@@ -234,6 +277,7 @@ def run(probe: str, model: nn.Module, data, compute: Compute, *, options: dict[s
         raise ParameterError(f"chunk size must be positive, got {chunk_size}")
     if model is None:
         raise ModelError(f"probe '{probe}' needs a model")
+    model = classifier(model)
     device = distributed.start(torch.device(device) if device is not None else model_device(model))
     rank, ranks = distributed.world()
     if out is None and (shard is not None or ranks > 1):
@@ -303,7 +347,7 @@ def _working_batch(model: nn.Module, setup: "_Setup", requested: int, max_memory
     x, _ = datasets.get_batch(setup.dataset, setup.indices[:1])
     row_bytes = row_cost * memory.activation_bytes(model, x.to(setup.device))
     budget = memory.budget(setup.device, max_memory)
-    setup.attrs["memory_budget"] = int(budget)
+    setup.attrs.update(memory_budget=int(budget), memory_measure=memory.measure(model))
     return memory.working_batch(budget, row_bytes, int(requested))
 
 

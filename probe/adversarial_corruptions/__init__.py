@@ -193,6 +193,7 @@ def run(model: nn.Module, data, *, n: int | None = None, indices=None, seed: int
     `ssim_threshold` is the guard's threshold; the first `examples` samples' clean and corrupted
     images are kept for the figure; `batch_size` caps the images attacked at once.
     """
+    model = runner.classifier(model)
     if corruption_net is None:
         raise ParameterError("adversarial corruptions need a corruption network (corruption_net=, "
                              "--corruption-net NET.pt; see python -m probe.corruption_net)")

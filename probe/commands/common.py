@@ -9,6 +9,7 @@ import argparse
 import datetime
 import shutil
 import sys
+import warnings
 from pathlib import Path
 from typing import Callable, NoReturn, Sequence
 
@@ -106,11 +107,19 @@ def make_parser(prog: str, description: str, *, example: str, checkpoint: bool =
         parser.add_argument("--trust-checkpoint", action="store_true",
                             help="allow checkpoints that hold pickled Python objects or TorchScript code (can run "
                                  "arbitrary code)")
+        parser.add_argument("--normalize", metavar="NAME|MEAN,STD",
+                            help="the model expects normalised input: imagenet, cifar10, cifar100, or the C means "
+                                 "then the C standard deviations (e.g. 0.5,0.25); probes still work in [0, 1] pixels")
+        parser.add_argument("--output", metavar="KEY",
+                            help="the entry of a model's dict (or attribute of its output object) holding the "
+                                 "logits (default: logits)")
     parser.add_argument("--data", default="fashion-mnist-sample", help="dataset name or path (default: %(default)s)")
     parser.add_argument("--trust-data", action="store_true",
                         help="allow pickled data files (CIFAR format) that hold more than plain data (can run "
                              "arbitrary code)")
     parser.add_argument("--data-root", help="folder holding named datasets (else $PROBE_DATA_ROOT, /usr/share/datasets)")
+    parser.add_argument("--classes", type=Path, metavar="FILE",
+                        help="class names, one per line in label order (default: the dataset's own, if any)")
     if split:
         parser.add_argument("--split", default="test", choices=datasets.SPLITS,
                             help="train, test, or all for a file or folder holding one unsplit set "
@@ -141,9 +150,10 @@ def make_parser(prog: str, description: str, *, example: str, checkpoint: bool =
     return parser
 
 
-SHARED = frozenset({"checkpoint", "factory", "factory_arg", "trust_checkpoint", "data", "trust_data", "data_root",
-                    "split", "data_corruption", "data_severity", "image_size", "n", "seed", "batch_size", "device",
-                    "max_memory", "out", "plot", "quiet", "resume", "shard", "confidence", "target_width"})
+SHARED = frozenset({"checkpoint", "factory", "factory_arg", "trust_checkpoint", "normalize", "output", "classes",
+                    "data", "trust_data", "data_root", "split", "data_corruption", "data_severity", "image_size", "n",
+                    "seed", "batch_size", "device", "max_memory", "out", "plot", "quiet", "resume", "shard",
+                    "confidence", "target_width"})
 
 
 def own_options(args: argparse.Namespace) -> dict:
@@ -223,10 +233,10 @@ def resolve_device(spec: str = "auto") -> torch.device:
 
 
 def load_data(args: argparse.Namespace, split: str | None = None):
-    """The dataset named by --data (and --split, --data-root, --data-corruption, ...)."""
+    """The dataset named by --data (and --split, --data-root, --data-corruption, ..., --classes)."""
     return datasets.load(args.data, split=split or args.split, root=args.data_root,
                          corruption=args.data_corruption, severity=args.data_severity, image_size=args.image_size,
-                         trust=args.trust_data)
+                         trust=args.trust_data, classes=getattr(args, "classes", None))
 
 
 def key_values(pairs: Sequence[str], option: str) -> dict:
@@ -247,10 +257,24 @@ def key_values(pairs: Sequence[str], option: str) -> dict:
     return kwargs
 
 
-def load_model(args: argparse.Namespace, device: torch.device, path: str | Path | None = None) -> nn.Module:
-    """The checkpoint named on the command line (or `path`), on `device`, in eval mode."""
-    return models.load(path or args.checkpoint, trust=args.trust_checkpoint, factory=args.factory,
-                       map_location=device, factory_args=key_values(args.factory_arg, "--factory-arg"))
+def load_model(args: argparse.Namespace, device: torch.device, path: str | Path | None = None,
+               classifier: bool = True) -> nn.Module:
+    """The checkpoint named on the command line (or `path`), on `device`, in eval mode; a
+    classifier (`classifier=True`) with --normalize inside it and --output read from it."""
+    model = models.load(path or args.checkpoint, trust=args.trust_checkpoint, factory=args.factory,
+                        map_location=device, factory_args=key_values(args.factory_arg, "--factory-arg"))
+    if not classifier:
+        return model
+    if getattr(args, "normalize", None):
+        own = models.normalization_of(model)
+        if own is not None and (any(own[0]) or any(s != 1 for s in own[1])):
+            raise ParameterError(f"{path or args.checkpoint} already normalises its input (mean "
+                                 f"{','.join(f'{v:g}' for v in own[0])}, std {','.join(f'{v:g}' for v in own[1])}); "
+                                 f"drop --normalize")
+        model = models.normalized(model, args.normalize).to(device)
+    if getattr(args, "output", None):
+        model = models.classifier(model, output=args.output)
+    return model
 
 
 def terminal_columns() -> int:
@@ -348,12 +372,19 @@ def save_plot(ds, path: Path | None, quiet: bool, **options) -> None:
         print(f"figure: {path}")
 
 
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings of a command are one `warning: ...` line on stderr."""
+    print(f"warning: {message}", file=sys.stderr)
+
+
 def execute(parser: argparse.ArgumentParser, body: Callable[[argparse.Namespace], None],
             argv: Sequence[str] | None = None) -> int:
     """Parse `argv`, run `body(args)`; a `ProbeError` becomes `error: ...` and exit status 2."""
     args = parser.parse_args(argv)
     try:
-        body(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line_warning
+            body(args)
     except ProbeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -17,7 +17,7 @@ from probe.corruptions import summary
 from probe.corruptions.params import TABLES
 
 FROST_TEXT = {"photos": "the published frost photographs",
-              "synthetic": "synthetic texture (pip install probe[photos] for the published photographs)"}
+              "synthetic": "synthetic texture (pip install probe-robustness[photos] for the published photographs)"}
 
 
 def add_options(parser: argparse.ArgumentParser) -> None:

@@ -9,6 +9,7 @@ import xarray as xr
 from probe import stats
 from probe.commands.common import ci, estimate, format_table, interval, non_finite_note
 from probe.evaluate import summary
+from probe.results import class_label
 
 
 def add_options(parser: argparse.ArgumentParser) -> None:
@@ -18,7 +19,7 @@ def add_options(parser: argparse.ArgumentParser) -> None:
 def report(ds: xr.Dataset, confidence: float = stats.CONFIDENCE) -> str:
     """Accuracy per class, then overall (over samples with finite logits), with Wilson intervals."""
     finite, correct, labels = ds["finite"].values.astype(bool), ds["correct"].values, ds["label"].values
-    rows = [(int(c), int((finite & (labels == c)).sum()), stats.percent(correct, finite & (labels == c), confidence))
+    rows = [(class_label(ds, int(c)), int((finite & (labels == c)).sum()), stats.percent(correct, finite & (labels == c), confidence))
             for c in np.unique(labels[finite])]
     numbers = summary(ds, confidence)
     lines = [format_table(["class", "samples", f"accuracy % [{ci(confidence)}]"], rows),

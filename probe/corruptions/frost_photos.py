@@ -2,7 +2,7 @@
 
 The ImageNet-C frost corruption blends random crops of real frost photographs.  Six of them
 ship as plain image files inside the `imagecorruptions` package on PyPI (Apache-2.0;
-`pip install probe[photos]`).  They are located through the package's installed file list
+`pip install probe-robustness[photos]`).  They are located through the package's installed file list
 (`importlib.metadata`) and read with Pillow: the package itself is never imported (its last
 release breaks on NumPy 2 and on recent scikit-image).  As published, a crop comes from one of
 the first five photographs (the sixth is never drawn), resized by 0.2 for CIFAR-sized images.

@@ -206,6 +206,7 @@ def run(model: nn.Module, data, *, n: int | None = None, indices=None, seed: int
     `param_frost_source` records what generated frost: 'photos' (the installed frost
     photographs), 'synthetic' (the texture used without them) or 'none' (frost not generated).
     """
+    model = runner.classifier(model)
     dataset = runner.resolve_data(data)
     family = resolve_family(image_shape(dataset)[1:], params)
     source = _source(corrupted_dir, len(dataset))

@@ -1,7 +1,7 @@
 """Weather corruptions: snow, frost, fog, brightness, and the extra spatter.
 
 Frost blends random crops of the reference's frost photographs when they are installed
-(`frost_photos`: the `imagecorruptions` package, `pip install probe[photos]`), as published.
+(`frost_photos`: the `imagecorruptions` package, `pip install probe-robustness[photos]`), as published.
 Otherwise `frost_texture` synthesises a seeded frost-like layer (ice needles: sparse seeds drawn
 out along three random directions, over a fractal haze, tinted pale blue), so that frost
 numbers are comparable between `probe` runs but not to CIFAR-10-C's; a corruption result

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -16,28 +17,32 @@ from torch.utils.data import Dataset
 
 from probe.data.arrays import (ArrayDataset, TransformedDataset, get_batch, image_shape, integral, labels_of,
                                num_classes)
+from probe.data.classes import class_names, read_class_names, set_class_names
 from probe.data.formats import read_path, refuse_block_options
+from probe.data.inputs import as_dataset
 from probe.data.named import NAMED, existing_root, load_named
 from probe.errors import DataError, ParameterError
 
 SPLITS = ("train", "test", "all")
 FINGERPRINT_BATCH = 256   # images read at a time by `selection_fingerprint`
 
-__all__ = ["ArrayDataset", "NAMED", "SPLITS", "TransformedDataset", "fingerprint", "get_batch", "identity",
-           "image_shape", "integral", "labels_of", "load", "num_classes", "selection_fingerprint",
-           "subset_indices"]
+__all__ = ["ArrayDataset", "NAMED", "SPLITS", "TransformedDataset", "class_names", "fingerprint", "get_batch",
+           "identity", "image_shape", "integral", "labels_of", "load", "num_classes", "read_class_names",
+           "selection_fingerprint", "set_class_names", "subset_indices", "with_classes"]
 
 
 def load(spec: str | os.PathLike, split: str = "test", root: str | os.PathLike | None = None, *,
          corruption: str | None = None, severity: int | None = None, image_size: int | None = None,
-         trust: bool = False) -> Dataset:
+         trust: bool = False, classes: Sequence[str] | str | os.PathLike | None = None) -> Dataset:
     """Load a dataset by name (see `probe.data.NAMED`) or from a path in a supported format.
 
     `corruption` / `severity` select one block of a `*-C` folder; `image_size` resizes and
     centre-crops image folders; either given for data they do not apply to is a `DataError`.
-    Pickled formats (CIFAR) are read as plain data only: containers, strings, numbers and
-    numeric arrays; `trust=True` reads any pickle, which can run code.  The dataset's `info`
-    records `spec` and `split` (its identity in results).  Nothing is downloaded.
+    `classes` names the classes (a list, or a file of one name per line), else the dataset's
+    own names are kept.  Pickled formats (CIFAR) are read as plain data only: containers,
+    strings, numbers and numeric arrays; `trust=True` reads any pickle, which can run code.
+    The dataset's `info` records `spec` and `split` (its identity in results).  Nothing is
+    downloaded.
     """
     if split not in SPLITS:
         raise DataError(f"unknown split '{split}' (expected one of {', '.join(SPLITS)})")
@@ -55,6 +60,16 @@ def load(spec: str | os.PathLike, split: str = "test", root: str | os.PathLike |
                             trust=trust)
     block = f"[{corruption}:{severity}]" if corruption is not None else ""
     dataset.info.update(spec=spec_str + block, split=split)
+    if classes is not None:
+        set_class_names(dataset, read_class_names(classes) if isinstance(classes, (str, os.PathLike)) else classes)
+    return dataset
+
+
+def with_classes(data, names: Sequence[str] | str | os.PathLike):
+    """`data` in any form a probe's `run` accepts, as a dataset whose classes are `names` (a list,
+    or a file of one name per line)."""
+    dataset = load(data) if isinstance(data, (str, os.PathLike)) else as_dataset(data)
+    set_class_names(dataset, read_class_names(names) if isinstance(names, (str, os.PathLike)) else names)
     return dataset
 
 

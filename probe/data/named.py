@@ -81,7 +81,7 @@ def _load_digits(split: str, info: dict) -> ArrayDataset:
     try:
         from sklearn.datasets import load_digits
     except ImportError:
-        raise DataError("dataset 'digits' needs scikit-learn (pip install 'probe[digits]')") from None
+        raise DataError("dataset 'digits' needs scikit-learn (pip install 'probe-robustness[digits]')") from None
     digits = load_digits()
     order = np.random.default_rng(0).permutation(len(digits.target))
     n_test = int(round(DIGITS_TEST_FRACTION * len(order)))

@@ -58,6 +58,7 @@ def run(model: nn.Module, data, *, n: int | None = None, indices=None, seed: int
         progress: Callable[[int], None] | None = None, max_memory: str | int | None = None,
         shard: str | None = None) -> xr.Dataset:
     """Per-sample label, prediction, correctness, finiteness and confidence over `sample`."""
+    model = runner.classifier(model)
     return runner.run(PROBE, model, data, _compute(model), options={}, n=n, indices=indices, seed=seed,
                       device=device, batch_size=batch_size, default_batch_size=BATCH_SIZE, chunk_size=CHUNK_SIZE,
                       out=out, resume=resume, progress=progress,

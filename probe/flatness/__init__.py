@@ -133,6 +133,7 @@ def run(model: nn.Module, data, *, n: int | None = None, indices=None, seed: int
     directions is (see `sphere_flatness`); a non-finite Hessian-vector product gives `+inf`
     eigenvalues and trace with `hessian_finite = False`.
     """
+    model = runner.classifier(model)
     options = _options(model, radii=radii, directions=directions, filter_norm=filter_norm,
                        include_bias_bn=include_bias_bn, hessian=hessian, eig_method=eig_method, max_iter=max_iter,
                        tol=tol, density_probes=density_probes, landscape=landscape, towards=towards,

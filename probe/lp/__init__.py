@@ -180,6 +180,7 @@ def run(model: nn.Module, data, *, n: int | None = None, indices=None, seed: int
     for this image size); `l0_values`: what L0 noise writes into pixels, 'binary' {0, 1} or
     'uniform'.  `batch_size` caps the images of one forward pass.
     """
+    model = runner.classifier(model)
     if l0_values not in L0_VALUES:
         raise ParameterError(f"l0_values must be one of {', '.join(L0_VALUES)}, got '{l0_values}'")
     ps = parse_norms(norms)

@@ -209,6 +209,7 @@ def run(model: nn.Module, data, *, n: int | None = None, indices=None, seed: int
     found (`boundary_distance`, `REFINE_STEPS` more forward passes of a float64 copy of the model,
     except on MPS), beside `margin`.
     """
+    model = runner.classifier(model)
     ranges.check(max_iter=(max_iter, ranges.integer(1)), candidates=(candidates, ranges.integer(2)),
                  overshoot=(overshoot, ranges.NON_NEGATIVE), block=(block, ranges.integer(1)),
                  stride=(stride, ranges.integer(1)))

@@ -336,6 +336,7 @@ def run(model: nn.Module, data, *, n: int | None = None, indices=None, seed: int
     SHA-256); `max_iter`, `candidates`, `overshoot` of the full-space DeepFool.  `batch_size`
     caps the images per attack call.
     """
+    model, baseline = runner.classifier(model), runner.classifier(baseline)
     if norm not in NORMS:
         raise ParameterError(f"unknown norm '{norm}' (expected one of {', '.join(NORMS)})")
     ranges.check(max_iter=(max_iter, ranges.integer(1)), candidates=(candidates, ranges.integer(2)),

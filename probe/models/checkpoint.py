@@ -20,6 +20,7 @@ from torch import nn
 
 from probe.errors import CheckpointError
 from probe.models.normalize import Normalized
+from probe.models.outputs import model_dtype, unwrap
 from probe.models.zoo import ARCHITECTURES, IMAGE_TO_IMAGE
 
 FORMAT = "probe-checkpoint"
@@ -224,7 +225,9 @@ def load(path: str | os.PathLike, trust: bool = False, factory: str | None = Non
 
 def weights_sha256(model: nn.Module) -> str:
     """SHA-256 of the parameters and buffers, in state-dict order (device independent): their raw
-    bytes, so that every dtype hashes (bfloat16 has no numpy equivalent)."""
+    bytes, so that every dtype hashes (bfloat16 has no numpy equivalent); of the user's model
+    inside a probe's `Classifier` wrapper."""
+    model = unwrap(model)
     digest = hashlib.sha256()
     for name, tensor in model.state_dict().items():
         digest.update(name.encode())
@@ -234,10 +237,12 @@ def weights_sha256(model: nn.Module) -> str:
 
 def model_name(model: nn.Module) -> str:
     """The architecture name a checkpoint recorded, else the model's class name."""
+    model = unwrap(model)
     return str(getattr(model, "probe_info", {}).get("arch", type(model).__name__))
 
 
 def model_identity(model: nn.Module) -> dict[str, str | int]:
     """What names a model in a result: architecture, SHA-256 of its weights, parameter count."""
     return {"model": model_name(model), "model_sha256": weights_sha256(model),
-            "model_parameters": int(sum(p.numel() for p in model.parameters()))}
+            "model_parameters": int(sum(p.numel() for p in model.parameters())),
+            "model_dtype": str(model_dtype(model)).removeprefix("torch.")}

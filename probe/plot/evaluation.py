@@ -7,6 +7,7 @@ import seaborn as sns
 from probe import stats
 from probe.errors import ParameterError
 from probe.plot import labelled, style
+from probe.results import class_label
 
 CELL_POINTS = 16.0   # narrowest cell (points, estimated before the layout) that holds '100' at 6 pt
 
@@ -27,6 +28,10 @@ def _confusion(ds, ax, normalize: bool, label: str | None) -> None:
                 cbar_kws={"label": "% of the true class" if normalize else "samples"},
                 annot=bool(_cell_points(ax, classes) >= CELL_POINTS), fmt=".0f", annot_kws={"fontsize": 6})
     ax.grid(False)
+    if ds.attrs.get("class_names") is not None and classes <= 20:
+        names = [class_label(ds, k) for k in range(classes)]
+        ax.set_xticks(np.arange(classes) + 0.5, names, rotation=90)
+        ax.set_yticks(np.arange(classes) + 0.5, names, rotation=0)
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
     accuracy = stats.percent(ds["correct"].values, ds["finite"].values)
@@ -36,7 +41,8 @@ def _confusion(ds, ax, normalize: bool, label: str | None) -> None:
 
 @style.styled
 def confusion(results, ax=None, normalize: bool = True):
-    """Confusion matrix (rows: true class, columns: prediction), row-normalised to % by default;
+    """Confusion matrix (rows: true class, columns: prediction; named by the result's `class_names`
+    up to 20 classes), row-normalised to % by default;
     several results (list, or dict label → result) side by side on a new figure."""
     models = labelled(results)
     if ax is None:

@@ -12,6 +12,7 @@ from matplotlib.lines import Line2D
 
 from probe.errors import ParameterError
 from probe.plot import labelled, style
+from probe.results import class_label
 from probe.sparsefool import summary
 
 
@@ -74,7 +75,7 @@ def examples(ds, ax=None, n: int = 6):
     ax.figure.colorbar(image, cax=beside, label=f"δ ({units})")
     ax.set_yticks([(h + gap) * i + h / 2 for i in range(3)], ["clean", "adversarial", "perturbation"])
     ax.set_xticks([(w + gap) * j + w / 2 for j in range(count)],
-                  [f"#{s}\n{a}→{b}\n{p:.2g} %" for s, a, b, p in zip(
+                  [f"#{s}\n{class_label(ds, a)} → {class_label(ds, b)}\n{p:.2g} %" for s, a, b, p in zip(
                       chosen["sample"].values, chosen["prediction"].values, chosen["adv_label"].values,
                       chosen["perturbed_pixel_fraction"].values)], fontsize=6)
     ax.xaxis.tick_top()

@@ -343,6 +343,7 @@ def run(model: nn.Module, data, *, n: int | None = None, seed: int = 0, device: 
     runner.check_batch_size(batch_size)
     if baseline is not None and not isinstance(baseline, nn.Module):
         raise ParameterError(f"baseline must be a model (nn.Module), got {type(baseline).__name__}")
+    model, baseline = runner.classifier(model), runner.classifier(baseline)
     names = stage_names(stages)
     _check_same_model(Path(out) if out is not None else None, model, force)
     folder = _folder(out, baseline is not None)

@@ -24,6 +24,7 @@ import xarray as xr
 
 from probe import stats
 from probe.evaluate import calibration
+from probe.results import class_label
 from probe.evaluate import summary as evaluate_summary
 from probe.flatness import flatness_estimate
 from probe.lp import summary as lp_summary
@@ -184,7 +185,7 @@ def _worst_class(ds: xr.Dataset, context: dict) -> Measure | str:
     per_class = np.array([100.0 * correct[labels == c].mean() for c in classes])
     worst = int(classes[per_class.argmin()])
     return _share(correct[labels == worst], Threshold("higher", 100.0 / context["classes"], -math.inf),
-                  f"class {worst}")
+                  f"class {class_label(ds, worst)}")
 
 
 def _collapse(ds: xr.Dataset, context: dict) -> Measure | str:
@@ -199,7 +200,8 @@ def _collapse(ds: xr.Dataset, context: dict) -> Measure | str:
     truth = float(100.0 * np.bincount(ds["label"].values).max() / ds.sizes["sample"])
     return _share(predictions == shares.argmax(), Threshold("lower", truth + 0.25 * (100 - truth),
                                                             truth + 0.5 * (100 - truth)),
-                  f"class {int(shares.argmax())}; {int((shares > 0).sum())} of {context['classes']} classes predicted")
+                  f"class {class_label(ds, int(shares.argmax()))}; {int((shares > 0).sum())} of "
+                  f"{context['classes']} classes predicted")
 
 
 def _ece(ds: xr.Dataset, context: dict) -> Measure | str:

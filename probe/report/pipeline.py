@@ -113,6 +113,7 @@ def run(model: nn.Module, data, *, n: int | None = None, indices=None, seed: int
     """The input-pipeline measurements of the selected samples (at least 4), in one chunk:
     correctness per scaling, batch-dependence and repeat changes per sample.  `batch_size`
     is the reference working batch R (default 64)."""
+    model = runner.classifier(model)
     return runner.run(PROBE, model, data, _compute(model), options={}, n=n, indices=indices, seed=seed,
                       device=device, batch_size=batch_size, default_batch_size=BATCH_SIZE, chunk_size=None,
                       out=out, resume=resume, progress=progress, finalize=finalize, max_memory=max_memory,

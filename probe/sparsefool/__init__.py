@@ -122,6 +122,7 @@ def run(model: nn.Module, data, *, n: int | None = None, indices=None, seed: int
     `save_perturbations` also stores the clean images and the perturbations.  `batch_size`
     caps the images per SparseFool call.
     """
+    model = runner.classifier(model)
     if delta is not None and not 0 < delta <= PIXEL_SCALE:
         raise ParameterError(f"delta must be in (0, 255] (the 0–255 pixel scale), got {delta}")
     scaled = None if delta is None else delta / PIXEL_SCALE
