@@ -103,6 +103,10 @@ class Progress:
         self._line(f"{self.name}: ≈ {duration(self.total / rate)} for {self.total:,.0f} {self.unit}s"
                    f"{' ' + self.detail if self.detail else ''}{smaller}")
 
+    def write(self, text: str) -> None:
+        """A line of the run's log (above the bar on a terminal)."""
+        self._line(text)
+
     def _line(self, text: str) -> None:
         if self.bar is not None:
             self.bar.write(text, file=self.stream)

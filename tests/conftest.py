@@ -1,6 +1,8 @@
 """Shared fixtures: the embedded Fashion-MNIST sample and a LeNet trained on it once per session."""
 from __future__ import annotations
 
+import re
+
 import matplotlib
 import numpy as np
 import pytest
@@ -144,9 +146,19 @@ def untrained_checkpoint(tmp_path_factory):
     return path
 
 
+PROGRESS_LINE = re.compile(r"^[\w ]+( \[[^\]]*\])?: (\d+% \(|started$|≈ )")   # probe.progress in a log
+
+
+def messages(stderr: str) -> list[str]:
+    """The lines of a command's stderr that speak to the user: every line but the progress lines
+    (`probe.progress` writes plain lines when stderr is not a terminal)."""
+    return [line for line in stderr.strip().splitlines() if line and not PROGRESS_LINE.match(line)]
+
+
 def one_line_error(proc) -> str:
-    """The single `error: ...` line of a command that exited with status 2 (asserted)."""
+    """The single `error: ...` line of a command that exited with status 2 (asserted); progress
+    lines before it are the log of the work done until then."""
     assert proc.returncode == 2, proc.stderr[-2000:]
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error:"), proc.stderr[-2000:]
+    lines = messages(proc.stderr)
+    assert len(lines) == 1 and lines[0].startswith("error:") and "Traceback" not in proc.stderr, proc.stderr[-2000:]
     return lines[0]

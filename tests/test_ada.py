@@ -18,7 +18,7 @@ from probe.data import get_batch
 from probe.errors import ParameterError, ShapeError
 from probe.params import parameter_blocks
 from probe.ssim import ssim
-from conftest import run_command
+from conftest import messages, run_command
 
 RADII = [0.0, 0.0075, 0.015, 0.03]
 
@@ -177,7 +177,7 @@ def test_ada_with_adversarial_training_is_refused(corruption_net_checkpoint, tmp
         parse_adversarial("l2:0.5", inner=parse_augment(f"ada:net={corruption_net_checkpoint}"))
     status = train_main(["--augment", f"ada:net={corruption_net_checkpoint}", "--adversarial", "l2:0.5",
                          "--out", str(tmp_path / "m.pt")])
-    lines = capsys.readouterr().err.strip().splitlines()
+    lines = messages(capsys.readouterr().err)
     assert status == 2 and len(lines) == 1 and "cannot be combined" in lines[0], lines
     assert not (tmp_path / "m.pt").exists()
 

@@ -12,6 +12,8 @@ import torch
 
 from probe import registry, results
 
+from conftest import messages
+
 COMMANDS = [f"probe.{name}" for name in registry.PROBES] + ["probe.train"]
 
 
@@ -22,7 +24,7 @@ def _run(*args, cwd=None):
 
 def _assert_clean_error(proc, fragment):
     assert proc.returncode == 2, proc.stderr
-    lines = [line for line in proc.stderr.strip().splitlines() if line]
+    lines = messages(proc.stderr)
     assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], proc.stderr
     assert "Traceback" not in proc.stderr
 

@@ -19,6 +19,7 @@ from torch.utils.data import Dataset, TensorDataset
 import probe
 from probe import data, memory, models, registry, results
 from probe.errors import DataError, ModelError, ParameterError, ProbeWarning
+from conftest import messages
 from test_runner import MODEL_PROBES, QUICK_OPTIONS
 
 TESTS = Path(__file__).resolve().parent
@@ -330,7 +331,7 @@ def test_the_report_runs_a_torchscript_model(scripted, sample_test):
 
 def test_normalize_on_a_checkpoint_that_normalises_is_refused(lenet_checkpoint):
     proc = _command("probe.evaluate", str(lenet_checkpoint), "--normalize", "0.5,0.25", "--n", "4")
-    assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [
+    assert proc.returncode == 2 and messages(proc.stderr) == [
         f"error: {lenet_checkpoint} already normalises its input (mean 0.286, std 0.353); drop --normalize"]
 
 

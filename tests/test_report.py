@@ -25,7 +25,7 @@ from probe.errors import ParameterError, ResumeError
 from probe.report import checks as report_checks
 from probe.report import figures as report_figures
 from probe.report import render
-from conftest import Quantised, run_command
+from conftest import Quantised, messages, run_command
 
 CHROMIUM = Path("/usr/bin/chromium")
 VOID = {"meta", "img", "br", "hr", "link", "input", "col", "area", "base", "embed", "source", "track", "wbr"}
@@ -366,7 +366,7 @@ def test_report_command_errors_are_one_line(lenet_checkpoint, tmp_path):
     cases = ((["--n", "4"], "--out"), (["--out", str(tmp_path), "--plot", str(tmp_path / "x.png")], "--plot"))
     for args, words in cases:
         proc = run_command("probe.report", str(lenet_checkpoint), *args)
-        lines = [line for line in proc.stderr.splitlines() if line]
+        lines = messages(proc.stderr)
         assert proc.returncode == 2 and len(lines) == 1 and words in lines[0], proc.stderr
 
 

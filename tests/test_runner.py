@@ -12,7 +12,7 @@ import probe
 from probe import models, registry, results, runner
 from probe.data import ArrayDataset
 from probe.errors import DataError, ModelError, ResumeError
-from conftest import kill_after_first_chunk, run_command
+from conftest import kill_after_first_chunk, messages, run_command
 
 MODEL_PROBES = [name for name, entry in registry.PROBES.items() if entry.uses_model]
 QUICK_OPTIONS = {"margins": {"max_iter": 2}, "sparsefool": {"max_iter": 1}, "lp": {"levels": 1},
@@ -24,7 +24,7 @@ QUICK_OPTIONS = {"margins": {"max_iter": 2}, "sparsefool": {"max_iter": 1}, "lp"
 
 
 def _one_line_error(proc, fragment):
-    lines = [line for line in proc.stderr.strip().splitlines() if line]
+    lines = messages(proc.stderr)
     assert proc.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
     assert fragment in lines[0], lines[0]
 

@@ -15,11 +15,11 @@ import torch
 from probe import data, models
 from probe.data.formats import write_cifar_batch
 from probe.errors import DataError
-from conftest import run_command
+from conftest import messages, run_command
 
 
 def _one_line_error(proc, *fragments):
-    lines = [line for line in proc.stderr.strip().splitlines() if line]
+    lines = messages(proc.stderr)
     assert proc.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
     for fragment in fragments:
         assert fragment in lines[0], lines[0]

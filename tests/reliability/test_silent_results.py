@@ -16,14 +16,14 @@ import probe
 from probe import data, results
 from probe.data.formats import write_idx
 from probe.errors import DataError, ParameterError, ResumeError
-from conftest import kill_after_first_chunk, run_command
+from conftest import kill_after_first_chunk, messages, run_command
 
 MARGINS = ["--max-iter", "3", "--block", "8", "--stride", "10", "--quiet"]
 QUICK = dict(n=130, max_iter=2, block=8, stride=10)   # three chunks of margins
 
 
 def _one_line_error(proc, *fragments):
-    lines = [line for line in proc.stderr.strip().splitlines() if line]
+    lines = messages(proc.stderr)
     assert proc.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
     for fragment in fragments:
         assert fragment in lines[0], lines[0]
