@@ -221,7 +221,8 @@ def _setup(probe: str, model: nn.Module, data, options: dict, n, indices, seed: 
                         np.zeros(0, dtype=np.int64), chosen)
             inputs.label_by_model(dataset, model, device)
         x, y = datasets.get_batch(dataset, head)
-        classes = check_model(model, x[:CHECK_IMAGES].to(device), datasets.labels_of(dataset, chosen), chosen)
+        labels = datasets.labels_of(dataset, chosen)
+        check_model(model, x[:CHECK_IMAGES].to(device), labels, chosen)
         if inputs.labels_given(dataset):
             warn_if_inaccurate(model, x.to(device), y)
     data_identity = dict(datasets.identity(dataset), **inputs.description(dataset),
@@ -234,8 +235,8 @@ def _setup(probe: str, model: nn.Module, data, options: dict, n, indices, seed: 
                  pixel_units=PIXEL_UNITS)
     names = datasets.class_names(dataset)
     if names:
-        if len(names) != classes:
-            raise DataError(f"{len(names)} class names for a model with {classes} classes")
+        if len(labels) and int(labels.max()) >= len(names):
+            raise DataError(f"{len(names)} class names but the data has label {int(labels.max())}: name every class")
         attrs["class_names"] = names
     identity = {key: attrs[key] for key in ("probe", "model_sha256", "data", "split", "data_size",
                                             "data_fingerprint", "seed", "input_normalization")}
