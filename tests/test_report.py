@@ -256,7 +256,7 @@ def test_command_line_with_a_baseline_puts_both_models_side_by_side(lenet_checkp
     assert transfer["verdict"] != "skip" and (out / "baseline" / "masking.nc").exists()
     assert results.load(out / "baseline" / "masking.nc").attrs["param_baseline"] == mine["identity"]["model_sha256"]
     page = (out / "report.html").read_text()
-    assert "baseline verdict" in page and 'class="differs"' in page
+    assert "baseline verdict" in page and 'differs"' in page       # rows whose verdicts differ are highlighted
     assert "Paired comparison with the baseline on the same samples" in page     # evaluate and masking: paired tests
 
 
