@@ -334,7 +334,7 @@ def test_command_line_with_a_baseline_puts_both_models_side_by_side(lenet_checkp
     assert transfer["verdict"] != "skip" and (out / "baseline" / "masking.nc").exists()
     assert results.load(out / "baseline" / "masking.nc").attrs["param_baseline"] == mine["identity"]["model_sha256"]
     page = (out / "report.html").read_text()
-    assert "baseline verdict" in page and 'class="differs"' in page
+    assert "baseline verdict" in page and 'differs"' in page       # rows whose verdicts differ are highlighted
     command = f"python -m probe.report {lenet_checkpoint} --n 8 --stages evaluate masking --baseline {other}"
     assert html.escape(command) in page and summary["command"].startswith(command)
     assert "Paired comparison with the baseline on the same samples" in page     # evaluate and masking: paired tests

@@ -57,16 +57,17 @@ def not_converged_line(ax, level: float) -> Line2D:
 def boxes(ax, margins: np.ndarray, positions, width: float, color, level: float,
           confidence: float = stats.CONFIDENCE) -> np.ndarray:
     """One box (25–75 %), whiskers (5–95 %) and black median per row of `margins` (rows × samples), +inf
-    counted at `level`, the box notched at the median's order-statistic interval (`confidence`;
+    counted at `level`, and a black bar over the median's order-statistic interval (`confidence`;
     an end at +inf drawn at `level`); returns the quantiles (5, 25, 50, 75, 95) × rows."""
     q = np.percentile(np.where(np.isfinite(margins), margins, level), QUANTILES, axis=-1).reshape(5, -1)
     intervals = [stats.median(row, confidence) for row in np.atleast_2d(margins)]
     line = {"color": color, "linewidth": 0.6}
-    ax.bxp([{"whislo": a, "q1": b, "med": c, "q3": d, "whishi": e, "cilo": min(m.low, level),
-             "cihi": min(m.high, level)} for (a, b, c, d, e), m in zip(q.T, intervals)], shownotches=True,
+    ax.bxp([{"whislo": a, "q1": b, "med": c, "q3": d, "whishi": e} for a, b, c, d, e in q.T],
            positions=np.atleast_1d(positions), widths=width, patch_artist=True, showfliers=False,
            manage_ticks=False, boxprops={"facecolor": (*color, 0.35), "edgecolor": color, "linewidth": 0.6},
            whiskerprops=line, capprops=line, medianprops={"color": "black", "linewidth": 1.0})
+    for x, m in zip(np.atleast_1d(positions), intervals):
+        ax.plot([x, x], [max(m.low, 0.0), min(m.high, level)], color="black", lw=1.6, solid_capstyle="butt")
     return q
 
 
@@ -75,15 +76,21 @@ def box_handle(color, label: str | None) -> Patch:
     return Patch(facecolor=(*color, 0.35), edgecolor=color, label=label or "25–75 %, whiskers 5–95 %")
 
 
-def median_handle(confidence: float = stats.CONFIDENCE) -> Line2D:
-    """The legend entry of the medians of `boxes` and their notches."""
-    return Line2D([], [], color="black", lw=1.0, label=f"median (notch: {100 * confidence:g} % CI)")
+def median_handle() -> Line2D:
+    """The legend entry of the medians of `boxes`."""
+    return Line2D([], [], color="black", lw=1.0, label="median")
+
+
+def interval_handle(confidence: float = stats.CONFIDENCE) -> Line2D:
+    """The legend entry of the bars over the medians' intervals drawn by `boxes`."""
+    return Line2D([], [], color="black", lw=1.6, marker="|", ls="none",
+                  label=f"{100 * confidence:g} % CI of the median")
 
 
 @style.styled
 def bands(results, ax=None, log: bool | str = "auto", variable: str = "margin", width: float = 0.8):
-    """Margins per subspace: one box (25–75 %) with whiskers (5–95 %) and the median per band notched
-    at its 95 % order-statistic interval, n in the legend, for
+    """Margins per subspace: one box (25–75 %) with whiskers (5–95 %) and the median per band with
+    a bar over its 95 % order-statistic interval, n in the legend, for
     one margins result, a list of them or a dict label → result (boxes side by side, one colour each,
     the medians joined across bands).
 
@@ -115,7 +122,8 @@ def bands(results, ax=None, log: bool | str = "auto", variable: str = "margin", 
     several = models[0][0] is not None
     handles.append(median_handle())
     if several:
-        handles[-1].set_label("median, notch 95 % CI (box 25–75 %, whiskers 5–95 %)")
+        handles[-1].set_label("median (box 25–75 %, whiskers 5–95 %)")
+    handles.append(interval_handle())
     unconverged = any((~np.isfinite(v)).any() for v in values)
     if unconverged:
         handles.append(not_converged_line(ax, level))

@@ -233,9 +233,8 @@ def assess(model: nn.Module, dataset, *, label: str, budget: str, n: int | None,
     `prefix + NAME.nc` relative to the report); `extra` holds per-stage keywords (the other
     model as masking's `baseline`, the corruption network)."""
     device = torch.device(device) if device is not None else model_device(model)
-    head = np.arange(min(runner.FINGERPRINT_IMAGES, len(dataset)))
     identity = dict(model_identity(model), **datasets.identity(dataset),
-                    data_sha256=datasets.fingerprint(*datasets.get_batch(dataset, head)), device=str(device),
+                    data_sha256=datasets.selection_fingerprint(dataset, np.arange(len(dataset))), device=str(device),
                     seed=int(seed))
     contract, classes = _contract(model, dataset, device)
     identity["classes"] = classes

@@ -162,7 +162,7 @@ def _identity(report) -> str:
     models = [report.model] + ([report.baseline] if report.baseline else [])
     rows = [("architecture", "model"), ("parameters", "model_parameters"), ("model SHA-256 (weights)", "model_sha256"),
             ("data", "data"), ("split", "split"), ("dataset size", "data_size"),
-            ("data SHA-256 (first images and labels)", "data_sha256"), ("classes", "classes"),
+            ("data SHA-256 (every image and label)", "data_sha256"), ("classes", "classes"),
             ("device", "device"), ("seed", "seed")]
     head = "".join(f"<th>{_e(m.label)}</th>" for m in models)
     hashed = ' class="hash"'
