@@ -318,11 +318,12 @@ def _run(probe: str, model: nn.Module, data, compute: Compute, *, options: dict[
             if store is not None and store.has(number):
                 sink.update(len(chunks[number]))
                 continue
-            part, cap = _compute_chunk(compute, setup, chunks[number], number, cap, sink)
+            part, cap, reported = _compute_chunk(compute, setup, chunks[number], number, cap, sink)
             if store is not None:
                 store.write(number, part)
             else:
                 in_memory.append(part)
+            sink.update(len(chunks[number]) - reported)           # the chunk is finished once it is stored
         if sink is not progress:
             sink.close()
         distributed.barrier()
@@ -331,7 +332,7 @@ def _run(probe: str, model: nn.Module, data, compute: Compute, *, options: dict[
             return results.load(out)
         parts = store.read(ours) if store is not None else in_memory
         if shard is not None and not ours:   # more shards than chunks: a legal shard without samples
-            first, _ = _compute_chunk(compute, setup, chunks[0][:1], 0, cap, progress_sinks.Callback(None))
+            first, _, _ = _compute_chunk(compute, setup, chunks[0][:1], 0, cap, progress_sinks.Callback(None))
             parts = [first.isel({DIM: slice(0, 0)})]
         if shard is not None:
             attrs = dict(setup.attrs, shard=f"{shard[0]}/{shard[1]}", shard_chunks=ours,
@@ -353,10 +354,11 @@ def _working_batch(model: nn.Module, setup: "_Setup", requested: int, max_memory
 
 
 def _compute_chunk(compute: Compute, setup: "_Setup", indices: np.ndarray, number: int,
-                   cap: int, sink: progress_sinks.Sink) -> tuple[xr.Dataset, int]:
+                   cap: int, sink: progress_sinks.Sink) -> tuple[xr.Dataset, int, float]:
     """`compute` on one chunk; on an out-of-memory error, again with half the working batch.
-    Returns the result and the working batch that worked (kept for the next chunks).  `sink`
-    receives the work reported inside the chunk (at most the chunk's samples), then the rest."""
+    Returns the result, the working batch that worked (kept for the next chunks) and the work
+    reported to `sink` inside the chunk (at most its samples; the caller adds the rest once the
+    chunk is stored)."""
     start = time.perf_counter()
     x, y = datasets.get_batch(setup.dataset, indices)
     x, y = x.to(setup.device), y.to(setup.device)
@@ -379,8 +381,7 @@ def _compute_chunk(compute: Compute, setup: "_Setup", indices: np.ndarray, numbe
             if setup.device.type == "cuda":
                 torch.cuda.empty_cache()
     part.attrs["elapsed_seconds"] = time.perf_counter() - start
-    sink.update(len(indices) - reported)
-    return part, cap
+    return part, cap, reported
 
 
 def run_once(probe: str, compute: Callable[[], xr.Dataset], *, options: dict[str, Any], seed: int | None = None,

@@ -162,3 +162,16 @@ def one_line_error(proc) -> str:
     lines = messages(proc.stderr)
     assert len(lines) == 1 and lines[0].startswith("error:") and "Traceback" not in proc.stderr, proc.stderr[-2000:]
     return lines[0]
+
+
+def beyond(samples: int, action):
+    """A `progress` callback that calls `action()` once more than `samples` samples are reported:
+    with `samples` = the chunk size, while the second chunk runs, i.e. after the first is stored."""
+    done = 0.0
+
+    def callback(amount: float) -> None:
+        nonlocal done
+        done += amount
+        if done > samples:
+            action()
+    return callback

@@ -12,7 +12,7 @@ import probe
 from probe import models, registry, results, runner
 from probe.data import ArrayDataset
 from probe.errors import DataError, ModelError, ResumeError
-from conftest import kill_after_first_chunk, messages, run_command
+from conftest import beyond, kill_after_first_chunk, messages, run_command
 
 MODEL_PROBES = [name for name, entry in registry.PROBES.items() if entry.uses_model]
 QUICK_OPTIONS = {"margins": {"max_iter": 2}, "sparsefool": {"max_iter": 1}, "lp": {"levels": 1},
@@ -134,10 +134,11 @@ def test_resume_refuses_other_options_data_and_samples(lenet, sample_train, tmp_
     out = tmp_path / "m.nc"
     options = dict(n=70, max_iter=2, block=8, stride=10)
 
-    def stop(count):
+    def stop():
         raise KeyboardInterrupt
     with pytest.raises(KeyboardInterrupt):
-        probe.margins.run(lenet, "fashion-mnist-sample", out=out, progress=stop, **options)
+        probe.margins.run(lenet, "fashion-mnist-sample", out=out, progress=beyond(probe.margins.CHUNK_SIZE, stop),
+                          **options)
     changes = (({"max_iter": 3}, "max_iter"), ({"n": 71}, "selected samples"), ({"seed": 1}, "seed"))
     for change, word in changes:
         with pytest.raises(ResumeError, match=word):

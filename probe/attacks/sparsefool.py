@@ -28,6 +28,7 @@ samples leave the working batch.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 from torch import nn
@@ -115,14 +116,15 @@ def boundary_normal(model: nn.Module, point: torch.Tensor, orig: torch.Tensor,
 def sparsefool(model: nn.Module, x: torch.Tensor, lb: float | torch.Tensor = 0.0, ub: float | torch.Tensor = 1.0,
                lam: float = 3.0, max_iter: int = 20, overshoot: float = 0.02, *, delta: float | None = None,
                candidates: int = 10, deepfool_overshoot: float = DEEPFOOL_OVERSHOOT, deepfool_iter: int = 50,
-               gradients: str = "vjp") -> SparseFoolResult:
+               gradients: str = "vjp", progress: Callable[[int], None] | None = None) -> SparseFoolResult:
     """SparseFool on every image of `x` (N, C, H, W) with pixel bounds `lb ≤ x + δ ≤ ub`.
 
     `lb`, `ub`: floats or tensors broadcastable to `x`; `delta` (pixel scale [0, 1]) adds the
     perceptibility bounds `x ± δ`.  `lam` (λ ≥ 1) places the boundary point, `overshoot` is
     the final overshoot ε; `candidates`, `deepfool_overshoot`, `deepfool_iter` and `gradients`
     configure the DeepFool step ('vjp' is about 5x faster than 'jacrev' on a CPU batch of
-    LeNet images).  The model runs in eval mode and its mode is restored.
+    LeNet images).  `progress(k)`, when given, hears after every outer iteration how many images
+    finished in it.  The model runs in eval mode and its mode is restored.
     """
     check_options(lam, max_iter, overshoot, delta, candidates)
     lower, upper = _bounds(x, lb, ub, delta)
@@ -142,7 +144,16 @@ def sparsefool(model: nn.Module, x: torch.Tensor, lb: float | torch.Tensor = 0.0
             return torch.minimum(torch.maximum(x0[rows] + (1.0 + overshoot) * (point - x0[rows]), lower[rows]),
                                  upper[rows])
 
+        remaining = n                                                         # images not yet reported finished
+
+        def report(still: int) -> None:
+            nonlocal remaining
+            if progress is not None and remaining > still:
+                progress(remaining - still)
+            remaining = still
+
         for _ in range(max_iter):
+            report(len(active))
             if len(active) == 0:
                 break
             x_a = xi[active]
@@ -174,6 +185,7 @@ def sparsefool(model: nn.Module, x: torch.Tensor, lb: float | torch.Tensor = 0.0
             stopped[moving[fooled_now]] = True
             adv_label[moving[fooled_now]] = prediction[fooled_now]
             active = moving[~fooled_now]
+        report(0)
         x_adv = overshot(torch.arange(n, device=x0.device), xi)
         rest = torch.nonzero(~stopped).flatten()                                  # not stopped on an adversarial x_f
         if len(rest):

@@ -29,6 +29,7 @@ from torch import nn
 
 from probe import hessian as curvature
 from probe import params as P
+from probe import progress as progress_sinks
 from probe import ranges, runner, stats
 from probe.errors import ParameterError
 from probe.flatness.directions import (FLATNESS_STREAM, LANDSCAPE_STREAM, check_same_shapes, direction_generator,
@@ -123,8 +124,9 @@ def run(model: nn.Module, data, *, n: int | None = None, indices=None, seed: int
     model of the same architecture) when given; it is recorded by its SHA-256.
     `batch_size` caps the images per forward pass (default 256).
 
-    `progress(k)` counts loss evaluations, not samples: it is called as the sweep and the
-    landscape go (the total is `loss_evaluations(...)`; Hessian-vector products are not counted).
+    `progress` (True, False/None, a callable or a `probe.progress` sink) counts loss evaluations,
+    not samples, as the sweep and the landscape go (the total is `loss_evaluations(...)`); the
+    phases (directions, Hessian-vector products, landscape) are named as they start.
 
     Non-finite values: a sample whose logits or loss at the trained weights are not finite
     gets `finite = False` and `sample_loss = +inf` and is left out of every loss (sweep,
@@ -138,14 +140,20 @@ def run(model: nn.Module, data, *, n: int | None = None, indices=None, seed: int
                        include_bias_bn=include_bias_bn, hessian=hessian, eig_method=eig_method, max_iter=max_iter,
                        tol=tol, density_probes=density_probes, landscape=landscape, towards=towards,
                        alpha_range=alpha_range, beta_range=beta_range, points=points)
-    compute = _compute(model, towards, options, seed, progress)
-    return runner.run(PROBE, model, data, compute, options=options, n=n, indices=indices, seed=seed, device=device,
-                      batch_size=batch_size, default_batch_size=BATCH_SIZE, chunk_size=None, out=out, resume=resume,
-                      max_memory=max_memory, row_cost=HVP_ROW_COST)
+    sink = progress_sinks.resolve(progress, PROBE, loss_evaluations(
+        radii=radii, directions=directions, filter_norm=filter_norm, landscape=landscape, points=points), "evaluation")
+    try:
+        return runner.run(PROBE, model, data, _compute(model, towards, options, seed, sink), options=options, n=n,
+                          indices=indices, seed=seed, device=device, batch_size=batch_size,
+                          default_batch_size=BATCH_SIZE, chunk_size=None, out=out, resume=resume,
+                          max_memory=max_memory, row_cost=HVP_ROW_COST)
+    finally:
+        if sink is not progress:
+            sink.close()
 
 
 def _compute(model: nn.Module, towards: nn.Module | None, o: dict, seed: int,
-             progress: Callable[[int], None] | None) -> runner.Compute:
+             progress: progress_sinks.Sink) -> runner.Compute:
     def compute(chunk: runner.Chunk) -> xr.Dataset:
         with P.preserved(model):
             sample_loss, finite = DataLoss(model, chunk.x, chunk.y, batch_size=chunk.batch_size).per_sample()
@@ -153,15 +161,18 @@ def _compute(model: nn.Module, towards: nn.Module | None, o: dict, seed: int,
         finite = finite.cpu().numpy()
         parts = []
         if o["directions"]:
+            progress.phase("directions")
             parts.append(sphere_flatness(model, x, y, o["radii"], o["directions"], filter_norm=o["filter_norm"],
                                          include_bias_bn=o["include_bias_bn"], seed=seed,
                                          batch_size=chunk.batch_size, progress=progress))
         spec = curvature.parse_hessian_spec(o["hessian"])
         if spec:
+            progress.phase("Hessian-vector products")
             parts.append(hessian_probes(model, x, y, spec, method=o["eig_method"], max_iter=o["max_iter"],
                                         tol=o["tol"], density_probes=o["density_probes"], seed=seed,
                                         batch_size=chunk.batch_size))
         if o["landscape"]:
+            progress.phase("landscape")
             parts.append(_landscape(model, x, y, o, towards, seed, chunk.batch_size, progress))
         sample_loss = sample_loss.double().cpu().numpy()
         parts.append(xr.Dataset(

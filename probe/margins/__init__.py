@@ -148,6 +148,7 @@ def _pairs(model: nn.Module, family: SubspaceFamily, attack: dict, refine: bool 
                 member = own[sample]
             parts.append(deepfool(model, chunk.x[sample.to(chunk.device)], subspace=family.select(member),
                                   groups=sample, **attack))
+            chunk.progress(len(pair) / count)                           # samples' worth of (band, sample) pairs
 
         def grid(name: str) -> np.ndarray:
             return torch.cat([getattr(p, name) for p in parts]).view(n, count).T.cpu().numpy()

@@ -65,7 +65,7 @@ def _compute(model: nn.Module, attack: dict, save_perturbations: bool) -> runner
             x = chunk.x[start:start + chunk.batch_size]
             _sync(chunk.device)
             begin = time.perf_counter()
-            parts.append(sparsefool(model, x, **attack))
+            parts.append(sparsefool(model, x, progress=chunk.progress, **attack))
             _sync(chunk.device)
             seconds.append(np.full(len(x), (time.perf_counter() - begin) / len(x)))
         res = _concat(parts)

@@ -16,10 +16,11 @@ import probe
 from probe import data, results
 from probe.data.formats import write_idx
 from probe.errors import DataError, ParameterError, ResumeError
-from conftest import kill_after_first_chunk, messages, run_command
+from conftest import beyond, kill_after_first_chunk, messages, run_command
 
 MARGINS = ["--max-iter", "3", "--block", "8", "--stride", "10", "--quiet"]
 QUICK = dict(n=130, max_iter=2, block=8, stride=10)   # three chunks of margins
+CHUNK = probe.margins.CHUNK_SIZE
 
 
 def _one_line_error(proc, *fragments):
@@ -31,10 +32,10 @@ def _one_line_error(proc, *fragments):
 
 def _interrupted(model, out, dataset="fashion-mnist-sample", **options):
     """A margins run stopped (KeyboardInterrupt) after its first chunk is stored."""
-    def stop(count):
+    def stop():
         raise KeyboardInterrupt
     with pytest.raises(KeyboardInterrupt):
-        probe.margins.run(model, dataset, out=out, progress=stop, **{**QUICK, **options})
+        probe.margins.run(model, dataset, out=out, progress=beyond(CHUNK, stop), **{**QUICK, **options})
 
 
 # ----------------------------------------------------------------------------- one run per result file
@@ -45,8 +46,12 @@ from pathlib import Path
 import probe
 from probe import models
 
-def hold(count):   # after its first chunk, the run waits here until it is killed
-    while True:
+done = 0
+
+def hold(count):   # after its first chunk (64 samples), the run waits here until it is killed
+    global done
+    done += count
+    while done > 64:
         time.sleep(0.01)
 
 probe.margins.run(models.load(sys.argv[1]), "fashion-mnist-sample", out=sys.argv[2], progress=hold, n=130,
