@@ -151,7 +151,7 @@ def test_progress_bar_shows_when_the_terminal_reports_zero_width(monkeypatch):
     monkeypatch.setattr(sys, "stderr", stream)
     bar = common.progress_bar(10, "work")
     bar.update(5)
-    bar.refresh()
+    bar.bar.refresh()
     bar.close()
     assert "5/10" in stream.getvalue()
 

@@ -157,7 +157,7 @@ def get_batch(dataset: Dataset, indices) -> tuple[torch.Tensor, torch.Tensor]:
     else:
         items = [dataset[int(i)] for i in indices]
         x = torch.stack([torch.as_tensor(item[0], dtype=torch.float32) for item in items])
-        y = torch.as_tensor([_class_number(item[1], int(i)) for item, i in zip(items, indices)], dtype=torch.int64)
+        y = torch.as_tensor([class_number(item[1], int(i)) for item, i in zip(items, indices)], dtype=torch.int64)
     finite = torch.isfinite(x.reshape(len(x), -1)).all(1)
     if not bool(finite.all()):
         raise DataError(f"image {int(indices[int(torch.nonzero(~finite)[0, 0])])} of the data has NaN or infinite "
@@ -165,7 +165,7 @@ def get_batch(dataset: Dataset, indices) -> tuple[torch.Tensor, torch.Tensor]:
     return x, y
 
 
-def _class_number(label, index: int) -> int:
+def class_number(label, index: int) -> int:
     """A label as an int; a `DataError` for a string, a fraction or anything else."""
     try:
         number = int(label)

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset, Subset, TensorDataset
 
-from probe.data.arrays import ArrayDataset
+from probe.data.arrays import ArrayDataset, class_number
 from probe.errors import DataError
 from probe.logits import classify
 
@@ -138,7 +138,7 @@ class ItemDataset(Dataset):
         else:
             raise DataError(f"{self.source}: items must be (image, label) or {{'image', 'label'}}, got "
                             f"{type(item).__name__}")
-        return image_tensor(image, self.source), int(label)
+        return image_tensor(image, self.source), class_number(label, index)
 
 
 def image_tensor(image: Any, source: str) -> torch.Tensor:
