@@ -28,21 +28,21 @@ def _confusion(ds, ax, normalize: bool, label: str | None) -> None:
                 cbar_kws={"label": "% of the true class" if normalize else "samples"},
                 annot=bool(_cell_points(ax, classes) >= CELL_POINTS), fmt=".0f", annot_kws={"fontsize": 6})
     ax.grid(False)
-    if ds.attrs.get("class_names") is not None and classes <= 20:
+    if ds.attrs.get("class_names") is not None and _cell_points(ax, classes) >= CELL_POINTS:   # names fit
         names = [class_label(ds, k) for k in range(classes)]
         ax.set_xticks(np.arange(classes) + 0.5, names, rotation=90)
         ax.set_yticks(np.arange(classes) + 0.5, names, rotation=0)
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
     accuracy = stats.percent(ds["correct"].values, ds["finite"].values)
-    title = f"accuracy {accuracy.value:.1f} % [{accuracy.low:.1f}, {accuracy.high:.1f}] (n = {ds.sizes['sample']})"
+    title = f"accuracy {accuracy.value:.1f} % [{accuracy.low:.1f}, {accuracy.high:.1f}]\nn = {ds.sizes['sample']}"
     ax.set_title(f"{label}: {title}" if label else title)
 
 
 @style.styled
 def confusion(results, ax=None, normalize: bool = True):
     """Confusion matrix (rows: true class, columns: prediction; named by the result's `class_names`
-    up to 20 classes), row-normalised to % by default;
+    where the cells leave room for them), row-normalised to % by default;
     several results (list, or dict label → result) side by side on a new figure."""
     models = labelled(results)
     if ax is None:

@@ -74,8 +74,14 @@ def examples(ds, ax=None, n: int = 6):
     beside = ax.inset_axes([1.02, 0.0, 0.025, (h + gap / 2) / (3 * h + 2 * gap)])   # along the perturbation row
     ax.figure.colorbar(image, cax=beside, label=f"δ ({units})")
     ax.set_yticks([(h + gap) * i + h / 2 for i in range(3)], ["clean", "adversarial", "perturbation"])
+    room = ax.figure.get_figwidth() * 72 / count                  # points per example at the printed size
+    named = all(len(class_label(ds, k)) * 6 * 0.6 <= 0.45 * room for k in (*chosen["prediction"].values,
+                                                                          *chosen["adv_label"].values))
+
+    def name(k) -> str:   # class names where they fit beside each other, else class numbers
+        return class_label(ds, k) if named else str(int(k))
     ax.set_xticks([(w + gap) * j + w / 2 for j in range(count)],
-                  [f"#{s}\n{class_label(ds, a)} → {class_label(ds, b)}\n{p:.2g} %" for s, a, b, p in zip(
+                  [f"#{s}\n{name(a)}\n→ {name(b)}\n{p:.2g} %" for s, a, b, p in zip(
                       chosen["sample"].values, chosen["prediction"].values, chosen["adv_label"].values,
                       chosen["perturbed_pixel_fraction"].values)], fontsize=6)
     ax.xaxis.tick_top()
