@@ -11,7 +11,7 @@ at two radii each, robust accuracy under AdA's adversarial corruptions at ν = 0
 
     python -m analyses.ada_training --out runs/ada_training [--epochs 5] [--n 500]
 
-The published direction (CIFAR-10, REFERENCE.md §9): AdA lowers mCE, more with AugMix, and gains
+The published direction (CIFAR-10; Calian et al. 2022, "Defending against image corruptions through adversarial augmentations", Tables 1–2): AdA lowers mCE, more with AugMix, and gains
 some Lp robustness.
 """
 from __future__ import annotations

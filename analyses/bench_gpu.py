@@ -30,7 +30,7 @@ from probe import models
 from probe.data import ArrayDataset
 from probe.margins import subspace_family
 
-PUBLISHED_SECONDS_PER_IMAGE_BAND = 120.0 / 128   # the reference code on a V100 (REFERENCE §11)
+PUBLISHED_SECONDS_PER_IMAGE_BAND = 120.0 / 128   # the reference code on a V100 (Ortiz-Jiménez et al. 2020, "Hold me tight!", reference code timing)
 
 
 def _sync(device: torch.device) -> None:

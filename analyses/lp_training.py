@@ -1,5 +1,5 @@
 """Standard vs L0-noise vs ESP training of LeNet on Fashion-MNIST, compared on clean accuracy,
-mCE_Lp and iCE (REFERENCE.md §4, §7).
+mCE_Lp and iCE (Siedel et al., Lp-norm corruption robustness).
 
 Trains three LeNets on the full training set (same seed, schedule and epochs; only the
 augmentation differs), then runs the Lp-corruption probe and the common-corruption probe on a

@@ -44,7 +44,7 @@ MODELS = {   # name → PRIME spec (`--augment`)
     "spatial_no_mix": "prime:primitives=spatial,mix=false",
     "colour_no_mix": "prime:primitives=colour,mix=false",
 }
-PUBLISHED = {   # CIFAR-10 ResNet-18 (REFERENCE §6): clean, then severities 1–5 (the shape of the decline)
+PUBLISHED = {   # CIFAR-10 ResNet-18 (Modas et al. 2022, PRIME, Table 1; RobustBench corruptions leaderboard): clean, then severities 1–5 (the shape of the decline)
     "standard": (95.0, 86.9, 81.3, 74.9, 67.6, 56.5),   # clean: the paper's standard model; per severity: leaderboard
     "prime": (94.2, 92.8, 91.6, 90.4, 88.6, 85.6),
 }

@@ -1,4 +1,4 @@
-"""SparseFool companion analyses (REFERENCE §3): λ sweep, δ sweep, random-pixel baseline,
+"""SparseFool companion analyses: λ sweep, δ sweep, random-pixel baseline,
 transferability between models, and overlap of the perturbed pixels with captum attributions.
 
 Run: `python -m analyses.sparsefool_sweeps CHECKPOINT [--data SPEC] [--n 100]

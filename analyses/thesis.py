@@ -32,7 +32,7 @@ TOLERANCE = 0.20   # a number further than this (relative) from the published on
 @dataclasses.dataclass(frozen=True)
 class Recipe:
     """SGD with momentum, batch 128, gradient-norm clipping 0.5, no data augmentation (the thesis'
-    training loop, REFERENCE §8), with its schedule, peak rate, weight decay and length."""
+    training loop), with its schedule, peak rate, weight decay and length."""
 
     epochs: int
     lr: float

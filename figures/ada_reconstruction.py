@@ -25,7 +25,7 @@ from probe.plot import style
 
 COMMAND = "python -m analyses.corruption_net_reconstruction --out DIR"
 SUFFIX = "_reconstruction.nc"
-PUBLISHED = {"edsr": 0.91, "cae": 0.84}   # mean SSIM over all corruptions (REFERENCE §9)
+PUBLISHED = {"edsr": 0.91, "cae": 0.84}   # mean SSIM over all corruptions
 
 
 def _rank(network: str) -> int:

@@ -1,7 +1,7 @@
 """The Lp-corruption paper's overlap figure: the share of uniform samples of an Lp ball that lies
 inside the L2 ball of radius 4 (and the reverse) against the Lp radius, d = 3072, one panel per
 norm; the fraction falls from 100 % to 0 % over a narrow band of radii (concentration of measure).
-The published 50 % points (REFERENCE §4) are drawn as grey dotted lines when the result uses the
+The published 50 % points are drawn as grey dotted lines when the result uses the
 published reference ball and dimension.
 
 Reads `DIR/overlap.nc`, written by `python -m probe.overlap --samples 1000 --out DIR/overlap.nc`.

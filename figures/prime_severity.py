@@ -1,7 +1,7 @@
 """PRIME's per-severity curves (Modas et al., ECCV 2022): accuracy on the common corruptions against
 severity (clean at 0) of the standard, AugMix and PRIME LeNets on generated Fashion-MNIST-C, without
 and with test-time BN adaptation, beside the published CIFAR-10 curves (ResNet-18: PRIME 92.8 →
-85.6 %; the RobustBench standard model 86.9 → 56.5 %; REFERENCE §6) for the shape of the decline.
+85.6 %; the RobustBench standard model 86.9 → 56.5 %) for the shape of the decline.
 
 Reads what `python -m analyses.corruption_training --out DIR` wrote: `standard.nc`, `augmix.nc`,
 `prime.nc` and the BN-adapted `*_bn.nc` (corruption results).  Writes `prime_severity.pdf`:

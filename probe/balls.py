@@ -4,11 +4,11 @@ The one module that the Lp probe, the overlap probe, the Lp-noise and ESP augmen
 the figures use for anything about Lp balls; tensors in, tensors out, no probe logic.
 
 Norms are floats: `p = 0` is L0 (its "radius" is a fraction of the coordinates) and
-`p = inf` is L∞.  Sampling (REFERENCE.md §4) in the numerically stable form: with
+`p = inf` is L∞.  Sampling in the numerically stable form: with
 `X ~ Gamma(1 + 1/p)` and `V ~ U(0, 1)`, `|g| = X^(1/p) · V` has the density ∝ exp(−|t|^p)
 of `Gamma(1/p)^(1/p)` without drawing `Gamma(1/p)` (which underflows in float32 for large
 p), and the normalisation `g / ‖g‖_p` is done in logs, so every p in (0, ∞] works in
-float32.  (REFERENCE.md writes the factor as `V^(1/p)`; the exact identity
+float32.  (The stable form is often written with the factor `V^(1/p)`; the exact identity
 `Gamma(a) = Gamma(a + 1) · V^(1/a)` with a = 1/p gives `V^1`, which the moment test checks.)
 
 L0 corruptions replace `round(ε·d)` coordinates chosen without replacement by random values:

@@ -6,7 +6,7 @@ string 'none'; only dictionaries (and lists mixing types) as JSON text.  A small
 `probe_attribute_types` records which attributes need converting back, so `load` returns
 exactly the dataset that was saved (bools as bools, lists as lists).
 
-Provenance (DESIGN.md, "Result"): `probe`, `probe_version`, one `param_<name>` attribute per
+Provenance: `probe`, `probe_version`, one `param_<name>` attribute per
 option of the probe, `seed`, `samples`, the model (`model`, `model_sha256`,
 `model_parameters`), the data (`data`, `split`, `data_size`, `data_fingerprint`), `device`,
 `torch_version`, `created`, `elapsed_seconds` and `complete`.
@@ -70,7 +70,7 @@ def class_label(ds: xr.Dataset, k: int) -> str:
 def provenance(probe: str, options: dict[str, Any], *, model_identity: dict[str, Any] | None = None,
                data_identity: dict[str, Any] | None = None, seed: int | None = None, samples: int | None = None,
                device: str | torch.device | None = None) -> dict[str, Any]:
-    """The attributes every result carries (DESIGN.md, "Result"); `elapsed_seconds` and
+    """The attributes every result carries; `elapsed_seconds` and
     `complete` are added when the run ends."""
     attrs: dict[str, Any] = {"probe": probe, "probe_version": __version__}
     attrs.update({PARAMETER_PREFIX + name: plain(value) for name, value in options.items()})

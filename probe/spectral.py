@@ -78,11 +78,11 @@ def high_pass(x: torch.Tensor, band: int) -> torch.Tensor:
 # basis families hold orthonormal columns U (S, D, k).  `select(which)` binds members to the
 # rows of a batch, giving the projector that `probe.attacks.deepfool` takes.
 
-IMAGE_SIZE_DEFAULTS = {28: (8, 1), 32: (8, 2), 224: (16, 16)}  # N → (block K, stride T), REFERENCE §2
+IMAGE_SIZE_DEFAULTS = {28: (8, 1), 32: (8, 2), 224: (16, 16)}  # N → (block K, stride T)
 
 
 def default_block_stride(size: int) -> tuple[int, int]:
-    """Block size K and stride T for N×N images: 28→(8,1), 32→(8,2), 224→(16,16) (REFERENCE §2).
+    """Block size K and stride T for N×N images: 28→(8,1), 32→(8,2), 224→(16,16).
 
     Other sizes: K = 8 up to 64 pixels, else 16; T so that about 20 diagonal blocks fit.
     """
@@ -203,7 +203,7 @@ def _block_parameters(shape, block: int | None, stride: int | None) -> tuple[int
 
 def dct_diagonal_blocks(shape: tuple[int, int, int], block: int | None = None,
                         stride: int | None = None) -> DCTMasks:
-    """Diagonal DCT blocks `[a, a+K) × [a, a+K)`, `a = s·T`, while `a + K ≤ N` (REFERENCE §2).
+    """Diagonal DCT blocks `[a, a+K) × [a, a+K)`, `a = s·T`, while `a + K ≤ N`.
 
     Defaults from the image size: 28→K8 T1 (21 blocks), 32→K8 T2 (13), 224→K16 T16 (14).
     """

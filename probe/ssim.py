@@ -1,4 +1,4 @@
-"""SSIM, the toolkit's one definition, and AdA's SSIM guard (REFERENCE.md §9).
+"""SSIM, the toolkit's one definition, and AdA's SSIM guard.
 
 `ssim(x, y)` is the mean structural similarity of each image pair (Wang et al. 2004): an
 11×11 Gaussian window of σ = 1.5, C1 = (0.01 L)², C2 = (0.03 L)², averaged over the

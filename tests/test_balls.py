@@ -1,4 +1,4 @@
-"""Lp-ball geometry (REFERENCE.md §4): uniform sampling, L0 masks, corruptions, radii, and the
+"""Lp-ball geometry: uniform sampling, L0 masks, corruptions, radii, and the
 one `NORM:RADIUS` parser that the Lp probe, the overlap probe and the Lp-noise augmentation share."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""SparseFool's LinearSolver: vectorised form == greedy loop == linear program (REFERENCE §3)."""
+"""SparseFool's LinearSolver: vectorised form == greedy loop == linear program."""
 from __future__ import annotations
 
 import numpy as np

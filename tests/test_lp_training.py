@@ -1,4 +1,4 @@
-"""Lp-noise and ESP training augmentations (REFERENCE.md §7)."""
+"""Lp-noise and ESP training augmentations."""
 from __future__ import annotations
 
 

@@ -17,7 +17,7 @@ from probe.errors import ParameterError
 
 
 def log_volume(dim: int, p: float) -> float:
-    """log Vol(B_p^d(1)) = d log(2 Γ(1 + 1/p)) − log Γ(1 + d/p) (REFERENCE.md §4)."""
+    """log Vol(B_p^d(1)) = d log(2 Γ(1 + 1/p)) − log Γ(1 + d/p)."""
     if math.isinf(p):
         return dim * math.log(2.0)
     return dim * (math.log(2.0) + gammaln(1 + 1 / p)) - gammaln(1 + dim / p)

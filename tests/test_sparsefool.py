@@ -1,5 +1,5 @@
 """SparseFool: known answers on a linear model, flags, non-finite logits, invariances, the trained
-LeNet, and the probe (Python, command line, resume after SIGKILL) (REFERENCE §3)."""
+LeNet, and the probe (Python, command line, resume after SIGKILL)."""
 from __future__ import annotations
 
 import copy
@@ -255,7 +255,7 @@ def lenet_run(lenet_checkpoint, sample_test):
 
 
 def test_lenet_fooling_rate_and_sparsity(lenet_run):
-    """Published behaviour: ~100 % fooling rate with a few % of the pixels (REFERENCE §3)."""
+    """Published behaviour: ~100 % fooling rate with a few % of the pixels."""
     _, x, res = lenet_run
     assert isinstance(res, SparseFoolResult)
     assert res.fooled.float().mean() >= 0.99

@@ -4,7 +4,7 @@
     probe.adversarial_corruptions.summary(ds)     # robust accuracy and median SSIM per ν, ...
 
 For every sample and every relative radius ν (the `radius` option; dimension `nu`), AdA
-(`probe.attacks.ada`, REFERENCE.md §9) searches per-image offsets of the corruption network's
+(`probe.attacks.ada`) searches per-image offsets of the corruption network's
 weights inside `‖β_b‖₂ ≤ ν ‖φ_b‖₂` that maximise the classifier's cross-entropy, and the SSIM
 guard pulls over-strong corruptions back.  Over `(nu, sample)`: worst-case correctness on the
 guarded corruption, its prediction, the cross-entropy reached (`+inf` with `finite = False` where

@@ -1,4 +1,4 @@
-"""AdA (Calian et al. 2022): worst-case corruptions through a corruption network's weights (REFERENCE.md §9).
+"""AdA (Calian et al. 2022): worst-case corruptions through a corruption network's weights.
 
 Every image `x_i` gets its own weight offset `β_i` for the corruption network `c_φ`.  Each
 parameter tensor `φ_b` of the network (every layer's weight and bias apart) is one block with

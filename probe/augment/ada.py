@@ -1,4 +1,4 @@
-"""AdA training (Calian et al. 2022; REFERENCE.md §9): each batch replaced by its adversarial
+"""AdA training (Calian et al. 2022): each batch replaced by its adversarial
 corruptions through a corruption network's weights (`probe.attacks.ada`).
 
 The attack runs with the classifier in eval mode (no BatchNorm coupling of the samples, no

@@ -1,4 +1,4 @@
-"""DeepAugment (Hendrycks et al. 2021; REFERENCE.md §9): images through a corruption network
+"""DeepAugment (Hendrycks et al. 2021): images through a corruption network
 whose weights are freshly and randomly distorted for every image.
 
 Each image draws four levels uniformly in [0, strength] and gets its own copy of the

@@ -1,4 +1,4 @@
-"""ESP training (REFERENCE.md §7): L2 noise of random size with labels smoothed by that size.
+"""ESP training: L2 noise of random size with labels smoothed by that size.
 
 The size is `k ~ N(ε, σ = τ/2)` truncated to [ε − τ, ε + τ] (inverse-CDF sampling), the
 direction uniform on the L2 sphere.  The noisy image is kept in the [0, 1] box by rescaling

@@ -1,4 +1,4 @@
-"""Random Lp-noise training (REFERENCE.md §7): every training image gets a random Lp corruption.
+"""Random Lp-noise training: every training image gets a random Lp corruption.
 
 `--augment lp:L0:0.01` (the published best single choice) or a mixture `lp:L0:0.01,L2:0.5`,
 in which every image draws one of the listed norms uniformly.  L0 noise writes uniform

@@ -1,4 +1,4 @@
-"""Several `--augment` options composed in the published order (REFERENCE.md §9): DeepAugment,
+"""Several `--augment` options composed in the published order: DeepAugment,
 then AdA, then every other augmentation in the order given (so AugMix comes last).
 
 Every stage but the last produces images (`images`, which lets AdA attack the model on the

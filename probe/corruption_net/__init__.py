@@ -1,6 +1,6 @@
 """Pretraining corruption networks to reproduce their input (`python -m probe.corruption_net` is its command).
 
-AdA and DeepAugment need an image-to-image network `c_φ` with `c_φ(x) ≈ x` (REFERENCE.md §9;
+AdA and DeepAugment need an image-to-image network `c_φ` with `c_φ(x) ≈ x` (the published method;
 the published EDSR / CAE weights cannot be downloaded here).  `pretrain` fits one with Adam on
 `MSE + ssim_weight · (1 − SSIM)` under a cosine learning-rate decay, the SSIM taken on the output
 clipped to [0, 1] as it is used (on the raw output, shifted negative outputs raise SSIM faster

@@ -1,6 +1,6 @@
 """Corruption parameters per severity: the CIFAR-10-C and ImageNet-C tables, and the size rule.
 
-The tables hold the published values (REFERENCE §6; snow and spatter, which REFERENCE does
+The tables hold the published values (Hendrycks & Dietterich 2019, CIFAR-10-C; snow and spatter, which that paper does
 not list, follow the public generation scripts).  Two tables, because the ImageNet values
 destroy small images.
 
@@ -26,7 +26,7 @@ published: its rounding includes `max_zoom` itself in some rows (12 zooms at Ima
 severity 1, 7 at CIFAR severity 1).  Frost resizes its photographs by `photo_scale` (0.2 for
 CIFAR, 1 for ImageNet, times the size scale) before cropping.
 
-**Four tables are not monotone in severity** (REFERENCE §6).  They are kept as published, so
+**Four tables are not monotone in severity**.  They are kept as published, so
 that generated data matches the released CIFAR-10-C / ImageNet-C files, but a higher
 severity is not always a stronger corruption for them: `elastic_transform` (the random affine
 part shrinks with severity while the smooth displacement grows; at ImageNet sizes severities

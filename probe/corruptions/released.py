@@ -1,6 +1,6 @@
 """Released corrupted test sets on disk (`--corrupted-dir`), read instead of generated.
 
-Two layouts (REFERENCE §6):
+Two layouts:
 
 - CIFAR-10-C / CIFAR-100-C: `<corruption>.npy` (5·n, H, W, C) uint8 with severity s in rows
   [(s−1)·n, s·n) in test-set order, and `labels.npy`; read memory-mapped

@@ -1,4 +1,4 @@
-"""Synthetic two-class sets T1 and T2 (REFERENCE.md §2) with a known discriminative direction.
+"""Synthetic two-class sets T1 and T2 with a known discriminative direction.
 
 T1(ε, σ): `x = U (ε y / 2 · e1 + n)`, `y ∈ {−1, +1}`, `n ~ N(0, σ²)` on coordinates 2..D,
 `U` a random orthogonal matrix; an ideal classifier has margin exactly ε/2 along `u1 = U e1`.

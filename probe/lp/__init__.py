@@ -1,4 +1,4 @@
-"""Accuracy under random Lp-norm noise: norms × noise strengths, mCE_Lp and iCE (REFERENCE.md §4).
+"""Accuracy under random Lp-norm noise: norms × noise strengths, mCE_Lp and iCE.
 
     ds = probe.lp.run(model, data, n=500, norms=["L0", "L2", "Linf"], levels=10)
     probe.lp.summary(ds)          # clean_accuracy, mce_lp, ice, non_finite, ...

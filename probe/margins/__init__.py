@@ -1,7 +1,7 @@
 """Margins: distance to the decision boundary inside DCT frequency bands, random or user subspaces.
 
 The margin of `x` in subspace `S` is the smallest `‖δ‖₂`, `δ ∈ S`, that changes the
-prediction, measured by DeepFool with every gradient projected onto `S` (REFERENCE.md §2).
+prediction, measured by DeepFool with every gradient projected onto `S`.
 The reported margin is `‖(1 + η) r‖`, as published.  `variant` picks DeepFool's convention:
 "original" (default) is the rule of the subspace DeepFool of Ortiz-Jiménez et al. (2020, "Hold me
 tight!", §3) and of the DeepFool authors (Moosavi-Dezfooli et al., 2016): linearise at the

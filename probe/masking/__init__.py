@@ -2,7 +2,7 @@
 
 Carlini et al. 2019 ("On evaluating adversarial robustness") and Athalye et al. 2018
 ("Obfuscated gradients") list what a model with masked or obfuscated gradients shows
-(REFERENCE.md §10).  For every selected sample this probe measures:
+(the published method).  For every selected sample this probe measures:
 
 - the input gradient of the top-two logit margin `f_1 − f_2` at the clean image: exactly zero
   (a locally constant model, e.g. quantised input) or not finite (also where the logits are not);

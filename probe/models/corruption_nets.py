@@ -1,4 +1,4 @@
-"""Corruption networks (REFERENCE.md §9): image-to-image networks whose output has the input's size.
+"""Corruption networks: image-to-image networks whose output has the input's size.
 
 Pretrained to reproduce their input (`probe.corruption_net`), they become corruption models
 when their weights are distorted (DeepAugment) or adversarially perturbed (AdA).

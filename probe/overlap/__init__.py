@@ -6,7 +6,7 @@
 `overlap(...)` estimates, for one pair of balls, the fraction of uniform samples of ball A
 (optionally added to an image and clipped to [0, 1]) whose realised change lies in ball B.
 `overlap_curves(...)` gives the whole curve against the radius for a list of norms, in both
-directions against a reference ball (REFERENCE.md §4, published: L2 of radius 4, d = 3072),
+directions against a reference ball (published: L2 of radius 4, d = 3072),
 from one set of samples per norm: every sample has a threshold radius at which it crosses the
 boundary.  Without clipping the threshold is exact by rescaling (r* = r_B / ‖u‖_B for a
 unit-radius sample u); with clipping the realised change grows monotonically with the radius,

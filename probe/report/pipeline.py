@@ -1,4 +1,4 @@
-"""Input-pipeline checks of a model (REFERENCE.md §10): scaling, batch dependence, determinism.
+"""Input-pipeline checks of a model: scaling, batch dependence, determinism.
 
 - **Scaling.** Accuracy on the contract's `[0, 1]` pixels, on the same images ×255 and on the
   images standardised with the per-channel mean and std of the selected images.  A model that
