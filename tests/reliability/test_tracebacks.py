@@ -1,5 +1,5 @@
 """Reliability, tracebacks: bad input a user can fix is one `error: ...` line with exit status 2
-(DESIGN.md, "Command lines"), however unusual the input."""
+however unusual the input."""
 from __future__ import annotations
 
 import sys
