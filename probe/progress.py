@@ -7,8 +7,10 @@ can (margins per band and batch, SparseFool per outer iteration), and names its 
 - one tqdm bar on stderr when stderr is a terminal, with rate and ETA;
 - plain lines otherwise (no carriage returns, so log files stay readable): one when each phase
   starts and one at least every `LINE_STEP` of the run, each naming the probe and the phase;
-- and, once the first batch is done, a one-line estimate of the whole run when it will take
-  longer than `ESTIMATE_AFTER` seconds, with the time a smaller `--n` would take.
+- and, once the second batch is done, a one-line estimate of the whole run when it will take
+  longer than `ESTIMATE_AFTER` seconds, with the time a smaller `--n` would take.  The estimate
+  uses the rate of the second batch: the first one carries the warm-up (allocation, kernel
+  selection, data loading) and would overstate the run many times over.
 
 `progress=` of every probe's `run` takes `True` (show it), `False`/`None` (silent) or a callable
 that receives each amount of finished work; `resolve` turns that into a `Progress`-like object.
@@ -51,6 +53,7 @@ class Progress:
         self.start = time.perf_counter()
         self.next_line = LINE_STEP
         self.estimated = False
+        self.first: tuple[float, float] | None = None   # (time, units done) when the first batch ended
         self.bar = (tqdm(total=self.total, desc=name, unit=unit, file=self.stream, leave=False,
                          ncols=columns) if self.terminal else None)
 
@@ -74,8 +77,11 @@ class Progress:
                 self.next_line += LINE_STEP
             self._line(self._status())
         if not self.estimated:
-            self.estimated = True
-            self._estimate()
+            if self.first is None:
+                self.first = (time.perf_counter(), self.done)
+            else:
+                self.estimated = True
+                self._estimate()
 
     __call__ = update
 
@@ -94,13 +100,19 @@ class Progress:
                 f"{self.unit}s), {rate:.3g} {self.unit}s/s, ETA {duration(left)}")
 
     def _estimate(self) -> None:
-        """After the first batch: how long the whole run will take, when that is long."""
-        rate = self._rate()
-        if rate <= 0 or self.total / rate < ESTIMATE_AFTER:
+        """After the second batch: how long the whole run will take (the time so far plus the rest
+        at the second batch's rate), when that is long."""
+        assert self.first is not None
+        now = time.perf_counter()
+        rate = (self.done - self.first[1]) / max(now - self.first[0], 1e-9)
+        if rate <= 0:
+            return
+        whole = now - self.start + (self.total - self.done) / rate
+        if whole < ESTIMATE_AFTER:
             return
         smaller = (f"; --n {SMALLER_N} takes ≈ {duration(SMALLER_N / rate)}"
                    if self.unit == "sample" and self.total > SMALLER_N else "")
-        self._line(f"{self.name}: ≈ {duration(self.total / rate)} for {self.total:,.0f} {self.unit}s"
+        self._line(f"{self.name}: ≈ {duration(whole)} for {self.total:,.0f} {self.unit}s"
                    f"{' ' + self.detail if self.detail else ''}{smaller}")
 
     def write(self, text: str) -> None:

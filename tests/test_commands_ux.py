@@ -124,6 +124,19 @@ def test_progress_in_a_log_is_plain_lines_naming_probe_and_phase(monkeypatch):
     assert all("ETA" in line and "samples/s" in line for line in steps)
 
 
+def test_the_estimate_leaves_out_the_first_batchs_warm_up(monkeypatch):
+    now = [0.0]
+    monkeypatch.setattr(time, "perf_counter", lambda: now[0])
+    stream = io.StringIO()
+    bar = progress.Progress("training", 1000, unit="image", stream=stream, terminal=False)
+    now[0] = 600.0           # the first batch: 10 minutes of warm-up for 1 image
+    bar.update(1)
+    now[0] = 610.0           # then 10 images in 10 s: the remaining 989 take 989 s more
+    bar.update(10)
+    estimate = [line for line in stream.getvalue().splitlines() if "≈" in line]
+    assert estimate == ["training: ≈ 27 min for 1,000 images"]     # 610 s + 989 s, not 1000 × 600 s
+
+
 def test_a_short_run_gets_no_estimate():
     stream = io.StringIO()
     bar = progress.Progress("lp", 10, stream=stream, terminal=False)
