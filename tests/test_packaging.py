@@ -43,23 +43,36 @@ def test_the_typing_marker_and_the_extras_are_declared():
     assert {"torchvision", "timm", "imagecorruptions", "scikit-image"} <= set(project["project"]["optional-dependencies"])
 
 
+def test_the_license_is_declared_and_shipped():
+    project = _pyproject()["project"]
+    assert project["license"] == "MIT" and project["license-files"] == ["LICENSE"]
+    assert (ROOT / "LICENSE").read_text().startswith("MIT License")
+
+
 @pytest.mark.skipif(importlib.util.find_spec("build") is None, reason="the 'build' package is not installed")
-def test_a_built_wheel_runs_evaluate_on_the_embedded_sample(tmp_path):
-    built = subprocess.run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(tmp_path / "dist"),
-                            str(ROOT)], capture_output=True, text=True, timeout=600)
+def test_a_built_wheel_and_sdist_install_and_run_evaluate_on_the_embedded_sample(tmp_path):
+    built = subprocess.run([sys.executable, "-m", "build", "--sdist", "--wheel", "--no-isolation", "--outdir",
+                            str(tmp_path / "dist"), str(ROOT)], capture_output=True, text=True, timeout=600)
     assert built.returncode == 0, built.stderr[-2000:]
     wheel, = (tmp_path / "dist").glob("probe_robustness-*.whl")
+    sdist, = (tmp_path / "dist").glob("probe_robustness-*.tar.gz")
     assert wheel.name.startswith(f"probe_robustness-{probe.__version__}-")
-    installed = tmp_path / "site"
     with zipfile.ZipFile(wheel) as archive:
-        assert "probe/py.typed" in archive.namelist()
-        archive.extractall(installed)
+        names = archive.namelist()
+    assert "probe/py.typed" in names and any(name.endswith(".dist-info/licenses/LICENSE") for name in names)
     checkpoint = tmp_path / "linear.pt"
     models.save(models.build("linear", in_channels=1, image_size=(28, 28), num_classes=10), checkpoint)
-    env = dict(os.environ, PYTHONPATH=str(installed), PYTHONWARNINGS="ignore")
-    where = subprocess.run([sys.executable, "-c", "import probe; print(probe.__file__)"], capture_output=True,
-                           text=True, timeout=600, env=env, cwd=tmp_path)
-    assert where.stdout.strip() == str(installed / "probe" / "__init__.py"), where.stderr[-2000:]
-    run = subprocess.run([sys.executable, "-m", "probe.evaluate", str(checkpoint), "--n", "50", "--quiet", "--out",
-                          str(tmp_path / "eval.nc")], capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path)
-    assert run.returncode == 0 and (tmp_path / "eval.nc").is_file(), run.stderr[-2000:]
+    for artifact in (wheel, sdist):
+        installed = tmp_path / f"site-{artifact.suffix}"
+        pip = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index",
+                              "--no-build-isolation", "--target", str(installed), str(artifact)],
+                             capture_output=True, text=True, timeout=600)
+        assert pip.returncode == 0, pip.stderr[-2000:]
+        env = dict(os.environ, PYTHONPATH=str(installed), PYTHONWARNINGS="ignore")
+        where = subprocess.run([sys.executable, "-c", "import probe; print(probe.__file__)"], capture_output=True,
+                               text=True, timeout=600, env=env, cwd=tmp_path)
+        assert where.stdout.strip() == str(installed / "probe" / "__init__.py"), where.stderr[-2000:]
+        out = tmp_path / f"eval-{artifact.suffix}.nc"
+        run = subprocess.run([sys.executable, "-m", "probe.evaluate", str(checkpoint), "--n", "50", "--quiet",
+                              "--out", str(out)], capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path)
+        assert run.returncode == 0 and out.is_file(), run.stderr[-2000:]
