@@ -194,7 +194,7 @@ def default_out(args: argparse.Namespace, name: str) -> bool:
 
 def confirm_whole_dataset(args: argparse.Namespace, name: str, size: int) -> None:
     """A run over more than `CONFIRM_ABOVE` samples without --n asks first on a terminal; elsewhere
-    it goes ahead with a note (the estimate of its duration follows after the first batch)."""
+    it goes ahead with a note (the estimate of its duration follows after the second batch)."""
     if getattr(args, "n", None) is not None or size <= CONFIRM_ABOVE or not hasattr(args, "n"):
         return
     question = f"{name}: no --n given, so all {size:,} samples will be measured"
