@@ -1,0 +1,166 @@
+"""The reproduction page generator (`analyses.reproduction`): rows, verdicts and pending rows from
+small stored results — written by the real probes where cheap (overlap, SparseFool), else in the
+exact format of the analyses (T1, T2, the PRIME ablation's corruption results)."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import xarray as xr
+
+from analyses import reproduction, sparsefool_sweeps
+from analyses.margins_synthetic import PUBLISHED as T1_PUBLISHED
+from probe import models, overlap, results, sparsefool
+from probe.corruptions.registry import CORRUPTIONS
+from probe.corruptions.summaries import summarize
+from probe.errors import ProbeWarning
+
+
+def verdicts(rows: list[reproduction.Row], section: str) -> dict[str, str]:
+    return {row.claim.claim: row.verdict for row in rows if row.claim.section == section}
+
+
+def write_t1(folder, medians: dict[str, dict[str, float]]) -> None:
+    """`t1.nc` as `analyses.margins_synthetic` writes it, every sample's margin at the given median."""
+    names, subspaces = list(medians), list(next(iter(medians.values())))
+    refined = np.array([[np.full(11, medians[m][s]) for s in subspaces] for m in names])
+    table = xr.Dataset({"margin": (("model", "subspace", "sample"), 1.5 * refined),
+                        "margin_refined": (("model", "subspace", "sample"), refined),
+                        "converged": (("model", "subspace", "sample"), np.ones(refined.shape, bool)),
+                        "test_accuracy": ("model", [100.0] * len(names)),
+                        "train_accuracy": ("model", [100.0] * len(names))},
+                       coords={"model": names, "subspace": subspaces, "sample": np.arange(11)},
+                       attrs={"probe": "t1_margins", "param_epochs": "500"})
+    results.save(table, folder / "t1" / "t1.nc")
+
+
+def write_t2(folder, cells: dict[float, tuple[float, float, float]]) -> None:
+    """`t2.nc` as `analyses.t2_transition` writes it: ε → (margin along u1, along u2, test accuracy)."""
+    epsilons = sorted(cells)
+    refined = np.array([[np.full(21, cells[e][0]), np.full(21, cells[e][1])] for e in epsilons])
+    table = xr.Dataset({"margin": (("epsilon", "subspace", "sample"), refined),
+                        "margin_refined": (("epsilon", "subspace", "sample"), refined),
+                        "converged": (("epsilon", "subspace", "sample"), np.isfinite(refined)),
+                        "test_accuracy": ("epsilon", [cells[e][2] for e in epsilons]),
+                        "train_accuracy": ("epsilon", [cells[e][2] for e in epsilons])},
+                       coords={"epsilon": epsilons, "subspace": ["u1", "u2"], "sample": np.arange(21)})
+    results.save(table, folder / "t2" / "t2.nc")
+
+
+def write_corruptions(path, clean: float, corrupted: float, n: int = 1000) -> None:
+    """A corruption-probe result (`probe.corruptions` variables, summarised by its own code) whose
+    clean and per-cell accuracies are the given percentages."""
+    shape = (len(CORRUPTIONS), 5, n)
+    correct = np.broadcast_to(np.arange(n) < round(corrupted / 100 * n), shape).copy()
+    ds = xr.Dataset({"correct": (("corruption", "severity", "sample"), correct),
+                     "finite": (("corruption", "severity", "sample"), np.ones(shape, bool)),
+                     "clean_correct": ("sample", np.arange(n) < round(clean / 100 * n)),
+                     "clean_finite": ("sample", np.ones(n, bool))},
+                    coords={"corruption": list(CORRUPTIONS), "severity": [1, 2, 3, 4, 5], "sample": np.arange(n)},
+                    attrs={"probe": "corruptions", "recipe": "Recipe(epochs=30, lr=0.21)"})
+    results.save(summarize(ds, reference="none"), path)
+
+
+def test_no_results_every_row_pending_with_its_command(tmp_path):
+    rows = reproduction.collect(tmp_path)
+    assert rows and all(row.verdict.startswith("pending (run: `python -m ") for row in rows)
+    t2 = [row for row in rows if row.claim.claim.startswith("T2, ε = ")]
+    assert [row.claim.claim.split(":")[0] for row in t2] == [f"T2, ε = {e:g}" for e in np.arange(11) / 10]
+    assert "--epsilons 0.7`" in t2[7].verdict
+    assert all(row.measured is None for row in rows)
+
+
+def test_t1_verdicts_from_published_tolerance_and_ordering(tmp_path):
+    mlp = dict(T1_PUBLISHED["mlp"], random=T1_PUBLISHED["mlp"]["random"] / 2)   # 50 % off, still third of four
+    logistic = dict(T1_PUBLISHED["logistic"], u1=1.15 * T1_PUBLISHED["logistic"]["u1"], random=500.0)   # random: last
+    write_t1(tmp_path, {"mlp": mlp, "logistic": logistic})
+    found = verdicts(reproduction.collect(tmp_path), "Thesis: synthetic data")
+    assert found["T1: median margin of the MLP 10×500 along u1"] == "reproduced"
+    assert found["T1: median margin of the MLP 10×500 along random"] == "qualitatively"
+    assert found["T1: median margin of the logistic regression along u1"] == "reproduced"     # within 20 %
+    assert found["T1: median margin of the logistic regression along random"] == "not"       # order broken
+    row = next(r for r in reproduction.collect(tmp_path) if r.claim.claim.endswith("MLP 10×500 along complement"))
+    assert row.measured.text.startswith("12.36 [12.36, 12.36] (n = 11)")
+    assert row.measured.deviation == "500 epochs"
+
+
+def test_t2_one_row_per_epsilon_with_regime_checks(tmp_path):
+    write_t2(tmp_path, {0.1: (math.inf, 5.2, 100.0),    # ignores u1, u2 at ρ/4: as published
+                        0.3: (0.15, 6.0, 100.0),        # uses u1 below the switch: not
+                        0.4: (math.inf, 5.0, 57.6),     # ignores u1 but does not fit: qualitatively
+                        0.8: (0.41, math.inf, 100.0),   # u1 at ε/2 above the switch: as published
+                        1.0: (0.9, 3.0, 100.0)})        # u1 off ε/2 but closer than u2: qualitatively
+    found = verdicts(reproduction.collect(tmp_path), "Thesis: synthetic data")
+    by_epsilon = {key.split(":")[0]: value for key, value in found.items() if key.startswith("T2")}
+    assert by_epsilon["T2, ε = 0.1"] == "reproduced"
+    assert by_epsilon["T2, ε = 0.3"] == "not"
+    assert by_epsilon["T2, ε = 0.4"] == "qualitatively"
+    assert by_epsilon["T2, ε = 0.8"] == "reproduced"
+    assert by_epsilon["T2, ε = 1"] == "qualitatively"
+    assert by_epsilon["T2, ε = 0.5"].startswith("pending (run: `python -m analyses.t2_transition")
+    assert len(by_epsilon) == 11
+
+
+def test_overlap_radii_from_the_real_probe_reproduce_the_published_points(tmp_path):
+    overlap.run(samples=200, out=tmp_path / "overlap" / "overlap.nc")
+    rows = [row for row in reproduction.collect(tmp_path) if row.claim.files == ("overlap/overlap.nc",)]
+    assert len(rows) == 6 and all(row.verdict == "reproduced" for row in rows)
+    assert all("(n = 200)" in row.measured.text for row in rows)
+    overlap.run(samples=200, dim=300, out=tmp_path / "overlap" / "overlap.nc")   # not the published setting
+    rows = [row for row in reproduction.collect(tmp_path) if row.claim.files == ("overlap/overlap.nc",)]
+    assert all(row.verdict == "not" for row in rows)
+
+
+def test_prime_ablation_verdicts_never_exceed_qualitatively_for_cifar_numbers(tmp_path):
+    folder = tmp_path / "prime_primitives"
+    for name, clean, corrupted in (("standard", 90, 60), ("prime", 89, 80), ("spatial", 89, 70), ("spatial_no_mix", 89, 62),
+                                   ("colour", 90, 59), ("colour_no_mix", 90, 66)):   # n = 1000: intervals ±3 points
+        write_corruptions(folder / f"{name}.nc", clean, corrupted)
+    found = verdicts(reproduction.collect(tmp_path), "PRIME and its primitives")
+    assert found["PRIME raises the accuracy on common corruptions"] == "qualitatively"
+    assert found["PRIME costs less clean accuracy than it gains on corruptions"] == "qualitatively"
+    assert found["the spatial primitive alone helps, less than all three mixed"] == "reproduced"
+    assert found["the colour primitive alone helps, less than all three mixed"] == "not"
+    assert found["mixing matters: spatial with mixing beats one primitive per image"] == "reproduced"
+    assert found["mixing matters: colour with mixing beats one primitive per image"] == "not"
+    assert found["the spectral primitive alone helps, less than all three mixed"].startswith("pending")
+    assert found["mixing matters: all three with mixing beats one primitive per image"].startswith(
+        "pending (run: `python -m analyses.prime_primitives --out $RUNS/prime_primitives --data fashion-mnist "
+        "--models prime prime_no_mix`)")
+
+
+def test_sparsefool_rows_from_the_real_analysis(tmp_path):
+    torch.manual_seed(0)
+    model = models.build("linear", in_channels=1, num_classes=10, image_size=(28, 28), mean=[0.286], std=[0.353])
+    with pytest.warns(ProbeWarning, match="clean accuracy"):   # an untrained model, fooled all the same
+        base = sparsefool.run(model.eval(), "fashion-mnist-sample", n=6, save_perturbations=True,
+                              out=tmp_path / "sparsefool" / "base.nc")
+    results.save(sparsefool_sweeps.random_baseline(model, base), tmp_path / "sparsefool" / "random_baseline.nc")
+    rows = [row for row in reproduction.collect(tmp_path) if row.claim.section == "SparseFool"]
+    fooled = sparsefool.summary(base)["fooling_rate"]
+    assert rows[0].verdict == ("reproduced" if fooled >= 99.9 * 0.99 else "qualitatively" if fooled > 50 else "not")
+    assert rows[0].measured.text.startswith(f"{fooled:.4g} %") and "(n = 6)" in rows[0].measured.text
+    assert all(not row.verdict.startswith("pending") for row in rows)
+
+
+def test_page_and_command_line(tmp_path, capsys):
+    write_t2(tmp_path / "runs", {0.8: (0.4, math.inf, 100.0)})
+    (tmp_path / "runs" / "t2" / "t2_transition.pdf").write_bytes(b"%PDF")
+    page = tmp_path / "docs" / "REPRODUCTION.md"
+    assert reproduction.main(["--runs", str(tmp_path / "runs"), "--out", str(page)]) == 0
+    text = page.read_text()
+    row = next(line for line in text.splitlines() if line.startswith("| T2, ε = 0.8:"))
+    cells = [c.strip() for c in row.strip("|").split(" | ")]
+    assert cells[2] == "u1: ε/2 = 0.4" and cells[5] == "**reproduced**"
+    assert cells[3] == "u1 0.4 [0.4, 0.4], u2 ∞ [∞, ∞] (n = 21); test accuracy 100.0 % (one seed)"
+    assert cells[6] == "[t2_transition.pdf](../runs/t2/t2_transition.pdf)"
+    assert "Verdicts: **reproduced**" in text and "1 reproduced, 0 qualitatively, 0 not" in text
+    assert "1 reproduced" in capsys.readouterr().out
+    assert reproduction.main(["--runs", str(tmp_path / "nowhere")]) == 2
+    assert capsys.readouterr().err.strip() == f"error: --runs {tmp_path / 'nowhere'}: no such folder"
+
+
+if __name__ == "__main__":
+    raise SystemExit(pytest.main([__file__, "-q"]))
