@@ -162,8 +162,8 @@ def number(value: float) -> str:
 
 
 def shown(estimate: stats.Estimate, unit: str = "") -> str:
-    """`value [low, high]` with its unit."""
-    return f"{number(estimate.value)}{unit} [{number(estimate.low)}, {number(estimate.high)}]"
+    """`value [low, high]` and its unit."""
+    return f"{number(estimate.value)} [{number(estimate.low)}, {number(estimate.high)}]{unit}"
 
 
 def shown_n(estimate: stats.Estimate, unit: str = "") -> str:
@@ -645,7 +645,7 @@ def ada_rows(runs: Runs) -> list[Row]:
             ours, identity = stats.mean(ds["optimised"].values), stats.mean(ds["identity"].values)
             return Measured(f"{shown_n(ours)}; doing nothing {shown(identity)}", ours,
                             direction=ours.value > identity.value)
-        rows.append(evaluate(runs, Claim(section, f"a {network.upper()} corruption network reconstructs the common "
+        rows.append(evaluate(runs, Claim(section, f"the {network.upper()} corruption network reconstructs the common "
                                          "corruptions (mean SSIM)", f"{ADA}, appendix F, Fig. 3", f"{value:g}",
                                          (value, value), False, "Fashion-MNIST, networks pretrained here",
                                          (file,), "reconstruction/ada_reconstruction.pdf", reconstruction), measure))

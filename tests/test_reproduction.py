@@ -141,7 +141,7 @@ def test_sparsefool_rows_from_the_real_analysis(tmp_path):
     rows = [row for row in reproduction.collect(tmp_path) if row.claim.section == "SparseFool"]
     fooled = sparsefool.summary(base)["fooling_rate"]
     assert rows[0].verdict == ("reproduced" if fooled >= 99.9 * 0.99 else "qualitatively" if fooled > 50 else "not")
-    assert rows[0].measured.text.startswith(f"{fooled:.4g} %") and "(n = 6)" in rows[0].measured.text
+    assert rows[0].measured.text.startswith(f"{fooled:.4g} [") and "(n = 6)" in rows[0].measured.text
     assert all(not row.verdict.startswith("pending") for row in rows)
 
 
