@@ -139,9 +139,9 @@ def test_sparsefool_rows_from_the_real_analysis(tmp_path):
                               out=tmp_path / "sparsefool" / "base.nc")
     results.save(sparsefool_sweeps.random_baseline(model, base), tmp_path / "sparsefool" / "random_baseline.nc")
     rows = [row for row in reproduction.collect(tmp_path) if row.claim.section == "SparseFool"]
-    fooled = sparsefool.summary(base)["fooling_rate"]
-    assert rows[0].verdict == ("reproduced" if fooled >= 99.9 * 0.99 else "qualitatively" if fooled > 50 else "not")
-    assert rows[0].measured.text.startswith(f"{fooled:.4g} [") and "(n = 6)" in rows[0].measured.text
+    assert sparsefool.summary(base)["fooling_rate"] == 100.0
+    assert rows[0].verdict == "reproduced" and rows[0].measured.text.startswith("100 [")
+    assert "(n = 6)" in rows[0].measured.text
     assert all(not row.verdict.startswith("pending") for row in rows)
 
 
