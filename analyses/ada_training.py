@@ -8,6 +8,8 @@ parameters) and the CIFAR-style mCE (`probe.corruptions`), robust accuracy under
 at two radii each, robust accuracy under AdA's adversarial corruptions at ν = 0.015
 (`probe.adversarial_corruptions`), and the training time per epoch relative to standard training
 (CPU seconds of a few batches measured in this process, plus the wall time the runs recorded).
+The PGD outcome of every test image is saved in `pgd_accuracy.nc` (`correct(model, attack, sample)`,
+`accuracy(model, attack)` in %), so that its intervals can be computed.
 
     python -m analyses.ada_training --out runs/ada_training [--epochs 5] [--n 500]
 
@@ -22,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import xarray as xr
 
 from analyses.corruption_training import run_all
 from probe import adversarial_corruptions, corruptions, models, results
@@ -61,9 +64,10 @@ def train_commands(args: argparse.Namespace, net: Path) -> dict[str, list[str]]:
     return commands
 
 
-def pgd_accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, norm: str, epsilon: float,
-                 seed: int) -> float:
-    """Accuracy (%) under PGD (`PGD_STEPS` steps, random start) in the `norm` ball of radius `epsilon`."""
+def pgd_correct(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, norm: str, epsilon: float,
+                seed: int) -> np.ndarray:
+    """Per image: still classified correctly under PGD (`PGD_STEPS` steps, random start) in the `norm`
+    ball of radius `epsilon`."""
     correct = []
     with eval_mode(model):
         for start in range(0, len(x), 250):
@@ -72,7 +76,29 @@ def pgd_accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, norm:
                         generator=torch.Generator().manual_seed(seed + start))
             with torch.no_grad():
                 correct.append(classify(model(images + delta))[0] == labels)
-    return float(100.0 * torch.cat(correct).float().mean())
+    return torch.cat(correct).numpy()
+
+
+def attacks() -> list[tuple[str, float]]:
+    """The (norm, radius) pairs of `PGD`, in the order of the table and of `pgd_accuracy.nc`."""
+    return [(norm, epsilon) for norm, radii in PGD.items() for epsilon in radii]
+
+
+def pgd_table(correct: dict[str, np.ndarray], args: argparse.Namespace) -> xr.Dataset:
+    """`pgd_accuracy.nc`: model name → (attack, sample) correctness as `correct` and `accuracy` (%)."""
+    names = list(correct)
+    flags = np.stack([np.asarray(correct[name], dtype=bool) for name in names])
+    found = attacks()
+    ds = xr.Dataset({"correct": (("model", "attack", "sample"), flags),
+                     "accuracy": (("model", "attack"), 100.0 * flags.mean(axis=2))},
+                    coords={"model": names, "attack": [f"{norm}:{epsilon:g}" for norm, epsilon in found],
+                            "norm": ("attack", [norm for norm, _ in found]),
+                            "epsilon": ("attack", [epsilon for _, epsilon in found]),
+                            "sample": np.arange(flags.shape[2])})
+    ds.attrs = results.provenance("pgd_accuracy", {"data": args.data, "epochs": args.epochs, "steps": PGD_STEPS},
+                                  data_identity={"data": args.data, "split": "test"}, seed=args.seed,
+                                  samples=flags.shape[2])
+    return ds
 
 
 def cpu_seconds_per_batch(specs: list[str], args: argparse.Namespace, batches: int = 3) -> float:
@@ -111,7 +137,7 @@ def main(argv: list[str] | None = None) -> None:
     test = load(args.data, split="test")
     indices = subset_indices(len(test), args.n, args.seed)
     x, y = get_batch(test, indices)
-    rows, standard_seconds, standard_cpu = [], None, None
+    rows, standard_seconds, standard_cpu, pgd_flags = [], None, None, {}
     for name, specs in augmentations(net).items():
         model = models.load(args.out / f"{name}.pt")
         common = corruptions.run(model, test, indices=indices, seed=args.seed, reference="none",
@@ -119,8 +145,8 @@ def main(argv: list[str] | None = None) -> None:
         adversarial = adversarial_corruptions.run(model, test, indices=indices[:200], seed=args.seed,
                                                   corruption_net=models.load(net), radius=[NU],
                                                   out=args.out / f"adversarial_corruptions_{name}.nc")
-        robust = [pgd_accuracy(model, x, y, norm, epsilon, args.seed)
-                  for norm, radii in PGD.items() for epsilon in radii]
+        pgd_flags[name] = np.stack([pgd_correct(model, x, y, norm, epsilon, args.seed) for norm, epsilon in attacks()])
+        robust = (100.0 * pgd_flags[name].mean(axis=1)).tolist()
         seconds = float(results.load(history_path(args.out / f"{name}.pt"))["seconds"].mean())
         cpu = cpu_seconds_per_batch(specs, args)
         standard_seconds, standard_cpu = standard_seconds or seconds, standard_cpu or cpu
@@ -128,8 +154,8 @@ def main(argv: list[str] | None = None) -> None:
                      *robust, float(adversarial["robust_accuracy"].values[0]), cpu / standard_cpu,
                      seconds / standard_seconds])
         print(f"{name}: done", flush=True)
-    pgd_headers = [f"{'L2' if norm == 'l2' else 'Linf'} {epsilon:g} %"
-                   for norm, radii in PGD.items() for epsilon in radii]
+    print(f"PGD accuracies: {results.save(pgd_table(pgd_flags, args), args.out / 'pgd_accuracy.nc')}")
+    pgd_headers = [f"{'L2' if norm == 'l2' else 'Linf'} {epsilon:g} %" for norm, epsilon in attacks()]
     print(format_table(["model", "clean %", "corruption %", "mCE %", *pgd_headers, f"AdA ν={NU:g} %",
                         "time/std (CPU)", "time/std (wall)"], rows))
     print(f"{len(indices)} test images of {args.data} ({len(indices[:200])} for AdA), {args.epochs} epochs; "
