@@ -12,7 +12,7 @@ untouched ones stay.
 Resumable (rerun the same command).  Writes in DIR: `directions.nc` (the samples, whether
 replaced, their DeepFool perturbation norms and unit directions), `before.nc` and `after.nc`
 (margins, `probe='margins'`, `refine=True`), `after.pt`, `after.history.nc`, the figure
-`few_samples.pdf` (`figures.few_samples`) and `few_samples.nc`:
+`few_samples.pdf` (and `.png`; `figures.few_samples`) and `few_samples.nc`:
 
 - `margin(stage, sample)`, `margin_refined(stage, sample)`, `converged(stage, sample)`,
   `stage` ∈ {before, after} (+inf: not converged); `replaced(sample)`; `adversarial_norm(sample)`

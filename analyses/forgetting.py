@@ -11,7 +11,7 @@ the low-pass stage and come back after the last one.
 
 Resumable (rerun the same command).  Writes in DIR: `STAGE.pt`, `STAGE.history.nc` and `STAGE.nc`
 (margins, `probe='margins'`, `refine=True`) for the stages `both`, `low_pass`, `both_again`; the
-figure `forgetting.pdf` (`figures.forgetting`) and `forgetting.nc`:
+figure `forgetting.pdf` (and `.png`; `figures.forgetting`) and `forgetting.nc`:
 
 - `margin(stage, subspace, sample)`, `margin_refined(...)`, `converged(...)` (+inf: not converged),
   coordinate `band_start(subspace)`; `accuracy(stage, test_set)` in %, `test_set` ∈ {low_pass, high_pass}.

@@ -17,7 +17,7 @@ and every run reports all the models found in DIR.  Writes in DIR:
 - `cross_accuracy.nc`: `accuracy(model, test_set)` in % (Table A.3);
 - `pgd_energy.nc`: `energy(epoch, subspace)`, the mean share of the adversarial-training PGD
   perturbations' energy per band, per epoch (epochs of an interrupted epoch's run are kept);
-- figures `frequency_margins.pdf`, `pgd_energy.pdf` (`figures.frequency_margins.render`).
+- figures `frequency_margins.pdf`, `pgd_energy.pdf` and their PNGs (`figures.frequency_margins.render`).
 """
 from __future__ import annotations
 

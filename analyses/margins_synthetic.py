@@ -10,7 +10,7 @@ percentiles of DeepFool's margin (and of the exact bisection distance) beside th
 
 Resumable: rerun the same command to continue (models checkpoint every epoch; margins by chunk).
 Writes in DIR: `MODEL.pt` and `MODEL.history.nc` (the trained models), `MODEL_SUBSPACE.nc` (each
-margins run, `probe='margins'`, `refine=True`), `t1.pdf` and `t1.nc`:
+margins run, `probe='margins'`, `refine=True`), `t1.pdf` (and `t1.png`) and `t1.nc`:
 
 - `margin(model, subspace, sample)`: DeepFool margin ‖(1+η) r‖ (+inf: not converged);
 - `margin_refined(model, subspace, sample)`: the bisection distance along the direction found;
@@ -32,7 +32,8 @@ import torch
 import xarray as xr
 
 from analyses import thesis
-from probe import models, plot, results
+from figures import common
+from probe import models, results
 from probe.data.synthetic import SyntheticDataset, t1
 from probe.margins import run
 from probe.plot import margins as margin_plots
@@ -196,7 +197,7 @@ def main() -> None:
     print(f"\nT1(ε={args.epsilon:g}, σ={args.sigma:g}), D={args.dim}, N={args.train_n}, {args.test_n} test samples, "
           f"random subspaces of dimension {args.dimension}")
     print(report(table))
-    print("figure:", plot.save(figure(table), args.out / "t1.pdf"))
+    print("figure:", common.save(figure(table), args.out / "t1"))
 
 
 if __name__ == "__main__":

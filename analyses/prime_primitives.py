@@ -10,7 +10,7 @@ Training: the thesis' MNIST recipe (SGD, triangular peak 0.21, weight decay 5e-4
 
 Resumable (rerun the same command; `--models` runs a subset, every run reports all the models
 found in DIR).  Writes in DIR: `NAME.pt`, `NAME.history.nc`, `NAME.nc` (the corruption result,
-`probe='corruptions'`, attributes `model_label`, `augment`), the figure `prime_primitives.pdf`
+`probe='corruptions'`, attributes `model_label`, `augment`), the figure `prime_primitives.pdf` (and `.png`)
 and `prime_primitives.nc`:
 
 - `accuracy(model, severity)` in %: severity 0 is the clean accuracy, 1–5 the mean over corruptions;
@@ -26,7 +26,8 @@ import numpy as np
 import xarray as xr
 
 from analyses import thesis
-from probe import plot, results
+from figures import common
+from probe import results
 from probe.augment import parse_augment
 from probe.commands.common import format_table
 from probe.corruptions import run
@@ -138,7 +139,7 @@ def main() -> None:
                                      data_identity={"data": args.data, "split": "test"}, seed=args.seed)
     results.save(table, args.out / "prime_primitives.nc")
     print(report(table))
-    print("figure:", plot.save(figure(args.out, table), args.out / "prime_primitives.pdf"))
+    print("figure:", common.save(figure(args.out, table), args.out / "prime_primitives"))
 
 
 if __name__ == "__main__":

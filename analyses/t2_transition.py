@@ -9,7 +9,7 @@ the test accuracy stays 100 %.  One model per ε (the data differ only by ε: sa
 
 Resumable (rerun the same command; `--epsilons` may list a subset, e.g. one per process; every
 run assembles all the ε found in DIR).  Writes in DIR: `eps_E.pt`, `eps_E.history.nc`,
-`eps_E_u1.nc`, `eps_E_u2.nc` (margins, `refine=True`), the figure `t2_transition.pdf`
+`eps_E_u1.nc`, `eps_E_u2.nc` (margins, `refine=True`), the figure `t2_transition.pdf` (and `.png`)
 (`figures.t2_transition`) and `t2.nc`:
 
 - `margin(epsilon, subspace, sample)`, `margin_refined(...)`, `converged(...)` with `subspace` ∈

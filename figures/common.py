@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable, Sequence
 
 import xarray as xr
 
 from probe import plot, results
 
 Draw = Callable[[Path], dict]   # results folder → {figure name: matplotlib Figure}
+ANALYSIS_FORMATS = ("pdf", "png")   # what the analyses write: the PDF for print, the PNG the reproduction page shows
 
 
 def probe_results(folder: Path, probe: str, label: str = "model_label") -> dict[str, xr.Dataset]:
@@ -49,10 +50,17 @@ def same_scale(axes) -> None:
         ax.set_ylim(low, high)
 
 
-def render(draw: Draw, folder: Path, out: Path | None = None, fmt: str = "pdf") -> list[Path]:
-    """Draw the figures of `folder` and save each as OUT/NAME.FMT (OUT: the results folder by default)."""
+def save(figure, stem: Path, formats: Sequence[str] = ANALYSIS_FORMATS) -> list[Path]:
+    """Save `figure` as STEM.FMT in every format (closed after the last)."""
+    return [plot.save(figure, Path(f"{stem}.{fmt}"), close=i == len(formats) - 1) for i, fmt in enumerate(formats)]
+
+
+def render(draw: Draw, folder: Path, out: Path | None = None,
+           formats: Sequence[str] = ANALYSIS_FORMATS) -> list[Path]:
+    """Draw the figures of `folder` and save each as OUT/NAME.FMT in every format (OUT: the results
+    folder by default)."""
     out = Path(out) if out is not None else Path(folder)
-    return [plot.save(figure, out / f"{name}.{fmt}") for name, figure in draw(Path(folder)).items()]
+    return [path for name, figure in draw(Path(folder)).items() for path in save(figure, out / name, formats)]
 
 
 def main(draw: Draw, doc: str, argv=None) -> int:
@@ -63,6 +71,6 @@ def main(draw: Draw, doc: str, argv=None) -> int:
     parser.add_argument("--format", default="pdf", choices=[suffix.lstrip(".") for suffix in plot.FORMATS],
                         help=f"file format (default: %(default)s; PNG at {plot.style.DPI} dpi)")
     args = parser.parse_args(argv)
-    for path in render(draw, args.folder, args.out, args.format):
+    for path in render(draw, args.folder, args.out, (args.format,)):
         print(path)
     return 0

@@ -10,6 +10,7 @@ Writes `frequency_margins.pdf` (and `pgd_energy.pdf`):
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from figures import common
@@ -49,9 +50,9 @@ def draw(folder: Path) -> dict:
     return drawn
 
 
-def render(folder: Path, out: Path | None = None, fmt: str = "pdf") -> list[Path]:
+def render(folder: Path, out: Path | None = None, formats: Sequence[str] = common.ANALYSIS_FORMATS) -> list[Path]:
     """Save the figures of `folder` into `out` (default: the same folder)."""
-    return common.render(draw, folder, out, fmt)
+    return common.render(draw, folder, out, formats)
 
 
 if __name__ == "__main__":

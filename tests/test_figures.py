@@ -419,3 +419,14 @@ def test_figure_command_writes_the_files_and_names_a_missing_result(probe_result
     assert sorted(p.name for p in (tmp_path / "figs").iterdir()) == ["frequency_margins.png", "pgd_energy.png"]
     with pytest.raises(SystemExit, match="t2.nc: not found"):
         importlib.import_module("figures.t2_transition").draw(folder)
+
+
+def test_analyses_write_each_figure_as_pdf_and_png_beside_it(probe_results, tmp_path):
+    from figures import common, frequency_margins
+    folder = _figure_inputs("frequency_margins", probe_results, tmp_path / "runs")
+    written = frequency_margins.render(folder, tmp_path / "figs")
+    assert sorted(p.name for p in written) == ["frequency_margins.pdf", "frequency_margins.png", "pgd_energy.pdf",
+                                               "pgd_energy.png"]
+    assert (tmp_path / "figs" / "pgd_energy.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (tmp_path / "figs" / "pgd_energy.pdf").read_bytes()[:4] == b"%PDF"
+    assert plt.get_fignums() == [] and common.ANALYSIS_FORMATS == ("pdf", "png")
