@@ -13,12 +13,13 @@ the companion analyses' folders (each row names the command that writes its file
 - `sparsefool/base.nc`, `sparsefool/random_baseline.nc` (`analyses.sparsefool_sweeps` on the
   standard LeNet); `overlap/overlap.nc` (`probe.overlap`); `lp_training/lp_*.nc`,
   `lp_training/corruptions_*.nc` (`analyses.lp_training`); `ada_training/corruptions_*.nc`,
-  `ada_training/adversarial_corruptions_*.nc` (`analyses.ada_training`);
+  `ada_training/adversarial_corruptions_*.nc`, `ada_training/pgd_accuracy.nc` (`analyses.ada_training`);
   `reconstruction/NETWORK_reconstruction.nc` (`analyses.corruption_net_reconstruction`).
 
 Published numbers are the constants of the analyses and figure scripts that already cite them
-(imported, never copied), or constants below with their source; a claim whose paper number is not
-in the repository says so ("qualitative only").  Our numbers come from the files, with their
+(imported, never copied), or constants below with their paper and table; a claim its paper states
+without a number says so ("qualitative only").  Each row's figure is the PNG its analysis writes
+beside the PDF; the page gets a copy in `reproduction/` next to it (a missing figure: no link).  Our numbers come from the files, with their
 95 % intervals from `probe.stats` and the probes' `summary()` functions.  Margins are the exact
 distances along DeepFool's direction (`margin_refined`) where the result holds them.
 
@@ -37,8 +38,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
 import re
+import shutil
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -46,7 +47,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from analyses import margins_synthetic, prime_primitives, t2_transition
+from analyses import ada_training, margins_synthetic, prime_primitives, t2_transition
 from analyses.thesis import TOLERANCE
 from figures.ada_reconstruction import PUBLISHED as PUBLISHED_RECONSTRUCTION_SSIM
 from figures.lp_overlap import PUBLISHED_50 as PUBLISHED_OVERLAP_50
@@ -69,17 +70,22 @@ VERDICT_RULES = (
 # Sources: the papers and tables each published value comes from.
 HOLD_ME_TIGHT = 'Ortiz-Jiménez et al. 2020, "Hold me tight!"'
 THESIS = f"thesis, after {HOLD_ME_TIGHT}"
-SPARSEFOOL = 'Modas et al. 2019, "SparseFool" (CVPR), Table 1'
+SPARSEFOOL = 'Modas, Moosavi-Dezfooli & Frossard 2019, "SparseFool: a few pixels make a big difference" (CVPR), Table 1'
 PRIME = 'Modas et al. 2022, "PRIME" (ECCV)'
-LP_PAPER = 'Siedel et al. 2024, "Investigating the corruption robustness of image classifiers with random Lp-norm corruptions"'
-ESP_PAPER = "the ESP paper (Siedel et al., as cited by `analyses.lp_training`)"
-ADA = 'Calian et al. 2022, "Defending against image corruptions through adversarial augmentations" (AdA)'
+LP_PAPER = ('Siedel, Shao, Vock & Morozov 2024, "Investigating the corruption robustness of image classifiers with '
+            'random Lp-norm corruptions" (VISAPP)')
+ESP_PAPER = "Siedel et al., the ESP paper (label smoothing by the noise's size)"
+ADA = 'Calian et al. 2022, "Defending against image corruptions through adversarial augmentations" (AdA, ICLR)'
 
 # Published values that no analysis holds as a constant yet.
 T2_RHO = 20.0          # thesis Fig. 4.10: T2(ρ = 20, ε, σ = 1, K = 3); along u2 the margin is ρ/4 while u1 is ignored
 T2_SWITCH = 0.5        # thesis Fig. 4.10: the MLP switches to u1 near ε ≈ 0.5
-SPARSEFOOL_FOOLING = (99.9, 100.0)   # % fooling rate, every model of Modas et al. 2019, Table 1
-SPARSEFOOL_PIXELS = (0.1, 2.5)       # median % of perturbed pixels, Modas et al. 2019, Table 1 (ImageNet to MNIST)
+SPARSEFOOL_FOOLING = (99.93, 100.0)  # % fooling rate, Modas et al. 2019, Table 1: MNIST LeNet 99.93, CIFAR-10 100
+SPARSEFOOL_PIXELS = 1.66             # median % of perturbed pixels, Modas et al. 2019, Table 1: MNIST LeNet
+# Siedel et al. 2024, CIFAR-10 WRN-28-4, standard → L0-noise training (ε = 0.01): mCE_Lp, iCE (%), mCE
+LP_MCE_LP, LP_ICE, LP_MCE = (31.97, 21.20), (9.7, 2.5), (31.30, 26.66)
+ESP_ERROR = (25.57, 16.17)   # Siedel et al. (ESP): CIFAR-10-C mean error (%), WRN-40-2, standard → ESP training
+ADA_MCE, ADA_AUGMIX_MCE = 12.49, 8.80   # Calian et al. 2022, Table 1: CIFAR-10 pre-act ResNet-50 mCE (%), AdA (EDSR)
 FEW_PIXELS = 10.0      # "a few pixels": the qualitative reading of SparseFool's claim, % of the pixels
 FOOLING_TOLERANCE = 0.01   # fooling rates near 100 %: 1 % relative (20 % would accept 80 %)
 
@@ -222,7 +228,7 @@ def t1_rows(runs: Runs) -> list[Row]:
         for subspace, value in published.items():
             claim = Claim("Thesis: synthetic data", f"T1: median margin of the {names[model]} along "
                           f"{subspace.replace('_', ' ')}", f"{THESIS}, {tables[model]}", f"{value:g}", (value, value),
-                          True, "none (T1 as published, D = 100)", ("t1/t1.nc",), "t1/t1.pdf", command)
+                          True, "none (T1 as published, D = 100)", ("t1/t1.nc",), "t1/t1.png", command)
 
             def measure(model=model, subspace=subspace, order=order) -> Measured:
                 table = runs["t1/t1.nc"].sel(model=model)
@@ -273,7 +279,7 @@ def t2_rows(runs: Runs) -> list[Row]:
             text, published, value = "at the switch: either regime", "qualitative only (the switch)", None
         claim = Claim("Thesis: synthetic data", f"T2, ε = {epsilon:g}: the MLP {text}; test accuracy 100 %",
                       f"{THESIS}, Fig. 4.10", published, None if value is None else (value, value), True,
-                      f"none (T2(ρ = {T2_RHO:g}, σ = 1, K = 3) as published)", ("t2/t2.nc",), "t2/t2_transition.pdf",
+                      f"none (T2(ρ = {T2_RHO:g}, σ = 1, K = 3) as published)", ("t2/t2.nc",), "t2/t2_transition.png",
                       command.replace("EPS", f"{epsilon:g}"))
 
         def measure(epsilon=epsilon, value=value) -> Measured | None:
@@ -310,7 +316,7 @@ def frequency_rows(runs: Runs) -> list[Row]:
     low-pass and adversarially trained LeNets."""
     path = {m: f"{runs.first_folder('frequency', 'frequency26', holding=f'{m}.nc')}/{m}.nc"
             for m in ("standard", "flipped", "low_pass", "adversarial")}
-    figure = f"{Path(path['standard']).parent}/frequency_margins.pdf"
+    figure = f"{Path(path['standard']).parent}/frequency_margins.png"
     command = f"python -m analyses.margins_frequency --out {RUNS}/frequency --data fashion-mnist --models MODEL"
     deviation = "Fashion-MNIST instead of MNIST"
     section = "Thesis: frequency margins (DCT bands)"
@@ -404,7 +410,7 @@ def forgetting_rows(runs: Runs) -> list[Row]:
     def claim(text: str) -> Claim:
         return Claim("Thesis: forgetting and few samples", text, f"{THESIS}, Fig. 4.8", "qualitative only", None,
                      True, "Fashion-MNIST instead of MNIST; fine-tuning stages of 10 epochs",
-                     ("forgetting/forgetting.nc",), "forgetting/forgetting.pdf", command)
+                     ("forgetting/forgetting.nc",), "forgetting/forgetting.png", command)
 
     return [evaluate(runs, claim("fine-tuning on low-pass images only forgets the high-frequency boundaries "
                                  "(high-band margins grow)"), transition(0, 1, True)),
@@ -438,7 +444,7 @@ def few_samples_rows(runs: Runs) -> list[Row]:
     def claim(text: str) -> Claim:
         return Claim("Thesis: forgetting and few samples", text, f"{THESIS}, Fig. 4.13", "qualitative only", None,
                      True, "Fashion-MNIST instead of MNIST; 10 fine-tuning epochs", ("few_samples/few_samples.nc",),
-                     "few_samples/few_samples.pdf", command)
+                     "few_samples/few_samples.png", command)
 
     return [evaluate(runs, claim("the 100 replaced samples' margins along their adversarial direction grow"),
                      replaced),
@@ -463,7 +469,7 @@ def prime_rows(runs: Runs) -> list[Row]:
     def claim(text: str, published: str, source: str, models: tuple[str, ...]) -> Claim:
         # CIFAR-10 numbers do not compare with a Fashion-MNIST LeNet's; a qualitative statement does
         return Claim(section, text, source, published, None, published == "qualitative only", deviation,
-                     tuple(f"prime_primitives/{m}.nc" for m in models), "prime_primitives/prime_primitives.pdf",
+                     tuple(f"prime_primitives/{m}.nc" for m in models), "prime_primitives/prime_primitives.png",
                      command.replace("MODEL", " ".join(models)))
 
     def gain() -> Measured:
@@ -538,16 +544,18 @@ def sparsefool_rows(runs: Runs) -> list[Row]:
                         full=above(ours, chance), direction=ours.value > chance.value)
 
     def claim(text: str, published: str, number: tuple[float, float] | None, files: tuple[str, ...],
-              tolerance: float = TOLERANCE) -> Claim:
-        return Claim("SparseFool", text, SPARSEFOOL, published, number, True, deviation, files,
+              tolerance: float = TOLERANCE, comparable: bool = True) -> Claim:
+        return Claim("SparseFool", text, SPARSEFOOL, published, number, comparable, deviation, files,
                      "sparsefool/histogram.png", command, tolerance)
 
+    # the fooling rate is the algorithm's (every model of Table 1); the sparsity depends on the data
     return [evaluate(runs, claim(f"an unbounded SparseFool fools (almost) every image (tolerance "
-                                 f"{FOOLING_TOLERANCE:.0%})", f"{SPARSEFOOL_FOOLING[0]:g}–{SPARSEFOOL_FOOLING[1]:g} %",
-                                 SPARSEFOOL_FOOLING, ("sparsefool/base.nc",), FOOLING_TOLERANCE), fooling),
+                                 f"{FOOLING_TOLERANCE:.0%})", f"{SPARSEFOOL_FOOLING[0]:g} % (MNIST LeNet) to "
+                                 f"{SPARSEFOOL_FOOLING[1]:g} % (CIFAR-10)", SPARSEFOOL_FOOLING, ("sparsefool/base.nc",),
+                                 FOOLING_TOLERANCE), fooling),
             evaluate(runs, claim(f"it changes a few pixels (median over fooled images; direction: < {FEW_PIXELS:g} %)",
-                                 f"{SPARSEFOOL_PIXELS[0]:g}–{SPARSEFOOL_PIXELS[1]:g} % (across data sets)",
-                                 SPARSEFOOL_PIXELS, ("sparsefool/base.nc",)), sparsity),
+                                 f"{SPARSEFOOL_PIXELS:g} % (MNIST LeNet)", (SPARSEFOOL_PIXELS, SPARSEFOOL_PIXELS),
+                                 ("sparsefool/base.nc",), comparable=False), sparsity),
             evaluate(runs, claim("random perturbations of the same sparsity fool far fewer images", "qualitative only",
                                  None, ("sparsefool/base.nc", "sparsefool/random_baseline.nc")), random)]
 
@@ -561,7 +569,7 @@ def lp_rows(runs: Runs) -> list[Row]:
         name = norm_name(p)
         claim = Claim("Lp-norm corruptions and ESP", f"50 % overlap radius: uniform {name} ball inside the L2 ball of "
                       "radius 4, d = 3072", f"{LP_PAPER}, overlap figure", f"{value:g}", (value, value), True,
-                      "none (no model or data involved)", ("overlap/overlap.nc",), "overlap/lp_overlap.pdf", command)
+                      "none (no model or data involved)", ("overlap/overlap.nc",), "overlap/lp_overlap.png", command)
 
         def measure(p=p) -> Measured:
             ds = runs["overlap/overlap.nc"]
@@ -583,12 +591,24 @@ def lp_rows(runs: Runs) -> list[Row]:
                             full=above(base, trained), direction=trained.value < base.value)
         return measure
 
-    for text, source, files, key, summary in (
-            ("L0-noise training (ε = 0.01) lowers mCE_Lp below standard training", LP_PAPER,
-             ("lp_training/lp_l0_noise.nc", "lp_training/lp_standard.nc"), "mce_lp", lp.summary),
+    def published(pair: tuple[float, float], what: str) -> str:
+        return f"{pair[0]:g} → {pair[1]:g} % ({what})"
+
+    l0, standard = "lp_training/lp_l0_noise.nc", "lp_training/lp_standard.nc"
+    common = {m: f"lp_training/corruptions_{m}.nc" for m in ("standard", "l0_noise", "esp")}
+    wrn = "standard → L0 training, CIFAR-10 WRN-28-4"
+    for text, source, shown_published, files, key, summary in (
+            ("L0-noise training (ε = 0.01) lowers mCE_Lp below standard training", f"{LP_PAPER}, CIFAR-10 results",
+             published(LP_MCE_LP, wrn), (l0, standard), "mce_lp", lp.summary),
+            ("L0-noise training lowers the error under imperceptible Lp noise (iCE)", f"{LP_PAPER}, CIFAR-10 results",
+             published(LP_ICE, wrn), (l0, standard), "ice", lp.summary),
+            ("L0-noise training lowers the common-corruption error (mCE)", f"{LP_PAPER}, CIFAR-10 results",
+             published(LP_MCE, wrn), (common["l0_noise"], common["standard"]), "mce", corruption_summary),
             ("ESP training lowers the common-corruption error (mCE) below standard training", ESP_PAPER,
-             ("lp_training/corruptions_esp.nc", "lp_training/corruptions_standard.nc"), "mce", corruption_summary)):
-        claim = Claim("Lp-norm corruptions and ESP", text, source, "qualitative only", None, True, deviation, files,
+             published(ESP_ERROR, "standard → ESP, CIFAR-10-C, WRN-40-2"), (common["esp"], common["standard"]), "mce",
+             corruption_summary)):
+        # CIFAR-10 numbers do not compare with a Fashion-MNIST LeNet's: at most the direction reproduces
+        claim = Claim("Lp-norm corruptions and ESP", text, source, shown_published, None, False, deviation, files,
                       "lp_training/lp_training.png", lp_command)
         rows.append(evaluate(runs, claim, lower(files, key, summary)))
     return rows
@@ -618,24 +638,35 @@ def ada_rows(runs: Runs) -> list[Row]:
         return Measured(f"AdA {shown(ours, ' %')}, standard {shown(base, ' %')} (n = {ours.n})",
                         full=above(ours, base), direction=ours.value > base.value)
 
-    def claim(text: str, published: str, source: str, files: tuple[str, ...], figure: str | None = None,
-              command: str = command) -> Claim:
-        return Claim(section, text, source, published, None, True, deviation, files, figure, command)
+    def pgd() -> Measured:
+        ds = runs["ada_training/pgd_accuracy.nc"]
+        found = {attack: [stats.percent(ds["correct"].sel(model=m, attack=attack).values) for m in ("ada", "standard")]
+                 for attack in ds["attack"].values}
+        text = "; ".join(f"{attack}: AdA {shown(ada, ' %')}, standard {shown(base, ' %')}"
+                         for attack, (ada, base) in found.items())
+        return Measured(f"{text} (n = {ds.sizes['sample']})", full=all(above(a, b) for a, b in found.values()),
+                        direction=all(a.value > b.value for a, b in found.values()))
 
-    rows = [evaluate(runs, claim("AdA lowers mCE below standard training", "qualitative only", f"{ADA}, Table 1",
+    def claim(text: str, published: str, source: str, files: tuple[str, ...]) -> Claim:
+        # CIFAR-10 ResNet-50 numbers do not compare with a Fashion-MNIST LeNet's: at most the direction reproduces
+        return Claim(section, text, source, published, None, published == "qualitative only", deviation, files, None,
+                     command)
+
+    resnet = "CIFAR-10 pre-act ResNet-50"
+    rows = [evaluate(runs, claim("AdA lowers mCE below standard training", f"AdA (EDSR) {ADA_MCE:g} % ({resnet})",
+                                 f"{ADA}, Table 1",
                                  ("ada_training/corruptions_ada.nc", "ada_training/corruptions_standard.nc")),
                      mce("ada", "standard")),
-            evaluate(runs, claim("AdA + AugMix lowers mCE further than AdA alone", "qualitative only",
-                                 f"{ADA}, Table 1", ("ada_training/corruptions_ada+augmix.nc",
-                                                     "ada_training/corruptions_ada.nc")), mce("ada+augmix", "ada")),
+            evaluate(runs, claim("AdA + AugMix lowers mCE further than AdA alone",
+                                 f"{ADA_MCE:g} → {ADA_AUGMIX_MCE:g} % ({resnet})", f"{ADA}, Table 1",
+                                 ("ada_training/corruptions_ada+augmix.nc", "ada_training/corruptions_ada.nc")),
+                     mce("ada+augmix", "ada")),
             evaluate(runs, claim("AdA raises the robust accuracy under adversarial corruptions (ν = 0.015)",
                                  "qualitative only", f"{ADA}, Fig. 1b",
                                  ("ada_training/adversarial_corruptions_ada.nc",
                                   "ada_training/adversarial_corruptions_standard.nc")), robust),
-            # `analyses.ada_training` prints its PGD accuracies but saves none: pending until it does
-            evaluate(runs, claim("AdA-trained models gain some L2 / L∞ robustness", "qualitative only",
-                                 f"{ADA}, Table 2", ("ada_training/pgd_accuracy.nc",),
-                                 command=f"{command} (saves no PGD accuracy yet)"), lambda: None)]
+            evaluate(runs, claim(f"AdA-trained models gain some L2 / L∞ robustness (PGD, {ada_training.PGD_STEPS} steps)",
+                                 "qualitative only", f"{ADA}, Table 2", ("ada_training/pgd_accuracy.nc",)), pgd)]
     reconstruction = f"python -m analyses.corruption_net_reconstruction --out {RUNS}/reconstruction --data fashion-mnist"
     for network, value in PUBLISHED_RECONSTRUCTION_SSIM.items():
         file = f"reconstruction/{network}_reconstruction.nc"
@@ -648,7 +679,7 @@ def ada_rows(runs: Runs) -> list[Row]:
         rows.append(evaluate(runs, Claim(section, f"the {network.upper()} corruption network reconstructs the common "
                                          "corruptions (mean SSIM)", f"{ADA}, appendix F, Fig. 3", f"{value:g}",
                                          (value, value), False, "Fashion-MNIST, networks pretrained here",
-                                         (file,), "reconstruction/ada_reconstruction.pdf", reconstruction), measure))
+                                         (file,), "reconstruction/ada_reconstruction.png", reconstruction), measure))
     return rows
 
 
@@ -673,8 +704,36 @@ def cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def render(rows: Sequence[Row], root: Path, page: Path) -> str:
-    """The Markdown page: the verdict rules, a count per verdict and one table per section."""
+FIGURES = "reproduction"   # the page's copies of the figures, in this folder beside it
+
+
+def figure_name(figure: str) -> str:
+    """The copy's name: FOLDER_NAME.png, or NAME.png when NAME already starts with its folder's name."""
+    path = Path(figure)
+    folder = path.parent.name
+    return path.name if not folder or path.stem.startswith(folder) else f"{folder}_{path.name}"
+
+
+def copy_figures(rows: Sequence[Row], root: Path, page: Path) -> dict[str, str]:
+    """Copy every row's figure found in `root` into FIGURES/ beside `page` (an earlier copy of a
+    figure now missing is removed, so no link outlives its run); returns figure → link relative to
+    the page."""
+    folder = page.parent / FIGURES
+    links = {}
+    for figure in dict.fromkeys(row.claim.figure for row in rows if row.claim.figure):
+        copy = folder / figure_name(figure)
+        if (root / figure).is_file():
+            folder.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(root / figure, copy)
+            links[figure] = f"{FIGURES}/{copy.name}"
+        else:
+            copy.unlink(missing_ok=True)
+    return links
+
+
+def render(rows: Sequence[Row], root: Path, page: Path, links: dict[str, str]) -> str:
+    """The Markdown page: the verdict rules, a count per verdict and one table per section; `links`:
+    figure → link (`copy_figures`)."""
     intro = (f"Generated by `python -m analyses.reproduction --runs {root} --out {page}` from the saved results in "
              f"`{root}` (`{RUNS}` in the commands below); do not edit by hand. Our numbers: value [95 % interval] "
              "(n); margins are the exact distances along DeepFool's direction.")
@@ -690,9 +749,7 @@ def render(rows: Sequence[Row], root: Path, page: Path) -> str:
             lines += ["", f"## {section}", "", "| " + " | ".join(headers) + " |", "|" + " --- |" * len(headers)]
         deviation = "; ".join(part for part in (claim.deviation, row.measured.deviation if row.measured else "")
                               if part)
-        figure = "—"
-        if claim.figure and (root / claim.figure).is_file():
-            figure = f"[{Path(claim.figure).name}]({Path(os.path.relpath(root / claim.figure, page.parent)).as_posix()})"
+        figure = f"[{Path(links[claim.figure]).name}]({links[claim.figure]})" if claim.figure in links else "—"
         verdict_text = row.verdict if row.verdict.startswith(PENDING) else f"**{row.verdict}**"
         values = (claim.claim, claim.source, claim.published, row.measured.text if row.measured else "—", deviation,
                   verdict_text, figure, f"`{claim.command}`")
@@ -710,7 +767,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise ProbeError(f"--runs {args.runs}: no such folder")
         rows = collect(args.runs)
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(render(rows, args.runs, args.out), encoding="utf-8")
+        args.out.write_text(render(rows, args.runs, args.out, copy_figures(rows, args.runs, args.out)),
+                            encoding="utf-8")
     except ProbeError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

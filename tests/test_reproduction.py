@@ -3,6 +3,7 @@ small stored results — written by the real probes where cheap (overlap, Sparse
 exact format of the analyses (T1, T2, the PRIME ablation's corruption results)."""
 from __future__ import annotations
 
+import argparse
 import math
 
 import numpy as np
@@ -10,11 +11,12 @@ import pytest
 import torch
 import xarray as xr
 
-from analyses import reproduction, sparsefool_sweeps
+from analyses import ada_training, reproduction, sparsefool_sweeps
 from analyses.margins_synthetic import PUBLISHED as T1_PUBLISHED
 from probe import models, overlap, results, sparsefool
 from probe.corruptions.registry import CORRUPTIONS
 from probe.corruptions.summaries import summarize
+from probe.data import get_batch, load
 from probe.errors import ProbeWarning
 
 
@@ -141,13 +143,41 @@ def test_sparsefool_rows_from_the_real_analysis(tmp_path):
     rows = [row for row in reproduction.collect(tmp_path) if row.claim.section == "SparseFool"]
     assert sparsefool.summary(base)["fooling_rate"] == 100.0
     assert rows[0].verdict == "reproduced" and rows[0].measured.text.startswith("100 [")
+    assert rows[0].claim.published == "99.93 % (MNIST LeNet) to 100 % (CIFAR-10)"
     assert "(n = 6)" in rows[0].measured.text
+    # the published 1.66 % of the pixels is MNIST's: on Fashion-MNIST at most the direction reproduces
+    assert rows[1].claim.published == "1.66 % (MNIST LeNet)" and rows[1].verdict in ("qualitatively", "not")
     assert all(not row.verdict.startswith("pending") for row in rows)
+
+
+def test_ada_pgd_row_from_the_saved_per_image_outcomes(tmp_path):
+    torch.manual_seed(0)
+    model = models.build("linear", in_channels=1, num_classes=10, image_size=(28, 28), mean=[0.286], std=[0.353])
+    x, y = get_batch(load("fashion-mnist-sample", "test"), range(8))
+    correct = ada_training.pgd_correct(model, x, y, "linf", 0.05, seed=0)
+    assert correct.dtype == bool and correct.shape == (8,)
+    n = 400   # AdA keeps 60 % of the images under every attack, standard 40 %: separated intervals
+    attacks = len(ada_training.attacks())
+    args = argparse.Namespace(data="fashion-mnist", epochs=5, seed=0)
+    flags = {"standard": np.broadcast_to(np.arange(n) < 160, (attacks, n)),
+             "ada": np.broadcast_to(np.arange(n) < 240, (attacks, n))}
+    results.save(ada_training.pgd_table(flags, args), tmp_path / "ada_training" / "pgd_accuracy.nc")
+    row = next(r for r in reproduction.collect(tmp_path) if r.claim.files == ("ada_training/pgd_accuracy.nc",))
+    assert row.verdict == "reproduced"
+    assert row.measured.text.startswith("l2:0.25: AdA 60 [") and row.measured.text.endswith(f"(n = {n})")
+    flags["ada"] = flags["standard"]
+    results.save(ada_training.pgd_table(flags, args), tmp_path / "ada_training" / "pgd_accuracy.nc")
+    row = next(r for r in reproduction.collect(tmp_path) if r.claim.files == ("ada_training/pgd_accuracy.nc",))
+    assert row.verdict == "not"
 
 
 def test_page_and_command_line(tmp_path, capsys):
     write_t2(tmp_path / "runs", {0.8: (0.4, math.inf, 100.0)})
+    figure = b"\x89PNG\r\n\x1a\n the T2 figure"
+    (tmp_path / "runs" / "t2" / "t2_transition.png").write_bytes(figure)
     (tmp_path / "runs" / "t2" / "t2_transition.pdf").write_bytes(b"%PDF")
+    (tmp_path / "docs" / "reproduction").mkdir(parents=True)
+    (tmp_path / "docs" / "reproduction" / "t1.png").write_bytes(b"an earlier run's T1 figure")
     page = tmp_path / "docs" / "REPRODUCTION.md"
     assert reproduction.main(["--runs", str(tmp_path / "runs"), "--out", str(page)]) == 0
     text = page.read_text()
@@ -155,7 +185,12 @@ def test_page_and_command_line(tmp_path, capsys):
     cells = [c.strip() for c in row.strip("|").split(" | ")]
     assert cells[2] == "u1: ε/2 = 0.4" and cells[5] == "**reproduced**"
     assert cells[3] == "u1 0.4 [0.4, 0.4], u2 ∞ [∞, ∞] (n = 21); test accuracy 100.0 % (one seed)"
-    assert cells[6] == "[t2_transition.pdf](../runs/t2/t2_transition.pdf)"
+    assert cells[6] == "[t2_transition.png](reproduction/t2_transition.png)"   # inside the repository, relative
+    assert (tmp_path / "docs" / "reproduction" / "t2_transition.png").read_bytes() == figure
+    assert sorted(p.name for p in (tmp_path / "docs" / "reproduction").iterdir()) == ["t2_transition.png"]
+    t1 = next(line for line in text.splitlines() if line.startswith("| T1: median margin of the MLP 10×500 along u1"))
+    assert " | — | `python -m analyses.margins_synthetic" in t1   # no figure in the runs: no link
+    assert "](../" not in text
     assert "Verdicts: **reproduced**" in text and "1 reproduced, 0 qualitatively, 0 not" in text
     assert "1 reproduced" in capsys.readouterr().out
     assert reproduction.main(["--runs", str(tmp_path / "nowhere")]) == 2
