@@ -30,9 +30,11 @@ step() {   # step NAME MODULE ARGS...: run one analysis, niced, logging to $OUT/
 
 synthetic() {
     step t1 analyses.margins_synthetic --out "$OUT/t1" --models logistic mlp
-    step t2_a analyses.t2_transition --out "$OUT/t2" --epsilons 0.3 0.5 0.7
-    step t2_b analyses.t2_transition --out "$OUT/t2" --epsilons 0 1
-    step t2_c analyses.t2_transition --out "$OUT/t2" --epsilons 0.8 0.9 0.6 0.4 0.2 0.1
+    # T2 (thesis Fig. 4.10): the whole ε grid with seed 0, the switch (0.5, 0.7) and the ends first;
+    # then seeds 1 and 2 only at the ε where seed 0 did not fit its training set
+    local grid="0.5 0.7 0 1 0.3 0.6 0.4 0.8 0.2 0.9 0.1"
+    step t2_seed0 analyses.t2_transition --out "$OUT/t2" --epsilons $grid --seeds 0
+    step t2_retry analyses.t2_transition --out "$OUT/t2" --epsilons $grid --seeds 1 2 --only-unfit
 }
 
 images() {

@@ -1,10 +1,12 @@
 """Thesis Fig. 4.10, the sharp transition on T2(ρ = 20, ε, σ = 1, K = 3): the median margin along u1
-and along u2 (25–75 % shaded) of the MLP against ε.  Below ε ≈ 0.5 the network ignores u1 (large or
-non-converged margins along it); above, it separates the classes along u1 (margin ≈ ε/2).
+and along u2 of the MLP against ε, with its order-statistic interval, over the seeds that fit; below,
+the share of the seeds tried that fit.  Below ε ≈ 0.5 the network ignores u1 (large or non-converged
+margins along it); above, it separates the classes along u1 (margin ≈ ε/2).
 
-Reads `DIR/t2.nc` (issue 15's T2 analysis): `margin(epsilon, subspace, sample)` with `subspace` ∈
-{u1, u2} (+inf: not converged), drawn from `margin_refined` (the exact distance along the direction
-found) when that is saved, and optionally `test_accuracy(epsilon)` in %.  Writes `t2_transition.pdf`:
+Reads `DIR/t2.nc` (`python -m analyses.t2_transition`): `median_margin(epsilon, subspace)` with
+`median_margin_low`, `median_margin_high` and `median_samples` (0: no seed measured at that ε, not
+drawn), +inf where not converged; `fit_fraction(epsilon)`, `fits(epsilon, seed)` and
+`tried(epsilon, seed)`.  Writes `t2_transition.pdf`:
 
     python -m figures.t2_transition DIR [--out DIR] [--format pdf|png|svg]
 """
@@ -14,52 +16,50 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.lines import Line2D
-from matplotlib.patches import Patch
 
 from figures import common
-from probe import results
+from probe import results, stats
 from probe.plot import margins as margin_plots
 from probe.plot import style
 
-FILE, COMMAND = "t2.nc", "the T2 analysis of issue 15 (Fig. 4.10)"
+FILE, COMMAND = "t2.nc", "python -m analyses.t2_transition (Fig. 4.10)"
 
 
 @style.styled
 def draw(folder: Path) -> dict:
-    """{'t2_transition': margins against ε (and the test accuracy below when saved)}."""
+    """{'t2_transition': median margins against ε, and the share of seeds that fit below}."""
     ds = results.load(common.need(Path(folder) / FILE, COMMAND))
     epsilon = ds["epsilon"].values.astype(float)
-    with_accuracy = "test_accuracy" in ds
-    figure, axes = style.new_axes(style.ONE_COLUMN, aspect=0.5 if with_accuracy else 0.7,
-                                  nrows=2 if with_accuracy else 1, sharex=True, squeeze=False,
-                                  layout="constrained", gridspec_kw={"height_ratios": [3, 1]} if with_accuracy else {})
+    figure, axes = style.new_axes(style.ONE_COLUMN, aspect=0.5, nrows=2, sharex=True, squeeze=False,
+                                  layout="constrained", gridspec_kw={"height_ratios": [3, 1]})
     ax = axes[0, 0]
-    # the exact distance along DeepFool's direction when measured: on these saturated MLPs DeepFool's
-    # last linear step overshoots the boundary several times over
-    variable = "margin_refined" if "margin_refined" in ds else "margin"
-    margins = ds[variable].transpose("epsilon", "subspace", "sample").values
-    level = margin_plots.ceiling(margins)
+    measured = ds["median_samples"].values > 0
+    bounds = np.stack([ds[v].values for v in ("median_margin_low", "median_margin", "median_margin_high")])
+    level = margin_plots.ceiling(bounds[:, measured])
     handles = []
     for i, subspace in enumerate(ds["subspace"].values):
         color = style.color(i)
-        filled = np.where(np.isfinite(margins[:, i]), margins[:, i], level)
-        low, median, high = np.percentile(filled, [25, 50, 75], axis=1)
-        ax.plot(epsilon, median, marker="o", color=color)
-        ax.fill_between(epsilon, low, high, color=color, alpha=0.25, lw=0)
-        handles.append(Line2D([], [], color=color, marker="o", label=f"along {subspace}: median"))
-    handles.append(Patch(color="0.5", alpha=0.35, label="25–75 %"))
-    if not np.isfinite(margins).all():
+        # +inf (not converged) at the level drawn for it; NaN where no seed was measured: the line breaks
+        low, median, high = np.where(measured[:, i], np.where(np.isfinite(bounds[:, :, i]), bounds[:, :, i], level),
+                                     np.nan)
+        ax.errorbar(epsilon, median, yerr=[median - low, high - median], marker="o", color=color, capsize=2)
+        handles.append(Line2D([], [], color=color, marker="o", label=f"along {subspace}"))
+    if not np.isfinite(bounds[:, measured]).all():
         handles.append(margin_plots.not_converged_line(ax, level))
     ax.set_yscale("log")
     style.plain_log_ticks(ax.yaxis)
-    ax.set_ylabel("refined margin ‖δ‖₂" if variable == "margin_refined" else "margin ‖δ‖₂")
-    ax.legend(handles=handles, loc="best")
-    if with_accuracy:
-        accuracy = axes[1, 0]
-        accuracy.plot(epsilon, ds["test_accuracy"].values, marker="s", color=style.color(2), label="test accuracy")
-        accuracy.set_ylabel("test acc. (%)")
-        accuracy.set_ylim(min(90.0, float(ds["test_accuracy"].min()) - 2), 101)
-        accuracy.legend(loc="lower right")
+    ax.set_ylabel(f"median refined margin ‖δ‖₂\n(bars: {stats.CONFIDENCE:.0%} interval)")
+    ax.legend(handles=handles, loc="lower left")
+    share = axes[1, 0]
+    fitted, tried = ds["fits"].sum("seed").values, ds["tried"].sum("seed").values
+    share.plot(epsilon, 100 * ds["fit_fraction"].values, marker="s", ls="none", color=style.color(2),
+               label=f"seeds with training accuracy ≥ {ds.attrs.get('fit_threshold', 99):g} %")
+    for x, k, n in zip(epsilon, fitted, tried):
+        share.annotate(f"{k}/{n}", (x, 100 * k / n), textcoords="offset points", xytext=(0, 4), ha="center",
+                       fontsize="x-small")
+    share.set_ylabel("fit (%)")
+    share.set_ylim(-5, 125)
+    share.legend(loc="lower right", fontsize="x-small")
     axes[-1, 0].set_xlabel("ε (strength of the feature along u1)")
     return {"t2_transition": figure}
 

@@ -341,14 +341,25 @@ def _figure_inputs(kind: str, probe_results, folder):
                                 coords={"test_set": ["low-pass", "high-pass"]}, attrs={"units": "%"})
         return _write(folder, forgetting=xr.Dataset({"margin": margin, "accuracy": accuracy}))
     if kind == "t2_transition":
+        from analyses.t2_transition import summarise
         epsilon = np.round(np.arange(0, 1.01, 0.1), 1)
-        along_u1 = np.where(epsilon[:, None] < 0.5, rng.lognormal(3, 0.3, (11, 40)), epsilon[:, None] / 2 + 0.01)
-        along_u1[:3, :10] = np.inf
-        along_u2 = rng.lognormal(1, 0.2, (11, 40))
-        margin = np.stack([along_u1, along_u2], axis=1)
-        return _write(folder, t2=xr.Dataset({"margin": (("epsilon", "subspace", "sample"), margin),
-                                             "test_accuracy": ("epsilon", np.full(11, 100.0))},
-                                            coords={"epsilon": epsilon, "subspace": ["u1", "u2"]}))
+        along_u1 = np.where(epsilon[:, None, None] < 0.5, rng.lognormal(3, 0.3, (11, 2, 40)),
+                            epsilon[:, None, None] / 2 + 0.01)
+        along_u1[:3, :, :30] = np.inf
+        margin = np.stack([along_u1, rng.lognormal(1, 0.2, (11, 2, 40))], axis=2)
+        fits = np.ones((11, 2), bool)
+        fits[1] = False                     # no seed fits at ε = 0.1: nothing drawn there
+        fits[2, 1] = False
+        tried = np.ones((11, 2), bool)
+        tried[3:, 1] = False                # seed 1 tried only where seed 0 did not fit (here everywhere below 0.3)
+        measured = fits & tried
+        margin[~measured] = np.nan
+        cells = ("epsilon", "seed")
+        t2 = xr.Dataset({"tried": (cells, tried), "fits": (cells, fits & tried), "measured": (cells, measured),
+                         "margin_refined": ((*cells, "subspace", "sample"), margin)},
+                        coords={"epsilon": epsilon, "seed": [0, 1], "subspace": ["u1", "u2"]},
+                        attrs={"fit_threshold": 99.0})
+        return _write(folder, t2=summarise(t2))
     if kind == "few_samples":
         before = rng.lognormal(0, 0.4, 300)
         after = np.where(np.arange(300) < 100, before * 3, before * rng.lognormal(0, 0.05, 300))
