@@ -38,9 +38,13 @@ def draw(folder: Path) -> dict:
     starts = table["band_start"].values
     figure, (top, bottom) = style.panels(2, style.TWO_COLUMN, aspect=0.36, columns=1)
     margin_plots.bands({found[v].attrs.get("model_label", v): found[v] for v in variants}, ax=top, log=True)
+    removed = np.nonzero(starts >= band)[0]
+    spans = [ax.axvspan(removed[0] - 0.5, removed[-1] + 0.5, color="0.9", zorder=0, lw=0,
+                        label="bands removed by the low-pass") for ax in (top, bottom) if removed.size]
     legend = top.get_legend()   # beside the panel, like the one below (above it, it would cover the title)
-    top.legend(legend.legend_handles, [t.get_text() for t in legend.get_texts()], loc="upper left",
-               bbox_to_anchor=(1.01, 1.0), frameon=False)
+    labels = [t.get_text() for t in legend.get_texts()] + [span.get_label() for span in spans[:1]]
+    top.legend([*legend.legend_handles, *spans[:1]], labels, loc="upper left", bbox_to_anchor=(1.01, 1.0),
+               frameon=False)
     top.set_title(f"Margins on low-passed ({band}×{band}) test images, {found[variants[0]].sizes['sample']} per model")
     for i, variant in enumerate(variants):
         share = table["band_energy_share"].sel(variant=variant)
@@ -54,10 +58,6 @@ def draw(folder: Path) -> dict:
     bottom.set_xlabel("DCT band (low → high frequency)")
     bottom.set_ylabel("share of first-layer energy")
     bottom.set_title(f"Response energy of the first linear stage per band (shares below {FLOOR:g} drawn at {FLOOR:g})")
-    for ax in (top, bottom):
-        removed = np.nonzero(starts >= band)[0]
-        if removed.size:
-            ax.axvspan(removed[0] - 0.5, removed[-1] + 0.5, color="0.9", zorder=0, lw=0)
     bottom.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     return {"low_pass_invariance": figure}
 
