@@ -33,7 +33,6 @@ from figures.frequency_margins import render
 from probe import results
 from probe.augment.adversarial import AdversarialTraining
 from probe.commands.common import format_table
-from probe.data import subset_indices
 from probe.margins import run
 from probe.spectral import SubspaceFamily, dct_diagonal_blocks, energy_spectrum
 from probe.train import test_accuracy
@@ -85,10 +84,7 @@ def train_and_measure(name: str, args: argparse.Namespace, train_full, test_full
     """Train (or reuse) one LeNet, measure its margins on its own test distribution and its accuracy
     on every test set; the result is saved as DIR/NAME.nc."""
     transform = transforms(args.low_pass)[name]
-    train_set = thesis.variant(train_full, transform)
-    if args.train_n is not None:
-        train_set = torch.utils.data.Subset(train_set, subset_indices(len(train_set), args.train_n, args.seed).tolist())
-        train_set.info = dict(getattr(train_set.dataset, "info", {}))
+    train_set = thesis.subset(thesis.variant(train_full, transform), args.train_n, args.seed)
     test_set = thesis.variant(test_full, transform)
     model = thesis.lenet(train_set, args.seed)
     extra, log = {}, (lambda line: print(f"{name}: {line}", flush=True))

@@ -170,6 +170,15 @@ class Replaced(torch.utils.data.Dataset):
         return x[0], int(y[0])
 
 
+def subset(dataset, n: int | None, seed: int = 0):
+    """A seeded subset of `n` items of `dataset` keeping its metadata, or `dataset` itself when `n` is None."""
+    if n is None:
+        return dataset
+    part = torch.utils.data.Subset(dataset, data.subset_indices(len(dataset), n, seed).tolist())
+    part.info = dict(getattr(dataset, "info", {}))
+    return part
+
+
 def fashion_mnist(spec: str = "fashion-mnist") -> tuple:
     """(train, test) of `spec`: the full set where installed, e.g. `fashion-mnist-sample` otherwise."""
     return data.load(spec, split="train"), data.load(spec, split="test")

@@ -392,6 +392,19 @@ def _figure_inputs(kind: str, probe_results, folder):
                  "optimised": (("corruption", "severity", "image"), reached)},
                 coords={"corruption": corruptions, "severity": [1, 3, 5]})
         return _write(folder, **found)
+    if kind == "low_pass_invariance":
+        variants = ["baseline", "low_pass_input"]
+        share = rng.dirichlet(np.ones(margins.sizes["subspace"]), size=(2, 2))
+        share[1, :, 14:] = 0.0                       # the control: no response in the removed bands
+        summary = xr.Dataset({"band_energy_share": (("variant", "stage", "subspace"), share, {"units": "1"})},
+                             coords={"variant": variants, "stage": ["init", "trained"],
+                                     "band_start": ("subspace", margins["band_start"].values),
+                                     "model_label": ("variant", ["baseline", "fixed low-pass input layer"])},
+                             attrs={"low_pass": 14})
+        return _write(folder, summary=summary,
+                      baseline=margins.assign_attrs(variant="baseline", model_label="baseline", test_accuracy=80.0),
+                      low_pass_input=margins.assign(margin=_band_margins(margins, removed_from=14)).assign_attrs(
+                          variant="low_pass_input", model_label="fixed low-pass input layer"))
     raise AssertionError(kind)
 
 
@@ -399,7 +412,7 @@ SCRIPTS = {"frequency_margins": ["frequency_margins", "pgd_energy"], "forgetting
            "t2_transition": ["t2_transition"], "few_samples": ["few_samples"],
            "sparsefool_examples": ["sparsefool_examples", "sparsefool_sparsity", "sparsefool_lambda"],
            "lp_overlap": ["lp_overlap"], "prime_severity": ["prime_severity"], "ada_ssim": ["ada_ssim"],
-           "ada_reconstruction": ["ada_reconstruction"]}
+           "ada_reconstruction": ["ada_reconstruction"], "low_pass_invariance": ["low_pass_invariance"]}
 
 
 def test_every_figure_script_is_listed_and_tested():
