@@ -233,3 +233,19 @@ def test_ax_draws_the_same_plot_or_refuses(name, probe_results):
         plot.plot_result(ds, ax=axes)
         assert [_kind(a) for a in axes] == expected
         plt.close(figure)
+
+
+def test_the_legend_check_sees_data_under_a_legend():
+    figure, ax = style.new_axes()
+    ax.plot([0, 1], [0, 1], color="C0", label="rising")
+    legend = ax.legend(loc="upper left")
+    assert legends_over_data(figure) == []                       # the corner the diagonal leaves free
+    ax.plot([0.05, 0.05], [0.0, 1.0], color="C1")                # a whisker whose ends lie outside the legend
+    assert legends_over_data(figure) != []
+    ax.lines[-1].remove()
+    ax.fill_between([0, 1], [0.9, 0.9], [1.0, 1.0], color="C2", alpha=0.2)   # a band along the top
+    assert legends_over_data(figure) != []
+    legend.remove()
+    ax.legend(loc="lower left", bbox_to_anchor=(0, 1.01))        # above the panel
+    assert legends_over_data(figure) == []
+    plt.close(figure)

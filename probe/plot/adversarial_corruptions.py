@@ -80,7 +80,8 @@ def ssim_distributions(ds: xr.Dataset, ax=None):
     ax.set_xlabel("relative radius ν")
     ax.set_ylabel("SSIM to the clean image")
     ax.set_ylim(min(low, threshold if shown else low) - pad, min(high + pad, 1.0 + pad))
-    ax.legend(fontsize=6, loc="lower left")
+    # above the panel: violins and intervals fill it
+    ax.legend(fontsize=6, loc="lower left", bbox_to_anchor=(0, 1.01), frameon=False)
     return ax
 
 
