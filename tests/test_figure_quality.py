@@ -10,7 +10,9 @@ import itertools
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
+from matplotlib.path import Path
 from matplotlib.text import Text
+from matplotlib.transforms import Bbox
 
 from probe import models, plot, registry
 from probe.errors import ProbeError
@@ -105,6 +107,60 @@ def overlapping_panels(figure) -> list[str]:
     return found
 
 
+def _display_points(path, transform, joined: bool) -> np.ndarray:
+    """Points of a path in display coordinates; `joined`: also 20 along each segment (so that a
+    segment crossing a box is seen)."""
+    vertices = transform.transform(path.vertices)
+    vertices = vertices[np.isfinite(vertices).all(axis=1)]
+    if not joined or len(vertices) < 2:
+        return vertices
+    steps = np.linspace(0.0, 1.0, 20)[:, None, None]
+    return (vertices[:-1] + steps * (vertices[1:] - vertices[:-1])).reshape(-1, 2)
+
+
+def _drawn_paths(ax) -> list:
+    """(path, transform, joined, filled) of the data an axes draws: lines in data coordinates
+    (markers alone are not joined), patches (boxes, bars, shaded spans), collections (bands, error bars, violins; not
+    colour maps)."""
+    found = []
+    for line in ax.lines:   # lines across the whole axes (axhline, axvline) are references, not data
+        if line.get_visible() and len(line.get_xydata()) and line.get_transform() is ax.transData:
+            joined = line.get_linestyle() not in ("None", "none", "")
+            found.append((Path(line.get_xydata()), line.get_transform(), joined, False))
+    found += [(patch.get_path(), patch.get_transform(), True, patch.get_fill()) for patch in ax.patches
+              if patch.get_visible()]
+    for collection in ax.collections:
+        if collection.get_visible() and collection.get_array() is None:
+            faces = collection.get_facecolor()
+            filled = len(faces) > 0 and faces[:, 3].max() > 0
+            found += [(path, collection.get_transform(), True, filled) for path in collection.get_paths()]
+    return found
+
+
+def legends_over_data(figure) -> list[str]:
+    """Legends drawn over the data of a panel: a point along a line, a box or a band's outline inside
+    the legend, or a filled area under the legend's centre (only what lies inside the panel counts)."""
+    renderer = figure.canvas.get_renderer()
+    figure.draw_without_rendering()
+    found = []
+    for ax in _panels(figure):
+        legends = [ax.get_legend()] if ax.get_legend() is not None else []
+        for legend in legends + list(figure.legends):
+            box = legend.get_window_extent(renderer).padded(-TOLERANCE)
+            area = Bbox.intersection(box, ax.bbox)
+            if area is None or area.width <= 0 or area.height <= 0:
+                continue
+            for path, transform, joined, filled in _drawn_paths(ax):
+                points = _display_points(path, transform, joined)
+                inside = ((points > area.min) & (points < area.max)).all(axis=1)
+                shown = Path(transform.transform(path.vertices)) if filled else None
+                if inside.any() or (shown is not None and shown.contains_point(area.get_points().mean(axis=0))):
+                    found.append(f"the legend '{legend.get_texts()[0].get_text()}' covers data of "
+                                 f"'{ax.get_title() or ax.get_ylabel()}'")
+                    break
+    return found
+
+
 def accuracy_scales(figure) -> list[str]:
     """Every axis or colour bar about accuracy not in percent (label without '%', or limits of a fraction)."""
     found = []
@@ -121,7 +177,7 @@ def accuracy_scales(figure) -> list[str]:
 
 def quality_problems(figure) -> list[str]:
     return (small_texts(figure) + outside_texts(figure) + overlapping_texts(figure) + overlapping_panels(figure)
-            + accuracy_scales(figure))
+            + legends_over_data(figure) + accuracy_scales(figure))
 
 
 # ----------------------------------------------------------------------------- the tests
@@ -177,3 +233,19 @@ def test_ax_draws_the_same_plot_or_refuses(name, probe_results):
         plot.plot_result(ds, ax=axes)
         assert [_kind(a) for a in axes] == expected
         plt.close(figure)
+
+
+def test_the_legend_check_sees_data_under_a_legend():
+    figure, ax = style.new_axes()
+    ax.plot([0, 1], [0, 1], color="C0", label="rising")
+    legend = ax.legend(loc="upper left")
+    assert legends_over_data(figure) == []                       # the corner the diagonal leaves free
+    ax.plot([0.05, 0.05], [0.0, 1.0], color="C1")                # a whisker whose ends lie outside the legend
+    assert legends_over_data(figure) != []
+    ax.lines[-1].remove()
+    ax.fill_between([0, 1], [0.9, 0.9], [1.0, 1.0], color="C2", alpha=0.2)   # a band along the top
+    assert legends_over_data(figure) != []
+    legend.remove()
+    ax.legend(loc="lower left", bbox_to_anchor=(0, 1.01))        # above the panel
+    assert legends_over_data(figure) == []
+    plt.close(figure)

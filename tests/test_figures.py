@@ -23,10 +23,15 @@ from matplotlib.colors import to_rgb
 from matplotlib.contour import ContourSet
 from matplotlib.image import AxesImage
 from matplotlib.lines import Line2D
-from matplotlib.patches import Patch
+from matplotlib.patches import Patch, Polygon
 
 import probe
-from probe import models, plot, registry, results
+import probe.plot.adversarial_corruptions
+import probe.plot.corruptions
+import probe.plot.lp
+import probe.plot.masking
+import probe.plot.sparsefool
+from probe import models, plot, registry, results, stats
 from probe.plot import labelled, style
 from probe.train import fit
 
@@ -454,3 +459,99 @@ def test_analyses_write_each_figure_as_pdf_and_png_beside_it(probe_results, tmp_
     assert (tmp_path / "figs" / "pgd_energy.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (tmp_path / "figs" / "pgd_energy.pdf").read_bytes()[:4] == b"%PDF"
     assert plt.get_fignums() == [] and common.ANALYSIS_FORMATS == ("pdf", "png")
+
+
+# ----------------------------------------------------------------------------- intervals in the default figures
+
+def _bands_at(ax, x: float) -> list[tuple[float, float]]:
+    """(low, high) at `x` of every shaded band (fill_between) of an axes."""
+    found = []
+    for collection in ax.collections:
+        for path in collection.get_paths():
+            at = path.vertices[np.isclose(path.vertices[:, 0], x)]
+            if len(at) >= 2:
+                found.append((float(at[:, 1].min()), float(at[:, 1].max())))
+    return found
+
+
+def _wilson_percent(correct, finite) -> tuple[float, float]:
+    """The Wilson interval (%) of the correct share among finite samples, counted here."""
+    correct, finite = np.asarray(correct, bool), np.asarray(finite, bool)
+    low, high = stats.wilson(int((correct & finite).sum()), int(finite.sum()))
+    return 100 * low, 100 * high
+
+
+def _has_band(ax, x: float, expected) -> bool:
+    return any(np.allclose(band, expected, atol=1e-9) for band in _bands_at(ax, x))
+
+
+def _legend_text(figure) -> str:
+    legends = list(figure.legends) + [a.get_legend() for a in figure.axes if a.get_legend() is not None]
+    return "\n".join(t.get_text() for legend in legends for t in legend.get_texts())
+
+
+def test_corruption_severity_curves_show_intervals_and_n(probe_results):
+    ds = probe_results["corruptions"]
+    ax = probe.plot.corruptions.severity_curves(ds)
+    assert _has_band(ax, 0, _wilson_percent(ds["clean_correct"].values, ds["clean_finite"].values))
+    cells = ds["correct"].transpose("corruption", "severity", "sample").values
+    for j, severity in enumerate(ds["severity"].values):   # around the mean over corruptions, not a point
+        (low, high), = _bands_at(ax, severity)
+        assert low < cells[:, j].mean() * 100 < high and high - low > 1
+    numbers = probe.corruptions.summary(ds)
+    assert f"n = {ds.sizes['sample']}" in _legend_text(ax.figure)
+    assert f"[{numbers['mce_low']:.1f}, {numbers['mce_high']:.1f}]" in _legend_text(ax.figure)
+    plt.close(ax.figure)
+
+
+def test_masking_accuracies_show_wilson_bands(probe_results):
+    ds = probe_results["masking"]
+    ax = probe.plot.masking.accuracies(ds)
+    for i, radius in enumerate(ds["radius"].values):
+        for k in (0, -1):
+            expected = _wilson_percent(ds["correct"].values[i, k], ds["finite"].values[i, k])
+            assert _has_band(ax, radius, expected), (radius, k, _bands_at(ax, radius), expected)
+        assert _has_band(ax, radius, _wilson_percent(ds["noise_correct"].values[i], ds["noise_finite"].values[i]))
+    assert f"n = {ds.sizes['sample']}" in _legend_text(ax.figure)
+    plt.close(ax.figure)
+
+
+def test_ada_robust_accuracy_shows_wilson_band(probe_results):
+    ds = probe_results["adversarial_corruptions"]
+    ax = probe.plot.adversarial_corruptions.robust_accuracy(ds)
+    for i, nu in enumerate(ds["nu"].values):
+        assert _has_band(ax, nu, _wilson_percent(ds["correct"].values[i], ds["finite"].values[i]))
+    low, high = _wilson_percent(ds["clean_correct"].values, ds["clean_finite"].values)
+    assert f"[{low:.1f}, {high:.1f}]" in _legend_text(ax.figure) and f"n = {ds.sizes['sample']}" in _legend_text(
+        ax.figure)
+    plt.close(ax.figure)
+
+
+def test_lp_accuracy_shows_wilson_bands(probe_results):
+    ds = probe_results["lp"]
+    axes = probe.plot.lp.accuracy(ds).figure.axes
+    for panel, p in zip(axes, ds["p"].values):
+        cell = ds.sel(p=p)
+        for strength in ds["strength"].values:
+            one = cell.sel(strength=strength)
+            assert _has_band(panel, strength, _wilson_percent(one["correct"].values, one["finite"].values))
+    plt.close(axes[0].figure)
+
+
+def test_sparsefool_histogram_shows_rate_and_median_intervals(probe_results):
+    ds = probe_results["sparsefool"]
+    ax = probe.plot.sparsefool.histogram(ds)
+    finite = ~ds["non_finite"].values.astype(bool)
+    fooled = ds["fooled"].values.astype(bool) & finite
+    low, high = _wilson_percent(fooled, finite)
+    text = _legend_text(ax.figure)
+    assert f"[{low:.3g}, {high:.3g}] of n = {int(finite.sum())}" in text, text
+    shares = np.sort(ds["perturbed_pixel_fraction"].values[fooled])
+    lower, upper = stats.order_ranks(len(shares), 0.5)      # the median's interval: two order statistics
+    span, = [p for p in ax.patches if isinstance(p, Polygon)]
+    left, right = span.get_xy()[:, 0].min(), span.get_xy()[:, 0].max()
+    x_low, x_high = ax.get_xlim()
+    assert left == pytest.approx(shares[lower - 1] if lower >= 1 else x_low)
+    assert right == pytest.approx(shares[upper - 1] if upper <= len(shares) else x_high)
+    assert "95 % CI of the median" in text
+    plt.close(ax.figure)

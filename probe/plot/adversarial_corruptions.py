@@ -13,7 +13,9 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from probe.plot import style
+from probe import stats
+from probe.adversarial_corruptions import summary
+from probe.plot import intervals, style
 from probe.plot.corruptions import _grid
 
 EXAGGERATION = 4.0   # differences are drawn as 0.5 + 4 (x̂ − x)
@@ -21,29 +23,38 @@ EXAGGERATION = 4.0   # differences are drawn as 0.5 + 4 (x̂ − x)
 
 @style.styled
 def robust_accuracy(ds: xr.Dataset, ax=None, label: str | None = None):
-    """Robust accuracy (%) against ν; the clean and reconstruction accuracies (the corruption
-    network's output c_φ(x) without an attack) as dashed lines."""
+    """Robust accuracy (%) against ν with its 95 % Wilson band from the per-sample outcomes; the
+    clean and reconstruction accuracies (the corruption network's output c_φ(x) without an
+    attack) as dashed lines with their intervals in the legend; n in the legend."""
     if ax is None:
         _, ax = style.new_axes()
     nu = ds["nu"].values
-    ax.plot(nu, ds["robust_accuracy"].values, marker="o", ms=3, color=style.color(0), label=label or "adversarial")
-    ax.axhline(float(ds["clean_accuracy"]), ls="--", lw=0.8, color="0.4", label="clean")
+    numbers = summary(ds)
+    ax.plot(nu, ds["robust_accuracy"].values, marker="o", ms=3, color=style.color(0),
+            label=f"{label or 'adversarial'}, n = {ds.sizes['sample']}")
+    intervals.band(ax, nu, *intervals.wilson_percent(ds["correct"].transpose("nu", "sample").values,
+                                                     ds["finite"].transpose("nu", "sample").values), style.color(0))
+    clean, reconstruction = (intervals.text(intervals.estimate(numbers, key), ".1f", " %")
+                             for key in ("clean_accuracy", "reconstruction_accuracy"))
+    ax.axhline(float(ds["clean_accuracy"]), ls="--", lw=0.8, color="0.4", label=f"clean {clean}")
     ax.axhline(float(ds["reconstruction_accuracy"]), ls=":", lw=0.8, color=style.color(1),
-               label=r"reconstruction $c_\phi(x)$")
+               label=rf"reconstruction $c_\phi(x)$ {reconstruction}")
     ax.set_xlabel("relative radius ν")
     ax.set_ylabel("accuracy (%)")
     ax.set_ylim(0, 102)
     ax.set_title(f"AdA through {ds.attrs.get('param_corruption_net', 'corruption net')}, "
                  f"{ds.attrs.get('param_steps', '')} steps")
-    ax.legend(fontsize=6)
+    handles, _ = ax.get_legend_handles_labels()
+    ax.legend(handles=[*handles, intervals.band_handle()], fontsize=6)
     return ax
 
 
 @style.styled
 def ssim_distributions(ds: xr.Dataset, ax=None):
-    """SSIM to the clean image per ν: violins before the guard, medians after it, the threshold
-    dashed.  The y axis spans the SSIMs (the violins keep their shape when every SSIM is near 1);
-    a threshold below them is named in the legend instead of stretching the axis."""
+    """SSIM to the clean image per ν: violins before the guard, medians after it with their 95 %
+    order-statistic intervals, the threshold dashed.  The y axis spans the SSIMs (the violins keep
+    their shape when every SSIM is near 1); a threshold below them is named in the legend instead
+    of stretching the axis."""
     if ax is None:
         _, ax = style.new_axes()
     nu = ds["nu"].values
@@ -52,8 +63,11 @@ def ssim_distributions(ds: xr.Dataset, ax=None):
     for body in parts["bodies"]:
         body.set_facecolor(style.color(0))
         body.set_alpha(0.5)
-    ax.plot(positions, ds["ssim_guarded_quantile"].sel(quantile=0.5).values, "s", ms=3, color=style.color(2),
-            label="median after the guard")
+    medians = [stats.median(ds["ssim_guarded"].sel(nu=v).values) for v in nu]
+    centre = np.array([m.value for m in medians])
+    reach = np.array([[m.value - m.low for m in medians], [m.high - m.value for m in medians]])
+    ax.errorbar(positions, centre, yerr=reach, fmt="s", ms=3, lw=0.8, capsize=2, color=style.color(2),
+                label=f"median after the guard, {100 * stats.CONFIDENCE:g} % CI")
     threshold = float(ds.attrs.get("param_ssim_threshold", 0.3))
     low, high = float(ds["ssim"].min()), float(ds["ssim"].max())
     pad = max(0.1 * (high - low), 0.005)
@@ -66,7 +80,8 @@ def ssim_distributions(ds: xr.Dataset, ax=None):
     ax.set_xlabel("relative radius ν")
     ax.set_ylabel("SSIM to the clean image")
     ax.set_ylim(min(low, threshold if shown else low) - pad, min(high + pad, 1.0 + pad))
-    ax.legend(fontsize=6, loc="lower left")
+    # above the panel: violins and intervals fill it
+    ax.legend(fontsize=6, loc="lower left", bbox_to_anchor=(0, 1.01), frameon=False)
     return ax
 
 

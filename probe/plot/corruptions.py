@@ -12,7 +12,13 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from probe.plot import labelled, style
+from probe import stats
+from probe.corruptions.summaries import summary
+from probe.plot import intervals, labelled, style
+
+ROW = 0.16          # inches per corruption (a row of the heat map with its 7 pt label)
+FRAME = 1.0         # inches for the heat map's title, ticks and axis label
+LEGEND_ROW = 0.13   # inches per line of the severity curves' legend (above that panel)
 
 
 @style.styled
@@ -23,9 +29,10 @@ def overview(results, ax=None):
     if ax is not None:
         axes = style.axes_for(ax, len(models) + 1, "corruptions.overview")
     else:
-        rows = models[0][1].sizes["corruption"]
-        _, axes = style.new_axes(style.TWO_COLUMN, aspect=min(1.1, 0.25 + 0.05 * rows), ncols=len(models) + 1,
-                                 layout="constrained")
+        height = ROW * models[0][1].sizes["corruption"] + FRAME + LEGEND_ROW * (2 * len(models) + 1)
+        _, axes = style.new_axes(style.TWO_COLUMN, aspect=height * (len(models) + 1) / style.TWO_COLUMN,
+                                 ncols=len(models) + 1, layout="constrained",
+                                 gridspec_kw={"width_ratios": [1.0] * len(models) + [1.8]})   # room for the legend
     for panel, (label, ds) in zip(axes, models):
         heatmap(ds, ax=panel, annotate=len(models) == 1, label=label)
     severity_curves(results, ax=axes[-1])
@@ -58,10 +65,23 @@ def heatmap(ds: xr.Dataset, ax=None, cmap: str = style.SEQUENTIAL, annotate: boo
     return ax
 
 
+def severity_band(ds: xr.Dataset, confidence: float = stats.CONFIDENCE) -> tuple[np.ndarray, np.ndarray]:
+    """The interval (%) of every point of `severity_curves`: Wilson for the clean accuracy, and for
+    the mean accuracy over corruptions at each severity a percentile bootstrap over samples (each
+    sample counts once in every corruption, so the cells are not independent draws)."""
+    clean_low, clean_high = intervals.wilson_percent(ds["clean_correct"].values, ds["clean_finite"].values, confidence)
+    cells = ("sample", "corruption", "severity")
+    correct, finite = (ds[name].transpose(*cells).values for name in ("correct", "finite"))
+    low, high = stats.bootstrap(lambda counts: 100.0 * stats.weighted_share(counts, correct, finite).mean(axis=1),
+                                ds.sizes["sample"], confidence)
+    return np.concatenate([[clean_low], low]), np.concatenate([[clean_high], high])
+
+
 @style.styled
 def severity_curves(results, ax=None):
     """Mean accuracy over corruptions against severity, clean accuracy at severity 0, one line per
-    model (one result, a list, or a dict label → result), the mCE in the legend."""
+    model (one result, a list, or a dict label → result) with its 95 % confidence band
+    (`severity_band`); n and the mCE with its interval in the legend."""
     if ax is None:
         _, ax = style.new_axes()
     models = labelled(results)
@@ -69,12 +89,16 @@ def severity_curves(results, ax=None):
         severities = [0] + [int(s) for s in ds["severity"].values]
         values = [float(ds["clean_accuracy"])] + ds["accuracy"].mean("corruption").values.tolist()
         name = label or str(ds.attrs.get("model", "model"))
+        mce = intervals.estimate(summary(ds), "mce")
         ax.plot(severities, values, marker="o", ms=3, color=style.color(i),
-                label=f"{name}\n(mCE {float(ds['mce']):.1f} %)")
+                label=f"{name}, n = {mce.n}\nmCE {intervals.text(mce, '.1f', ' %')}")
+        intervals.band(ax, severities, *severity_band(ds), style.color(i))
     ax.set_xticks(range(0, max(int(ds["severity"].max()) for _, ds in models) + 1))
     ax.set_xlabel("severity (0 = clean)")
     ax.set_ylabel("mean accuracy (%)")
-    ax.legend(loc="best")
+    handles, _ = ax.get_legend_handles_labels()
+    ax.legend(handles=[*handles, intervals.band_handle("bootstrap;\nclean: Wilson")], loc="lower right",
+              bbox_to_anchor=(1, 1.01), frameon=False)   # above: the bands fill the panel
     return ax
 
 

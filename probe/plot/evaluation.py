@@ -79,8 +79,8 @@ def reliability(results, ax=None):
                    zorder=3)
     ax.set_xlim(0, 100)
     ax.set_ylim(0, 100)
-    ax.set_xlabel("confidence (%)")
+    ax.set_xlabel(f"confidence (%; {bins.sizes['bin']} bins)")
     ax.set_ylabel("accuracy (%)")
-    ax.set_title(f"reliability ({bins.sizes['bin']} bins)")
-    ax.legend(loc="upper left")
+    # above the panel (no title there): a small panel leaves no corner clear of the diagonal and the curves
+    ax.legend(loc="lower left", bbox_to_anchor=(0, 1.01), frameon=False)
     return ax

@@ -59,7 +59,8 @@ def curves(ds: xr.Dataset | Sequence[xr.Dataset] | Mapping[str, xr.Dataset], ax=
     directions = first.sizes.get("direction", 0)
     spread = "95 % CI (bootstrap)" if band is None else f"± {band:g} s.e."
     handles.append(Patch(color="0.5", alpha=0.35, label=f"{spread}, n = {directions} directions"))
-    ax.legend(handles=handles, loc="upper left")
+    # above the panel: the band reaches its corners
+    ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(0, 1.01), frameon=False)
     return ax
 
 
@@ -105,7 +106,8 @@ def spectrum(results, ax=None):
     ax.set_ylim(min(floors), top * 3)
     ax.set_xlabel("Hessian eigenvalue λ")
     ax.set_ylabel(f"spectral density ({with_density[0][1]['density'].attrs.get('units', '1/nats')})")
-    ax.legend(handles=handles, loc="upper right")
+    # above the panel: the density peaks reach its top
+    ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(0, 1.01), frameon=False)
     return ax
 
 
@@ -146,7 +148,8 @@ def landscape_1d(results, ax=None):
     ax.axvline(0, color="0.5", lw=0.5, ls=":")
     ax.set_xlabel(named[0][1]["alpha"].attrs.get("long_name", "α (0: the trained weights)").replace(" (", "\n(", 1))
     ax.set_ylabel("loss (nats)")
-    ax.legend(loc="upper center")
+    # above the panel: the curve rises at both ends
+    ax.legend(loc="lower left", bbox_to_anchor=(0, 1.01), frameon=False)
     return ax
 
 

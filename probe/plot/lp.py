@@ -7,12 +7,10 @@ from typing import Mapping
 
 import numpy as np
 from matplotlib.lines import Line2D
-from matplotlib.patches import Patch
 
-from probe import stats
 from probe.balls import norm_name
 from probe.errors import ParameterError
-from probe.plot import labelled, style
+from probe.plot import intervals, labelled, style
 
 DIRECTION_LABELS = {"lp_in_reference": "Lp ball in reference", "reference_in_lp": "reference in Lp ball"}
 DIRECTION_LINES = ("-", "--")
@@ -132,11 +130,10 @@ def accuracy(results, ax=None, p: float | None = None, label: str | None = None)
         for panel, q in zip(axes, norms):
             panel.plot(ds["strength"].values, ds["accuracy"].sel(p=q).values, marker="o", ms=2, color=color)
             cell = ds.sel(p=q)
-            band = np.array([[e.low, e.high] for e in (stats.percent(c, f) for c, f in
-                                                      zip(cell["correct"].transpose("strength", ...).values,
-                                                          cell["finite"].transpose("strength", ...).values))])
-            panel.fill_between(ds["strength"].values, band[:, 0], band[:, 1], color=color, alpha=0.2, lw=0)
-            lowest = min(lowest, float(band[:, 0].min()))
+            low, high = intervals.wilson_percent(cell["correct"].transpose("strength", "sample").values,
+                                                 cell["finite"].transpose("strength", "sample").values)
+            intervals.band(panel, ds["strength"].values, low, high, color)
+            lowest = min(lowest, float(low.min()))
             panel.axhline(float(ds["clean_accuracy"]), ls=":", color=color, lw=0.8)
     lowest = min([lowest] + [min(float(ds["accuracy"].min()), float(ds["clean_accuracy"])) for _, ds in models])
     for panel, q in zip(axes, norms):
@@ -145,7 +142,7 @@ def accuracy(results, ax=None, p: float | None = None, label: str | None = None)
         panel.set_ylabel("accuracy (%)")
         panel.set_ylim(max(0.0, lowest - 5), 101)      # one scale for every norm
     handles.append(Line2D([], [], color="0.3", ls=":", lw=0.8, label="clean accuracy"))
-    handles.append(Patch(color="0.3", alpha=0.2, label="95 % CI (Wilson)"))
+    handles.append(intervals.band_handle())
     _legend(axes, handles, ax is None)
     return axes[0]
 

@@ -13,6 +13,7 @@ from probe import stats
 from probe.plot import labelled, style
 
 QUANTILES = (5.0, 25.0, 50.0, 75.0, 95.0)   # whisker, box, median, box, whisker
+LEGEND_ROW = 0.07                           # height of a legend row, as a share of the figure's width
 LOG_SPAN = 20.0                             # 'auto' draws a log axis when the 95th / 5th percentile exceed this
 
 
@@ -99,10 +100,11 @@ def bands(results, ax=None, log: bool | str = "auto", variable: str = "margin", 
     dotted 'not converged' line at the top, above which each band's share of them is written (%).
     `log`: True, False or 'auto' (a log axis when the margins span more than a factor `LOG_SPAN`).
     """
-    if ax is None:
-        _, ax = style.new_axes(style.ONE_COLUMN, 0.7)
     models = labelled(results)
     values = [np.asarray(ds[variable].values, dtype=float) for _, ds in models]
+    unconverged = any((~np.isfinite(v)).any() for v in values)
+    if ax is None:   # taller by the rows of the legend above the axes
+        _, ax = style.new_axes(style.ONE_COLUMN, 0.5 + LEGEND_ROW * (len(models) + 2 + unconverged))
     finite = np.concatenate([v[np.isfinite(v)] for v in values])
     log = _log_scale(finite, log)
     level = ceiling(finite, log)
@@ -124,7 +126,6 @@ def bands(results, ax=None, log: bool | str = "auto", variable: str = "margin", 
     if several:
         handles[-1].set_label("median (box 25–75 %, whiskers 5–95 %)")
     handles.append(interval_handle())
-    unconverged = any((~np.isfinite(v)).any() for v in values)
     if unconverged:
         handles.append(not_converged_line(ax, level))
         handles[-1].set_label("not converged (% of images above)")
@@ -141,10 +142,8 @@ def bands(results, ax=None, log: bool | str = "auto", variable: str = "margin", 
     units = "pixels in [0, 1]" if units.startswith("pixel") else units
     name = "refined margin" if variable == "margin_refined" else "margin"
     ax.set_ylabel(f"{name} ‖δ‖₂" + (f" ({units})" if units else ""))
-    if several:   # above the axes: side-by-side boxes leave no free corner
-        ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(0, 1.01), ncol=2, frameon=False)
-    else:
-        ax.legend(handles=handles, loc="best")
+    # above the axes: boxes and whiskers reach into every corner of the panel
+    ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(0, 1.01), frameon=False)
     return ax
 
 

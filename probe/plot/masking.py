@@ -9,7 +9,7 @@ Each takes one result, a list or a mapping {label: result} (one colour per model
 """
 from __future__ import annotations
 
-from probe.plot import labelled, style
+from probe.plot import intervals, labelled, style
 
 ATTACKS = (("one-step", "o", "--"), ("iterative", "s", "-"), ("noise", "^", ":"), ("transfer", "D", "-."))
 
@@ -37,26 +37,38 @@ def losses(results, ax=None):
 
 @style.styled
 def accuracies(results, ax=None):
-    """Accuracy against the radius: one-step vs iterative PGD vs random noise (vs transfer)."""
+    """Accuracy against the radius: one-step vs iterative PGD vs random noise (vs transfer), each
+    with its 95 % Wilson band from the per-sample outcomes; the clean accuracy dotted, n in the legend."""
     if ax is None:
         _, ax = style.new_axes()
     models = labelled(results)
     for i, (label, ds) in enumerate(models):
-        series = {"one-step": ds["accuracy"].values[:, 0], "iterative": ds["accuracy"].values[:, -1],
-                  "noise": ds["noise_accuracy"].values}
+        color = style.color(i)
+        outcomes = {"one-step": ("accuracy", "correct", "finite", 0),
+                    "iterative": ("accuracy", "correct", "finite", -1),
+                    "noise": ("noise_accuracy", "noise_correct", "noise_finite", None)}
         if "transfer_accuracy" in ds:
-            series["transfer"] = ds["transfer_accuracy"].values
+            outcomes["transfer"] = ("transfer_accuracy", "transfer_correct", "transfer_finite", None)
         for name, marker, line in ATTACKS:
-            if name in series:
-                text = f"PGD-{int(ds['steps'].values[-1])}" if name == "iterative" else name
-                ax.plot(ds["radius"].values, series[name], marker=marker, ms=3, ls=line, color=style.color(i),
-                        label=f"{label}: {text}" if label else text)
-        ax.axhline(float(ds["clean_accuracy"]), color=style.color(i), lw=0.6, ls=":")
+            if name not in outcomes:
+                continue
+            accuracy, correct, finite, steps = outcomes[name]
+            cells = {} if steps is None else {"steps": steps}
+            text = f"PGD-{int(ds['steps'].values[-1])}" if name == "iterative" else name
+            ax.plot(ds["radius"].values, ds[accuracy].isel(cells).values, marker=marker, ms=3, ls=line, color=color,
+                    label=f"{label}: {text}" if label else text)
+            intervals.band(ax, ds["radius"].values, *intervals.wilson_percent(
+                *(ds[v].isel(cells).transpose("radius", "sample").values for v in (correct, finite))), color)
+        ax.axhline(float(ds["clean_accuracy"]), color=color, lw=0.6, ls=":")
+        ax.plot([], [], color=color, lw=0.6, ls=":",
+                label=f"{label + ': ' if label else ''}clean, n = {ds.sizes['sample']}")
     ax.set_xlabel(f"radius ({models[0][1].attrs.get('param_norm', 'l2')}; noise: the attack's L2 norm)")
     ax.set_ylabel("accuracy (%)")
     ax.set_ylim(-3, 103)
     ax.set_title("attacks should beat noise; iterative beats one-step")
-    ax.legend(fontsize=6)
+    handles, _ = ax.get_legend_handles_labels()
+    ax.legend(handles=[*handles, intervals.band_handle()], fontsize=6, loc="upper left",
+              bbox_to_anchor=(1.01, 1.0))   # beside the panel: the bands fill it
     return ax
 
 

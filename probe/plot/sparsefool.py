@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 
 from probe.errors import ParameterError
-from probe.plot import labelled, style
+from probe.plot import intervals, labelled, style
 from probe.results import class_label
 from probe.sparsefool import summary
 
@@ -94,35 +95,46 @@ def examples(ds, ax=None, n: int = 6):
 
 @style.styled
 def histogram(results, ax=None, label: str | None = None, bins: int = 30):
-    """Distribution of the perturbed-pixel percentage over the fooled images, median dashed; several
-    results (list or dict label → result) as outlined histograms on shared bins."""
+    """Distribution of the perturbed-pixel percentage over the fooled images; the median dashed with
+    its 95 % order-statistic interval shaded, and the fooling rate with its Wilson interval and n
+    in the legend (`probe.sparsefool.summary`).  Several results (list or dict label → result):
+    outlined histograms on shared bins, one colour each."""
     if ax is None:
         _, ax = style.new_axes()
     models = labelled(results)
     if label is not None and len(models) == 1:
         models = [(label, models[0][1])]
-    shares = [ds["perturbed_pixel_fraction"].values[ds["fooled"].values.astype(bool)] for _, ds in models]
+    numbers = [summary(ds) for _, ds in models]
+    finite = [~ds["non_finite"].values.astype(bool) for _, ds in models]
+    shares = [ds["perturbed_pixel_fraction"].values[ds["fooled"].values.astype(bool) & keep]
+              for (_, ds), keep in zip(models, finite)]
     pooled = np.concatenate(shares)
     edges = np.histogram_bin_edges(pooled if pooled.size else [0.0, 1.0], bins=bins)
-    handles = []
-    for i, ((name, ds), share) in enumerate(zip(models, shares)):
+    several = len(models) > 1
+    handles, spans = [], []
+    for i, ((name, ds), share, found) in enumerate(zip(models, shares, numbers)):
         color = style.color(i)
-        rate = summary(ds)["fooling_rate"]
-        text = f"fooled {rate:.0f} % of {ds.sizes['sample']}"
-        several = len(models) > 1
+        rate = intervals.estimate(found, "fooling_rate")
+        text = f"fooled {intervals.text(rate, '.3g', ' %')} of n = {int(finite[i].sum())}"
         ax.hist(share, bins=edges, color=color, alpha=0.35 if several else 0.8, histtype="stepfilled",
                 edgecolor=color, linewidth=0.8)
-        handles.append(Line2D([], [], color=color, lw=6, alpha=0.6, label=f"{name}: {text}" if name else text))
+        handles.append(Patch(color=color, alpha=0.6, label=f"{name}: {text}" if name else text))
         if len(share):
-            median = float(np.median(share))
-            ax.axvline(median, color=color if several else "black", ls="--", lw=0.8)
-            handles.append(Line2D([], [], color=color if several else "black", ls="--", lw=0.8,
-                                  label=f"median {median:.2g} %"))
+            median = intervals.estimate(dict(found, samples=len(share)), "median_perturbed_pixels")
+            marked = color if several else "black"
+            ax.axvline(median.value, color=marked, ls="--", lw=0.8)
+            spans.append((median, marked))
+            handles.append(Line2D([], [], color=marked, ls="--", lw=0.8,
+                                  label=f"median {intervals.text(median, '.2g', ' %')} of {median.n} fooled"))
+    low, high = ax.get_xlim()
+    for median, marked in spans:   # an end at ±inf (too few fooled images) reaches the edge of the axes
+        ax.axvspan(max(median.low, low), min(median.high, high), color=marked, alpha=intervals.BAND_ALPHA, lw=0)
+    ax.set_xlim(low, high)
+    if spans:
+        handles.append(intervals.band_handle("order statistics", of="the median"))
     ax.set_xlabel("perturbed pixels (% of the image)")
     ax.set_ylabel("fooled images")
-    ax.legend(handles=handles, loc="upper right")
-    if len(models) == 1:
-        ax.set_title("SparseFool sparsity")
+    ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(0, 1.01), frameon=False)   # above: bars stay clear
     return ax
 
 

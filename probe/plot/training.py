@@ -40,5 +40,6 @@ def curves(results, ax=None, label: str | None = None):
         handles.append(Line2D([], [], ls=":", color=style.color(2), label="training loss"))
     else:
         handles += [Line2D([], [], color="0.3", ls="--", label="train"), Line2D([], [], color="0.3", label="test")]
-    ax.legend(handles=handles, loc="center right")
+    # above the panel: the curves cross it
+    ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(0, 1.01), frameon=False)
     return ax

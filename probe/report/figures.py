@@ -58,6 +58,14 @@ def _corruptions(results: Results):
     return axes[0]
 
 
+def _sparsefool(results: Results):
+    """One histogram per model, named in its legend (above the panel, where a title would go)."""
+    axes = _panels(len(results))
+    for ax, (label, ds) in zip(axes, results.items()):
+        histogram(ds, ax=ax, label=label if len(results) > 1 else None)
+    return axes[0]
+
+
 def _flatness(results: Results):
     if all("flatness" in ds for ds in results.values()):
         return curves(results, ax=_panels(1)[0])
@@ -68,7 +76,7 @@ DRAW: dict[str, Callable[[Results], object]] = {
     "evaluate": _evaluate,
     "pipeline": lambda results: scalings(_one(results), ax=_panels(1)[0]),
     "masking": lambda results: overview(_one(results), ax=_panels(2)),
-    "sparsefool": lambda results: _side_by_side(lambda ds, ax: histogram(ds, ax=ax), results)[0],
+    "sparsefool": _sparsefool,
     "margins": lambda results: bands(_one(results), ax=_panels(1)[0]),
     "lp": lambda results: _side_by_side(lambda ds, ax: lp_heatmap(ds, ax=ax), results)[0],
     "corruptions": _corruptions,
