@@ -37,11 +37,12 @@ Resumable (training checkpoints every epoch, margins in chunks).  Writes in DIR:
 `VARIANT.history.nc` (trained variants), `VARIANT.nc` (margins, attributes `variant`,
 `model_label`, `test_accuracy`), `VARIANT.first_layer.nc` (`energy(stage, dct_row, dct_col)`,
 `gradient_share(subspace, sample)`), `summary.nc` (every measured variant) and the figure
-`low_pass_invariance.pdf` (`figures.low_pass_invariance`).
+`low_pass_invariance.pdf` and `.png` (`figures.low_pass_invariance`).
 """
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 import dataclasses
 import math
 from pathlib import Path
@@ -352,7 +353,7 @@ def report(table: xr.Dataset, found: dict[str, tuple[xr.Dataset, xr.Dataset]]) -
     return "\n".join(lines)
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("runs/low_pass_invariance"))
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
@@ -362,7 +363,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=200, help="test images per margin sweep")
     parser.add_argument("--low-pass", type=int, default=14, help="B of the low-pass (keeps B×B DCT coefficients)")
     parser.add_argument("--decay-factor", type=float, default=10.0, help="weight decay of `weight_decay` / the recipe's")
-    args = thesis.parse(parser)
+    args = thesis.parse(parser, argv=argv)
     train_full, test_full = thesis.fashion_mnist(args.data)
     transform = transforms(args.low_pass)["low_pass"]
     setting = Setting(args, thesis.subset(thesis.variant(train_full, transform), args.train_n, args.seed),

@@ -83,12 +83,14 @@ def shared_subspace_medians(model: torch.nn.Module, test: SyntheticDataset, dime
                                "units": "L2"})
 
 
-def build(name: str, dim: int, seed: int, init: str) -> torch.nn.Module:
+def build(name: str, dim: int, seed: int, init: str, **sizes: int) -> torch.nn.Module:
     """The MLP or the logistic regression (two logits) for D-vectors, seeded; `init` 'he' replaces
-    PyTorch's default initialisation by He-normal weights and zero biases."""
+    PyTorch's default initialisation by He-normal weights and zero biases; `sizes` (the MLP's
+    `width`, `depth`) replace the thesis' (quick tests only)."""
     arch, kwargs = ARCHITECTURES[name]
     torch.manual_seed(seed)
-    model = models.build(arch, in_channels=1, num_classes=2, image_size=(1, dim), mean=[0.0], std=[1.0], **kwargs)
+    model = models.build(arch, in_channels=1, num_classes=2, image_size=(1, dim), mean=[0.0], std=[1.0],
+                         **{**kwargs, **sizes})
     if init == "he":
         for layer in model.modules():
             if isinstance(layer, torch.nn.Linear):

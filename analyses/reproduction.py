@@ -8,7 +8,8 @@ the companion analyses' folders (each row names the command that writes its file
 
 - `t1/t1.nc` (`analyses.margins_synthetic`), `t2/t2.nc` (`analyses.t2_transition`);
 - `frequency/MODEL.nc` (or `frequency26/`) for MODEL ∈ standard, flipped, low_pass, adversarial
-  (`analyses.margins_frequency`); `forgetting/forgetting.nc`; `few_samples/few_samples.nc`;
+  (`analyses.margins_frequency`); `low_pass/summary.nc` (`analyses.low_pass_invariance`);
+  `forgetting/forgetting.nc`; `few_samples/few_samples.nc`;
 - `prime_primitives/NAME.nc` (`analyses.prime_primitives`, one corruption result per model);
 - `sparsefool/base.nc`, `sparsefool/random_baseline.nc` (`analyses.sparsefool_sweeps` on the
   standard LeNet); `overlap/overlap.nc` (`probe.overlap`); `lp_training/lp_*.nc`,
@@ -47,7 +48,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from analyses import ada_training, margins_synthetic, prime_primitives, t2_transition
+from analyses import ada_training, low_pass_invariance, margins_synthetic, prime_primitives, t2_transition
 from analyses.thesis import TOLERANCE
 from figures.ada_reconstruction import PUBLISHED as PUBLISHED_RECONSTRUCTION_SSIM
 from figures.lp_overlap import PUBLISHED_50 as PUBLISHED_OVERLAP_50
@@ -378,6 +379,39 @@ def frequency_rows(runs: Runs) -> list[Row]:
     return [evaluate(runs, c, m) for c, m in claims]
 
 
+def low_pass_invariance_rows(runs: Runs) -> list[Row]:
+    """Thesis Fig. 4.7 (qualitative), tested by `analyses.low_pass_invariance`: which variant of the
+    low-pass LeNet (baseline, conv1 init low-passed, stronger weight decay, the fixed low-pass input
+    front as the positive control) has non-converged margins in the removed bands."""
+    path = "low_pass/summary.nc"
+    claim = Claim("Thesis: frequency margins (DCT bands)", "training on low-passed data makes the model invariant "
+                  "(non-converged margins) in the removed bands", f"{THESIS}, Fig. 4.7", "qualitative only", None,
+                  True, "Fashion-MNIST instead of MNIST", (path,), "low_pass/low_pass_invariance.png",
+                  f"python -m analyses.low_pass_invariance --out {RUNS}/low_pass --data fashion-mnist")
+
+    def measure() -> Measured:
+        table = runs[path]
+        band, samples = int(table.attrs["low_pass"]), int(table.attrs["samples"])
+        removed = table["band_start"].values >= band
+        winners = low_pass_invariance.reproduces(table, band)
+        parts, trained_invariant = [], False
+        for variant in table["variant"].values:
+            shares = table["not_converged"].sel(variant=variant).values[removed]
+            # per band the share of `samples` images: the pooled flags over the removed bands
+            flags = np.concatenate([np.arange(samples) < round(share * samples) for share in shares])
+            unconverged = stats.percent(flags)
+            control = variant == "low_pass_input"
+            trained_invariant |= not control and unconverged.low > 50.0
+            parts.append(f"{table['model_label'].sel(variant=variant).item()}: not converged in the removed bands "
+                         f"{shown_n(unconverged, ' %')}")
+        trained_winners = [w for w in winners if w != "low_pass_input"]
+        text = "; ".join(parts) + f"; non-converged median in every removed band: {', '.join(winners) or 'none'}"
+        # the claim is about training: the fixed front is invariant by construction (the control)
+        return Measured(text, full=trained_invariant, direction=bool(trained_winners))
+
+    return [evaluate(runs, claim, measure)]
+
+
 def forgetting_rows(runs: Runs) -> list[Row]:
     """Thesis Fig. 4.8 (qualitative): the high-band margins grow after fine-tuning on low-pass images
     only and come back down after fine-tuning on both again."""
@@ -683,7 +717,7 @@ def ada_rows(runs: Runs) -> list[Row]:
     return rows
 
 
-SECTIONS = (t1_rows, t2_rows, frequency_rows, forgetting_rows, few_samples_rows, prime_rows, sparsefool_rows,
+SECTIONS = (t1_rows, t2_rows, frequency_rows, low_pass_invariance_rows, forgetting_rows, few_samples_rows, prime_rows, sparsefool_rows,
             lp_rows, ada_rows)
 
 

@@ -15,7 +15,7 @@ phase at a learning rate near 0.1, while the same seed fits (100 %) when the sch
 Hence several seeds, and a model is measured only when it fits.
 
     python -m analyses.t2_transition --out DIR [--epsilons 0 0.1 ... 1.0] [--seeds 0 1 2] [--epochs 500]
-                                     [--fit-threshold 99] [--only-unfit]
+                                     [--fit-threshold 99] [--only-unfit] [--width 500] [--depth 10]
 
 A model *fits* when its final training accuracy reaches `--fit-threshold` (%): only fitted models
 are measured (a model that has not separated its own training set has no boundary to compare with
@@ -38,13 +38,14 @@ a subset, e.g. one per process; every run assembles all the runs found in DIR). 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
 from analyses import thesis
-from analyses.margins_synthetic import build
+from analyses.margins_synthetic import ARCHITECTURES, build
 from figures.t2_transition import draw
 from figures import common
 from probe import results, stats
@@ -90,9 +91,9 @@ def measure(epsilon: float, seed: int, args: argparse.Namespace) -> None:
               seed=args.seed)
     train_set, test_set = data.split(args.train_n)
     prefix = stem(args.out, epsilon, seed)
-    model = build("mlp", args.dim, seed, args.init)
+    model = build("mlp", args.dim, seed, args.init, width=args.width, depth=args.depth)
     recipe = thesis.SYNTHETIC.scaled(epochs=args.epochs)
-    print(f"--- ε = {epsilon:g}, seed {seed}: {recipe}, init {args.init}", flush=True)
+    print(f"--- ε = {epsilon:g}, seed {seed}: {recipe}, init {args.init}, MLP {args.depth}×{args.width}", flush=True)
     history = thesis.train(model, train_set, test_set, Path(f"{prefix}.pt"), recipe, seed=seed,
                            log=lambda line: print(f"ε={epsilon:g} seed {seed}: {line}", flush=True))
     if not fits(history, args.fit_threshold):
@@ -200,7 +201,7 @@ def report(table: xr.Dataset, rho: float) -> str:
               f"along u2 ≈ ρ/4 = {rho / 4:g} below, large above; test accuracy 100 %")
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("runs/t2_transition"))
     parser.add_argument("--epsilons", type=float, nargs="+", default=list(EPSILONS))
@@ -219,7 +220,11 @@ def main() -> None:
     parser.add_argument("--train-n", type=int, default=10_000)
     parser.add_argument("--test-n", type=int, default=1_000)
     parser.add_argument("--epochs", type=int, default=thesis.SYNTHETIC.epochs)
-    args = thesis.parse(parser)
+    parser.add_argument("--width", type=int, default=ARCHITECTURES["mlp"][1]["width"],
+                        help="hidden units per layer of the MLP (the thesis' 500; smaller only for quick tests)")
+    parser.add_argument("--depth", type=int, default=ARCHITECTURES["mlp"][1]["depth"],
+                        help="hidden layers of the MLP (the thesis' 10)")
+    args = thesis.parse(parser, argv=argv)
     for epsilon in args.epsilons:
         if args.only_unfit and fitted_at(args.out, epsilon, args.fit_threshold):
             print(f"ε = {epsilon:g}: seed(s) {fitted_at(args.out, epsilon, args.fit_threshold)} fit already, skipped")

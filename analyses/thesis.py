@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Callable
 
@@ -196,12 +197,13 @@ def compare(rows: list[tuple[str, float, float | None]], headers: tuple[str, str
     return format_table([*headers, "published", "ours / published", f">{TOLERANCE:.0%}"], table)
 
 
-def parse(parser: argparse.ArgumentParser, margins: bool = True) -> argparse.Namespace:
+def parse(parser: argparse.ArgumentParser, margins: bool = True,
+          argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Add the options every reproduction shares (`--seed`; `--max-iter` of DeepFool where margins
-    are measured), parse the command line and create `--out`."""
+    are measured), parse `argv` (default: the command line) and create `--out`."""
     if margins:
         parser.add_argument("--max-iter", type=int, default=100, help="DeepFool steps")
     parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     return args

@@ -7,12 +7,13 @@ band at initialisation (dashed) and after training (solid); the removed bands ar
 Reads what `python -m analyses.low_pass_invariance --out DIR` wrote: one margins result per variant
 (`probe='margins'`, attributes `variant` and `model_label`) and `summary.nc`
 (`band_energy_share(variant, stage, subspace)`, attribute `low_pass`).  Writes
-`low_pass_invariance.pdf`:
+`low_pass_invariance.pdf` and `.png`:
 
     python -m figures.low_pass_invariance DIR [--out DIR] [--format pdf|png|svg]
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -62,9 +63,9 @@ def draw(folder: Path) -> dict:
     return {"low_pass_invariance": figure}
 
 
-def render(folder: Path, out: Path | None = None, fmt: str = "pdf") -> list[Path]:
-    """Save the figure of `folder` into `out` (default: the same folder)."""
-    return common.render(draw, folder, out, fmt)
+def render(folder: Path, out: Path | None = None, formats: Sequence[str] = common.ANALYSIS_FORMATS) -> list[Path]:
+    """Save the figure of `folder` into `out` (default: the same folder) in every format."""
+    return common.render(draw, folder, out, formats)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from probe.corruptions.registry import CORRUPTIONS
 from probe.corruptions.summaries import summarize
 from probe.data import get_batch, load
 from probe.errors import ProbeWarning
+from probe.spectral import dct_diagonal_blocks
 
 
 def verdicts(rows: list[reproduction.Row], section: str) -> dict[str, str]:
@@ -49,6 +50,27 @@ def write_t2(folder, cells: dict[float, tuple[float, float, float]]) -> None:
                         "train_accuracy": ("epsilon", [cells[e][2] for e in epsilons])},
                        coords={"epsilon": epsilons, "subspace": ["u1", "u2"], "sample": np.arange(21)})
     results.save(table, folder / "t2" / "t2.nc")
+
+
+def write_low_pass(folder, removed_not_converged: dict[str, float], samples: int = 40) -> None:
+    """`summary.nc` as `analyses.low_pass_invariance` writes it: variant → share of the images not
+    converged in every removed band (all converge in the kept ones; median +inf where most do not)."""
+    names, starts = list(removed_not_converged), dct_diagonal_blocks((1, 28, 28)).starts[:, 0]
+    removed = starts >= 14
+    not_converged = np.array([np.where(removed, removed_not_converged[v], 0.0) for v in names])
+    median = np.where(not_converged > 0.5, math.inf, 1.0)
+    per_band = ("variant", "subspace")
+    table = xr.Dataset({"median": (per_band, median), "median_low": (per_band, 0.9 * median),
+                        "median_high": (per_band, np.where(not_converged > 0.3, math.inf, 1.1)),
+                        "not_converged": (per_band, not_converged),
+                        "gradient_share": (per_band, np.full(median.shape, 0.1)),
+                        "band_energy_share": (("variant", "stage", "subspace"), np.full((len(names), 2, 21), 1 / 21)),
+                        "removed_energy_share": (("variant", "stage"), np.full((len(names), 2), 0.5)),
+                        "test_accuracy": ("variant", np.full(len(names), 85.0))},
+                       coords={"variant": names, "stage": ["init", "trained"], "subspace": np.arange(21),
+                               "band_start": ("subspace", starts), "model_label": ("variant", [f"{v} label" for v in names])},
+                       attrs={"low_pass": 14, "samples": samples, "zero_gradient": 1e-5, "least_removed_share": 0.008})
+    results.save(table, folder / "low_pass" / "summary.nc")
 
 
 def write_corruptions(path, clean: float, corrupted: float, n: int = 1000) -> None:
@@ -103,6 +125,28 @@ def test_t2_one_row_per_epsilon_with_regime_checks(tmp_path):
     assert by_epsilon["T2, ε = 1"] == "qualitatively"
     assert by_epsilon["T2, ε = 0.5"].startswith("pending (run: `python -m analyses.t2_transition")
     assert len(by_epsilon) == 11
+
+
+def test_low_pass_invariance_row_counts_trained_variants_not_the_control(tmp_path):
+    claim = "training on low-passed data makes the model invariant (non-converged margins) in the removed bands"
+    section = "Thesis: frequency margins (DCT bands)"
+    assert verdicts(reproduction.collect(tmp_path), section)[claim].startswith(
+        "pending (run: `python -m analyses.low_pass_invariance --out $RUNS/low_pass --data fashion-mnist`)")
+    write_low_pass(tmp_path, {"baseline": 0.0, "weight_decay": 0.9, "low_pass_input": 1.0})
+    row = next(r for r in reproduction.collect(tmp_path) if r.claim.claim == claim)
+    assert row.verdict == "reproduced" and row.claim.figure == "low_pass/low_pass_invariance.png"
+    parts = row.measured.text.split("; ")
+    assert parts[0] == "baseline label: not converged in the removed bands 0 [0, 1.353] % (n = 280)"   # Wilson: 1.96² / (280 + 1.96²)
+    assert parts[1].startswith("weight_decay label: not converged in the removed bands 90 [")
+    assert parts[3] == "non-converged median in every removed band: weight_decay, low_pass_input"
+    # only the fixed front (invariant by construction) does not reproduce the claim about training
+    write_low_pass(tmp_path, {"baseline": 0.0, "low_pass_input": 1.0})
+    row = next(r for r in reproduction.collect(tmp_path) if r.claim.claim == claim)
+    assert row.verdict == "not" and row.measured.text.endswith("every removed band: low_pass_input")
+    # most images not converged in some removed bands only: the median is finite in the others
+    write_low_pass(tmp_path, {"baseline": 0.45, "low_pass_input": 1.0})
+    row = next(r for r in reproduction.collect(tmp_path) if r.claim.claim == claim)
+    assert row.verdict == "not"
 
 
 def test_overlap_radii_from_the_real_probe_reproduce_the_published_points(tmp_path):
