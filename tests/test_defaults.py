@@ -40,7 +40,8 @@ def drift(parser: argparse.ArgumentParser, run) -> list[str]:
         if isinstance(ours, (list, tuple)) and isinstance(theirs, (list, tuple)):
             ours, theirs = list(ours), list(theirs)
         if ours != theirs or type(ours) is not type(theirs):
-            found.append(f"--{action.dest.replace('_', '-')}: command {action.default!r}, library {defaults[action.dest]!r}")
+            option = f"--{action.dest.replace('_', '-')}"
+            found.append(f"{option}: command {action.default!r}, library {defaults[action.dest]!r}")
     return found
 
 
