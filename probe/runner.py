@@ -1,11 +1,16 @@
 """The one runner every probe uses: samples, device, model checks, chunks, provenance, resume.
 
-A probe's `run(...)` describes its computation and hands it here:
+A probe's `run(...)` describes its computation and hands it here with the shared execution
+options (`probe.execution.Execution`) it was given:
 
-    runner.run("margins", model, data, compute, options=..., n=..., seed=..., out=...)
+    runner.run("margins", model, data, plan, **execution)
 
-`compute(chunk)` gets a `Chunk` (dataset indices, images and labels on the device, the
-working-batch cap) and returns an `xr.Dataset` over `sample`.  The runner
+`plan` is a `Plan` (the per-chunk `compute`, the options to record, `finalize`, the memory cost
+of a row, the chunk size), or a function making one from the `Context` the runner resolved
+(dataset, selected samples, device, first images, activation size, memory budget), so that no
+probe resolves data, devices or budgets itself.  `compute(chunk)` gets a `Chunk` (dataset
+indices, images and labels on the device, the working-batch cap) and returns an `xr.Dataset`
+over `sample`.  The runner
 
 - resolves the data (a dataset or a spec for `probe.data.load`), selects the samples
   (`indices`, or `n` seeded ones, sorted) and moves the model to the device (the model's own
@@ -26,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -47,6 +53,7 @@ from probe import distributed, memory, ranges, results
 from probe import progress as progress_sinks
 from probe.data import inputs
 from probe.errors import DataError, ModelError, ParameterError, ProbeWarning, ResumeError, ShapeError
+from probe.execution import PER_SAMPLE, Execution, Unpack, check, complete
 from probe.logits import classify, finite_rows
 from probe.models import model_identity, normalization_of, outputs
 from probe.params import eval_mode, model_device
@@ -157,12 +164,72 @@ def check_model(model: nn.Module, x: torch.Tensor, labels: np.ndarray, indices: 
 # ----------------------------------------------------------------------------- the run
 
 @dataclasses.dataclass
-class _Setup:
+class Context:
+    """What the runner has resolved before a probe plans its computation (`Prepare`): the
+    dataset, the selected samples, the device (the model is on it, checked), the first selected
+    images, and, measured when first asked for, the activation size and the memory budget."""
+
+    model: nn.Module
     dataset: Any
-    indices: np.ndarray
+    indices: np.ndarray        # the selected dataset indices, in run order
     device: torch.device
+    seed: int
+    head: tuple[torch.Tensor, torch.Tensor]   # images (CPU, [0, 1]) and labels of the first selected samples
+    max_memory: str | int | None = None
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of the images."""
+        return tuple(self.head[0].shape[1:])
+
+    @functools.cached_property
+    def activation_bytes(self) -> int:
+        """Activations of the model for one image (`probe.memory.activation_bytes`), in bytes."""
+        return memory.activation_bytes(self.model, self.head[0][:1].to(self.device))
+
+    @functools.cached_property
+    def memory_budget(self) -> int:
+        """Bytes the working batch may use on the device (`probe.memory.budget` of `max_memory`)."""
+        return memory.budget(self.device, self.max_memory)
+
+
+@dataclasses.dataclass
+class Plan:
+    """A probe's computation as the runner needs it."""
+
+    compute: Compute
+    options: dict[str, Any]          # the probe's own options: `param_<name>` attributes, part of the identity
+    finalize: Finalize | None = None  # summary variables of the merged result (a pure function of it)
+    row_cost: float = 1.0            # memory of one working-batch row, in activations of one image
+    chunk_size: int | None = 64      # samples per stored chunk (None: one chunk), never the device's choice
+    batch_size: int = 128            # working batch when `batch_size` is not given
+
+    def __post_init__(self) -> None:
+        if self.chunk_size is not None and self.chunk_size < 1:
+            raise ParameterError(f"chunk size must be positive, got {self.chunk_size}")
+
+
+Prepare = Callable[[Context], Plan]   # a plan that depends on the data or the device
+
+
+@dataclasses.dataclass
+class _Setup:
+    context: Context
+    plan: Plan
     attrs: dict[str, Any]
     identity: dict[str, Any]
+
+    @property
+    def dataset(self) -> Any:
+        return self.context.dataset
+
+    @property
+    def indices(self) -> np.ndarray:
+        return self.context.indices
+
+    @property
+    def device(self) -> torch.device:
+        return self.context.device
 
 
 def resolve_data(data, split: str = "test"):
@@ -208,8 +275,8 @@ def select(size: int, n: int | None, indices, seed: int) -> np.ndarray:
     return chosen
 
 
-def _setup(probe: str, model: nn.Module, data, options: dict, n, indices, seed: int, device,
-           chunk_size: int | None, shard: tuple[int, int] | None) -> _Setup:
+def _setup(probe: str, model: nn.Module, data, plan: Plan | Prepare, n, indices, seed: int, device,
+           max_memory, shard: tuple[int, int] | None) -> _Setup:
     dataset = resolve_data(data)
     chosen = select(len(dataset), n, indices, seed)
     device = distributed.start(torch.device(device) if device is not None else model_device(model))
@@ -225,11 +292,14 @@ def _setup(probe: str, model: nn.Module, data, options: dict, n, indices, seed: 
         check_model(model, x[:CHECK_IMAGES].to(device), labels, chosen)
         if inputs.labels_given(dataset):
             warn_if_inaccurate(model, x.to(device), y)
+    context = Context(model, dataset, chosen, device, seed, (x, y), max_memory)
+    if not isinstance(plan, Plan):
+        plan = plan(context)
     data_identity = dict(datasets.identity(dataset), **inputs.description(dataset),
                          data_fingerprint=datasets.selection_fingerprint(dataset, chosen))
     normalization = normalization_of(outputs.unwrap(model))
-    attrs = results.provenance(probe, options, model_identity=model_identity(model), data_identity=data_identity,
-                               seed=seed, samples=len(chosen), device=device)
+    attrs = results.provenance(probe, plan.options, model_identity=model_identity(model),
+                               data_identity=data_identity, seed=seed, samples=len(chosen), device=device)
     attrs.update(input_normalization="none" if normalization is None else
                  f"mean {','.join(f'{v:g}' for v in normalization[0])} std {','.join(f'{v:g}' for v in normalization[1])}",
                  pixel_units=PIXEL_UNITS)
@@ -244,73 +314,65 @@ def _setup(probe: str, model: nn.Module, data, options: dict, n, indices, seed: 
         identity["data_sha256"] = attrs["data_sha256"]
     identity.update({k: v for k, v in attrs.items() if k.startswith(results.PARAMETER_PREFIX)})
     identity["samples_sha256"] = hashlib.sha256(chosen.tobytes()).hexdigest()
-    identity["chunk_size"] = int(chunk_size or len(chosen))
+    identity["chunk_size"] = int(plan.chunk_size or len(chosen))
     if shard is not None:
         identity["shard"] = f"{shard[0]}/{shard[1]}"
-    return _Setup(dataset, chosen, device, attrs, identity)
+    return _Setup(context, plan, attrs, identity)
 
 
-def run(probe: str, model: nn.Module, data, compute: Compute, *, options: dict[str, Any], n: int | None = None,
-        indices=None, seed: int = 0, device: torch.device | str | None = None, batch_size: int | None = None,
-        default_batch_size: int = 128, chunk_size: int | None = 64, out: str | os.PathLike | None = None,
-        resume: bool = False, progress=None, finalize: Finalize | None = None,
-        max_memory: str | int | None = None, row_cost: float = 1.0, shard: str | tuple[int, int] | None = None
-        ) -> xr.Dataset:
-    """Run `compute` chunk by chunk over the selected samples and return the finished result.
+def run(probe: str, model: nn.Module, data, plan: Plan | Prepare, **execution: Unpack[Execution]) -> xr.Dataset:
+    """Run a probe's `plan` chunk by chunk over the selected samples and return the finished result.
 
-    `options` are the probe's own options (recorded as `param_<name>` attributes and part of
-    the run's identity); `chunk_size=None` runs every sample in one chunk; `finalize` adds
-    summary variables to the merged result (a pure function of it, so that `probe.merge` can
-    apply it to shards).  The working batch is `batch_size` (else `default_batch_size`), capped
-    so that `row_cost` activations of one image per row fit the memory budget (`max_memory`,
-    see `probe.memory`); an out-of-memory error halves it and reruns the chunk.  Under torchrun
-    the chunks are shared among the ranks (`out` is needed: they meet in `OUT.parts/`);
+    `plan` is a `Plan`, or a `Prepare` function that makes one from the `Context` the runner
+    resolved (data, selected samples, device, first images, activation size) when the plan
+    depends on them.  `execution` holds the shared options (`probe.execution.Execution`, which
+    documents each).  The working batch is `batch_size` (else the plan's), capped so that
+    `plan.row_cost` activations of one image per row fit the memory budget (`max_memory`, see
+    `probe.memory`); an out-of-memory error halves it and reruns the chunk.  Under torchrun the
+    chunks are shared among the ranks (`out` is needed: they meet in `OUT.parts/`);
     `shard='I/N'` computes only the chunks c with c mod N = I into a shard file for `probe.merge`.
-    `progress` (True, False/None, a callable or a `probe.progress` sink) counts samples; a
-    probe's `compute` reports work inside a chunk through `chunk.progress`, the rest of the chunk
-    is counted when it is finished.  See the module docstring for the rest.
+    `progress` counts samples; a probe's `compute` reports work inside a chunk through
+    `chunk.progress`, the rest of the chunk is counted when it is finished.  See the module
+    docstring for the rest.
     """
-    check_batch_size(batch_size)
-    ranges.check(seed=(seed, ranges.SEED), n=(n, ranges.integer(1)))
+    settings = check(run, execution)
+    check_batch_size(settings["batch_size"])
+    ranges.check(seed=(settings["seed"], ranges.SEED), n=(settings["n"], ranges.integer(1)))
+    out = settings["out"]
     check_output(out)
-    shard = distributed.parse_shard(shard)
-    if chunk_size is not None and chunk_size < 1:
-        raise ParameterError(f"chunk size must be positive, got {chunk_size}")
+    shard = distributed.parse_shard(settings["shard"])
     if model is None:
         raise ModelError(f"probe '{probe}' needs a model")
     model = classifier(model)
+    device = settings["device"]
     device = distributed.start(torch.device(device) if device is not None else model_device(model))
     rank, ranks = distributed.world()
     if out is None and (shard is not None or ranks > 1):
         raise ParameterError("a sharded or multi-process run needs a result file (out=, --out): its parts meet there")
     with RunLock(out) if out is not None and rank == 0 else contextlib.nullcontext():   # rank 0 speaks for all
-        return _run(probe, model, data, compute, options=options, n=n, indices=indices, seed=seed, device=device,
-                    batch_size=batch_size, default_batch_size=default_batch_size, chunk_size=chunk_size, out=out,
-                    resume=resume, progress=progress, finalize=finalize, max_memory=max_memory, row_cost=row_cost,
-                    shard=shard)
+        return _run(probe, model, data, plan, dict(settings, device=device, shard=shard))
 
 
-def _run(probe: str, model: nn.Module, data, compute: Compute, *, options: dict[str, Any], n: int | None, indices,
-         seed: int, device: torch.device, batch_size: int | None, default_batch_size: int, chunk_size: int | None,
-         out: str | os.PathLike | None, resume: bool, progress: Callable[[int], None] | None,
-         finalize: Finalize | None, max_memory: str | int | None, row_cost: float,
-         shard: tuple[int, int] | None) -> xr.Dataset:
+def _run(probe: str, model: nn.Module, data, plan: Plan | Prepare, settings: dict[str, Any]) -> xr.Dataset:
     """`run` once its arguments are checked and, with `out`, its lock is held."""
     rank, ranks = distributed.world()
-    setup = _setup(probe, model, data, options, n, indices, seed, device, chunk_size, shard)
+    out, shard, progress = settings["out"], settings["shard"], settings["progress"]
+    setup = _setup(probe, model, data, plan, settings["n"], settings["indices"], settings["seed"],
+                   settings["device"], settings["max_memory"], shard)
     size = int(setup.identity["chunk_size"])
     chunks = [setup.indices[i:i + size] for i in range(0, len(setup.indices), size)]
     ours = [c for c in range(len(chunks)) if shard is None or c % shard[1] == shard[0]]
     store = ChunkStore(out, setup.identity, chunks) if out is not None else None
     if store is not None:
-        finished = store.open(resume) if rank == 0 else None
+        finished = store.open(settings["resume"]) if rank == 0 else None
         distributed.barrier()
         if rank != 0 and not store.folder.is_dir():
             finished = results.load(out)   # rank 0 found this run complete in `out`
         if finished is not None:
             return finished
-    cap = _working_batch(model, setup, batch_size or default_batch_size, max_memory, row_cost)
+    cap = _working_batch(setup, settings["batch_size"] or setup.plan.batch_size)
     setup.attrs.update(batch_size=cap)
+    compute = setup.plan.compute
     in_memory: list[xr.Dataset] = []
     sink = progress_sinks.resolve(progress, probe, sum(len(chunks[c]) for c in ours[rank::ranks]))
     with eval_mode(model):
@@ -339,18 +401,17 @@ def _run(probe: str, model: nn.Module, data, compute: Compute, *, options: dict[
                          samples_sha256=setup.identity["samples_sha256"], chunk_size=size)
             ds = fold(parts, attrs, None, out, store)
         else:
-            ds = fold(parts, setup.attrs, finalize, out, store)
+            ds = fold(parts, setup.attrs, setup.plan.finalize, out, store)
         distributed.barrier()
         return ds
 
 
-def _working_batch(model: nn.Module, setup: "_Setup", requested: int, max_memory, row_cost: float) -> int:
+def _working_batch(setup: _Setup, requested: int) -> int:
     """The requested working batch, capped by the memory budget of the device."""
-    x, _ = datasets.get_batch(setup.dataset, setup.indices[:1])
-    row_bytes = row_cost * memory.activation_bytes(model, x.to(setup.device))
-    budget = memory.budget(setup.device, max_memory)
-    setup.attrs.update(memory_budget=int(budget), memory_measure=memory.measure(model))
-    return memory.working_batch(budget, row_bytes, int(requested))
+    context = setup.context
+    row_bytes = setup.plan.row_cost * context.activation_bytes
+    setup.attrs.update(memory_budget=int(context.memory_budget), memory_measure=memory.measure(context.model))
+    return memory.working_batch(context.memory_budget, row_bytes, int(requested))
 
 
 def _compute_chunk(compute: Compute, setup: "_Setup", indices: np.ndarray, number: int,
@@ -384,16 +445,19 @@ def _compute_chunk(compute: Compute, setup: "_Setup", indices: np.ndarray, numbe
     return part, cap, reported
 
 
-def run_once(probe: str, compute: Callable[[], xr.Dataset], *, options: dict[str, Any], seed: int | None = None,
-             device: torch.device | str | None = None, model: nn.Module | None = None,
-             data_identity: dict[str, Any] | None = None, out: str | os.PathLike | None = None) -> xr.Dataset:
-    """A probe without dataset samples (`overlap`): one computation, the same provenance and saving."""
+def run_once(probe: str, compute: Callable[[], xr.Dataset], *, options: dict[str, Any],
+             model: nn.Module | None = None, data_identity: dict[str, Any] | None = None,
+             **execution: Unpack[Execution]) -> xr.Dataset:
+    """A probe without dataset samples (`overlap`): one computation, the same provenance and saving.
+    Of the execution options it takes `seed`, `device` (both recorded) and `out`."""
+    settings = complete(check(run_once, execution, excluded=PER_SAMPLE))
+    out = settings["out"]
     check_output(out)
     start = time.perf_counter()
     ds = compute()
     ds.attrs["elapsed_seconds"] = time.perf_counter() - start
     attrs = results.provenance(probe, options, model_identity=model_identity(model) if model is not None else None,
-                               data_identity=data_identity, seed=seed, device=device or "cpu")
+                               data_identity=data_identity, seed=settings["seed"], device=settings["device"] or "cpu")
     if out is not None:
         results.remove_stale_temporaries(out)
     return fold([ds], attrs, None, out, None)

@@ -57,7 +57,8 @@ def test_command_line_end_to_end(tmp_path, lenet_checkpoint, sample_test, capsys
 def test_results_do_not_depend_on_chunking(lenet, sample_test):
     probe = CorruptionProbe(lenet, ["gaussian_noise", "glass_blur", "snow"], [3])
     indices = subset_indices(len(sample_test), 3 * SEED_BLOCK, seed=1)
-    small, large = (runner.run("corruptions", lenet, sample_test, probe, options={}, indices=indices, chunk_size=size)
+    small, large = (runner.run("corruptions", lenet, sample_test, runner.Plan(probe, {}, chunk_size=size),
+                               indices=indices)
                     for size in (SEED_BLOCK, 3 * SEED_BLOCK))
     np.testing.assert_array_equal(small["correct"].values, large["correct"].values)
     block = indices[:SEED_BLOCK]

@@ -22,7 +22,7 @@ case is the prediction on `c_φ(x)`, exactly.
 from __future__ import annotations
 
 import os
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -31,8 +31,8 @@ from torch import nn
 
 from probe import memory, ranges, runner, seeding, stats
 from probe.attacks.ada import AdAResult, ada_attack, corrupt, zero_offsets
-from probe.data import get_batch
 from probe.errors import ParameterError
+from probe.execution import Execution, Unpack, check
 from probe.evaluate import accuracy_over_finite
 from probe.logits import classify
 from probe.models import model_name, weights_sha256
@@ -170,45 +170,44 @@ def _check(radius: Sequence[float], steps: int, ssim_threshold: float, examples:
     return radii
 
 
-def row_cost(model: nn.Module, net: nn.Module, x: torch.Tensor) -> float:
-    """Memory of one attacked image in units of the classifier's activations of one image (`probe.memory`):
-    the classifier's forward and backward, the corruption network's under vmap, and the image's own
-    copies of the network's weights (offsets, weights, gradients, step)."""
-    try:
-        classifier = memory.activation_bytes(model, x.to(model_device(model)))
-    except RuntimeError:
-        return 1.0   # the classifier does not take these images: the runner's model check says so next
+def row_cost(classifier_bytes: int, net: nn.Module, x: torch.Tensor) -> float:
+    """Memory of one attacked image in units of the classifier's activations of one image
+    (`classifier_bytes`, `probe.memory`): the classifier's forward and backward, the corruption
+    network's under vmap on the images `x`, and the image's own copies of the network's weights
+    (offsets, weights, gradients, step)."""
     own_weights = 4 * sum(p.numel() * p.element_size() for p in net.parameters())
-    return 3.0 + (3.0 * memory.activation_bytes(net, x.to(model_device(net))) + own_weights) / max(classifier, 1)
+    return 3.0 + (3.0 * memory.activation_bytes(net, x.to(model_device(net))) + own_weights) / max(classifier_bytes, 1)
 
 
-def run(model: nn.Module, data, *, n: int | None = None, indices=None, seed: int = 0,
-        device: torch.device | str | None = None, batch_size: int | None = None, out=None, resume: bool = False,
-        progress: Callable[[int], None] | None = None, max_memory: str | int | None = None, shard: str | None = None,
-        corruption_net: nn.Module | str | os.PathLike | None = None, radius: Sequence[float] = RADII,
-        steps: int = 10, ssim_threshold: float = GUARD_THRESHOLD, examples: int = 4) -> xr.Dataset:
+def run(model: nn.Module, data, *, corruption_net: nn.Module | str | os.PathLike | None = None,
+        radius: Sequence[float] = RADII, steps: int = 10, ssim_threshold: float = GUARD_THRESHOLD,
+        examples: int = 4, **execution: Unpack[Execution]) -> xr.Dataset:
     """Worst-case corruptions through `corruption_net` (a module or a checkpoint path) at every relative
     radius ν in `radius`, with `steps` FGSM steps: a `(nu, sample)` result.
 
     `ssim_threshold` is the guard's threshold; the first `examples` samples' clean and corrupted
-    images are kept for the figure; `batch_size` caps the images attacked at once.
+    images are kept for the figure; `batch_size` caps the images attacked at once.  The shared
+    options (`n`, `seed`, `device`, `out`, ...) are documented in `probe.execution.Execution`.
     """
+    execution = check(run, execution)
     model = runner.classifier(model)
     if corruption_net is None:
         raise ParameterError("adversarial corruptions need a corruption network (corruption_net=, "
                              "--corruption-net NET.pt; see python -m probe.corruption_net)")
     radii = _check(radius, steps, ssim_threshold, examples)
-    dataset = runner.resolve_data(data)
-    net = corruption_network(corruption_net, torch.device(device) if device is not None else model_device(model))
-    first, _ = get_batch(dataset, [0])
-    check_corruption_net(net, first.to(model_device(net)))
-    probe = AdversarialCorruptionProbe(model, net, radii, steps, ssim_threshold, seed, examples)
-    options = {"corruption_net": model_name(net), "corruption_net_sha256": weights_sha256(net), "radius": radii,
-               "steps": int(steps), "ssim_threshold": float(ssim_threshold), "examples": int(examples)}
-    return runner.run(PROBE, model, dataset, probe, options=options, n=n, indices=indices, seed=seed, device=device,
-                      batch_size=batch_size, default_batch_size=BATCH_SIZE, chunk_size=CHUNK_SIZE, out=out,
-                      resume=resume, progress=progress, finalize=finalize, max_memory=max_memory,
-                      row_cost=row_cost(model, net, first), shard=shard)
+    net = corruption_network(corruption_net)
+
+    def prepare(context: runner.Context) -> runner.Plan:
+        net.to(context.device)
+        first = context.head[0][:1]
+        check_corruption_net(net, first.to(context.device))
+        probe = AdversarialCorruptionProbe(model, net, radii, steps, ssim_threshold, context.seed, examples)
+        options = {"corruption_net": model_name(net), "corruption_net_sha256": weights_sha256(net), "radius": radii,
+                   "steps": int(steps), "ssim_threshold": float(ssim_threshold), "examples": int(examples)}
+        return runner.Plan(probe, options, finalize=finalize, row_cost=row_cost(context.activation_bytes, net, first),
+                           chunk_size=CHUNK_SIZE, batch_size=BATCH_SIZE)
+
+    return runner.run(PROBE, model, data, prepare, **execution)
 
 
 def summary(ds: xr.Dataset, confidence: float = stats.CONFIDENCE) -> dict[str, float | int]:

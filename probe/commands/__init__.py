@@ -41,6 +41,7 @@ def build_parser(name: str) -> argparse.ArgumentParser:
         parser.add_argument("--shard", metavar="I/N",
                             help="compute only shard I of N into --out (job arrays; fold with python -m probe.merge)")
     importlib.import_module(entry.command).add_options(parser)
+    common.library_defaults(parser, entry.load().run)
     return parser
 
 

@@ -12,10 +12,9 @@ import torch
 import xarray as xr
 
 from probe import stats
-from probe.adversarial_corruptions import RADII, radius_tag, summary
+from probe.adversarial_corruptions import radius_tag, summary
 from probe.commands.common import ci, estimate, format_table, interval, non_finite_note
 from probe.models.corruption_nets import corruption_network
-from probe.ssim import GUARD_THRESHOLD
 
 
 def _non_negative_int(text: str) -> int:
@@ -28,12 +27,12 @@ def _non_negative_int(text: str) -> int:
 def add_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--corruption-net", type=Path, required=True, metavar="NET.pt",
                         help="the corruption network (python -m probe.corruption_net)")
-    parser.add_argument("--radius", type=float, nargs="+", default=list(RADII), metavar="NU",
+    parser.add_argument("--radius", type=float, nargs="+", metavar="NU",
                         help="relative radii ν of the weight offsets (default %(default)s)")
-    parser.add_argument("--steps", type=_non_negative_int, default=10, help="FGSM steps (default %(default)s)")
-    parser.add_argument("--ssim-threshold", type=float, default=GUARD_THRESHOLD,
+    parser.add_argument("--steps", type=_non_negative_int, help="FGSM steps (default %(default)s)")
+    parser.add_argument("--ssim-threshold", type=float,
                         help="SSIM guard threshold (default %(default)s)")
-    parser.add_argument("--examples", type=_non_negative_int, default=4,
+    parser.add_argument("--examples", type=_non_negative_int,
                         help="example images kept for the figure (default %(default)s)")
 
 

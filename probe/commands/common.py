@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import inspect
 import shutil
 import sys
 import warnings
@@ -18,7 +19,7 @@ import torch
 from torch import nn
 
 from probe import data as datasets
-from probe import memory, models, progress, ranges, runner, stats
+from probe import execution, memory, models, progress, ranges, runner, stats
 from probe.errors import ParameterError, ProbeError
 
 PLOT_SUFFIXES = (".png", ".pdf", ".svg")
@@ -131,7 +132,7 @@ def make_parser(prog: str, description: str, *, example: str, checkpoint: bool =
     if samples:
         parser.add_argument("--n", "--num-samples", dest="n", type=positive_int, default=None,
                             help="number of samples (seeded subset; default: all)")
-    parser.add_argument("--seed", type=seed, default=0)
+    parser.add_argument("--seed", type=seed, default=execution.DEFAULTS["seed"])
     parser.add_argument("--batch-size", type=positive_int, default=None,
                         help="cap on the working batch (default: the probe's own)")
     parser.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:1, mps "
@@ -148,6 +149,22 @@ def make_parser(prog: str, description: str, *, example: str, checkpoint: bool =
                         help="after the table, the samples that would make the widest interval narrower than W times "
                              "its number (default: %(default)s)")
     return parser
+
+
+def library_defaults(parser: argparse.ArgumentParser, run: Callable[..., object]) -> None:
+    """Every option of `parser` declared without a default takes the library's: the default of
+    the keyword of the same name of the probe's `run`, else of the execution field
+    (`probe.execution.DEFAULTS`), so that a command and its library cannot disagree.  A tuple
+    default of an option of several values becomes a list, as parsed values are."""
+    own = {name: parameter.default for name, parameter in inspect.signature(run).parameters.items()
+           if parameter.kind is inspect.Parameter.KEYWORD_ONLY and parameter.default is not inspect.Parameter.empty}
+    for action in parser._actions:
+        if action.default is not None or action.dest not in {**execution.DEFAULTS, **own}:
+            continue
+        default = own.get(action.dest, execution.DEFAULTS.get(action.dest))
+        if isinstance(default, tuple) and action.nargs in ("+", "*"):
+            default = list(default)
+        action.default = default
 
 
 SHARED = frozenset({"checkpoint", "factory", "factory_arg", "trust_checkpoint", "normalize", "output", "classes",

@@ -23,15 +23,15 @@ FROST_TEXT = {"photos": "the published frost photographs",
 def add_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--corruptions", nargs="+", metavar="NAME",
                         help="corruption names, or the groups benchmark (default), extra, all")
-    parser.add_argument("--severities", default="1-5", help="severities, e.g. 1-5 (default), 1,3,5 or 2")
-    parser.add_argument("--params", default="auto", choices=("auto", *TABLES),
+    parser.add_argument("--severities", help="severities, e.g. 1-5 (default), 1,3,5 or 2")
+    parser.add_argument("--params", choices=("auto", *TABLES),
                         help="corruption parameter table (default auto: by image size)")
     parser.add_argument("--corrupted-dir", type=Path, metavar="DIR",
                         help="read a released CIFAR-10-C / ImageNet-C folder (the -C version of --data) "
                              "instead of generating the corruptions")
     parser.add_argument("--bn-adapt", metavar="N:n",
                         help="test-time BatchNorm adaptation: source prior N, groups of n images")
-    parser.add_argument("--reference", default="auto",
+    parser.add_argument("--reference",
                         help="mCE normaliser: alexnet, none, auto (AlexNet for ImageNet parameters) or a result "
                              "file of this probe (default auto)")
 

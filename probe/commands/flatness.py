@@ -18,27 +18,27 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--radii", type=float, nargs="+", metavar="R",
                         help=f"perturbation radii (default {' '.join(map(str, DEFAULT_RADII))}; with --filter-norm "
                              f"{' '.join(map(str, DEFAULT_RELATIVE_RADII))})")
-    parser.add_argument("--directions", type=int, default=50,
+    parser.add_argument("--directions", type=int,
                         help="random directions, each used as a ± pair (0: skip the sweep; default %(default)s)")
     parser.add_argument("--filter-norm", action="store_true", help="filter-normalised directions (radius relative)")
     parser.add_argument("--include-bias-bn", action="store_true",
                         help="also perturb biases and BN parameters in filter-normalised directions")
-    parser.add_argument("--hessian", default="", metavar="SPEC",
+    parser.add_argument("--hessian", metavar="SPEC",
                         help="comma-separated: top:K (eigenvalues), trace[:M] (Hutchinson vectors), "
                              "density[:STEPS] (SLQ), e.g. top:5,trace,density")
-    parser.add_argument("--eig-method", default="lanczos", choices=sorted(hessian.METHODS))
-    parser.add_argument("--max-iter", type=int, default=100, help="eigenvalue iterations (default %(default)s)")
-    parser.add_argument("--tol", type=float, default=1e-3,
+    parser.add_argument("--eig-method", choices=sorted(hessian.METHODS))
+    parser.add_argument("--max-iter", type=int, help="eigenvalue iterations (default %(default)s)")
+    parser.add_argument("--tol", type=float,
                         help="relative eigenvector residual tolerance (default %(default)s)")
-    parser.add_argument("--density-probes", type=int, default=3, help="SLQ probe vectors (default %(default)s)")
+    parser.add_argument("--density-probes", type=int, help="SLQ probe vectors (default %(default)s)")
     parser.add_argument("--landscape", choices=LANDSCAPES, help="also compute a landscape slice")
     parser.add_argument("--towards", metavar="CHECKPOINT",
                         help="second checkpoint (read with --factory, --trust-checkpoint): the slice's first "
                              "direction goes towards its weights")
     parser.add_argument("--alpha-range", type=float, nargs=2, metavar=("LO", "HI"),
                         help="first slice axis (default -1 1; with --towards -0.5 1.5)")
-    parser.add_argument("--beta-range", type=float, nargs=2, metavar=("LO", "HI"), default=(-1.0, 1.0))
-    parser.add_argument("--points", type=int, default=21, help="grid points per slice axis (default %(default)s)")
+    parser.add_argument("--beta-range", type=float, nargs=2, metavar=("LO", "HI"))
+    parser.add_argument("--points", type=int, help="grid points per slice axis (default %(default)s)")
 
 
 def prepare(args: argparse.Namespace, options: dict, device: torch.device) -> dict:

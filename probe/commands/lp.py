@@ -8,15 +8,15 @@ import xarray as xr
 from probe import stats
 from probe.balls import L0_VALUES, norm_name
 from probe.commands.common import ci, estimate, format_table, interval, non_finite_note, positive_int
-from probe.lp import DEFAULT_LEVELS, DEFAULT_MAX_STRENGTH, DEFAULT_NORMS, summary
+from probe.lp import summary
 
 
 def add_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--norms", nargs="+", default=list(DEFAULT_NORMS), metavar="NORM",
+    parser.add_argument("--norms", nargs="+", metavar="NORM",
                         help="norms of the grid: L0, L0.5, L1, L2, ..., Linf (default: %(default)s)")
-    parser.add_argument("--levels", type=positive_int, default=DEFAULT_LEVELS,
+    parser.add_argument("--levels", type=positive_int,
                         help="noise strengths per norm (default: %(default)s)")
-    parser.add_argument("--max-strength", type=float, default=DEFAULT_MAX_STRENGTH,
+    parser.add_argument("--max-strength", type=float,
                         help="largest noise strength, as RMS pixel change; the levels are equally spaced up to it, "
                              "and each norm's radius is the one with that RMS (default: %(default)s)")
     parser.add_argument("--strengths", nargs="+", type=float, metavar="S",
@@ -24,7 +24,7 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--imperceptible", nargs="+", metavar="NORM:RADIUS",
                         help="imperceptible balls for iCE, for this image size (default: the published CIFAR radii "
                              "Linf:0.01 L0.5:25000 L1:25 L2:0.5 L10:0.03 L50:0.02 moved to equal RMS)")
-    parser.add_argument("--l0-values", choices=L0_VALUES, default="binary",
+    parser.add_argument("--l0-values", choices=L0_VALUES,
                         help="values that L0 noise writes into pixels (default: %(default)s)")
 
 

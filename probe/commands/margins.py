@@ -13,14 +13,14 @@ from probe.margins import BASES, band_medians, summary
 
 
 def add_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--basis", default="dct", choices=BASES,
+    parser.add_argument("--basis", choices=BASES,
                         help="diagonal DCT blocks, or as many random subspaces of the same dimension")
     parser.add_argument("--block", type=positive_int, help="DCT block size K (default from the image size)")
     parser.add_argument("--stride", type=positive_int, help="DCT block stride T (default from the image size)")
-    parser.add_argument("--max-iter", type=positive_int, default=100, help="DeepFool steps (default %(default)s)")
-    parser.add_argument("--candidates", type=int, default=10, help="candidate classes (default %(default)s)")
-    parser.add_argument("--overshoot", type=float, default=0.02, help="DeepFool overshoot η (default %(default)s)")
-    parser.add_argument("--variant", default=VARIANTS[0], choices=VARIANTS,
+    parser.add_argument("--max-iter", type=positive_int, help="DeepFool steps (default %(default)s)")
+    parser.add_argument("--candidates", type=int, help="candidate classes (default %(default)s)")
+    parser.add_argument("--overshoot", type=float, help="DeepFool overshoot η (default %(default)s)")
+    parser.add_argument("--variant", choices=VARIANTS,
                         help="DeepFool convention: 'original' (the authors' and \"Hold me tight\" code: linearise at "
                              "the iterate, step floor 1e-4) or 'foolbox' (linearise at the overshot point) "
                              "(default %(default)s)")

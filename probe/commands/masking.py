@@ -10,22 +10,22 @@ import xarray as xr
 from probe import stats
 from probe.attacks.pgd import NORMS
 from probe.commands import common
-from probe.masking import DEFAULT_RADII, DEFAULT_STEPS, summary
+from probe.masking import summary
 
 
 def add_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--norm", default="l2", choices=NORMS, help="PGD ball (default %(default)s)")
-    parser.add_argument("--radii", type=float, nargs="+", default=list(DEFAULT_RADII), metavar="R",
+    parser.add_argument("--norm", choices=NORMS, help="PGD ball (default %(default)s)")
+    parser.add_argument("--radii", type=float, nargs="+", metavar="R",
                         help="PGD radii on the [0, 1] pixel scale (default %(default)s)")
-    parser.add_argument("--steps", type=common.positive_int, nargs="+", default=list(DEFAULT_STEPS), metavar="S",
+    parser.add_argument("--steps", type=common.positive_int, nargs="+", metavar="S",
                         help="PGD step counts; 1 (the one-step attack) is always included (default %(default)s)")
     parser.add_argument("--baseline", metavar="CHECKPOINT",
                         help="second checkpoint (read with --factory, --trust-checkpoint) whose PGD perturbations "
                              "are transferred to the model")
-    parser.add_argument("--max-iter", type=common.positive_int, default=50,
+    parser.add_argument("--max-iter", type=common.positive_int,
                         help="full-space DeepFool iterations (default %(default)s)")
-    parser.add_argument("--candidates", type=int, default=10, help="DeepFool candidate classes (default %(default)s)")
-    parser.add_argument("--overshoot", type=float, default=0.02, help="DeepFool overshoot η (default %(default)s)")
+    parser.add_argument("--candidates", type=int, help="DeepFool candidate classes (default %(default)s)")
+    parser.add_argument("--overshoot", type=float, help="DeepFool overshoot η (default %(default)s)")
 
 
 def prepare(args: argparse.Namespace, options: dict, device: torch.device) -> dict:

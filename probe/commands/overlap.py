@@ -10,19 +10,19 @@ from probe import stats
 from probe.balls import norm_name
 from probe.commands import common
 from probe.commands.common import ci, format_table, positive_int
-from probe.overlap import DIRECTIONS, PUBLISHED_NORMS
+from probe.overlap import DIRECTIONS
 
 
 def add_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--dim", type=positive_int, default=3072,
+    parser.add_argument("--dim", type=positive_int,
                         help="dimension without --image (default: %(default)s, a CIFAR image)")
-    parser.add_argument("--reference", default="l2:4", metavar="NORM:RADIUS",
+    parser.add_argument("--reference", metavar="NORM:RADIUS",
                         help="the reference ball (default: %(default)s)")
-    parser.add_argument("--norms", nargs="+", default=list(PUBLISHED_NORMS), metavar="NORM",
+    parser.add_argument("--norms", nargs="+", metavar="NORM",
                         help="norms of the other ball (default: %(default)s)")
-    parser.add_argument("--samples", type=positive_int, default=1000,
+    parser.add_argument("--samples", type=positive_int,
                         help="Monte Carlo samples per norm (default: %(default)s)")
-    parser.add_argument("--radii", type=int, default=41, help="radii per norm on the curve (default: %(default)s)")
+    parser.add_argument("--radii", type=int, help="radii per norm on the curve (default: %(default)s)")
     parser.add_argument("--image", type=int, metavar="INDEX",
                         help="clip around image INDEX of --data/--split (the dimension is the image's)")
 

@@ -11,14 +11,14 @@ from probe.sparsefool import summary
 
 
 def add_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--lam", type=float, default=3.0,
+    parser.add_argument("--lam", type=float,
                         help="λ ≥ 1: boundary point x_i + λ r (default %(default)s)")
-    parser.add_argument("--max-iter", type=positive_int, default=20, help="outer iterations (default %(default)s)")
-    parser.add_argument("--overshoot", type=float, default=0.02,
+    parser.add_argument("--max-iter", type=positive_int, help="outer iterations (default %(default)s)")
+    parser.add_argument("--overshoot", type=float,
                         help="final overshoot ε: x0 + (1 + ε)(x_i − x0) (default %(default)s)")
     parser.add_argument("--delta", type=float,
                         help="perceptibility bound ±δ per pixel on the 0–255 scale (e.g. 25; default: none)")
-    parser.add_argument("--candidates", type=int, default=10,
+    parser.add_argument("--candidates", type=int,
                         help="DeepFool candidate classes (default %(default)s)")
     parser.add_argument("--save-perturbations", action="store_true",
                         help="also store the clean images and perturbations (needed for the example grid)")

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -35,8 +35,9 @@ from probe.corruptions.params import resolve_family
 from probe.corruptions.registry import ALL_CORRUPTIONS, CORRUPTIONS, EXTRA_CORRUPTIONS, corrupt
 from probe.corruptions.released import CorruptedFolder
 from probe.corruptions.summaries import PROBE, check_reference, summarize
-from probe.data import get_batch, image_shape
+from probe.data import get_batch
 from probe.errors import DataError, ParameterError
+from probe.execution import Execution, Unpack, check
 from probe.evaluate import batched_logits
 from probe.logits import classify
 from probe.results import variable
@@ -187,13 +188,11 @@ def _source(corrupted_dir: str | Path | CorruptedFolder | None, length: int) -> 
     return CorruptedFolder(folder, expected_length=length)
 
 
-def run(model: nn.Module, data, *, n: int | None = None, indices=None, seed: int = 0,
-        device: torch.device | str | None = None, batch_size: int | None = None, out=None, resume: bool = False,
-        progress: Callable[[int], None] | None = None, max_memory: str | int | None = None,
-        shard: str | None = None, corruptions: str | Sequence[str] | None = None,
+def run(model: nn.Module, data, *, corruptions: str | Sequence[str] | None = None,
         severities: str | int | Sequence[int] = "1-5", params: str = "auto",
         corrupted_dir: str | Path | CorruptedFolder | None = None,
-        bn_adapt: str | tuple[float, int] | None = None, reference: str | Path | None = "auto") -> xr.Dataset:
+        bn_adapt: str | tuple[float, int] | None = None, reference: str | Path | None = "auto",
+        **execution: Unpack[Execution]) -> xr.Dataset:
     """Accuracy of the selected samples under every (corruption, severity) cell, and on clean images.
 
     `corruptions`: names or the groups 'benchmark' (default), 'extra', 'all'; `severities`:
@@ -205,31 +204,35 @@ def run(model: nn.Module, data, *, n: int | None = None, indices=None, seed: int
     file of this probe.  `batch_size` caps the images of one forward pass.  The attribute
     `param_frost_source` records what generated frost: 'photos' (the installed frost
     photographs), 'synthetic' (the texture used without them) or 'none' (frost not generated).
+    The shared options (`n`, `seed`, `device`, `out`, ...) are documented in
+    `probe.execution.Execution`.
     """
+    execution = check(run, execution)
     model = runner.classifier(model)
-    dataset = runner.resolve_data(data)
-    family = resolve_family(image_shape(dataset)[1:], params)
-    source = _source(corrupted_dir, len(dataset))
-    chosen = parse_corruptions(corruptions, source.corruptions() if source else None)
     levels = parse_severities(severities)
-    if source is not None:
-        for corruption in chosen:
-            lacking = set(levels) - set(source.severities(corruption))
-            if lacking:
-                raise DataError(f"{source.folder}: {corruption} lacks severities {sorted(lacking)}")
     adapt = parse_bn_adapt(bn_adapt) if bn_adapt is not None else None
-    reference = "none" if reference is None else str(reference)
-    check_reference(reference, levels)
-    probe = CorruptionProbe(model, chosen, levels, params=params, seed=seed, source=source, bn_adapt=adapt)
-    options = {"corruptions": chosen, "severities": levels, "params": params, "params_family": family,
-               "corrupted_dir": str(source.folder) if source else None,
-               "bn_adapt": f"{adapt[0]:.17g}:{adapt[1]}" if adapt else None, "reference": reference,
-               "frost_source": frost_source() if "frost" in chosen and source is None else None}
+    normaliser = "none" if reference is None else str(reference)
+    check_reference(normaliser, levels)
 
-    return runner.run(PROBE, model, dataset, probe, options=options, n=n, indices=indices, seed=seed, device=device,
-                      batch_size=batch_size, default_batch_size=BATCH_SIZE, chunk_size=chunk_size(adapt and adapt[1]),
-                      out=out, resume=resume, progress=progress, finalize=finalize,
-                      max_memory=max_memory, row_cost=1.0, shard=shard)
+    def prepare(context: runner.Context) -> runner.Plan:
+        family = resolve_family(context.shape[1:], params)
+        source = _source(corrupted_dir, len(context.dataset))
+        chosen = parse_corruptions(corruptions, source.corruptions() if source else None)
+        if source is not None:
+            for corruption in chosen:
+                lacking = set(levels) - set(source.severities(corruption))
+                if lacking:
+                    raise DataError(f"{source.folder}: {corruption} lacks severities {sorted(lacking)}")
+        probe = CorruptionProbe(model, chosen, levels, params=params, seed=context.seed, source=source,
+                                bn_adapt=adapt)
+        options = {"corruptions": chosen, "severities": levels, "params": params, "params_family": family,
+                   "corrupted_dir": str(source.folder) if source else None,
+                   "bn_adapt": f"{adapt[0]:.17g}:{adapt[1]}" if adapt else None, "reference": normaliser,
+                   "frost_source": frost_source() if "frost" in chosen and source is None else None}
+        return runner.Plan(probe, options, finalize=finalize, chunk_size=chunk_size(adapt and adapt[1]),
+                           batch_size=BATCH_SIZE)
+
+    return runner.run(PROBE, model, data, prepare, **execution)
 
 
 def finalize(ds: xr.Dataset) -> xr.Dataset:

@@ -10,8 +10,6 @@ prediction -1 and `finite = False`: it is excluded from the accuracy and counted
 """
 from __future__ import annotations
 
-from typing import Callable
-
 import numpy as np
 import torch
 import xarray as xr
@@ -20,6 +18,7 @@ from torch import nn
 from probe import ranges, runner, stats
 from probe.data import get_batch
 from probe.errors import ModelError
+from probe.execution import Execution, Unpack, check
 from probe.logits import classify
 from probe.params import eval_mode
 from probe.results import variable
@@ -53,16 +52,15 @@ def _compute(model: nn.Module) -> runner.Compute:
     return compute
 
 
-def run(model: nn.Module, data, *, n: int | None = None, indices=None, seed: int = 0,
-        device: torch.device | str | None = None, batch_size: int | None = None, out=None, resume: bool = False,
-        progress: Callable[[int], None] | None = None, max_memory: str | int | None = None,
-        shard: str | None = None) -> xr.Dataset:
-    """Per-sample label, prediction, correctness, finiteness and confidence over `sample`."""
+def run(model: nn.Module, data, **execution: Unpack[Execution]) -> xr.Dataset:
+    """Per-sample label, prediction, correctness, finiteness and confidence over `sample`.
+
+    The probe has no options of its own; the shared ones (`n`, `seed`, `device`, `out`, ...) are
+    documented in `probe.execution.Execution`."""
+    execution = check(run, execution)
     model = runner.classifier(model)
-    return runner.run(PROBE, model, data, _compute(model), options={}, n=n, indices=indices, seed=seed,
-                      device=device, batch_size=batch_size, default_batch_size=BATCH_SIZE, chunk_size=CHUNK_SIZE,
-                      out=out, resume=resume, progress=progress,
-                      max_memory=max_memory, row_cost=1.0, shard=shard)
+    plan = runner.Plan(_compute(model), options={}, chunk_size=CHUNK_SIZE, batch_size=BATCH_SIZE)
+    return runner.run(PROBE, model, data, plan, **execution)
 
 
 def accuracy_over_finite(correct: np.ndarray, finite: np.ndarray) -> float:

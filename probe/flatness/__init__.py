@@ -32,6 +32,7 @@ from probe import params as P
 from probe import progress as progress_sinks
 from probe import ranges, runner, stats
 from probe.errors import ParameterError
+from probe.execution import Execution, Unpack, check
 from probe.flatness.directions import (FLATNESS_STREAM, LANDSCAPE_STREAM, check_same_shapes, direction_generator,
                                        direction_towards, filter_normalized_direction, make_direction,
                                        sphere_direction)
@@ -104,13 +105,11 @@ def _options(model: nn.Module, *, radii, directions, filter_norm, include_bias_b
                 beta_range=list(_pair(beta_range, "beta_range")), points=int(points))
 
 
-def run(model: nn.Module, data, *, n: int | None = None, indices=None, seed: int = 0,
-        device: torch.device | str | None = None, batch_size: int | None = None, out=None, resume: bool = False,
-        progress: Callable[[int], None] | None = None, max_memory: str | int | None = None, radii: Sequence[float] | None = None, directions: int = 50,
+def run(model: nn.Module, data, *, radii: Sequence[float] | None = None, directions: int = 50,
         filter_norm: bool = False, include_bias_bn: bool = False, hessian: str = "", eig_method: str = "lanczos",
         max_iter: int = 100, tol: float = 1e-3, density_probes: int = 3, landscape: str | None = None,
         towards: nn.Module | None = None, alpha_range: Sequence[float] | None = None,
-        beta_range: Sequence[float] = (-1.0, 1.0), points: int = 21) -> xr.Dataset:
+        beta_range: Sequence[float] = (-1.0, 1.0), points: int = 21, **execution: Unpack[Execution]) -> xr.Dataset:
     """Flatness, Hessian and landscape results on one fixed subset of the data.
 
     Every selected sample goes into one loss (a single chunk).  `radii` default to
@@ -134,19 +133,23 @@ def run(model: nn.Module, data, *, n: int | None = None, indices=None, seed: int
     (`direction_finite`, `<landscape>_finite`), and F(γ) is `+inf` where any of its
     directions is (see `sphere_flatness`); a non-finite Hessian-vector product gives `+inf`
     eigenvalues and trace with `hessian_finite = False`.
+
+    The shared options (`n`, `seed`, `device`, `out`, `resume`, ...) are documented in
+    `probe.execution.Execution`; the single chunk takes no `shard`.
     """
+    execution = check(run, execution, excluded=("shard",))
     model = runner.classifier(model)
     options = _options(model, radii=radii, directions=directions, filter_norm=filter_norm,
                        include_bias_bn=include_bias_bn, hessian=hessian, eig_method=eig_method, max_iter=max_iter,
                        tol=tol, density_probes=density_probes, landscape=landscape, towards=towards,
                        alpha_range=alpha_range, beta_range=beta_range, points=points)
+    progress = execution["progress"]
     sink = progress_sinks.resolve(progress, PROBE, loss_evaluations(
         radii=radii, directions=directions, filter_norm=filter_norm, landscape=landscape, points=points), "evaluation")
-    try:
-        return runner.run(PROBE, model, data, _compute(model, towards, options, seed, sink), options=options, n=n,
-                          indices=indices, seed=seed, device=device, batch_size=batch_size,
-                          default_batch_size=BATCH_SIZE, chunk_size=None, out=out, resume=resume,
-                          max_memory=max_memory, row_cost=HVP_ROW_COST)
+    plan = runner.Plan(_compute(model, towards, options, execution["seed"], sink), options, row_cost=HVP_ROW_COST,
+                       chunk_size=None, batch_size=BATCH_SIZE)
+    try:   # the sink counts loss evaluations, not samples: the runner gets none
+        return runner.run(PROBE, model, data, plan, **dict(execution, progress=None))
     finally:
         if sink is not progress:
             sink.close()

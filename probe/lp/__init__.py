@@ -14,7 +14,7 @@ the clean error.  A (sample, norm, strength) cell whose logits are not finite is
 from __future__ import annotations
 
 import math
-from typing import Callable, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -24,8 +24,8 @@ from torch import nn
 from probe import ranges, runner, seeding, stats
 from probe.balls import (L0_VALUES, Draw, ball_name, check_radius, draw, equivalent_radius, norm, norm_name,
                          parse_ball, parse_norm, parse_norms, perturb, scale_radius)
-from probe.data import image_shape
 from probe.errors import ParameterError
+from probe.execution import Execution, Unpack, check
 from probe.logits import classify
 from probe.results import variable
 
@@ -164,13 +164,10 @@ def radii(norms: list[float], strengths: list[float], dim: int) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- the probe
 
-def run(model: nn.Module, data, *, n: int | None = None, indices=None, seed: int = 0,
-        device: torch.device | str | None = None, batch_size: int | None = None, out=None, resume: bool = False,
-        progress: Callable[[int], None] | None = None, max_memory: str | int | None = None,
-        shard: str | None = None, norms: Sequence[str | float] | str = DEFAULT_NORMS,
+def run(model: nn.Module, data, *, norms: Sequence[str | float] | str = DEFAULT_NORMS,
         levels: int = DEFAULT_LEVELS, max_strength: float = DEFAULT_MAX_STRENGTH,
         strengths: Sequence[float] | None = None, imperceptible: Sequence[str] | Mapping | str | None = None,
-        l0_values: str = "binary") -> xr.Dataset:
+        l0_values: str = "binary", **execution: Unpack[Execution]) -> xr.Dataset:
     """Accuracy under random Lp noise of every norm at every strength: a (sample, p, strength) result.
 
     `norms`: names ('L0', 'L0.5', 'Linf') or exponents; `strengths`: the noise strengths (RMS
@@ -178,25 +175,27 @@ def run(model: nn.Module, data, *, n: int | None = None, indices=None, seed: int
     `max_strength` are not used when `strengths` is given); `imperceptible`: the balls of iCE
     as 'NORM:RADIUS' texts or {norm: radius} (default: the published CIFAR radii at equal RMS
     for this image size); `l0_values`: what L0 noise writes into pixels, 'binary' {0, 1} or
-    'uniform'.  `batch_size` caps the images of one forward pass.
+    'uniform'.  `batch_size` caps the images of one forward pass; the shared options (`n`,
+    `seed`, `device`, `out`, ...) are documented in `probe.execution.Execution`.
     """
+    execution = check(run, execution)
     model = runner.classifier(model)
     if l0_values not in L0_VALUES:
         raise ParameterError(f"l0_values must be one of {', '.join(L0_VALUES)}, got '{l0_values}'")
     ps = parse_norms(norms)
     grid = noise_strengths(levels, max_strength, strengths)
-    dataset = runner.resolve_data(data)
-    dim = int(np.prod(image_shape(dataset)))
-    hidden = imperceptible_radii(imperceptible, dim)
-    radius = radii(ps, grid, dim)
-    options = {"norms": [norm_name(p) for p in ps], "levels": levels, "max_strength": max_strength,
-               "strengths": grid, "imperceptible": [ball_name(p, r) for p, r in hidden.items()],
-               "l0_values": l0_values}
-    compute = _compute(model, ps, grid, radius, hidden, l0_values, seed)
-    return runner.run(PROBE, model, dataset, compute, options=options, n=n, indices=indices, seed=seed,
-                      device=device, batch_size=batch_size, default_batch_size=BATCH_SIZE, chunk_size=CHUNK_SIZE,
-                      out=out, resume=resume, progress=progress, finalize=finalize,
-                      max_memory=max_memory, row_cost=1.0, shard=shard)
+
+    def prepare(context: runner.Context) -> runner.Plan:
+        dim = int(np.prod(context.shape))
+        hidden = imperceptible_radii(imperceptible, dim)
+        radius = radii(ps, grid, dim)
+        options = {"norms": [norm_name(p) for p in ps], "levels": levels, "max_strength": max_strength,
+                   "strengths": grid, "imperceptible": [ball_name(p, r) for p, r in hidden.items()],
+                   "l0_values": l0_values}
+        return runner.Plan(_compute(model, ps, grid, radius, hidden, l0_values, context.seed), options,
+                           finalize=finalize, chunk_size=CHUNK_SIZE, batch_size=BATCH_SIZE)
+
+    return runner.run(PROBE, model, data, prepare, **execution)
 
 
 def accuracy(correct: np.ndarray, finite: np.ndarray, axis: int = 0) -> np.ndarray | float:

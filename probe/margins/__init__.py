@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-from typing import Callable
 
 import numpy as np
 import torch
@@ -29,8 +28,8 @@ from torch import nn
 
 from probe import ranges, runner, stats
 from probe.attacks.deepfool import VARIANTS, DeepFoolResult, deepfool
-from probe.data import image_shape
 from probe.errors import ParameterError
+from probe.execution import Execution, Unpack, check
 from probe.logits import classify
 from probe.memory import DEEPFOOL_ROW_COST
 from probe.results import variable
@@ -190,13 +189,9 @@ def finalize(ds: xr.Dataset) -> xr.Dataset:
     return ds
 
 
-def run(model: nn.Module, data, *, n: int | None = None, indices=None, seed: int = 0,
-        device: torch.device | str | None = None, batch_size: int | None = None, out=None, resume: bool = False,
-        progress: Callable[[int], None] | None = None, max_memory: str | int | None = None,
-        shard: str | None = None, basis: str = "dct", block: int | None = None,
-        stride: int | None = None, subspaces: SubspaceFamily | None = None, max_iter: int = 100,
-        candidates: int = 10, overshoot: float = 0.02, refine: bool = False,
-        variant: str = "original") -> xr.Dataset:
+def run(model: nn.Module, data, *, basis: str = "dct", block: int | None = None, stride: int | None = None,
+        subspaces: SubspaceFamily | None = None, max_iter: int = 100, candidates: int = 10, overshoot: float = 0.02,
+        refine: bool = False, variant: str = "original", **execution: Unpack[Execution]) -> xr.Dataset:
     """Margins of the selected samples in every subspace: a `(subspace, sample)` result.
 
     `basis` 'dct' (diagonal DCT blocks of `block`×`block`, stride `stride`; defaults from the
@@ -208,36 +203,37 @@ def run(model: nn.Module, data, *, n: int | None = None, indices=None, seed: int
     convention: "original" (the "Hold me tight" and DeepFool authors' rule, default) or "foolbox".
     `refine` adds `margin_refined`, the bisection distance to the boundary along each direction
     found (`boundary_distance`, `REFINE_STEPS` more forward passes of a float64 copy of the model,
-    except on MPS), beside `margin`.
+    except on MPS), beside `margin`.  The shared options (`n`, `indices`, `seed`, `device`,
+    `out`, ...) are documented in `probe.execution.Execution`.
     """
+    execution = check(run, execution)
     model = runner.classifier(model)
     ranges.check(max_iter=(max_iter, ranges.integer(1)), candidates=(candidates, ranges.integer(2)),
                  overshoot=(overshoot, ranges.NON_NEGATIVE), block=(block, ranges.integer(1)),
                  stride=(stride, ranges.integer(1)))
     if variant not in VARIANTS:
         raise ParameterError(f"unknown variant '{variant}' (expected one of {', '.join(VARIANTS)})")
-    dataset = runner.resolve_data(data)
-    shape = tuple(image_shape(dataset))
-    if subspaces is None:
-        family = subspace_family(shape, basis, block, stride, seed)
-        described = {"basis": basis, "block": block, "stride": stride}
-    else:
-        if tuple(subspaces.shape) != shape:
-            raise ParameterError(f"subspaces are for images {subspaces.shape} but the data has {shape}")
-        family = subspaces
-        described = {"basis": family.kind, "subspaces_sha256": family_sha256(family)}
-        if isinstance(family, PerSampleBases):
-            if indices is None and n is None:
-                indices = family.indices
-            family.members(runner.select(len(dataset), n, indices, seed))   # every sample has its basis
-    options = dict(described, count=subspaces_per_sample(family), max_iter=max_iter, candidates=candidates,
-                   overshoot=overshoot, refine=bool(refine), variant=variant)
+    if isinstance(subspaces, PerSampleBases) and execution["indices"] is None and execution["n"] is None:
+        execution["indices"] = subspaces.indices
     attack = {"candidates": candidates, "overshoot": overshoot, "max_iter": max_iter, "variant": variant}
-    compute = _pairs(model, family, attack, bool(refine))
-    return runner.run(PROBE, model, dataset, compute, options=options, n=n, indices=indices,
-                      seed=seed, device=device, batch_size=batch_size, default_batch_size=BATCH_SIZE,
-                      chunk_size=CHUNK_SIZE, out=out, resume=resume, progress=progress, finalize=finalize,
-                      max_memory=max_memory, row_cost=DEEPFOOL_ROW_COST, shard=shard)
+
+    def prepare(context: runner.Context) -> runner.Plan:
+        if subspaces is None:
+            family = subspace_family(context.shape, basis, block, stride, context.seed)
+            described = {"basis": basis, "block": block, "stride": stride}
+        else:
+            if tuple(subspaces.shape) != context.shape:
+                raise ParameterError(f"subspaces are for images {subspaces.shape} but the data has {context.shape}")
+            family = subspaces
+            described = {"basis": family.kind, "subspaces_sha256": family_sha256(family)}
+            if isinstance(family, PerSampleBases):
+                family.members(context.indices)   # every sample has its basis
+        options = dict(described, count=subspaces_per_sample(family), max_iter=max_iter, candidates=candidates,
+                       overshoot=overshoot, refine=bool(refine), variant=variant)
+        return runner.Plan(_pairs(model, family, attack, bool(refine)), options, finalize=finalize,
+                           row_cost=DEEPFOOL_ROW_COST, chunk_size=CHUNK_SIZE, batch_size=BATCH_SIZE)
+
+    return runner.run(PROBE, model, data, prepare, **execution)
 
 
 def band_medians(ds: xr.Dataset, confidence: float = stats.CONFIDENCE, name: str = "margin") -> list[stats.Estimate]:

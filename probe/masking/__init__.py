@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -41,12 +41,12 @@ from probe import ranges, runner, seeding, stats
 from probe.lp import accuracy
 from probe.attacks.deepfool import deepfool
 from probe.attacks.pgd import NORMS, pgd_attack
-from probe.data import get_batch
 from probe.errors import ModelError, ParameterError
+from probe.execution import Execution, Unpack, check
 from probe.evaluate import batched_logits
 from probe.logits import classify
 from probe.models import weights_sha256
-from probe.params import eval_mode, model_device
+from probe.params import eval_mode
 from probe.results import variable
 
 PROBE = "masking"
@@ -307,51 +307,51 @@ def summary(ds: xr.Dataset, confidence: float = stats.CONFIDENCE) -> dict[str, f
 
 # ----------------------------------------------------------------------------- the probe
 
-def _check_baseline(baseline: nn.Module, dataset, device: torch.device | str | None, model: nn.Module) -> None:
-    """The baseline must be a model that passes the same contract checks as the model."""
-    if not isinstance(baseline, nn.Module):
-        raise ParameterError(f"baseline must be a model (nn.Module), got {type(baseline).__name__}")
-    chosen = np.arange(min(len(dataset), runner.CHECK_IMAGES))
-    x, y = get_batch(dataset, chosen)
-    device = torch.device(device) if device is not None else model_device(model)
-    baseline.to(device)
+def _check_baseline(baseline: nn.Module, context: runner.Context) -> None:
+    """The baseline must be a model that passes the same contract checks as the model (on the
+    run's first images, on its device)."""
+    x, y = context.head
+    baseline.to(context.device)
     with eval_mode(baseline):
         try:
-            runner.check_model(baseline, x.to(device), y.numpy(), chosen)
+            runner.check_model(baseline, x[:runner.CHECK_IMAGES].to(context.device), y[:runner.CHECK_IMAGES].numpy(),
+                               context.indices)
         except ModelError as exc:
             raise ModelError(f"baseline: {exc}") from None
 
 
-def run(model: nn.Module, data, *, n: int | None = None, indices=None, seed: int = 0,
-        device: torch.device | str | None = None, batch_size: int | None = None, out=None, resume: bool = False,
-        progress: Callable[[int], None] | None = None, max_memory: str | int | None = None,
-        shard: str | None = None, norm: str = "l2", radii: Sequence[float] = DEFAULT_RADII,
+def run(model: nn.Module, data, *, norm: str = "l2", radii: Sequence[float] = DEFAULT_RADII,
         steps: Sequence[int] = DEFAULT_STEPS, baseline: nn.Module | None = None, max_iter: int = 50,
-        candidates: int = 10, overshoot: float = 0.02) -> xr.Dataset:
+        candidates: int = 10, overshoot: float = 0.02, **execution: Unpack[Execution]) -> xr.Dataset:
     """The gradient-masking measurements of the selected samples: a (radius, steps, sample) result.
 
     `norm` 'l2' or 'linf' and `radii` (pixel units, [0,1] scale) of the PGD balls; `steps` the
     PGD step counts (1, the one-step attack, is always included; step size 2.5·radius/steps);
     `baseline` a second model whose PGD perturbations are transferred (recorded by its
     SHA-256); `max_iter`, `candidates`, `overshoot` of the full-space DeepFool.  `batch_size`
-    caps the images per attack call.
+    caps the images per attack call; the shared options (`n`, `seed`, `device`, `out`, ...) are
+    documented in `probe.execution.Execution`.
     """
+    execution = check(run, execution)
     model, baseline = runner.classifier(model), runner.classifier(baseline)
+    if baseline is not None and not isinstance(baseline, nn.Module):
+        raise ParameterError(f"baseline must be a model (nn.Module), got {type(baseline).__name__}")
     if norm not in NORMS:
         raise ParameterError(f"unknown norm '{norm}' (expected one of {', '.join(NORMS)})")
     ranges.check(max_iter=(max_iter, ranges.integer(1)), candidates=(candidates, ranges.integer(2)),
                  overshoot=(overshoot, ranges.NON_NEGATIVE))
     chosen_radii, chosen_steps = resolve_radii(radii), resolve_steps(steps)
-    dataset = runner.resolve_data(data)
-    if baseline is not None:
-        _check_baseline(baseline, dataset, device, model)
     options = {"norm": norm, "radii": chosen_radii, "steps": chosen_steps,
                "baseline": weights_sha256(baseline) if baseline is not None else None,
                "max_iter": max_iter, "candidates": candidates, "overshoot": overshoot}
     deepfool_options = {"max_iter": max_iter, "candidates": candidates, "overshoot": overshoot}
-    compute = MaskingProbe(model, norm, chosen_radii, chosen_steps, baseline, deepfool_options, seed)
+
+    def prepare(context: runner.Context) -> runner.Plan:
+        if baseline is not None:
+            _check_baseline(baseline, context)
+        compute = MaskingProbe(model, norm, chosen_radii, chosen_steps, baseline, deepfool_options, context.seed)
+        return runner.Plan(compute, options, finalize=finalize, row_cost=candidates + 2.0, chunk_size=CHUNK_SIZE,
+                           batch_size=BATCH_SIZE)
+
     with eval_mode(baseline) if baseline is not None else contextlib.nullcontext():
-        return runner.run(PROBE, model, dataset, compute, options=options, n=n, indices=indices, seed=seed,
-                          device=device, batch_size=batch_size, default_batch_size=BATCH_SIZE,
-                          chunk_size=CHUNK_SIZE, out=out, resume=resume, progress=progress, finalize=finalize,
-                          max_memory=max_memory, row_cost=candidates + 2.0, shard=shard)
+        return runner.run(PROBE, model, data, prepare, **execution)

@@ -27,6 +27,7 @@ from probe import data as datasets
 from probe.balls import (Draw, ball_name, check_radius, draw, norm, norm_name, parse_ball, parse_norm, parse_norms,
                          perturb)
 from probe.errors import ParameterError
+from probe.execution import PER_SAMPLE, Execution, Unpack, check
 from probe.results import variable
 
 PROBE = "overlap"
@@ -217,10 +218,9 @@ def _reference(reference: str | tuple[float, float]) -> tuple[float, float]:
     return p, radius
 
 
-def run(model=None, data=None, *, seed: int = 0, device: torch.device | str | None = None, out=None,
-        dim: int = 3072, reference: str | tuple[float, float] = "l2:4",
+def run(model=None, data=None, *, dim: int = 3072, reference: str | tuple[float, float] = "l2:4",
         norms: Sequence[str | float] = PUBLISHED_NORMS, samples: int = 1000, radii: int = 41,
-        image: int | None = None) -> xr.Dataset:
+        image: int | None = None, **execution: Unpack[Execution]) -> xr.Dataset:
     """Overlap curves of every norm in `norms` against the `reference` ball ('NORM:RADIUS'),
     both directions: a (direction, p, point) result (see `overlap_curves`).
 
@@ -228,8 +228,11 @@ def run(model=None, data=None, *, seed: int = 0, device: torch.device | str | No
     that image of `data` (a dataset or a spec) and clipped to [0, 1] (the dimension is then the
     image's).  The probe takes no model (`model` must be None).  All draws come from one
     generator seeded with `seed`, in chunks fixed by the dimension, on `device`'s generator
-    device (`probe.seeding.generator_device`; CPU by default).
+    device (`probe.seeding.generator_device`; CPU by default).  Of the shared options
+    (`probe.execution.Execution`) the probe takes `seed`, `device` and `out`.
     """
+    execution = check(run, execution, excluded=PER_SAMPLE)
+    seed = execution["seed"]
     if model is not None:
         raise ParameterError("the overlap probe takes no model (pass model=None)")
     ranges.check(samples=(samples, ranges.integer(1)), radii=(radii, ranges.integer(2)), dim=(dim, ranges.integer(1)),
@@ -248,13 +251,13 @@ def run(model=None, data=None, *, seed: int = 0, device: torch.device | str | No
         data_identity = dict(datasets.identity(dataset), data_fingerprint=datasets.fingerprint(x, y))
     elif data is not None:
         raise ParameterError("data is only used to clip around one of its images: pass image=INDEX too")
-    where = seeding.generator_device(device)
+    where = seeding.generator_device(execution["device"])
     generator = torch.Generator(device=where).manual_seed(int(seed))
     options = {"dim": int(dim), "reference": ball_name(*ball), "norms": [norm_name(p) for p in ps],
                "samples": int(samples), "radii": int(radii), "image": image}
     return runner.run_once(PROBE, lambda: overlap_curves(int(dim), ps, ball, int(samples), clip_around, generator,
                                                          radii=int(radii)),
-                           options=options, seed=seed, device=where, data_identity=data_identity, out=out)
+                           options=options, data_identity=data_identity, **dict(execution, device=where))
 
 
 def norm_key(p: float) -> str:

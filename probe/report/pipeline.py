@@ -19,7 +19,6 @@ both changes by 0 (the non-finite logits are counted apart, in `finite`).
 from __future__ import annotations
 
 import math
-from typing import Callable
 
 import numpy as np
 import torch
@@ -28,6 +27,7 @@ from torch import nn
 
 from probe import runner
 from probe.errors import ParameterError
+from probe.execution import Execution, Unpack, check
 from probe.lp import accuracy
 from probe.logits import classify
 from probe.results import variable
@@ -107,17 +107,15 @@ def finalize(ds: xr.Dataset) -> xr.Dataset:
     return ds
 
 
-def run(model: nn.Module, data, *, n: int | None = None, indices=None, seed: int = 0,
-        device: torch.device | str | None = None, batch_size: int | None = None, out=None, resume: bool = False,
-        progress: Callable[[int], None] | None = None, max_memory: str | int | None = None) -> xr.Dataset:
+def run(model: nn.Module, data, **execution: Unpack[Execution]) -> xr.Dataset:
     """The input-pipeline measurements of the selected samples (at least 4), in one chunk:
     correctness per scaling, batch-dependence and repeat changes per sample.  `batch_size`
-    is the reference working batch R (default 64)."""
+    is the reference working batch R (default 64); the shared options are documented in
+    `probe.execution.Execution` (one chunk: no `shard`)."""
+    execution = check(run, execution, excluded=("shard",))
     model = runner.classifier(model)
-    return runner.run(PROBE, model, data, _compute(model), options={}, n=n, indices=indices, seed=seed,
-                      device=device, batch_size=batch_size, default_batch_size=BATCH_SIZE, chunk_size=None,
-                      out=out, resume=resume, progress=progress, finalize=finalize, max_memory=max_memory,
-                      row_cost=1.0)
+    plan = runner.Plan(_compute(model), options={}, finalize=finalize, chunk_size=None, batch_size=BATCH_SIZE)
+    return runner.run(PROBE, model, data, plan, **execution)
 
 
 def summary(ds: xr.Dataset) -> dict[str, float | int]:

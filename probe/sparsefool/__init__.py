@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Callable
 
 import numpy as np
 import torch
@@ -25,6 +24,7 @@ from torch import nn
 from probe import runner, stats
 from probe.attacks.sparsefool import FLAGS, SparseFoolResult, check_options, sparsefool
 from probe.errors import ParameterError
+from probe.execution import Execution, Unpack, check
 from probe.memory import DEEPFOOL_ROW_COST
 from probe.results import variable
 
@@ -108,20 +108,19 @@ def _compute(model: nn.Module, attack: dict, save_perturbations: bool) -> runner
     return compute
 
 
-def run(model: nn.Module, data, *, n: int | None = None, indices=None, seed: int = 0,
-        device: torch.device | str | None = None, batch_size: int | None = None, out=None, resume: bool = False,
-        progress: Callable[[int], None] | None = None, max_memory: str | int | None = None,
-        shard: str | None = None, lam: float = 3.0, max_iter: int = 20,
-        overshoot: float = 0.02, delta: float | None = None, candidates: int = 10,
-        save_perturbations: bool = False) -> xr.Dataset:
+def run(model: nn.Module, data, *, lam: float = 3.0, max_iter: int = 20, overshoot: float = 0.02,
+        delta: float | None = None, candidates: int = 10, save_perturbations: bool = False,
+        **execution: Unpack[Execution]) -> xr.Dataset:
     """SparseFool on the selected samples: one row per dataset index.
 
     `lam` (λ ≥ 1) places the boundary point `x_i + λ r`; `overshoot` is the final overshoot ε
     of `x0 + (1 + ε)(x_i − x0)`; `delta` is the perceptibility bound ±δ per pixel on the
     0–255 scale (None: only the [0, 1] box); `candidates` are DeepFool's candidate classes.
     `save_perturbations` also stores the clean images and the perturbations.  `batch_size`
-    caps the images per SparseFool call.
+    caps the images per SparseFool call; the shared options (`n`, `seed`, `device`, `out`, ...)
+    are documented in `probe.execution.Execution`.
     """
+    execution = check(run, execution)
     model = runner.classifier(model)
     if delta is not None and not 0 < delta <= PIXEL_SCALE:
         raise ParameterError(f"delta must be in (0, 255] (the 0–255 pixel scale), got {delta}")
@@ -130,11 +129,9 @@ def run(model: nn.Module, data, *, n: int | None = None, indices=None, seed: int
     options = {"lam": lam, "max_iter": max_iter, "overshoot": overshoot, "delta": delta, "candidates": candidates,
                "save_perturbations": save_perturbations}
     attack = {"lam": lam, "max_iter": max_iter, "overshoot": overshoot, "delta": scaled, "candidates": candidates}
-    return runner.run(PROBE, model, data, _compute(model, attack, save_perturbations), options=options, n=n,
-                      indices=indices, seed=seed, device=device, batch_size=batch_size,
-                      default_batch_size=BATCH_SIZE, chunk_size=CHUNK_SIZE, out=out, resume=resume,
-                      progress=progress,
-                      max_memory=max_memory, row_cost=DEEPFOOL_ROW_COST, shard=shard)
+    plan = runner.Plan(_compute(model, attack, save_perturbations), options, row_cost=DEEPFOOL_ROW_COST,
+                       chunk_size=CHUNK_SIZE, batch_size=BATCH_SIZE)
+    return runner.run(PROBE, model, data, plan, **execution)
 
 
 def summary(ds: xr.Dataset, confidence: float = stats.CONFIDENCE) -> dict[str, float | int]:
