@@ -28,10 +28,10 @@ import xarray as xr
 from analyses import thesis
 from probe import plot, results
 from probe.augment import parse_augment
-from probe.commands.common import format_table
 from probe.corruptions import run
 from probe.plot import corruptions as corruption_plots
 from probe.plot import style
+from probe.tables import format_table
 
 MODELS = {   # name → PRIME spec (`--augment`)
     "standard": "none",

@@ -20,19 +20,12 @@ from torch import nn
 from probe import ranges, runner, stats
 from probe.data import get_batch
 from probe.errors import ModelError
-from probe.logits import classify
+from probe.logits import BATCH_SIZE, accuracy_over_finite, batched_logits, classify
 from probe.params import eval_mode
 from probe.results import variable
 
 PROBE = "evaluate"
 CHUNK_SIZE = 1024
-BATCH_SIZE = 256
-
-
-@torch.no_grad()
-def batched_logits(model: nn.Module, x: torch.Tensor, batch_size: int) -> torch.Tensor:
-    """The model's logits on `x`, `batch_size` images at a time (float32)."""
-    return torch.cat([model(x[i:i + batch_size]).float() for i in range(0, len(x), batch_size)])
 
 
 def _compute(model: nn.Module) -> runner.Compute:
@@ -63,11 +56,6 @@ def run(model: nn.Module, data, *, n: int | None = None, indices=None, seed: int
                       device=device, batch_size=batch_size, default_batch_size=BATCH_SIZE, chunk_size=CHUNK_SIZE,
                       out=out, resume=resume, progress=progress,
                       max_memory=max_memory, row_cost=1.0, shard=shard)
-
-
-def accuracy_over_finite(correct: np.ndarray, finite: np.ndarray) -> float:
-    """Accuracy in percent over the samples whose logits are finite (0.0 when there are none)."""
-    return float(100.0 * correct[finite].mean()) if finite.any() else 0.0
 
 
 def summary(ds: xr.Dataset, confidence: float = stats.CONFIDENCE) -> dict[str, float | int]:

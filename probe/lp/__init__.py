@@ -26,7 +26,7 @@ from probe.balls import (L0_VALUES, Draw, ball_name, check_radius, draw, equival
                          parse_ball, parse_norm, parse_norms, perturb, scale_radius)
 from probe.data import image_shape
 from probe.errors import ParameterError
-from probe.logits import classify
+from probe.logits import accuracy, classify
 from probe.results import variable
 
 PROBE = "lp"
@@ -197,13 +197,6 @@ def run(model: nn.Module, data, *, n: int | None = None, indices=None, seed: int
                       device=device, batch_size=batch_size, default_batch_size=BATCH_SIZE, chunk_size=CHUNK_SIZE,
                       out=out, resume=resume, progress=progress, finalize=finalize,
                       max_memory=max_memory, row_cost=1.0, shard=shard)
-
-
-def accuracy(correct: np.ndarray, finite: np.ndarray, axis: int = 0) -> np.ndarray | float:
-    """Accuracy in percent over the finite entries along `axis` (0 where none is finite)."""
-    count = finite.sum(axis)
-    hits = (correct & finite).sum(axis)
-    return 100.0 * np.divide(hits, count, out=np.zeros(np.shape(count)), where=count > 0)
 
 
 def ice(clean_accuracy, imperceptible_accuracy):

@@ -28,8 +28,7 @@ from torch import nn
 
 from probe import runner
 from probe.errors import ParameterError
-from probe.lp import accuracy
-from probe.logits import classify
+from probe.logits import accuracy, classify
 from probe.results import variable
 
 PROBE = "pipeline"
