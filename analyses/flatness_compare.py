@@ -19,7 +19,7 @@ import numpy as np
 from probe import flatness, models, plot
 from probe.augment import AUGMENTATIONS
 from probe.commands.train import main as train_main
-from probe.plot import flatness as flat_figures
+from probe.flatness import plot as flat_figures
 from probe.plot import style
 from probe.tables import format_table
 

@@ -35,7 +35,7 @@ from analyses import thesis
 from probe import models, plot, results
 from probe.data.synthetic import SyntheticDataset, t1
 from probe.margins import run
-from probe.plot import margins as margin_plots
+from probe.margins import plot as margin_plots
 from probe.plot import style
 from probe.spectral import Bases, PerSampleBases, SubspaceFamily
 

@@ -29,7 +29,7 @@ from analyses import thesis
 from probe import plot, results
 from probe.augment import parse_augment
 from probe.corruptions import run
-from probe.plot import corruptions as corruption_plots
+from probe.corruptions import plot as corruption_plots
 from probe.plot import style
 from probe.tables import format_table
 

@@ -19,7 +19,7 @@ from torch import nn
 from probe import data as datasets
 from probe import models, plot, results
 from probe.logits import classify
-from probe.plot import sparsefool as plots
+from probe.sparsefool import plot as plots
 from probe.sparsefool import run, summary
 from probe.tables import format_table
 

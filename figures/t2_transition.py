@@ -18,7 +18,7 @@ from matplotlib.patches import Patch
 
 from figures import common
 from probe import results
-from probe.plot import margins as margin_plots
+from probe.margins import plot as margin_plots
 from probe.plot import style
 
 FILE, COMMAND = "t2.nc", "the T2 analysis of issue 15 (Fig. 4.10)"

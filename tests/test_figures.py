@@ -185,7 +185,7 @@ def test_default_figure_is_publishable(name, probe_results, tmp_path):
 
 
 OWN_PLOTS = [name for name, entry in registry.PROBES.items()
-             if entry.plot.split(":")[0] not in ("probe.plot.adversarial_corruptions", "probe.plot.masking")]
+             if entry.plot.split(":")[0] not in ("probe.adversarial_corruptions.plot", "probe.masking.plot")]
 
 
 @pytest.mark.parametrize("name", ["train", *OWN_PLOTS])

@@ -19,9 +19,9 @@ from torch import nn
 
 from probe import data as datasets
 from probe import memory, models, progress, ranges, runner, stats
-from probe.devices import resolve_device
+from probe.devices import resolve_device  # noqa: F401  (re-exported for the commands)
 from probe.errors import ParameterError, ProbeError
-from probe.tables import ci, estimate, format_table, interval
+from probe.tables import ci, estimate, format_table, interval  # noqa: F401  (re-exported for the commands)
 
 PLOT_SUFFIXES = (".png", ".pdf", ".svg")
 CONFIRM_ABOVE = 2000   # samples: a run over more without --n asks first (on a terminal)
