@@ -22,3 +22,9 @@ def report(ds: xr.Dataset, confidence: float = stats.CONFIDENCE) -> str:
     numbers = summary(ds, confidence)
     return "\n".join([f"median gradient norm {interval(estimate(numbers, 'median_gradient_norm'), '.4g')} "
                       f"on {numbers['samples']} samples"] + non_finite_note(numbers, "their norm is +inf"))
+
+
+def headline(ds: xr.Dataset, confidence: float = stats.CONFIDENCE) -> str:
+    """The result in one line (the demo's summary)."""
+    numbers = summary(ds, confidence)
+    return f"median ‖∇ₓ loss‖ {interval(estimate(numbers, 'median_gradient_norm'))}; n = {numbers['samples']}"
