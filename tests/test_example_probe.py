@@ -29,13 +29,14 @@ def registered():
     registry.unregister(ENTRY.name)
 
 
+@pytest.mark.filterwarnings("ignore:clean accuracy")   # an untrained linear model: the runner warns, rightly
 def test_a_linear_model_has_the_closed_form_gradient(sample_test):
     # logits Wx + b: ∇ₓ CE = Wᵀ (softmax(Wx + b) − e_y), known without autograd
     torch.manual_seed(0)
     model = nn.Sequential(nn.Flatten(), nn.Linear(784, 10)).eval()
     ds = example_probe.run(model, sample_test, n=40, seed=1)
     x, y = data.get_batch(sample_test, ds["sample"].values)
-    weight, bias = model[1].weight.double(), model[1].bias.double()
+    weight, bias = model[1].weight.detach().double(), model[1].bias.detach().double()
     p = torch.softmax(x.flatten(1).double() @ weight.T + bias, dim=1)
     expected = ((p - nn.functional.one_hot(y, 10).double()) @ weight).norm(dim=1).numpy()
     np.testing.assert_allclose(ds["gradient_norm"].values, expected, rtol=1e-5)
