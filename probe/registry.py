@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-from types import ModuleType
 from collections.abc import Iterable, Iterator, Mapping
+from types import ModuleType
 
 from probe.errors import ParameterError
 

@@ -150,7 +150,6 @@ BUDGETS = {   # samples (n) and own options of the stage under each budget of `p
 }
 
 
-
 # ----------------------------------------------------------------------------- checks
 
 def _scaling(ds: xr.Dataset, context: dict) -> Measure:
@@ -194,7 +193,6 @@ REASONS: dict[str, tuple[str, str]] = {
 }
 
 
-
 # ----------------------------------------------------------------------------- reading
 
 def reading(v: dict, ds: xr.Dataset) -> str:
@@ -204,7 +202,6 @@ def reading(v: dict, ds: xr.Dataset) -> str:
     return (f"Accuracy is {number(v['accuracy_unit'])} % on [0, 1] pixels, {number(v['accuracy_x255'])} % on "
             f"[0, 255] and {number(v['accuracy_standardised'])} % on standardised images; eval-mode logits {batch} "
             f"on the rest of the batch and two identical passes {repeat}.")
-
 
 
 # ----------------------------------------------------------------------------- figure

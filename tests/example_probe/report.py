@@ -31,4 +31,3 @@ def figure(results: dict[str, xr.Dataset]):
     from example_probe.plot import distribution
     from probe.report.figures import one, panels
     return distribution(one(results), ax=panels(1)[0])
-
