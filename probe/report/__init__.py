@@ -43,7 +43,8 @@ from probe import data as datasets
 from probe.errors import ModelError, ParameterError
 from probe.models import model_identity, weights_sha256
 from probe.params import eval_mode, model_device
-from probe.report import budgets, pipeline, stages
+from probe.report import budgets, pipeline
+from probe.report import stages as stage_pieces
 from probe.report.checks import Check, judge, worst
 from probe.report.readings import clean_agreement, numbers, reading
 
@@ -137,7 +138,7 @@ class Report:
 def stage_names(selected: Sequence[str] | None = None) -> list[str]:
     """The stages in report order: evaluate, pipeline and every registry probe that takes a model
     (or the `selected` ones, checked)."""
-    known = [name for name, entry in registry.PROBES.items() if entry.uses_model] + [stages.PIPELINE]
+    known = [name for name, entry in registry.PROBES.items() if entry.uses_model] + [stage_pieces.PIPELINE]
     names = sorted(known, key=lambda name: (ORDER.index(name) if name in ORDER else len(ORDER), known.index(name)))
     if selected is None:
         return names
@@ -148,12 +149,12 @@ def stage_names(selected: Sequence[str] | None = None) -> list[str]:
 
 
 def _module(stage: str):
-    return pipeline if stage == stages.PIPELINE else registry.entry(stage).load()
+    return pipeline if stage == stage_pieces.PIPELINE else registry.entry(stage).load()
 
 
 def _total(stage: str, samples: int, options: dict) -> tuple[int, str]:
     """What a stage's progress counts: what its pieces say (loss evaluations for flatness), else samples."""
-    total = stages.piece(stage, "progress_total")
+    total = stage_pieces.piece(stage, "progress_total")
     return total(samples, options) if total is not None else (samples, "sample")
 
 
@@ -199,7 +200,7 @@ def _run_stage(name: str, model: nn.Module, dataset, *, samples: int, options: d
                file: str | None, label: str, progress: Progress | None, **keywords) -> tuple[Stage, xr.Dataset | None]:
     """One stage: its result and record, or (the runner refused the model, or the stage's
     options do not apply) a record saying why and no result."""
-    title = stages.title(name)
+    title = stage_pieces.title(name)
     total, unit = _total(name, samples, options)
     bar = progress(f"{label}: {title}", total, unit) if progress is not None else None
     start = time.perf_counter()
@@ -239,10 +240,10 @@ def assess(model: nn.Module, dataset, *, label: str, budget: str, n: int | None,
         samples, options = budgets.stage_options(budget, name)
         options.update(extra.get(name, {}))
         samples = min(x for x in (samples, n, len(dataset)) if x is not None)
-        needed = stages.piece(name, "NEEDS")
+        needed = stage_pieces.piece(name, "NEEDS")
         if contract.verdict == "fail" or (needed is not None and options.get(needed) is None):
             why = "the model was refused" if contract.verdict == "fail" else f"no {needed.replace('_', ' ')} given"
-            records[name] = Stage(name, stages.title(name), "not run", message=f"not run: {why}")
+            records[name] = Stage(name, stage_pieces.title(name), "not run", message=f"not run: {why}")
         else:
             records[name], ds = _run_stage(
                 name, model, dataset, samples=samples, options=options,
