@@ -11,8 +11,9 @@ BUDGETS = {"quick": {"n": 64}, "standard": {"n": 256}, "thorough": {"n": 1000}}
 
 def _zero(ds: xr.Dataset, context: dict):
     # A piecewise-smooth network has a non-zero input gradient of its loss almost everywhere;
-    # more than 1 % of exact zeros warns, more than 10 % fails (a locally constant model).
-    return share(ds["gradient_norm"].values == 0, Threshold("lower", 1.0, 10.0))
+    # more than 10 % of exact zeros warns, more than 25 % fails (a locally constant model).  The
+    # share's Wilson interval must lie below 10 % to pass: 0 of 64 images (quick budget) do.
+    return share(ds["gradient_norm"].values == 0, Threshold("lower", 10.0, 25.0))
 
 
 CHECKS = (Spec("zero_loss_gradients", "input gradients of the loss exactly zero", "gradient masking",
