@@ -30,10 +30,10 @@ from analyses.corruption_training import run_all
 from probe import adversarial_corruptions, corruptions, models, results
 from probe.attacks.pgd import pgd
 from probe.augment import parse_augments
-from probe.commands.common import format_table
 from probe.data import get_batch, load, subset_indices
 from probe.logits import classify
 from probe.params import eval_mode
+from probe.tables import format_table
 from probe.train import history_path
 
 NET_ARGS = ["--arch", "edsr", "--arch-arg", "features=16", "--arch-arg", "blocks=2", "--epochs", "2"]

@@ -29,8 +29,8 @@ from matplotlib.colors import hsv_to_rgb, rgb_to_hsv
 from PIL import Image
 from scipy import ndimage
 
-from probe.commands.common import format_table
 from probe.corruptions import ALL_CORRUPTIONS, FAMILIES, corrupt, severity_params
+from probe.tables import format_table
 
 DETERMINISTIC = {"defocus_blur", "zoom_blur", "gaussian_blur", "brightness", "contrast", "pixelate",
                  "jpeg_compression", "saturate"}

@@ -25,9 +25,10 @@ from torch.func import functional_call, vmap
 
 from probe import data, models
 from probe import flatness as fl
-from probe.commands.common import format_table, resolve_device
 from probe import params as P
+from probe.devices import resolve_device
 from probe.hessian import HessianOperator
+from probe.tables import format_table
 from probe.train import fit
 
 RADII = fl.DEFAULT_RADII

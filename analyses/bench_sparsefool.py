@@ -27,7 +27,7 @@ from probe import data, models
 from probe.attacks.deepfool import STEP_FLOOR
 from probe.attacks.linear_solver import greedy_linear_solver
 from probe.attacks.sparsefool import DEEPFOOL_OVERSHOOT, SOLVER_BETA, boundary_normal, perceptibility_bounds, sparsefool
-from probe.commands.common import format_table
+from probe.tables import format_table
 
 
 def reference_deepfool(model: nn.Module, x: torch.Tensor, candidates: int = 10, overshoot: float = DEEPFOOL_OVERSHOOT,

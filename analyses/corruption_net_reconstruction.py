@@ -21,13 +21,13 @@ import xarray as xr
 
 from probe import models, plot
 from probe.attacks.ada import corrupt, zero_offsets
-from probe.commands.common import format_table
 from probe.commands.corruption_net import main as corruption_net_main
 from probe.corruptions import CORRUPTIONS, corrupt as common_corruption
 from probe.data import get_batch, load, subset_indices
 from probe.params import parameter_blocks
 from probe.plot import style
 from probe.ssim import ssim
+from probe.tables import format_table
 
 PENALTY = 1e-5
 NETWORKS = {"edsr": ["--arch", "edsr", "--epochs", "2"], "cae": ["--arch", "cae", "--epochs", "10"]}

@@ -25,9 +25,9 @@ import xarray as xr
 
 from probe import data, plot, results
 from probe.augment import parse_augment
-from probe.commands.common import format_table
 from probe.corruptions import summarize
-from probe.plot import corruptions as corruption_figures
+from probe.corruptions import plot as corruption_figures
+from probe.tables import format_table
 
 MODELS = {"standard": "none", "augmix": "augmix", "prime": "prime"}
 

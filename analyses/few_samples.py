@@ -34,11 +34,11 @@ from figures import common
 from figures.few_samples import draw
 from probe import models, results
 from probe.attacks.deepfool import deepfool
-from probe.commands.common import format_table
 from probe.data import get_batch
 from probe.logits import classify
 from probe.margins import run
 from probe.spectral import PerSampleBases
+from probe.tables import format_table
 from probe.train import test_accuracy
 
 BATCH = 128

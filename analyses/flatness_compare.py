@@ -18,10 +18,10 @@ import numpy as np
 
 from probe import flatness, models, plot
 from probe.augment import AUGMENTATIONS
-from probe.commands.common import format_table
 from probe.commands.train import main as train_main
-from probe.plot import flatness as flat_figures
+from probe.flatness import plot as flat_figures
 from probe.plot import style
+from probe.tables import format_table
 
 DATA = "fashion-mnist-sample"
 DEFAULT_AUGMENTS = ("none", "lp:L2:1.5", "adversarial:l2:0.5:3")

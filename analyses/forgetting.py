@@ -29,9 +29,9 @@ from analyses import thesis
 from figures import common
 from figures.forgetting import draw
 from probe import results
-from probe.commands.common import format_table
 from probe.margins import run
 from probe.spectral import dct_diagonal_blocks
+from probe.tables import format_table
 from probe.train import test_accuracy
 
 STAGES = ("both", "low_pass", "both_again")

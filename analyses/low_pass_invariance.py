@@ -42,9 +42,9 @@ Resumable (training checkpoints every epoch, margins in chunks).  Writes in DIR:
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
 import dataclasses
 import math
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -57,12 +57,12 @@ from analyses.margins_frequency import transforms
 from figures.low_pass_invariance import render
 from probe import margins, results, stats
 from probe.attacks.deepfool import ZERO_GRADIENT
-from probe.commands.common import format_table, interval
 from probe.data import get_batch
 from probe.errors import ModelError
 from probe.margins import precise_twin
 from probe.params import eval_mode
 from probe.spectral import DCTMasks, corner_mask, dct_diagonal_blocks, idct2, low_pass
+from probe.tables import format_table, interval
 from probe.train import test_accuracy
 
 VARIANTS = ("baseline", "low_init", "weight_decay", "low_pass_input")

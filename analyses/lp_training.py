@@ -17,11 +17,11 @@ import torch
 
 from probe import corruptions, lp, models, plot
 from probe.augment import parse_augment
-from probe.commands.common import format_table
 from probe.data import image_shape, load, num_classes, subset_indices
 from probe.plot import style
-from probe.plot.lp import accuracy as accuracy_plot
-from probe.plot.lp import summary_bars
+from probe.lp.plot import accuracy as accuracy_plot
+from probe.lp.plot import summary_bars
+from probe.tables import format_table
 from probe.train import channel_statistics, fit
 
 RUNS = {"standard": "none", "L0 noise": "lp:L0:0.01", "ESP": "esp:2.5"}

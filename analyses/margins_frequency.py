@@ -32,9 +32,9 @@ from analyses import thesis
 from figures.frequency_margins import render
 from probe import results
 from probe.augment.adversarial import AdversarialTraining
-from probe.commands.common import format_table
 from probe.margins import run
 from probe.spectral import SubspaceFamily, dct_diagonal_blocks, energy_spectrum
+from probe.tables import format_table
 from probe.train import test_accuracy
 
 MODELS = ("standard", "flipped", "low_pass", "adversarial")

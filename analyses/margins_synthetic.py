@@ -36,7 +36,7 @@ from figures import common
 from probe import models, results
 from probe.data.synthetic import SyntheticDataset, t1
 from probe.margins import run
-from probe.plot import margins as margin_plots
+from probe.margins import plot as margin_plots
 from probe.plot import style
 from probe.spectral import Bases, PerSampleBases, SubspaceFamily
 

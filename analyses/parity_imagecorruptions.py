@@ -199,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
         photos = np.stack([stored[name] for name in theirs["photos"]])
     site = next((args.cache / "venv" / "lib").glob("python*/site-packages"))
     sys.path.append(str(site))  # only for the lookup of the frost photographs' files
-    from probe.commands.common import format_table
+    from probe.tables import format_table
     from probe.corruptions.frost_photos import frost_source
     ours = probe_side(photos, seeds, args.corruptions)
     rows, failed = [], 0

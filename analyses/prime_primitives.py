@@ -29,10 +29,10 @@ from analyses import thesis
 from figures import common
 from probe import results
 from probe.augment import parse_augment
-from probe.commands.common import format_table
 from probe.corruptions import run
-from probe.plot import corruptions as corruption_plots
+from probe.corruptions import plot as corruption_plots
 from probe.plot import style
+from probe.tables import format_table
 
 MODELS = {   # name → PRIME spec (`--augment`)
     "standard": "none",

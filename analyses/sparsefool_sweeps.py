@@ -18,10 +18,10 @@ from torch import nn
 
 from probe import data as datasets
 from probe import models, plot, results
-from probe.commands.common import format_table
 from probe.logits import classify
-from probe.plot import sparsefool as plots
+from probe.sparsefool import plot as plots
 from probe.sparsefool import run, summary
+from probe.tables import format_table
 
 
 def _sweep(model: nn.Module, data, n: int, dim: str, values: Sequence[float], **kwargs) -> xr.Dataset:

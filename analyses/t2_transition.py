@@ -49,10 +49,10 @@ from analyses.margins_synthetic import ARCHITECTURES, build
 from figures.t2_transition import draw
 from figures import common
 from probe import results, stats
-from probe.commands.common import format_table
 from probe.data.synthetic import t2
 from probe.margins import run
 from probe.spectral import Bases
+from probe.tables import format_table
 
 EPSILONS = tuple(round(0.1 * i, 1) for i in range(11))
 SUBSPACES = ("u1", "u2")

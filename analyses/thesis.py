@@ -21,10 +21,10 @@ import xarray as xr
 from torch import nn
 
 from probe import data, models, results
-from probe.commands.common import format_table
 from probe.data import TransformedDataset, fingerprint, get_batch
 from probe.errors import ResumeError
 from probe.data.transforms import parse_transform
+from probe.tables import format_table
 from probe.train import channel_statistics, fit, history_path
 
 TOLERANCE = 0.20   # a number further than this (relative) from the published one is flagged

@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from figures import common
-from probe.plot import adversarial_corruptions as ada_plots
+from probe.adversarial_corruptions import plot as ada_plots
 from probe.plot import style
 
 COMMAND = "python -m probe.adversarial_corruptions CKPT --corruption-net NET.pt --out DIR/ac.nc"

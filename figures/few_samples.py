@@ -17,7 +17,7 @@ import numpy as np
 
 from figures import common
 from probe import results
-from probe.plot import margins as margin_plots
+from probe.margins import plot as margin_plots
 from probe.plot import style
 
 FILE, COMMAND = "few_samples.nc", "the few-samples analysis of issue 15 (Fig. 4.13)"

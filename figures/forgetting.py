@@ -16,7 +16,7 @@ from pathlib import Path
 
 from figures import common
 from probe import results
-from probe.plot import margins as margin_plots
+from probe.margins import plot as margin_plots
 from probe.plot import style
 
 FILE, COMMAND = "forgetting.nc", "the forgetting-and-recovery analysis of issue 15 (Fig. 4.8)"

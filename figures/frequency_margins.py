@@ -15,7 +15,7 @@ from pathlib import Path
 
 from figures import common
 from probe import results
-from probe.plot import margins as margin_plots
+from probe.margins import plot as margin_plots
 from probe.plot import style
 
 COMMAND = "python -m analyses.margins_frequency --out DIR"

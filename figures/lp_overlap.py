@@ -19,7 +19,7 @@ from matplotlib.lines import Line2D
 from figures import common
 from probe import results
 from probe.balls import parse_ball
-from probe.plot import lp as lp_plots
+from probe.overlap import plot as overlap_plots
 from probe.plot import style
 
 COMMAND = "python -m probe.overlap --samples 1000 --out DIR/overlap.nc"
@@ -30,7 +30,7 @@ PUBLISHED_50 = {math.inf: 0.127, 1.0: 161.0, 0.5: 2.7e5, 10.0: 0.2315, 50.0: 0.1
 def draw(folder: Path) -> dict:
     """{'lp_overlap': one panel per norm}."""
     ds = results.load(common.need(Path(folder) / "overlap.nc", COMMAND))
-    first = lp_plots.overlap(ds)
+    first = overlap_plots.overlap(ds)
     if int(ds.attrs.get("dim", 0)) == 3072 and parse_ball(str(ds.attrs.get("reference", "l2:4"))) == (2.0, 4.0):
         for panel, p in zip(first.figure.axes, ds["p"].values):
             if float(p) in PUBLISHED_50:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from figures import common
 from probe import results
-from probe.plot import corruptions as corruption_plots
+from probe.corruptions import plot as corruption_plots
 from probe.plot import style
 
 COMMAND = "python -m analyses.corruption_training --out DIR"

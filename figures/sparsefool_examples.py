@@ -15,7 +15,7 @@ from pathlib import Path
 
 from figures import common
 from probe import results
-from probe.plot import sparsefool as sparsefool_plots
+from probe.sparsefool import plot as sparsefool_plots
 from probe.plot import style
 
 COMMAND = "python -m analyses.sparsefool_sweeps CHECKPOINT --out DIR"

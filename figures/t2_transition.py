@@ -19,7 +19,7 @@ from matplotlib.lines import Line2D
 
 from figures import common
 from probe import results, stats
-from probe.plot import margins as margin_plots
+from probe.margins import plot as margin_plots
 from probe.plot import style
 
 FILE, COMMAND = "t2.nc", "python -m analyses.t2_transition (Fig. 4.10)"

@@ -1,9 +1,18 @@
-"""The one list of probes.  Commands, `python -m probe.plot`, the demo and the report read it,
-so adding a probe is one entry here (plus its module, command and plot)."""
+"""The one list of probes.  Commands, `python -m probe.plot`, the demo and the report read it.
+
+A probe is one package, `probe/<name>/`, holding everything specific to it: the library
+(`__init__.py`: `run` and `summary`), its command-line options and summary text (`command.py`),
+its figures (`plot.py`), its report checks, reading, figure and budgets (`report.py`) and its
+entry here (`entry.py`: `ENTRY = ProbeEntry(...)`).  This module lists the packages, one line
+each, and imports an entry only when it is asked for, so listing the probes' names imports no
+probe.  `register(entry)` adds a probe at run time (one outside this package, e.g. the example
+probe of the tests, `docs/ADDING_A_PROBE.md`).
+"""
 from __future__ import annotations
 
 import dataclasses
 import importlib
+from collections.abc import Iterable, Iterator, Mapping
 from types import ModuleType
 
 from probe.errors import ParameterError
@@ -21,48 +30,72 @@ class ProbeEntry:
     example: str       # one command line shown by `--help`
     uses_model: bool = True
     chunked: bool = True   # runs per sample through the runner's chunks (resumable)
+    report: str | None = None   # the report's pieces (checks, reading, figure, budgets); None: defaults
 
     def load(self) -> ModuleType:
         return importlib.import_module(self.module)
 
 
-PROBES: dict[str, ProbeEntry] = {entry.name: entry for entry in (
-    ProbeEntry("evaluate", "probe.evaluate", "probe.commands.evaluate", "probe.plot.evaluation:confusion",
-               "accuracy, per class, with confidences",
-               example="python -m probe.evaluate lenet.pt --data fashion-mnist --out evaluate.nc "
-                       "--plot confusion.png"),
-    ProbeEntry("margins", "probe.margins", "probe.commands.margins", "probe.plot.margins:bands",
-               "distance to the decision boundary inside DCT frequency bands or random subspaces",
-               example="python -m probe.margins lenet.pt --data fashion-mnist --n 500 --out margins.nc "
-                       "--plot margins.png"),
-    ProbeEntry("sparsefool", "probe.sparsefool", "probe.commands.sparsefool", "probe.plot.sparsefool:overview",
-               "how few pixels change the decision (SparseFool)",
-               example="python -m probe.sparsefool lenet.pt --data fashion-mnist --n 200 --delta 25 --out sf.nc"),
-    ProbeEntry("lp", "probe.lp", "probe.commands.lp", "probe.plot.lp:accuracy",
-               "accuracy under random Lp-norm noise, mCE_Lp and iCE",
-               example="python -m probe.lp lenet.pt --data fashion-mnist --n 500 --norms L0 L2 Linf --out lp.nc"),
-    ProbeEntry("corruptions", "probe.corruptions", "probe.commands.corruptions", "probe.plot.corruptions:overview",
-               "accuracy under common corruptions, mCE, test-time BN adaptation",
-               example="python -m probe.corruptions lenet.pt --data fashion-mnist --n 1000 --out corruptions.nc"),
-    ProbeEntry("flatness", "probe.flatness", "probe.commands.flatness", "probe.plot.flatness:summary",
-               "loss flatness around the weights and the Hessian spectrum",
-               example="python -m probe.flatness lenet.pt --n 500 --filter-norm --hessian top:3,trace --out flat.nc",
-               chunked=False),
-    ProbeEntry("overlap", "probe.overlap", "probe.commands.overlap", "probe.plot.lp:overlap",
-               "how much of one Lp ball lies inside another (Monte Carlo)",
-               example="python -m probe.overlap --dim 3072 --reference l2:4 --out overlap.nc --plot overlap.png",
-               uses_model=False, chunked=False),
-    ProbeEntry("adversarial_corruptions", "probe.adversarial_corruptions", "probe.commands.adversarial_corruptions",
-               "probe.plot.adversarial_corruptions:overview",
-               "worst-case corruptions through a corruption network's weights (AdA): robust accuracy per radius ν",
-               example="python -m probe.adversarial_corruptions lenet.pt --corruption-net net.pt --n 256 "
-                       "--out ada.nc"),
-    ProbeEntry("masking", "probe.masking", "probe.commands.masking", "probe.plot.masking:overview",
-               "gradient-masking symptoms: one-step vs iterative PGD, loss against steps and radius, noise, "
-               "transfer, zero gradients, unbounded DeepFool",
-               example="python -m probe.masking lenet.pt --data fashion-mnist --n 64 --out masking.nc "
-                       "--plot masking.png"),
-)}
+class Registry(Mapping[str, ProbeEntry]):
+    """Probe name → `ProbeEntry`: the packages given (each named by its last component, entry in
+    `PACKAGE.entry.ENTRY`, imported on first use), then those registered at run time."""
+
+    def __init__(self, packages: Iterable[str]) -> None:
+        self._packages = {package.rpartition(".")[2]: package for package in packages}
+        self._entries: dict[str, ProbeEntry] = {}
+
+    def __getitem__(self, name: str) -> ProbeEntry:
+        if name not in self._entries:
+            if name not in self._packages:
+                raise KeyError(name)
+            declared = importlib.import_module(f"{self._packages[name]}.entry").ENTRY
+            if declared.name != name:
+                raise RuntimeError(f"{self._packages[name]}.entry declares probe '{declared.name}', not '{name}'")
+            self._entries[name] = declared
+        return self._entries[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._packages or name in self._entries
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([*self._packages, *(name for name in self._entries if name not in self._packages)])
+
+    def __len__(self) -> int:
+        return len(set(self._packages) | set(self._entries))
+
+    def register(self, declared: ProbeEntry) -> None:
+        if declared.name in self:
+            raise ParameterError(f"a probe named '{declared.name}' is already registered")
+        self._entries[declared.name] = declared
+
+    def unregister(self, name: str) -> None:
+        if name in self._packages or name not in self._entries:
+            raise ParameterError(f"'{name}' is not a probe registered at run time")
+        del self._entries[name]
+
+
+PROBES = Registry([
+    "probe.evaluate",
+    "probe.margins",
+    "probe.sparsefool",
+    "probe.lp",
+    "probe.corruptions",
+    "probe.flatness",
+    "probe.overlap",
+    "probe.adversarial_corruptions",
+    "probe.masking",
+])
+
+
+def register(declared: ProbeEntry) -> ProbeEntry:
+    """Add a probe at run time (its commands, plots and report stage follow); returns the entry."""
+    PROBES.register(declared)
+    return declared
+
+
+def unregister(name: str) -> None:
+    """Remove a probe added by `register`."""
+    PROBES.unregister(name)
 
 
 def entry(name: str) -> ProbeEntry:

@@ -157,7 +157,7 @@ def test_progress_bar_shows_when_the_terminal_reports_zero_width(monkeypatch):
 
 
 def test_importing_the_plots_keeps_the_matplotlib_backend():
-    code = ("import matplotlib; matplotlib.use('svg'); import probe.plot, probe.plot.margins, probe.plot.flatness; "
+    code = ("import matplotlib; matplotlib.use('svg'); import probe.plot, probe.margins.plot, probe.flatness.plot; "
             "print(matplotlib.get_backend())")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.stdout.strip() == "svg", proc.stderr

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from PIL import Image
 from scipy import ndimage
 
-from probe.commands import corruptions as corruption_command
+from probe.corruptions import command as corruption_command
 from probe.corruptions import (ALL_CORRUPTIONS, CORRUPTIONS, EXTRA_CORRUPTIONS, FUNCTIONS, corrupt, parameter_set, run,
                                severity_params)
 from probe.corruptions import blur, common, digital, frost_photos, weather

@@ -18,6 +18,8 @@ from probe import models, plot, registry
 from probe.errors import ProbeError
 from probe.plot import style
 from probe.report import figures as report_figures
+from probe.report import stage_names as report_stage_names
+from probe.report import stages
 from test_figures import probe_results  # noqa: F401  (the module's fixture: real results of every probe)
 
 MIN_POINTS = 6.0      # the smallest text a printed figure may hold
@@ -197,7 +199,7 @@ def pipeline_result(lenet_checkpoint):
     return pipeline.run(models.load(lenet_checkpoint), "fashion-mnist-sample", n=64, seed=0)
 
 
-@pytest.mark.parametrize("stage", sorted(report_figures.DRAW))
+@pytest.mark.parametrize("stage", sorted(stage for stage in report_stage_names() if stages.piece(stage, "figure")))
 def test_report_figure_reads_well(stage, probe_results, pipeline_result):
     ds = pipeline_result if stage == "pipeline" else probe_results[stage]
     for results in ({"model": ds}, {"model": ds, "baseline": ds}):

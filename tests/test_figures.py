@@ -26,11 +26,11 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Polygon
 
 import probe
-import probe.plot.adversarial_corruptions
-import probe.plot.corruptions
-import probe.plot.lp
-import probe.plot.masking
-import probe.plot.sparsefool
+import probe.adversarial_corruptions.plot
+import probe.corruptions.plot
+import probe.lp.plot
+import probe.masking.plot
+import probe.sparsefool.plot
 from probe import models, plot, registry, results, stats
 from probe.plot import labelled, style
 from probe.train import fit
@@ -190,7 +190,7 @@ def test_default_figure_is_publishable(name, probe_results, tmp_path):
 
 
 OWN_PLOTS = [name for name, entry in registry.PROBES.items()
-             if entry.plot.split(":")[0] not in ("probe.plot.adversarial_corruptions", "probe.plot.masking")]
+             if entry.plot.split(":")[0] not in ("probe.adversarial_corruptions.plot", "probe.masking.plot")]
 
 
 @pytest.mark.parametrize("name", ["train", *OWN_PLOTS])
@@ -492,7 +492,7 @@ def _legend_text(figure) -> str:
 
 def test_corruption_severity_curves_show_intervals_and_n(probe_results):
     ds = probe_results["corruptions"]
-    ax = probe.plot.corruptions.severity_curves(ds)
+    ax = probe.corruptions.plot.severity_curves(ds)
     assert _has_band(ax, 0, _wilson_percent(ds["clean_correct"].values, ds["clean_finite"].values))
     cells = ds["correct"].transpose("corruption", "severity", "sample").values
     for j, severity in enumerate(ds["severity"].values):   # around the mean over corruptions, not a point
@@ -506,7 +506,7 @@ def test_corruption_severity_curves_show_intervals_and_n(probe_results):
 
 def test_masking_accuracies_show_wilson_bands(probe_results):
     ds = probe_results["masking"]
-    ax = probe.plot.masking.accuracies(ds)
+    ax = probe.masking.plot.accuracies(ds)
     for i, radius in enumerate(ds["radius"].values):
         for k in (0, -1):
             expected = _wilson_percent(ds["correct"].values[i, k], ds["finite"].values[i, k])
@@ -518,7 +518,7 @@ def test_masking_accuracies_show_wilson_bands(probe_results):
 
 def test_ada_robust_accuracy_shows_wilson_band(probe_results):
     ds = probe_results["adversarial_corruptions"]
-    ax = probe.plot.adversarial_corruptions.robust_accuracy(ds)
+    ax = probe.adversarial_corruptions.plot.robust_accuracy(ds)
     for i, nu in enumerate(ds["nu"].values):
         assert _has_band(ax, nu, _wilson_percent(ds["correct"].values[i], ds["finite"].values[i]))
     low, high = _wilson_percent(ds["clean_correct"].values, ds["clean_finite"].values)
@@ -529,7 +529,7 @@ def test_ada_robust_accuracy_shows_wilson_band(probe_results):
 
 def test_lp_accuracy_shows_wilson_bands(probe_results):
     ds = probe_results["lp"]
-    axes = probe.plot.lp.accuracy(ds).figure.axes
+    axes = probe.lp.plot.accuracy(ds).figure.axes
     for panel, p in zip(axes, ds["p"].values):
         cell = ds.sel(p=p)
         for strength in ds["strength"].values:
@@ -540,7 +540,7 @@ def test_lp_accuracy_shows_wilson_bands(probe_results):
 
 def test_sparsefool_histogram_shows_rate_and_median_intervals(probe_results):
     ds = probe_results["sparsefool"]
-    ax = probe.plot.sparsefool.histogram(ds)
+    ax = probe.sparsefool.plot.histogram(ds)
     finite = ~ds["non_finite"].values.astype(bool)
     fooled = ds["fooled"].values.astype(bool) & finite
     low, high = _wilson_percent(fooled, finite)

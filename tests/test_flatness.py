@@ -189,7 +189,7 @@ def test_cli_reports_bad_input(tmp_path, capsys):
 
 
 def test_curves_figure_compares_several_models():
-    from probe.plot import flatness as flat_figures
+    from probe.flatness import plot as flat_figures
     model, x, y, _ = quadratic_problem()
     sharp = fl.sphere_flatness(model, x, y, [0.5, 1.0], directions=4, loss_fn=half_squared_error)
     flat = fl.sphere_flatness(model, x * 0.5, y, [0.5, 1.0], directions=4, loss_fn=half_squared_error)

@@ -11,8 +11,9 @@ from probe.data import ArrayDataset, TransformedDataset, get_batch
 from probe.attacks.deepfool import STEP_SLACK
 from probe.margins import boundary_distance, precise_twin
 from probe.errors import ParameterError, ResumeError
-from probe.commands import margins as margins_command, probe_main
-from probe.plot import margins as margins_plot
+from probe.commands import probe_main
+from probe.margins import command as margins_command
+from probe.margins import plot as margins_plot
 from probe.margins import family_sha256, run, summary
 from probe.spectral import PerSampleBases, dct_diagonal_blocks, frequency_flip, low_pass, random_subspaces
 

@@ -130,7 +130,7 @@ def test_a_well_trained_lenet_passes_every_check(quick_report):
     report, _ = quick_report
     judged = {c.name: c.verdict for c in report.model.checks}
     stages = set(report.model.stages)
-    assert set(judged) == {"model_contract"} | {spec.name for spec in report_checks.CHECKS if spec.stage in stages}
+    assert set(judged) == {"model_contract"} | {spec.name for spec in report_checks.specs() if spec.stage in stages}
     unjudged = {"transfer_vs_white_box", "adversarial_corruptions"}      # no baseline, no corruption network
     # on the quick budget's few samples an interval may still span a threshold: never a warning or a failure
     assert {name for name, verdict in judged.items() if verdict not in ("pass", "inconclusive")} <= unjudged, judged
@@ -242,8 +242,8 @@ def test_report_page_says_where_it_comes_from_and_why(quick_report):
     for text in (probe.__version__, torch.__version__, identity["model_sha256"], identity["data_sha256"],
                  "Python version", "fashion-mnist-sample"):
         assert html.escape(str(text)) in page, text
-    for spec in report_checks.CHECKS:                    # every check: its reason and reference beside it
-        why, reference = report_checks.REASONS[spec.name]
+    for spec in report_checks.specs():                   # every check: its reason and reference beside it
+        why, reference = report_checks.reasons()[spec.name]
         assert f'href="#why-{spec.name}"' in page or spec.stage not in report.model.stages
         assert html.escape(why) in page and html.escape(reference) in page
     accuracy = report.model.stages["evaluate"].numbers["accuracy"]
@@ -252,7 +252,7 @@ def test_report_page_says_where_it_comes_from_and_why(quick_report):
     assert f"<th>worst class ({worst_class}) accuracy</th><td class=\"num\">{worst:.1f} %</td>" in page
     for name, record in report.model.stages.items():
         if record.status == "done":
-            assert f"<figcaption>{html.escape(report_figures.CAPTIONS[name])} ({name}.png)</figcaption>" in page
+            assert f"<figcaption>{html.escape(report_figures.caption(name))} ({name}.png)</figcaption>" in page
 
 
 def test_key_numbers_are_written_for_people():
@@ -268,7 +268,7 @@ def test_key_numbers_are_written_for_people():
     assert render.value_text("scaling_gain", -4.296875) == "-4.3 points"
     assert render.value_text("median_l2", 3.274052) == "3.274"
     assert report_checks.named_number("fooling_rate", 100.0) == "100.0"
-    assert set(report_checks.REASONS) == {"model_contract"} | {spec.name for spec in report_checks.CHECKS}
+    assert set(report_checks.reasons()) == {"model_contract"} | {spec.name for spec in report_checks.specs()}
 
 
 CHECK_SCRIPT = """<script>

@@ -351,7 +351,7 @@ def test_companion_analyses_and_figures(lenet, sample_test, tmp_path):
     """λ sweep, random baseline, transfer matrix, attribution overlap, and every figure, on a few images."""
     from analyses.sparsefool_sweeps import attribution_overlap, lambda_sweep, random_baseline, transfer_matrix
     from probe import plot
-    from probe.plot import sparsefool as plots
+    from probe.sparsefool import plot as plots
     base = run(lenet, sample_test, n=8, save_perturbations=True)
     sweep = lambda_sweep(lenet, sample_test, 8, [1.0, 3.0])
     assert sweep["fooling_rate"].sel(lam=3.0) == summary(base)["fooling_rate"]

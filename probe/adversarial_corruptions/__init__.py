@@ -33,8 +33,7 @@ from probe import memory, ranges, runner, seeding, stats
 from probe.attacks.ada import AdAResult, ada_attack, corrupt, zero_offsets
 from probe.errors import ParameterError
 from probe.execution import Execution, Unpack, check
-from probe.evaluate import accuracy_over_finite
-from probe.logits import classify
+from probe.logits import accuracy_over_finite, classify
 from probe.models import model_name, weights_sha256
 from probe.models.corruption_nets import check_corruption_net, corruption_network
 from probe.params import model_device, parameter_blocks

@@ -1,4 +1,4 @@
-"""`python -m probe.adversarial_corruptions CHECKPOINT ...` (see `probe.commands.adversarial_corruptions`)."""
+"""`python -m probe.adversarial_corruptions CHECKPOINT ...` (see `probe.adversarial_corruptions.command`)."""
 import sys
 
 from probe.commands import probe_main

@@ -20,7 +20,9 @@ from torch import nn
 
 from probe import data as datasets
 from probe import execution, memory, models, progress, ranges, runner, stats
+from probe.devices import resolve_device  # noqa: F401  (re-exported for the commands)
 from probe.errors import ParameterError, ProbeError
+from probe.tables import ci, estimate, format_table, interval  # noqa: F401  (re-exported for the commands)
 
 PLOT_SUFFIXES = (".png", ".pdf", ".svg")
 CONFIRM_ABOVE = 2000   # samples: a run over more without --n asks first (on a terminal)
@@ -223,32 +225,6 @@ def confirm_whole_dataset(args: argparse.Namespace, name: str, size: int) -> Non
         print(f"note: {question} (--n N measures a seeded subset)", file=sys.stderr)
 
 
-def resolve_device(spec: str = "auto") -> torch.device:
-    """`auto` picks CUDA, then MPS, then CPU; anything else must be available."""
-    mps = getattr(torch.backends, "mps", None)
-    if spec == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if mps is not None and mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    try:
-        device = torch.device(spec)
-    except RuntimeError:
-        raise ParameterError(f"unknown device '{spec}'") from None
-    if device.type not in ("cpu", "cuda", "mps"):
-        raise ParameterError(f"--device {spec}: probes run on auto, cpu, cuda[:N] or mps")
-    if device.type == "cpu" and device.index not in (None, 0):
-        raise ParameterError(f"--device {spec}: there is one CPU device (cpu)")
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ParameterError("--device cuda requested but CUDA is not available")
-    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
-        raise ParameterError(f"--device {spec}: this machine has {torch.cuda.device_count()} CUDA device(s)")
-    if device.type == "mps" and not (mps is not None and mps.is_available()):
-        raise ParameterError("--device mps requested but MPS is not available")
-    return device
-
-
 def load_data(args: argparse.Namespace, split: str | None = None):
     """The dataset named by --data (and --split, --data-root, --data-corruption, ..., --classes)."""
     return datasets.load(args.data, split=split or args.split, root=args.data_root,
@@ -310,25 +286,6 @@ def progress_bar(total: float, desc: str, quiet: bool = False, unit: str = "samp
     return progress.Progress(desc, total, unit, detail=detail, columns=terminal_columns())
 
 
-def format_table(headers: Sequence[str], rows: Sequence[Sequence]) -> str:
-    """A plain aligned text table."""
-    cells = [[str(h) for h in headers]] + [[_fmt(c) for c in row] for row in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    lines = ["  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
-def estimate(numbers: dict, key: str) -> stats.Estimate:
-    """The number `key` of a summary with its interval (`key_low`, `key_high`) and the samples."""
-    return stats.Estimate(numbers[key], numbers[f"{key}_low"], numbers[f"{key}_high"], numbers["samples"])
-
-
-def interval(value: stats.Estimate, spec: str = ".3g", unit: str = "") -> str:
-    """`0.9 [0.84, 0.97]` (with `unit` after the value: `86.1% [83.0, 88.7]`)."""
-    return f"{value.value:{spec}}{unit} [{value.low:{spec}}, {value.high:{spec}}]"
-
-
 def summary_table(numbers: dict, confidence: float = stats.CONFIDENCE) -> str:
     """A probe's `summary(ds)` as a table: each number with its interval and n, then the counts."""
     rows = [[key, estimate(numbers, key) if f"{key}_low" in numbers else value,
@@ -355,11 +312,6 @@ def sample_size_note(numbers: dict, target_width: float = TARGET_WIDTH) -> str:
             f"n = {numbers['samples']}) under {target_width:g} × (--target-width)")
 
 
-def ci(confidence: float) -> str:
-    """`95% CI`: the label of intervals at `confidence`."""
-    return f"{100 * confidence:g}% CI"
-
-
 def non_finite_note(numbers: dict, consequence: str) -> list[str]:
     """The report line on samples (and noisy or corrupted cells) with non-finite logits, if any."""
     samples, cells = numbers.get("non_finite", 0), numbers.get("non_finite_cells", 0)
@@ -367,14 +319,6 @@ def non_finite_note(numbers: dict, consequence: str) -> list[str]:
         return []
     where = f"{samples} samples" + (f" and {cells} perturbed cells" if cells else "")
     return [f"non-finite logits on {where} ({consequence})"]
-
-
-def _fmt(value) -> str:
-    if isinstance(value, stats.Estimate):
-        return interval(value, ".4g")
-    if isinstance(value, (float, np.floating)):
-        return f"{value:.4g}"
-    return str(value)
 
 
 def save_plot(ds, path: Path | None, quiet: bool, **options) -> None:

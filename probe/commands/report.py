@@ -14,7 +14,7 @@ from typing import Sequence
 from probe import report as sanity
 from probe.commands import common
 from probe.errors import ParameterError
-from probe.report.budgets import BUDGETS
+from probe.report.budgets import NAMES as BUDGETS
 from probe.report.checks import number
 
 

@@ -1,4 +1,4 @@
-"""`python -m probe.corruptions CHECKPOINT ...` (see `probe.commands.corruptions`)."""
+"""`python -m probe.corruptions CHECKPOINT ...` (see `probe.corruptions.command`)."""
 import sys
 
 from probe.commands import probe_main

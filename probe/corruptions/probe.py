@@ -38,8 +38,7 @@ from probe.corruptions.summaries import PROBE, check_reference, summarize
 from probe.data import get_batch
 from probe.errors import DataError, ParameterError
 from probe.execution import Execution, Unpack, check
-from probe.evaluate import batched_logits
-from probe.logits import classify
+from probe.logits import batched_logits, classify
 from probe.results import variable
 
 SEED_BLOCK = 64     # samples that share one generator per cell

@@ -16,7 +16,7 @@ from probe import results, stats
 from probe.corruptions import mce as mce_lib
 from probe.corruptions.registry import CORRUPTIONS
 from probe.errors import DataError, ParameterError
-from probe.evaluate import accuracy_over_finite
+from probe.logits import accuracy_over_finite
 from probe.results import variable
 
 PROBE = "corruptions"

@@ -19,19 +19,12 @@ from probe import ranges, runner, stats
 from probe.data import get_batch
 from probe.errors import ModelError
 from probe.execution import Execution, Unpack, check
-from probe.logits import classify
+from probe.logits import BATCH_SIZE, accuracy_over_finite, batched_logits, classify
 from probe.params import eval_mode
 from probe.results import variable
 
 PROBE = "evaluate"
 CHUNK_SIZE = 1024
-BATCH_SIZE = 256
-
-
-@torch.no_grad()
-def batched_logits(model: nn.Module, x: torch.Tensor, batch_size: int) -> torch.Tensor:
-    """The model's logits on `x`, `batch_size` images at a time (float32)."""
-    return torch.cat([model(x[i:i + batch_size]).float() for i in range(0, len(x), batch_size)])
 
 
 def _compute(model: nn.Module) -> runner.Compute:
@@ -61,11 +54,6 @@ def run(model: nn.Module, data, **execution: Unpack[Execution]) -> xr.Dataset:
     model = runner.classifier(model)
     plan = runner.Plan(_compute(model), options={}, chunk_size=CHUNK_SIZE, batch_size=BATCH_SIZE)
     return runner.run(PROBE, model, data, plan, **execution)
-
-
-def accuracy_over_finite(correct: np.ndarray, finite: np.ndarray) -> float:
-    """Accuracy in percent over the samples whose logits are finite (0.0 when there are none)."""
-    return float(100.0 * correct[finite].mean()) if finite.any() else 0.0
 
 
 def summary(ds: xr.Dataset, confidence: float = stats.CONFIDENCE) -> dict[str, float | int]:

@@ -1,4 +1,4 @@
-"""`python -m probe.evaluate CHECKPOINT ...` (see `probe.commands.evaluate`)."""
+"""`python -m probe.evaluate CHECKPOINT ...` (see `probe.evaluate.command`)."""
 import sys
 
 from probe.commands import probe_main

@@ -1,4 +1,4 @@
-"""`python -m probe.flatness CHECKPOINT ...` (see `probe.commands.flatness`)."""
+"""`python -m probe.flatness CHECKPOINT ...` (see `probe.flatness.command`)."""
 import sys
 
 from probe.commands import probe_main

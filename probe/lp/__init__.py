@@ -26,7 +26,7 @@ from probe.balls import (L0_VALUES, Draw, ball_name, check_radius, draw, equival
                          parse_ball, parse_norm, parse_norms, perturb, scale_radius)
 from probe.errors import ParameterError
 from probe.execution import Execution, Unpack, check
-from probe.logits import classify
+from probe.logits import accuracy, classify
 from probe.results import variable
 
 PROBE = "lp"
@@ -196,13 +196,6 @@ def run(model: nn.Module, data, *, norms: Sequence[str | float] | str = DEFAULT_
                            finalize=finalize, chunk_size=CHUNK_SIZE, batch_size=BATCH_SIZE)
 
     return runner.run(PROBE, model, data, prepare, **execution)
-
-
-def accuracy(correct: np.ndarray, finite: np.ndarray, axis: int = 0) -> np.ndarray | float:
-    """Accuracy in percent over the finite entries along `axis` (0 where none is finite)."""
-    count = finite.sum(axis)
-    hits = (correct & finite).sum(axis)
-    return 100.0 * np.divide(hits, count, out=np.zeros(np.shape(count)), where=count > 0)
 
 
 def ice(clean_accuracy, imperceptible_accuracy):

@@ -1,4 +1,4 @@
-"""`python -m probe.lp CHECKPOINT ...` (see `probe.commands.lp`)."""
+"""`python -m probe.lp CHECKPOINT ...` (see `probe.lp.command`)."""
 import sys
 
 from probe.commands import probe_main

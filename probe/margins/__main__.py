@@ -1,4 +1,4 @@
-"""`python -m probe.margins CHECKPOINT ...` (see `probe.commands.margins`)."""
+"""`python -m probe.margins CHECKPOINT ...` (see `probe.margins.command`)."""
 import sys
 
 from probe.commands import probe_main

@@ -38,13 +38,11 @@ import xarray as xr
 from torch import nn
 
 from probe import ranges, runner, seeding, stats
-from probe.lp import accuracy
 from probe.attacks.deepfool import deepfool
 from probe.attacks.pgd import NORMS, pgd_attack
 from probe.errors import ModelError, ParameterError
 from probe.execution import Execution, Unpack, check
-from probe.evaluate import batched_logits
-from probe.logits import classify
+from probe.logits import accuracy, batched_logits, classify
 from probe.models import weights_sha256
 from probe.params import eval_mode
 from probe.results import variable

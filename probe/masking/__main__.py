@@ -1,4 +1,4 @@
-"""`python -m probe.masking CHECKPOINT ...` (see `probe.commands.masking`)."""
+"""`python -m probe.masking CHECKPOINT ...` (see `probe.masking.command`)."""
 import sys
 
 from probe.commands import probe_main

@@ -1,4 +1,4 @@
-"""`python -m probe.overlap ...` (see `probe.commands.overlap`)."""
+"""`python -m probe.overlap ...` (see `probe.overlap.command`)."""
 import sys
 
 from probe.commands import probe_main

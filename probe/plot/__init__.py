@@ -1,4 +1,4 @@
-"""Figures from probe results: `probe.plot.<probe>.<plot>(results, ax=None, ...) -> Axes`.
+"""Figures from probe results: `probe.<probe>.plot.<plot>(results, ax=None, ...) -> Axes`.
 
 A plot takes one result, a list of results (labelled by their provenance: `model_label`, else the
 `model` architecture, with the weights' SHA-256 prefix where two share a name) or a dict
@@ -6,6 +6,12 @@ label → result, and draws them together.  `plot_result(ds)` draws the default 
 chosen by its `probe` attribute from the probe registry; `save(fig, path)` writes PNG (at
 `style.DPI`), PDF or SVG (TrueType fonts, never Type 3).  Importing this package changes neither
 matplotlib's backend nor its global settings (see `probe.plot.style`).
+
+Each probe's figures live in its own package (`probe/<name>/plot.py`); `probe.plot.<name>` is
+the same module (`probe.plot.margins.bands`, and `probe.plot.evaluation` for the evaluate
+probe, as before).  The figures of no single probe stay here: training curves (`training`),
+the report's input-pipeline check (`pipeline`), paired comparisons (`compare`), the shared
+style (`style`) and per-norm panels (`norms`).
 """
 from __future__ import annotations
 
@@ -21,8 +27,8 @@ from probe.errors import ParameterError
 from probe.plot import style
 from probe.registry import PROBES
 
-DEFAULT_PLOTS: dict[str, str] = {"train": "probe.plot.training:curves",
-                                 **{name: entry.plot for name, entry in PROBES.items()}}
+OTHER_PLOTS: dict[str, str] = {"train": "probe.plot.training:curves"}   # default plots of results no probe writes
+ALIASES = {"evaluation": "evaluate"}   # probe.plot.evaluation: the evaluate probe's figures
 FORMATS = (".png", ".pdf", ".svg")
 Results = xr.Dataset | Sequence[xr.Dataset] | Mapping[str, xr.Dataset]
 
@@ -55,9 +61,10 @@ def plot_result(results: Results, ax=None, **options):
     name = names.pop()
     if names:
         raise ParameterError(f"results of different probes cannot share a plot ({', '.join(sorted(names | {name}))})")
-    if name not in DEFAULT_PLOTS:
-        raise ParameterError(f"no plot for results of probe '{name}' (known: {', '.join(sorted(DEFAULT_PLOTS))})")
-    module, _, function = DEFAULT_PLOTS[name].partition(":")
+    if name not in OTHER_PLOTS and name not in PROBES:
+        known = sorted([*OTHER_PLOTS, *PROBES])
+        raise ParameterError(f"no plot for results of probe '{name}' (known: {', '.join(known)})")
+    module, _, function = (OTHER_PLOTS[name] if name in OTHER_PLOTS else PROBES[name].plot).partition(":")
     plot = getattr(importlib.import_module(module), function)
     unknown = sorted(set(options) - set(inspect.signature(plot).parameters))
     if unknown:
@@ -86,4 +93,14 @@ def save(fig_or_ax, path, dpi: int = style.DPI, close: bool = True) -> Path:
     return path
 
 
-__all__ = ["DEFAULT_PLOTS", "FORMATS", "labelled", "plot_result", "save", "style"]
+def __getattr__(name: str):
+    """`probe.plot.<probe>`: the figures module of a probe (`probe.<probe>.plot`), imported on first use."""
+    probe = ALIASES.get(name, name)
+    if probe not in PROBES:
+        raise AttributeError(f"module 'probe.plot' has no attribute '{name}'")
+    module = importlib.import_module(PROBES[probe].plot.partition(":")[0])
+    globals()[name] = module
+    return module
+
+
+__all__ = ["FORMATS", "OTHER_PLOTS", "labelled", "plot_result", "save", "style"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.patches import Patch
 
-from probe import stats
+from probe import stats, tables
 
 BAND_ALPHA = 0.2   # opacity of a shaded confidence band
 
@@ -40,14 +40,12 @@ def band_handle(method: str = "Wilson", of: str = "", confidence: float = stats.
 
 def estimate(numbers: dict, key: str) -> stats.Estimate:
     """The number `key` of a probe's `summary(ds)` with its interval and n."""
-    from probe.commands.common import estimate as from_summary
-    return from_summary(numbers, key)
+    return tables.estimate(numbers, key)
 
 
 def text(estimate: stats.Estimate, spec: str = ".3g", unit: str = "") -> str:
     """`86.1 % [83.0, 88.7]`: an estimate as the command-line tables print it."""
-    from probe.commands.common import interval
-    return interval(estimate, spec, unit)
+    return tables.interval(estimate, spec, unit)
 
 
 __all__ = ["BAND_ALPHA", "band", "band_handle", "estimate", "text", "wilson_percent"]

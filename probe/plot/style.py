@@ -164,3 +164,21 @@ def plain_log_ticks(axis) -> None:
     low, high = sorted(axis.axes.get_ylim() if axis.axis_name == "y" else axis.axes.get_xlim())
     axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
     axis.set_minor_formatter(FuncFormatter(_two_and_five) if high / low < 100 else NullFormatter())
+
+
+def image_grid(images, row_labels, column_labels, ax, cell: float = 0.45):
+    """Draw images of shape (rows, columns, C, H, W) (uint8, or floats in [0, 1]) as one mosaic on `ax`
+    (grey images as RGB: a photograph, not a value map)."""
+    import numpy as np
+    images = images / 255.0 if images.dtype == np.uint8 else np.asarray(images, dtype=np.float64)
+    if images.shape[2] == 1:
+        images = np.repeat(images, 3, axis=2)
+    rows, columns, _, height, width = images.shape
+    if ax is None:
+        _, ax = new_axes(min(TWO_COLUMN, cell * (columns + 2)), aspect=rows / (columns + 2))
+    gap = 2
+    ax.imshow(montage(np.moveaxis(images[:, :, :3], 2, -1), gap, 1.0).clip(0, 1), interpolation="nearest")
+    ax.set_xticks([c * (width + gap) + width / 2 for c in range(columns)], list(column_labels))
+    ax.set_yticks([r * (height + gap) + height / 2 for r in range(rows)], list(row_labels))
+    bare(ax)
+    return ax

@@ -9,7 +9,9 @@ It checks that the runner accepts the model, then runs the stages through their 
 other probe of `probe.registry` that takes a model (`masking`, `sparsefool`, `margins`, `lp`,
 `corruptions`, `flatness`, and `adversarial_corruptions` when that probe exists and a
 `corruption_net` is given) — with the samples and options of the `budget`
-(`probe.report.budgets`), and judges the results (`probe.report.checks`).  With `out` (a
+(`probe.report.budgets`), and judges the results (`probe.report.checks`).  What is specific to
+a stage (title, budgets, checks, reading, figure) lives beside it: in the probe's `report.py`
+(`probe.report.stages`); this package holds the machinery they share.  With `out` (a
 folder) it writes every result (`NAME.nc`, the baseline's in `baseline/`), every figure
 (`NAME.png`), `report.html` and `summary.json`; `resume=True` reuses the finished results in
 `out` (each through the runner's resume identity).
@@ -42,16 +44,12 @@ from probe.errors import ModelError, ParameterError
 from probe.models import model_identity, weights_sha256
 from probe.params import eval_mode, model_device
 from probe.report import budgets, pipeline
+from probe.report import stages as stage_pieces
 from probe.report.checks import Check, judge, worst
 from probe.report.readings import clean_agreement, numbers, reading
 
 ORDER = ("evaluate", "pipeline", "masking", "sparsefool", "margins", "lp", "corruptions", "flatness",
-         "adversarial_corruptions")
-TITLES = {"evaluate": "Accuracy and calibration", "pipeline": "Input pipeline", "masking": "Gradient masking",
-          "sparsefool": "SparseFool", "margins": "DCT margin curve", "lp": "Random Lp noise",
-          "corruptions": "Common corruptions", "flatness": "Flatness and curvature",
-          "adversarial_corruptions": "Adversarial corruptions (AdA)"}
-NEEDS = {"adversarial_corruptions": "corruption_net"}   # stages that run only when this keyword is given
+         "adversarial_corruptions")   # the report's order of stages; others follow in registry order
 CONTRACT = "logits (N, K) with K ≥ 2, finite on the first images"
 
 
@@ -140,7 +138,7 @@ class Report:
 def stage_names(selected: Sequence[str] | None = None) -> list[str]:
     """The stages in report order: evaluate, pipeline and every registry probe that takes a model
     (or the `selected` ones, checked)."""
-    known = [name for name, entry in registry.PROBES.items() if entry.uses_model] + ["pipeline"]
+    known = [name for name, entry in registry.PROBES.items() if entry.uses_model] + [stage_pieces.PIPELINE]
     names = sorted(known, key=lambda name: (ORDER.index(name) if name in ORDER else len(ORDER), known.index(name)))
     if selected is None:
         return names
@@ -151,16 +149,13 @@ def stage_names(selected: Sequence[str] | None = None) -> list[str]:
 
 
 def _module(stage: str):
-    return pipeline if stage == "pipeline" else registry.entry(stage).load()
+    return pipeline if stage == stage_pieces.PIPELINE else registry.entry(stage).load()
 
 
 def _total(stage: str, samples: int, options: dict) -> tuple[int, str]:
-    """What a stage's progress counts: loss evaluations for flatness, samples otherwise."""
-    if stage == "flatness":
-        from probe.flatness import loss_evaluations
-        keys = ("radii", "directions", "filter_norm", "landscape", "points")
-        return loss_evaluations(**{k: v for k, v in options.items() if k in keys}), "eval"
-    return samples, "sample"
+    """What a stage's progress counts: what its pieces say (loss evaluations for flatness), else samples."""
+    total = stage_pieces.piece(stage, "progress_total")
+    return total(samples, options) if total is not None else (samples, "sample")
 
 
 def _contract(model: nn.Module, dataset, device: torch.device) -> tuple[Check, int | None]:
@@ -205,7 +200,7 @@ def _run_stage(name: str, model: nn.Module, dataset, *, samples: int, options: d
                file: str | None, label: str, progress: Progress | None, **keywords) -> tuple[Stage, xr.Dataset | None]:
     """One stage: its result and record, or (the runner refused the model, or the stage's
     options do not apply) a record saying why and no result."""
-    title = TITLES.get(name, name.replace("_", " "))
+    title = stage_pieces.title(name)
     total, unit = _total(name, samples, options)
     bar = progress(f"{label}: {title}", total, unit) if progress is not None else None
     start = time.perf_counter()
@@ -245,10 +240,10 @@ def assess(model: nn.Module, dataset, *, label: str, budget: str, n: int | None,
         samples, options = budgets.stage_options(budget, name)
         options.update(extra.get(name, {}))
         samples = min(x for x in (samples, n, len(dataset)) if x is not None)
-        needed = NEEDS.get(name)
+        needed = stage_pieces.piece(name, "NEEDS")
         if contract.verdict == "fail" or (needed is not None and options.get(needed) is None):
             why = "the model was refused" if contract.verdict == "fail" else f"no {needed.replace('_', ' ')} given"
-            records[name] = Stage(name, TITLES.get(name, name), "not run", message=f"not run: {why}")
+            records[name] = Stage(name, stage_pieces.title(name), "not run", message=f"not run: {why}")
         else:
             records[name], ds = _run_stage(
                 name, model, dataset, samples=samples, options=options,
@@ -335,8 +330,8 @@ def run(model: nn.Module, data, *, n: int | None = None, seed: int = 0, device: 
     CHECKPOINT standing for the model's file).  A folder holding the report of
     another model (by the weights SHA-256 in its `summary.json`) is refused unless `force`.
     """
-    if budget not in budgets.BUDGETS:
-        raise ParameterError(f"unknown budget '{budget}' (expected one of {', '.join(budgets.BUDGETS)})")
+    if budget not in budgets.NAMES:
+        raise ParameterError(f"unknown budget '{budget}' (expected one of {', '.join(budgets.NAMES)})")
     if n is not None and n < 1:
         raise ParameterError(f"n must be positive, got {n}")
     runner.check_batch_size(batch_size)

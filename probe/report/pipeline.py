@@ -15,10 +15,14 @@ both changes by 0 (the non-finite logits are counted apart, in `finite`).
 
     ds = probe.report.pipeline.run(model, data, n=256)
     probe.report.pipeline.summary(ds)
+
+Its pieces in the report (title, budgets, checks, reading, figure) follow below, as a probe's
+`report.py` holds them.
 """
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import numpy as np
 import torch
@@ -28,8 +32,8 @@ from torch import nn
 from probe import runner
 from probe.errors import ParameterError
 from probe.execution import Execution, Unpack, check
-from probe.lp import accuracy
-from probe.logits import classify
+from probe.logits import accuracy, classify
+from probe.report.checks import Measure, Spec, Threshold, number
 from probe.results import variable
 
 PROBE = "pipeline"
@@ -133,3 +137,81 @@ def summary(ds: xr.Dataset) -> dict[str, float | int]:
         "repeat_prediction_changes": int(ds["repeat_prediction_changed"].values.sum()),
         "non_finite": int((~ds["finite"].values[0]).sum()),
     }
+
+
+# ============================================================================= in the report
+
+TITLE = "Input pipeline"
+BUDGETS = {   # samples (n) and own options of the stage under each budget of `probe.report.budgets`
+    "quick": {"n": 256},
+    "standard": {"n": 512},
+    "thorough": {"n": 1024},
+}
+
+
+# ----------------------------------------------------------------------------- checks
+
+def _scaling(ds: xr.Dataset, context: dict) -> Measure:
+    # Accuracy gain of the best other scaling ([0, 255] or standardised) over [0, 1]: paired
+    # on the same images, so a couple of points is already a preference.  The LeNet loses
+    # ~7 points on either; a model expecting [0, 255] gains ~77.
+    acc = dict(zip(ds["scaling"].values, ds["accuracy"].values))
+    best = "x255" if acc["x255"] >= acc["standardised"] else "standardised"
+    return Measure(float(acc[best] - acc["unit"]), Threshold("lower", 2.0, 5.0),
+                   f"[0, 1] {number(float(acc['unit']))} %, [0, 255] {number(float(acc['x255']))} %, "
+                   f"standardised {number(float(acc['standardised']))} %")
+
+
+def _relative_change(variable: str, changed: str) -> Callable[[xr.Dataset, dict], Measure]:
+    # Relative logit change (max |Δ| / max |logit|).  Float reordering gives ~1e-7 on a CPU and
+    # up to ~1e-3 with TF32 convolutions on a GPU; BatchNorm on batch statistics changes the
+    # logits by ~10 % (LeNet: 0.13) and flips predictions.
+    def measure(ds: xr.Dataset, context: dict) -> Measure:
+        return Measure(float(ds[variable].values.max()), Threshold("lower", 1e-4, 1e-2),
+                       f"{int(ds[changed].values.sum())} predictions changed")
+    return measure
+
+
+CHECKS = (
+    Spec("input_scaling", "accuracy gain of another input scaling", "input pipeline", "pipeline", "points",
+         _scaling),
+    Spec("batch_dependence", "eval-mode logits depend on the batch", "input pipeline", "pipeline", "",
+         _relative_change("batch_change", "batch_prediction_changed")),
+    Spec("determinism", "two identical forward passes differ", "input pipeline", "pipeline", "",
+         _relative_change("repeat_change", "repeat_prediction_changed")),
+)
+REASONS: dict[str, tuple[str, str]] = {
+    "input_scaling": ("The model contract is images in [0, 1]; a model doing better on [0, 255] or standardised "
+                      "images expects another scaling. Paired on the same images, so a few points already count.",
+                      'docs/ARCHITECTURE.md, "The probe contract"'),
+    "batch_dependence": ("In eval mode a sample's logits must not depend on the rest of the batch: float "
+                         "reordering gives about 1e-7 on a CPU and up to 1e-3 with TF32 on a GPU, BatchNorm on "
+                         "batch statistics about 0.1.",
+                         'Ioffe & Szegedy 2015, "Batch normalization" (ICML)'),
+    "determinism": ("Two identical forward passes must agree up to float reordering (below 1e-4).", ""),
+}
+
+
+# ----------------------------------------------------------------------------- reading
+
+def reading(v: dict, ds: xr.Dataset) -> str:
+    """One sentence: accuracy per scaling, batch dependence and repeatability."""
+    batch = "depend" if v["batch_change"] > 1e-4 else "do not depend"
+    repeat = "differ" if v["repeat_change"] > 1e-4 else "agree"
+    return (f"Accuracy is {number(v['accuracy_unit'])} % on [0, 1] pixels, {number(v['accuracy_x255'])} % on "
+            f"[0, 255] and {number(v['accuracy_standardised'])} % on standardised images; eval-mode logits {batch} "
+            f"on the rest of the batch and two identical passes {repeat}.")
+
+
+# ----------------------------------------------------------------------------- figure
+
+CAPTION = ("Accuracy with the images in [0, 1] (the contract), ×255 and standardised. The [0, 1] bar should be "
+           "the highest; the legend gives how much the logits change with the batch and on a repeat (0 or "
+           "float noise is right).")
+
+
+def figure(results: dict[str, xr.Dataset]):
+    """Accuracy per input scaling, every model overlaid."""
+    from probe.plot.pipeline import scalings
+    from probe.report.figures import one, panels
+    return scalings(one(results), ax=panels(1)[0])

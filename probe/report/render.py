@@ -27,9 +27,8 @@ from probe import __version__, results, stats
 from probe.compare import compare
 from probe.errors import ParameterError
 from probe.plot import save
-from probe.report.checks import (CHECKS, PERCENT_KEYS, RANK, REASONS, SECTIONS, Check, named_number, number,
-                                  worst)
-from probe.report.figures import CAPTIONS, draw, png_size
+from probe.report.checks import PERCENT_KEYS, RANK, SECTIONS, Check, named_number, number, reasons, specs, worst
+from probe.report.figures import caption, draw, png_size
 
 DISPLAY_PIXELS_PER_INCH = 120   # on-screen size of the figures (they are saved at `SAVE_DPI`)
 SAVE_DPI = 200                  # of the PNG files (enough for a screen; keeps the page light)
@@ -189,8 +188,9 @@ def _reproduce(report) -> str:
 def _reasons() -> str:
     """Why each check's threshold is what it is, and the paper it comes from."""
     rows = []
-    for name, title in [("model_contract", "the runner accepts the model")] + [(s.name, s.title) for s in CHECKS]:
-        why, reference = REASONS[name]
+    known = reasons()
+    for name, title in [("model_contract", "the runner accepts the model")] + [(s.name, s.title) for s in specs()]:
+        why, reference = known[name]
         rows.append(f'<tr id="why-{_e(name)}"><th>{_e(title)}</th><td>{_e(why)}</td>'
                     f'<td class="reference">{_e(reference or "definition; calibrated on the sample LeNet")}</td></tr>')
     return ('<section id="thresholds"><h2>Why these thresholds</h2><table><tr><th>check</th><th>reason</th>'
@@ -310,7 +310,7 @@ def _stage(stage: str, report, figure: tuple[str, int] | None, tests: dict[str, 
     if figure is not None:
         data, width = figure
         parts.append(f'<figure><img alt="{_e(record.title)} figure" style="width:{width}px" '
-                     f'src="data:image/png;base64,{data}"><figcaption>{_e(CAPTIONS.get(stage, ""))} '
+                     f'src="data:image/png;base64,{data}"><figcaption>{_e(caption(stage))} '
                      f'({_e(stage)}.png)</figcaption></figure>')
     parts.append("<h3>Key numbers</h3>" + _numbers(stage, report, tests) + "</section>")
     return "".join(parts)

@@ -1,4 +1,4 @@
-"""`python -m probe.sparsefool CHECKPOINT ...` (see `probe.commands.sparsefool`)."""
+"""`python -m probe.sparsefool CHECKPOINT ...` (see `probe.sparsefool.command`)."""
 import sys
 
 from probe.commands import probe_main

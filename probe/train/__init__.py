@@ -25,8 +25,7 @@ from probe import distributed, models, ranges, results
 from probe.augment import Augmentation, random_crop_flip
 from probe.data import fingerprint, get_batch
 from probe.errors import ParameterError, ResumeError
-from probe.evaluate import BATCH_SIZE, accuracy_over_finite
-from probe.logits import classify
+from probe.logits import BATCH_SIZE, accuracy_over_finite, classify
 from probe.params import eval_mode
 from probe.seeding import generator_device
 from probe.train.loader import loader

@@ -16,7 +16,6 @@ import xarray as xr
 from probe import stats
 from probe.adversarial_corruptions import summary
 from probe.plot import intervals, style
-from probe.plot.corruptions import _grid
 
 EXAGGERATION = 4.0   # differences are drawn as 0.5 + 4 (x̂ − x)
 
@@ -95,7 +94,7 @@ def examples(ds: xr.Dataset, ax=None):
     differences = np.clip(0.5 + EXAGGERATION * (corrupted - clean[:, None]), 0.0, 1.0)
     images = np.concatenate([clean[:, None], corrupted, differences], axis=1)
     columns = ["clean"] + [f"{v:g}" for v in nu] + [f"Δ {v:g}" for v in nu]
-    ax = _grid(images, [f"#{s}" for s in ds["example"].values], columns, ax)
+    ax = style.image_grid(images, [f"#{s}" for s in ds["example"].values], columns, ax)
     ax.tick_params(axis="x", labelsize=6)
     ax.set_title(f"clean, adversarial corruption at ν, difference ×{EXAGGERATION:g} (Δ)")
     return ax

@@ -7,8 +7,9 @@ import xarray as xr
 
 from probe import stats
 from probe.balls import L0_VALUES, norm_name
-from probe.commands.common import ci, estimate, format_table, interval, non_finite_note, positive_int
+from probe.commands.common import non_finite_note, positive_int
 from probe.lp import summary
+from probe.tables import ci, estimate, format_table, interval
 
 
 def add_options(parser: argparse.ArgumentParser) -> None:

@@ -8,8 +8,9 @@ import xarray as xr
 
 from probe import stats
 from probe.attacks.deepfool import VARIANTS
-from probe.commands.common import ci, estimate, format_table, interval, positive_int
+from probe.commands.common import positive_int
 from probe.margins import BASES, band_medians, summary
+from probe.tables import ci, estimate, format_table, interval
 
 
 def add_options(parser: argparse.ArgumentParser) -> None:

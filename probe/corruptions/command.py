@@ -12,9 +12,10 @@ from pathlib import Path
 import xarray as xr
 
 from probe import stats
-from probe.commands.common import ci, estimate, format_table, interval, non_finite_note
+from probe.commands.common import non_finite_note
 from probe.corruptions import summary
 from probe.corruptions.params import TABLES
+from probe.tables import ci, estimate, format_table, interval
 
 FROST_TEXT = {"photos": "the published frost photographs",
               "synthetic": "synthetic texture (pip install probe-robustness[photos] for the published photographs)"}

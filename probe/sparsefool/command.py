@@ -6,8 +6,9 @@ import argparse
 import xarray as xr
 
 from probe import stats
-from probe.commands.common import estimate, interval, non_finite_note, positive_int, summary_table
+from probe.commands.common import non_finite_note, positive_int, summary_table
 from probe.sparsefool import summary
+from probe.tables import estimate, interval
 
 
 def add_options(parser: argparse.ArgumentParser) -> None:

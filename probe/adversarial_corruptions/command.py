@@ -13,8 +13,9 @@ import xarray as xr
 
 from probe import stats
 from probe.adversarial_corruptions import radius_tag, summary
-from probe.commands.common import ci, estimate, format_table, interval, non_finite_note
+from probe.commands.common import non_finite_note
 from probe.models.corruption_nets import corruption_network
+from probe.tables import ci, estimate, format_table, interval
 
 
 def _non_negative_int(text: str) -> int:

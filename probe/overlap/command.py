@@ -9,8 +9,9 @@ import xarray as xr
 from probe import stats
 from probe.balls import norm_name
 from probe.commands import common
-from probe.commands.common import ci, format_table, positive_int
+from probe.commands.common import positive_int
 from probe.overlap import DIRECTIONS
+from probe.tables import ci, format_table
 
 
 def add_options(parser: argparse.ArgumentParser) -> None:

@@ -102,23 +102,6 @@ def severity_curves(results, ax=None):
     return ax
 
 
-def _grid(images: np.ndarray, row_labels, column_labels, ax, cell: float = 0.45):
-    """Draw images of shape (rows, columns, C, H, W) (uint8, or floats in [0, 1]) as one mosaic on `ax`
-    (grey images as RGB: a photograph, not a value map)."""
-    images = images / 255.0 if images.dtype == np.uint8 else np.asarray(images, dtype=np.float64)
-    if images.shape[2] == 1:
-        images = np.repeat(images, 3, axis=2)
-    rows, columns, _, height, width = images.shape
-    if ax is None:
-        _, ax = style.new_axes(min(style.TWO_COLUMN, cell * (columns + 2)), aspect=rows / (columns + 2))
-    gap = 2
-    ax.imshow(style.montage(np.moveaxis(images[:, :, :3], 2, -1), gap, 1.0).clip(0, 1), interpolation="nearest")
-    ax.set_xticks([c * (width + gap) + width / 2 for c in range(columns)], list(column_labels))
-    ax.set_yticks([r * (height + gap) + height / 2 for r in range(rows)], list(row_labels))
-    style.bare(ax)
-    return ax
-
-
 @style.styled
 def corruption_grid(ds: xr.Dataset, ax=None):
     """The result's example image: clean, then every corruption (rows) at every severity (columns)."""
@@ -127,7 +110,7 @@ def corruption_grid(ds: xr.Dataset, ax=None):
     images = np.concatenate([clean, example], axis=1)
     rows = [str(c).replace("_", " ") for c in ds["corruption"].values]
     columns = ["clean"] + [f"s{s}" for s in ds["severity"].values]
-    ax = _grid(images, rows, columns, ax)
+    ax = style.image_grid(images, rows, columns, ax)
     ax.set_title(f"sample {ds.attrs.get('example_sample', '')}")
     return ax
 
@@ -137,4 +120,4 @@ def augmentation_grid(images: xr.DataArray, ax=None):
     """Augmented samples: `images` with dims (augmentation, draw, channel, row, col), values in [0, 1]."""
     images = images.transpose("augmentation", "draw", "channel", "row", "col")
     columns = [str(d) for d in images["draw"].values]
-    return _grid(images.values, [str(a) for a in images["augmentation"].values], columns, ax)
+    return style.image_grid(images.values, [str(a) for a in images["augmentation"].values], columns, ax)

@@ -7,9 +7,10 @@ import numpy as np
 import xarray as xr
 
 from probe import stats
-from probe.commands.common import ci, estimate, format_table, interval, non_finite_note
+from probe.commands.common import non_finite_note
 from probe.evaluate import summary
 from probe.results import class_label
+from probe.tables import ci, estimate, format_table, interval
 
 
 def add_options(parser: argparse.ArgumentParser) -> None:
