@@ -42,6 +42,7 @@ def worker(impl: str, n: int, p: float, radius: float, seed: int) -> dict:
     start = time.perf_counter()
     if impl == "torch":
         import torch
+
         from probe.overlap import overlap
         torch.manual_seed(seed)
         fraction, _ = overlap(DIM, p, radius, *REFERENCE, n, generator=torch.Generator().manual_seed(seed))

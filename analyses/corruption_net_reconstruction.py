@@ -22,7 +22,8 @@ import xarray as xr
 from probe import models, plot
 from probe.attacks.ada import corrupt, zero_offsets
 from probe.commands.corruption_net import main as corruption_net_main
-from probe.corruptions import CORRUPTIONS, corrupt as common_corruption
+from probe.corruptions import CORRUPTIONS
+from probe.corruptions import corrupt as common_corruption
 from probe.data import get_batch, load, subset_indices
 from probe.params import parameter_blocks
 from probe.plot import style

@@ -25,8 +25,8 @@ import xarray as xr
 
 from probe import data, plot, results
 from probe.augment import parse_augment
-from probe.corruptions import summarize
 from probe.corruptions import plot as corruption_figures
+from probe.corruptions import summarize
 from probe.tables import format_table
 
 MODELS = {"standard": "none", "augmix": "augmix", "prime": "prime"}

@@ -15,8 +15,8 @@ import importlib
 import io
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from probe import models, registry, results
 from probe.commands import probe_main

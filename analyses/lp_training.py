@@ -18,9 +18,9 @@ import torch
 from probe import corruptions, lp, models, plot
 from probe.augment import parse_augment
 from probe.data import image_shape, load, num_classes, subset_indices
-from probe.plot import style
 from probe.lp.plot import accuracy as accuracy_plot
 from probe.lp.plot import summary_bars
+from probe.plot import style
 from probe.tables import format_table
 from probe.train import channel_statistics, fit
 

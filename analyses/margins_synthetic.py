@@ -35,8 +35,8 @@ from analyses import thesis
 from figures import common
 from probe import models, results
 from probe.data.synthetic import SyntheticDataset, t1
-from probe.margins import run
 from probe.margins import plot as margin_plots
+from probe.margins import run
 from probe.plot import style
 from probe.spectral import Bases, PerSampleBases, SubspaceFamily
 

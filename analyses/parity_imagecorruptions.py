@@ -160,6 +160,7 @@ def probe_side(photos: np.ndarray, seeds: dict[str, int],
                corruptions: list[str]) -> dict[str, dict[str, list[float]]]:
     """`probe`'s SSIMs, in the same layout as the package side's (photographs vary fastest)."""
     import torch
+
     from probe.corruptions import corrupt
     x = torch.from_numpy(photos).permute(0, 3, 1, 2).double() / 255
     result: dict[str, dict[str, list[float]]] = {}
@@ -199,8 +200,8 @@ def main(argv: list[str] | None = None) -> int:
         photos = np.stack([stored[name] for name in theirs["photos"]])
     site = next((args.cache / "venv" / "lib").glob("python*/site-packages"))
     sys.path.append(str(site))  # only for the lookup of the frost photographs' files
-    from probe.tables import format_table
     from probe.corruptions.frost_photos import frost_source
+    from probe.tables import format_table
     ours = probe_side(photos, seeds, args.corruptions)
     rows, failed = [], 0
     for name in args.corruptions:

@@ -29,8 +29,8 @@ from analyses import thesis
 from figures import common
 from probe import results
 from probe.augment import parse_augment
-from probe.corruptions import run
 from probe.corruptions import plot as corruption_plots
+from probe.corruptions import run
 from probe.plot import style
 from probe.tables import format_table
 

@@ -46,8 +46,8 @@ import xarray as xr
 
 from analyses import thesis
 from analyses.margins_synthetic import ARCHITECTURES, build
-from figures.t2_transition import draw
 from figures import common
+from figures.t2_transition import draw
 from probe import results, stats
 from probe.data.synthetic import t2
 from probe.margins import run

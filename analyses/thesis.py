@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -22,8 +21,8 @@ from torch import nn
 
 from probe import data, models, results
 from probe.data import TransformedDataset, fingerprint, get_batch
-from probe.errors import ResumeError
 from probe.data.transforms import parse_transform
+from probe.errors import ResumeError
 from probe.tables import format_table
 from probe.train import channel_statistics, fit, history_path
 
@@ -43,7 +42,7 @@ class Recipe:
     batch_size: int = 128
     clip_grad: float = 0.5
 
-    def scaled(self, epochs: int | None = None, lr: float | None = None) -> "Recipe":
+    def scaled(self, epochs: int | None = None, lr: float | None = None) -> Recipe:
         """The same recipe with another length or peak rate (fine-tuning, quick tries)."""
         return dataclasses.replace(self, epochs=epochs or self.epochs, lr=lr or self.lr)
 

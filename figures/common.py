@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import xarray as xr
 

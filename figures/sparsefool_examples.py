@@ -15,8 +15,8 @@ from pathlib import Path
 
 from figures import common
 from probe import results
-from probe.sparsefool import plot as sparsefool_plots
 from probe.plot import style
+from probe.sparsefool import plot as sparsefool_plots
 
 COMMAND = "python -m analyses.sparsefool_sweeps CHECKPOINT --out DIR"
 

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import importlib
 
-from probe.errors import (CheckpointError, DataError, ModelError, ParameterError, ProbeError, ResumeError,
-                          ShapeError)
+from probe.errors import CheckpointError, DataError, ModelError, ParameterError, ProbeError, ResumeError, ShapeError
 
 __version__ = "0.2.0"
 

@@ -19,8 +19,8 @@ the largest change the [0, 1] box allows.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 from scipy.special import gammaln
@@ -137,19 +137,19 @@ class Draw:
     rank: torch.Tensor
     value: torch.Tensor
 
-    def to(self, device: torch.device) -> "Draw":
+    def to(self, device: torch.device) -> Draw:
         return Draw(self.unit.to(device), self.rank.to(device), self.value.to(device))
 
-    def row(self, j: int) -> "Draw":
+    def row(self, j: int) -> Draw:
         """The draws of norm j from draws shaped (n, norms, d)."""
         return Draw(self.unit[:, j], self.rank[:, j], self.value[:, j])
 
-    def select(self, rows: slice) -> "Draw":
+    def select(self, rows: slice) -> Draw:
         """The draws of some samples (first axis)."""
         return Draw(self.unit[rows], self.rank[rows], self.value[rows])
 
     @staticmethod
-    def cat(parts: Sequence["Draw"], device: torch.device) -> "Draw":
+    def cat(parts: Sequence[Draw], device: torch.device) -> Draw:
         """Draws of several sample groups stacked along the first axis, on `device`."""
         return Draw(*(torch.cat([getattr(d, f) for d in parts]).to(device) for f in ("unit", "rank", "value")))
 

@@ -17,7 +17,8 @@ from __future__ import annotations
 import inspect
 import os
 import sys
-from typing import Any, Callable, Collection, Mapping, TypedDict
+from collections.abc import Callable, Collection, Mapping
+from typing import Any, TypedDict
 
 import numpy as np
 import torch

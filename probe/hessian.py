@@ -19,8 +19,8 @@ so results are reproducible from a seed on every device.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch

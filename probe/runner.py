@@ -40,8 +40,9 @@ import socket
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -414,7 +415,7 @@ def _working_batch(setup: _Setup, requested: int) -> int:
     return memory.working_batch(context.memory_budget, row_bytes, int(requested))
 
 
-def _compute_chunk(compute: Compute, setup: "_Setup", indices: np.ndarray, number: int,
+def _compute_chunk(compute: Compute, setup: _Setup, indices: np.ndarray, number: int,
                    cap: int, sink: progress_sinks.Sink) -> tuple[xr.Dataset, int, float]:
     """`compute` on one chunk; on an out-of-memory error, again with half the working batch.
     Returns the result, the working batch that worked (kept for the next chunks) and the work
@@ -464,7 +465,7 @@ def run_once(probe: str, compute: Callable[[], xr.Dataset], *, options: dict[str
 
 
 def fold(parts: list[xr.Dataset], attrs: dict[str, Any], finalize: Finalize | None,
-            out: str | os.PathLike | None, store: "ChunkStore | None" = None) -> xr.Dataset:
+            out: str | os.PathLike | None, store: ChunkStore | None = None) -> xr.Dataset:
     """Concatenate finished chunks (in order) into one result, `finalize` it, attach the
     provenance `attrs` with `complete` and the summed elapsed time, save it to `out`."""
     elapsed = sum(float(p.attrs.get("elapsed_seconds", 0.0)) for p in parts)
@@ -498,7 +499,7 @@ class RunLock:
         self.path = self.out.with_name(self.out.name + ".lock")
         self.handle = None
 
-    def __enter__(self) -> "RunLock":
+    def __enter__(self) -> RunLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         while True:
             handle = open(self.path, "a+")

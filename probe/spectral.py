@@ -120,7 +120,7 @@ class SubspaceFamily(abc.ABC):
     def squared_norms(self, g: torch.Tensor) -> torch.Tensor:
         """(N, S): ‖P_s g_i‖² for every row and every member."""
 
-    def select(self, which) -> "Subspace":
+    def select(self, which) -> Subspace:
         """The projector of member `which` (an int: every row) or members `which[i]` (one per row)."""
         which = torch.as_tensor(which, dtype=torch.int64)
         if which.numel() and (int(which.min()) < 0 or int(which.max()) >= len(self)):

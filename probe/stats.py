@@ -22,7 +22,8 @@ interval reaches into the non-converged share gets `+inf` as its upper bound.
 from __future__ import annotations
 
 import math
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 from scipy import stats as scipy_stats
@@ -43,7 +44,7 @@ class Estimate(NamedTuple):
     high: float
     n: int
 
-    def scaled(self, factor: float) -> "Estimate":
+    def scaled(self, factor: float) -> Estimate:
         """The same estimate in another unit (e.g. a proportion in percent)."""
         return Estimate(self.value * factor, self.low * factor, self.high * factor, self.n)
 

@@ -5,7 +5,7 @@ same way without the scripts importing the command layer.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

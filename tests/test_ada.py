@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import probe
+from conftest import messages, run_command
 from probe import models, results, seeding
 from probe.attacks.ada import ada_attack, block_radii, corrupt, zero_offsets
 from probe.augment import parse_augment, parse_augments
@@ -18,7 +19,6 @@ from probe.data import get_batch
 from probe.errors import ParameterError, ShapeError
 from probe.params import parameter_blocks
 from probe.ssim import ssim
-from conftest import messages, run_command
 
 RADII = [0.0, 0.0075, 0.015, 0.03]
 

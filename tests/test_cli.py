@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from probe import registry, results
-
 from conftest import messages
+from probe import registry, results
 
 COMMANDS = [f"probe.{name}" for name in registry.PROBES] + ["probe.train"]
 
@@ -144,6 +143,7 @@ def test_device_resolution(device):
 def test_progress_bar_shows_when_the_terminal_reports_zero_width(monkeypatch):
     import io
     import shutil
+
     from probe.commands import common
     monkeypatch.setattr(shutil, "get_terminal_size", lambda fallback=(0, 0): os.terminal_size((0, 0)))
     stream = io.StringIO()
@@ -164,8 +164,9 @@ def test_importing_the_plots_keeps_the_matplotlib_backend():
 
 
 def test_the_installed_package_has_no_generic_top_level_names():
-    import tomllib
     from pathlib import Path
+
+    import tomllib
     from setuptools import find_packages
     root = Path(__file__).resolve().parents[1]
     config = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]

@@ -12,11 +12,10 @@ import time
 import pytest
 
 import probe
+from conftest import run_command
 from probe import progress, registry, results
 from probe.commands import OTHER_COMMANDS, build_parser
 from probe.commands import main as probe_command
-
-from conftest import run_command
 
 
 def test_probe_alone_and_help_list_every_command(capsys):

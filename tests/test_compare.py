@@ -8,10 +8,10 @@ import pytest
 import xarray as xr
 from scipy import stats as scipy_stats
 
+from conftest import run_command
 from probe import results
 from probe.compare import compare
 from probe.errors import ParameterError
-from conftest import run_command
 
 ATTRS = {"probe": "evaluate", "data": "fashion-mnist-sample", "split": "test", "data_size": 1000}
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import run_command
 from probe import models
 from probe.corruption_net import TARGET_SSIM, reconstruction_quality
 from probe.data import get_batch
@@ -13,7 +14,6 @@ from probe.errors import CheckpointError, ShapeError
 from probe.models.corruption_nets import quantise
 from probe.params import parameter_blocks, per_image_forward
 from probe.ssim import root_between, ssim, ssim_guard
-from conftest import run_command
 
 SMALL = {"edsr": dict(features=4, blocks=1), "cae": dict(features=4, code_channels=2)}
 

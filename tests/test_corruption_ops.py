@@ -12,10 +12,22 @@ import torch.nn.functional as F
 from PIL import Image
 from scipy import ndimage
 
+from probe.corruptions import (
+    ALL_CORRUPTIONS,
+    CORRUPTIONS,
+    EXTRA_CORRUPTIONS,
+    FUNCTIONS,
+    blur,
+    common,
+    corrupt,
+    digital,
+    frost_photos,
+    parameter_set,
+    run,
+    severity_params,
+    weather,
+)
 from probe.corruptions import command as corruption_command
-from probe.corruptions import (ALL_CORRUPTIONS, CORRUPTIONS, EXTRA_CORRUPTIONS, FUNCTIONS, corrupt, parameter_set, run,
-                               severity_params)
-from probe.corruptions import blur, common, digital, frost_photos, weather
 from probe.corruptions.common import box_resize_matrix
 from probe.errors import ParameterError, ShapeError
 

@@ -2,7 +2,6 @@
 logits, SIGKILL resume, BN adaptation, released -C folders."""
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 import torch

@@ -8,13 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import example_probe
 import numpy as np
 import pytest
 import torch
+from example_probe.entry import ENTRY
 from torch import nn
 
-import example_probe
-from example_probe.entry import ENTRY
 from probe import data, plot, registry, results
 from probe.commands import probe_main
 

@@ -13,6 +13,7 @@ import pytest
 from matplotlib.path import Path
 from matplotlib.text import Text
 from matplotlib.transforms import Bbox
+from test_figures import probe_results  # noqa: F401  (the module's fixture: real results of every probe)
 
 from probe import models, plot, registry
 from probe.errors import ProbeError
@@ -20,7 +21,6 @@ from probe.plot import style
 from probe.report import figures as report_figures
 from probe.report import stage_names as report_stage_names
 from probe.report import stages
-from test_figures import probe_results  # noqa: F401  (the module's fixture: real results of every probe)
 
 MIN_POINTS = 6.0      # the smallest text a printed figure may hold
 TOLERANCE = 1.0       # pixels of rounding allowed in the bounding-box checks

@@ -13,14 +13,14 @@ import numpy as np
 import pytest
 import torch
 import xarray as xr
+from test_runner import MODEL_PROBES, QUICK_OPTIONS
 from torch import nn
 from torch.utils.data import Dataset, TensorDataset
 
 import probe
+from conftest import messages
 from probe import data, memory, models, registry, results
 from probe.errors import DataError, ModelError, ParameterError, ProbeWarning
-from conftest import messages
-from test_runner import MODEL_PROBES, QUICK_OPTIONS
 
 TESTS = Path(__file__).resolve().parent
 # the four probes every form of model and data must run through, with quick options

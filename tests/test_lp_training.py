@@ -1,16 +1,15 @@
 """Lp-noise and ESP training augmentations."""
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 import torch
 
 from probe import models
 from probe.augment import parse_augment
-from probe.errors import ParameterError
 from probe.balls import norm
 from probe.commands.train import main as train_main
+from probe.errors import ParameterError
 
 
 def test_lp_noise_single_and_mixture():

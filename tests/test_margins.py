@@ -7,14 +7,13 @@ import torch
 from torch import nn
 
 from probe import results
-from probe.data import ArrayDataset, TransformedDataset, get_batch
 from probe.attacks.deepfool import STEP_SLACK
-from probe.margins import boundary_distance, precise_twin
-from probe.errors import ParameterError, ResumeError
 from probe.commands import probe_main
+from probe.data import ArrayDataset, TransformedDataset, get_batch
+from probe.errors import ParameterError, ResumeError
+from probe.margins import boundary_distance, family_sha256, precise_twin, run, summary
 from probe.margins import command as margins_command
 from probe.margins import plot as margins_plot
-from probe.margins import family_sha256, run, summary
 from probe.spectral import PerSampleBases, dct_diagonal_blocks, frequency_flip, low_pass, random_subspaces
 
 SHAPE = (1, 8, 8)

@@ -10,10 +10,10 @@ import torch.nn.functional as F
 from torch import nn
 
 import probe
+from conftest import Quantised, run_command
 from probe import results
 from probe.data import ArrayDataset, get_batch
 from probe.errors import ModelError, ParameterError
-from conftest import Quantised, run_command
 
 
 class Linear(nn.Module):

@@ -6,8 +6,7 @@ import pytest
 import xarray as xr
 
 from probe import results
-from probe.corruptions import CORRUPTIONS, summarize, summary
-from probe.corruptions import mce
+from probe.corruptions import CORRUPTIONS, mce, summarize, summary
 
 
 def _table(per_severity: list[float], seed: int = 0) -> np.ndarray:

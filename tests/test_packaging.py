@@ -6,11 +6,11 @@ import importlib.util
 import os
 import subprocess
 import sys
-import tomllib
 import zipfile
 from pathlib import Path
 
 import pytest
+import tomllib
 
 import probe
 from probe import models

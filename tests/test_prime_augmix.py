@@ -10,8 +10,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageOps
 
 from probe import models
-from probe.augment import parse_augment
-from probe.augment import augmix, prime
+from probe.augment import augmix, parse_augment, prime
 from probe.augment.jsd import jsd_consistency
 from probe.data import get_batch
 from probe.errors import ParameterError

@@ -20,12 +20,12 @@ from torch import nn
 
 import probe
 import probe.report
+from conftest import Quantised, messages, run_command
 from probe import models, results
 from probe.errors import ParameterError, ResumeError
 from probe.report import checks as report_checks
 from probe.report import figures as report_figures
 from probe.report import render
-from conftest import Quantised, messages, run_command
 
 CHROMIUM = Path("/usr/bin/chromium")
 VOID = {"meta", "img", "br", "hr", "link", "input", "col", "area", "base", "embed", "source", "track", "wbr"}

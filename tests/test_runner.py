@@ -1,7 +1,6 @@
 """The runner: model checks before any work, resume identity, SIGKILL resume, provenance, batch independence."""
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 import torch
@@ -9,10 +8,10 @@ import xarray as xr
 from torch import nn
 
 import probe
+from conftest import beyond, kill_after_first_chunk, messages, run_command
 from probe import models, registry, results, runner
 from probe.data import ArrayDataset
 from probe.errors import DataError, ModelError, ResumeError
-from conftest import beyond, kill_after_first_chunk, messages, run_command
 
 MODEL_PROBES = [name for name, entry in registry.PROBES.items() if entry.uses_model]
 QUICK_OPTIONS = {"margins": {"max_iter": 2}, "sparsefool": {"max_iter": 1}, "lp": {"levels": 1},

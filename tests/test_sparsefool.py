@@ -20,6 +20,7 @@ from probe.commands import probe_main
 from probe.errors import ParameterError, ShapeError
 from probe.sparsefool import run, summary
 
+
 class Binary(nn.Module):
     """Linear binary model: logits (0, v·x + b); class 0 where v·x + b < 0."""
 

@@ -6,9 +6,21 @@ import pytest
 import torch
 
 from probe.errors import ParameterError, ShapeError
-from probe.spectral import (Bases, PerSampleBases, dct2, dct_diagonal_blocks, dct_matrix, dct_offdiagonal_blocks,
-                            default_block_stride, energy_spectrum, frequency_flip, high_pass, idct2, low_pass,
-                            random_subspaces)
+from probe.spectral import (
+    Bases,
+    PerSampleBases,
+    dct2,
+    dct_diagonal_blocks,
+    dct_matrix,
+    dct_offdiagonal_blocks,
+    default_block_stride,
+    energy_spectrum,
+    frequency_flip,
+    high_pass,
+    idct2,
+    low_pass,
+    random_subspaces,
+)
 
 
 @pytest.mark.parametrize("n", [1, 7, 28, 32])

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 from scipy import stats as scipy_stats
+from test_runner import QUICK_OPTIONS
 
 from probe import models, registry, stats
 from probe.errors import ParameterError
-from test_runner import QUICK_OPTIONS
 
 
 @pytest.mark.parametrize("k, n", [(0, 10), (3, 10), (7, 10), (10, 10), (45, 50), (860, 1000)])

@@ -189,6 +189,6 @@ def test_training_under_torchrun_with_two_processes(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     history = results.load(history_path(out))
     assert history.sizes["epoch"] == 2 and history["test_accuracy"].values[-1] > 60
-    from probe.evaluate import accuracy
     from probe import data
+    from probe.evaluate import accuracy
     assert accuracy(models.load(out), data.load("fashion-mnist-sample", split="test")) > 60

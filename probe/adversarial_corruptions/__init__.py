@@ -22,7 +22,7 @@ case is the prediction on `c_φ(x)`, exactly.
 from __future__ import annotations
 
 import os
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch

@@ -16,7 +16,7 @@ as it was, never NaN) and the skipped step is counted.
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F

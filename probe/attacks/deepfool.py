@@ -27,8 +27,9 @@ gradients are non-finite is unusable, like one with no component in `S` (`stuck`
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Protocol
 
 import torch
 from torch import nn

@@ -7,7 +7,7 @@ published order: DeepAugment, then AdA, then the others (AugMix last).
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from probe.augment import esp, lp_noise
 from probe.augment.ada import AdA

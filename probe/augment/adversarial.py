@@ -9,7 +9,7 @@ batch of PGD perturbations (e.g. to record their energy spectrum during training
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F

@@ -11,7 +11,7 @@ so `severity=0` makes AugMix the identity.  `--augment augmix[:severity=3,width=
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -213,6 +213,6 @@ class AugMix(ConsistencyAugmentation):
         return apply_per_image(x, choice, operations)
 
     @classmethod
-    def from_spec(cls, args: str, info: dict) -> "AugMix":
+    def from_spec(cls, args: str, info: dict) -> AugMix:
         """Build from the `--augment augmix:...` option text."""
         return cls(**parse_options(args, {"severity": 3.0, "width": 3, "depth": 3, "jsd": False}, "augmix"))

@@ -14,7 +14,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-
 TWO_MAXIMISATIONS = ("AdA and adversarial training cannot be combined: each runs its own inner maximisation "
                      "against the model")
 

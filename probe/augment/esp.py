@@ -16,8 +16,8 @@ import math
 import torch
 
 from probe.augment.base import Augmentation
-from probe.errors import ParameterError
 from probe.balls import draw
+from probe.errors import ParameterError
 
 
 class ESP(Augmentation):

@@ -7,7 +7,7 @@ All three views go through the model in one forward pass, as in the published co
 from __future__ import annotations
 
 import abc
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F

@@ -9,8 +9,8 @@ from __future__ import annotations
 import torch
 
 from probe.augment.base import Augmentation
-from probe.errors import ParameterError
 from probe.balls import ball_name, corrupt, parse_ball
+from probe.errors import ParameterError
 
 
 class LpNoise(Augmentation):

@@ -30,7 +30,7 @@ class NetworkAugmentation(Augmentation):
         return self.net
 
     @classmethod
-    def from_spec(cls, args: str, info: dict) -> "NetworkAugmentation":
+    def from_spec(cls, args: str, info: dict) -> NetworkAugmentation:
         """Build from the `--augment NAME:net=NET.pt[,key=value...]` option text (paths may hold ':')."""
         options = parse_options(args, {"net": None, **cls.OPTIONS}, cls.name)
         if options["net"] is None:

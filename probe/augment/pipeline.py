@@ -7,7 +7,7 @@ Two stages that maximise against the model (AdA, PGD adversarial training) are r
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn

@@ -188,7 +188,7 @@ class PRIME(ConsistencyAugmentation):
         return apply_per_image(x, choice, [lambda images, rows: images, *(operations[p] for p in self.primitives)])
 
     @classmethod
-    def from_spec(cls, args: str, info: dict) -> "PRIME":
+    def from_spec(cls, args: str, info: dict) -> PRIME:
         """Build from the `--augment prime:...` option text."""
         defaults = {"strength": 1.0, "width": 3, "depth": 3, "jsd": False, "preset": "auto",
                     "primitives": "spectral+spatial+colour", "mix": True, **dict.fromkeys(PRESETS["cifar"])}

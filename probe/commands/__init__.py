@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from probe import distributed, registry
 from probe.commands import common
@@ -100,7 +100,7 @@ def overview() -> str:
     rows += [(name, purpose) for name, (_, purpose) in OTHER_COMMANDS.items()]
     width = max(len(name) for name, _ in rows)
     lines = [f"  {name:<{width}}  {purpose}" for name, purpose in rows]
-    return "\n".join([f"usage: python -m probe COMMAND [options]   (or python -m probe.COMMAND)", "",
+    return "\n".join(["usage: python -m probe COMMAND [options]   (or python -m probe.COMMAND)", "",
                       "diagnostics of trained image classifiers; commands:", *lines, "",
                       "python -m probe COMMAND --help shows a command's options and an example;",
                       "python -m probe --version prints the version."])

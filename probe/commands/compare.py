@@ -2,8 +2,8 @@
 comparison of two results of one probe on the same samples (see `probe.compare`)."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import xarray as xr
 

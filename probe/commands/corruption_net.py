@@ -7,7 +7,7 @@ SSIM on the test split, and saves an ordinary probe checkpoint whose metadata re
 from __future__ import annotations
 
 import argparse
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 

@@ -1,7 +1,7 @@
 """`python -m probe.merge OUT.nc SHARD_0.nc SHARD_1.nc ...`: fold the shards of one run into its result."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from probe import results, runner
 from probe.commands import common

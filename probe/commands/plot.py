@@ -3,8 +3,8 @@
 drawn together for comparison (labels from `--label`, else from each result's provenance)."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from probe import results
 from probe.commands import common

@@ -10,7 +10,7 @@ DistributedDataParallel and only rank 0 writes files.
 from __future__ import annotations
 
 import argparse
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 

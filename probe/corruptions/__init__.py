@@ -14,9 +14,8 @@ The published tables are kept as they are; four of them are not monotone in seve
 reference's photographs when the `imagecorruptions` package is installed (`frost_photos`).
 """
 from probe.corruptions.params import parameter_set, resolve_family, severity_params
-from probe.corruptions.registry import (ALL_CORRUPTIONS, CORRUPTIONS, EXTRA_CORRUPTIONS, FAMILIES, FUNCTIONS,
-                                        corrupt)
 from probe.corruptions.probe import CorruptionProbe, finalize, run
+from probe.corruptions.registry import ALL_CORRUPTIONS, CORRUPTIONS, EXTRA_CORRUPTIONS, FAMILIES, FUNCTIONS, corrupt
 from probe.corruptions.summaries import summarize, summary
 
 __all__ = ["CorruptionProbe", "finalize", "run", "summarize", "summary",

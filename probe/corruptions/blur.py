@@ -12,8 +12,8 @@ from typing import Any
 import kornia
 import torch
 
-from probe.corruptions.common import (degrees, gaussian_blur as _gaussian, gaussian_taps, line_offsets, randint,
-                                      shift_sum, zoom)
+from probe.corruptions.common import degrees, gaussian_taps, line_offsets, randint, shift_sum, zoom
+from probe.corruptions.common import gaussian_blur as _gaussian
 
 
 def gaussian_blur(x: torch.Tensor, p: dict[str, Any], generator: torch.Generator | None) -> torch.Tensor:

@@ -11,7 +11,7 @@ one a run uses.
 """
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache, lru_cache
 from importlib import metadata
 
 import numpy as np
@@ -26,7 +26,7 @@ NAMES = ("frost1.png", "frost2.png", "frost3.png", "frost4.jpg", "frost5.jpg", "
 DRAWN = 5       # the published scripts draw among the first five photographs only
 
 
-@lru_cache(maxsize=None)
+@cache
 def _load(distribution: str) -> tuple[torch.Tensor, ...] | None:
     """The photographs as uint8 (3, H, W) tensors in `NAMES` order, or None if any is missing."""
     try:

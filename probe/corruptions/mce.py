@@ -8,7 +8,7 @@ is AlexNet by default (`ALEXNET_ERRORS`, mean error over the five severities).
 """
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 

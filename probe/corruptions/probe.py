@@ -20,8 +20,8 @@ statistics adapted to it (`bn_adapt.adapted_logits`).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch

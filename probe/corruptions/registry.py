@@ -1,7 +1,8 @@
 """The corruption registry and `corrupt`, the one entry point of the corruption operations."""
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 

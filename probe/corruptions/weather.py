@@ -23,8 +23,18 @@ import torch.nn.functional as F
 
 from probe.corruptions import frost_photos
 from probe.corruptions.blur import motion_kernel_taps
-from probe.corruptions.common import (colour, degrees, gaussian_blur, line_offsets, luma, normal, separable_filter,
-                                      shift_sum, uniform, zoom)
+from probe.corruptions.common import (
+    colour,
+    degrees,
+    gaussian_blur,
+    line_offsets,
+    luma,
+    normal,
+    separable_filter,
+    shift_sum,
+    uniform,
+    zoom,
+)
 
 WATER = (175 / 255, 238 / 255, 238 / 255)
 MUD = (63 / 255, 42 / 255, 20 / 255)

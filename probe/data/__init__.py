@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from probe.data.arrays import (ArrayDataset, TransformedDataset, get_batch, image_shape, integral, labels_of,
-                               num_classes)
+from probe.data.arrays import ArrayDataset, TransformedDataset, get_batch, image_shape, integral, labels_of, num_classes
 from probe.data.classes import class_names, read_class_names, set_class_names
 from probe.data.formats import read_path, refuse_block_options
 from probe.data.inputs import as_dataset

@@ -1,7 +1,7 @@
 """In-memory (or memory-mapped) image datasets with fast batched access."""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch

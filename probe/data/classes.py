@@ -9,8 +9,8 @@ Results carry them as the attribute `class_names` (entry k names class k).
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from torch.utils.data import Dataset, Subset
 

@@ -38,7 +38,7 @@ class SyntheticDataset(Dataset):
         """`u1 = U e1`, the discriminative direction (D,)."""
         return self.rotation[:, 0]
 
-    def split(self, first: int) -> tuple["SyntheticDataset", "SyntheticDataset"]:
+    def split(self, first: int) -> tuple[SyntheticDataset, SyntheticDataset]:
         """The first `first` samples and the rest, as two sets sharing the mixing matrix `U`
         (a training and a test set drawn from one distribution)."""
         if not 0 < first < len(self):

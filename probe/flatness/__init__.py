@@ -20,7 +20,7 @@ The helpers work on tensors directly: `sphere_flatness`, `landscape`, `hessian_p
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -33,9 +33,16 @@ from probe import progress as progress_sinks
 from probe import ranges, runner, stats
 from probe.errors import ParameterError
 from probe.execution import Execution, Unpack, check
-from probe.flatness.directions import (FLATNESS_STREAM, LANDSCAPE_STREAM, check_same_shapes, direction_generator,
-                                       direction_towards, filter_normalized_direction, make_direction,
-                                       sphere_direction)
+from probe.flatness.directions import (
+    FLATNESS_STREAM,
+    LANDSCAPE_STREAM,
+    check_same_shapes,
+    direction_generator,
+    direction_towards,
+    filter_normalized_direction,
+    make_direction,
+    sphere_direction,
+)
 from probe.flatness.measures import DataLoss, hessian_probes, landscape, sphere_flatness
 from probe.models import weights_sha256
 from probe.results import variable

@@ -10,8 +10,14 @@ import xarray as xr
 
 from probe import hessian, stats
 from probe.commands import common
-from probe.flatness import (DEFAULT_RADII, DEFAULT_RELATIVE_RADII, LANDSCAPES, flatness_estimate, loss_evaluations,
-                            summary)
+from probe.flatness import (
+    DEFAULT_RADII,
+    DEFAULT_RELATIVE_RADII,
+    LANDSCAPES,
+    flatness_estimate,
+    loss_evaluations,
+    summary,
+)
 
 
 def add_options(parser: argparse.ArgumentParser) -> None:

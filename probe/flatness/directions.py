@@ -8,7 +8,7 @@ before they move to the parameters' device (MPS has no float64).
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn

@@ -5,7 +5,7 @@ landscape slices.
 Values stored as `+inf` (a loss that was not finite) are left out of the drawing (gaps)."""
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import xarray as xr

@@ -14,7 +14,7 @@ the clean error.  A (sample, norm, strength) cell whose logits are not finite is
 from __future__ import annotations
 
 import math
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -22,8 +22,21 @@ import xarray as xr
 from torch import nn
 
 from probe import ranges, runner, seeding, stats
-from probe.balls import (L0_VALUES, Draw, ball_name, check_radius, draw, equivalent_radius, norm, norm_name,
-                         parse_ball, parse_norm, parse_norms, perturb, scale_radius)
+from probe.balls import (
+    L0_VALUES,
+    Draw,
+    ball_name,
+    check_radius,
+    draw,
+    equivalent_radius,
+    norm,
+    norm_name,
+    parse_ball,
+    parse_norm,
+    parse_norms,
+    perturb,
+    scale_radius,
+)
 from probe.errors import ParameterError
 from probe.execution import Execution, Unpack, check
 from probe.logits import accuracy, classify

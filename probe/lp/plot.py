@@ -2,7 +2,7 @@
 mCE_Lp / iCE across models."""
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 from matplotlib.lines import Line2D
@@ -11,6 +11,7 @@ from probe.plot import intervals, labelled, style
 from probe.plot.norms import legend as _legend
 from probe.plot.norms import name as _name
 from probe.plot.norms import norm_panels as _norm_panels
+
 
 def _strength_ticks(ax, strengths: np.ndarray) -> None:
     ax.set_xticks(range(len(strengths)), [f"{s:.2g}" for s in strengths], rotation=45, ha="right")

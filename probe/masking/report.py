@@ -2,7 +2,7 @@
 (with the reason for each threshold and the paper it follows), reading and figure."""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import xarray as xr

@@ -9,7 +9,7 @@ The chunks are put back in their order and the probe's `finalize` adds its summa
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import xarray as xr
 

@@ -21,7 +21,7 @@ Outputs are not clipped; the users of a corruption network clip them to [0, 1].
 from __future__ import annotations
 
 import os
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F

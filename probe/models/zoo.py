@@ -8,11 +8,11 @@ in `Normalized`.  Image-to-image builders (the corruption networks of
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
-from torch import nn
 import torch.nn.functional as F
+from torch import nn
 
 ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {}
 IMAGE_TO_IMAGE: set[str] = set()   # architectures whose output is an image of the input's size

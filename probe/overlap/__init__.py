@@ -16,16 +16,26 @@ coordinates).  The probe needs no model; data only to clip around one of its ima
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 import xarray as xr
 
-from probe import ranges, runner, seeding, stats
 from probe import data as datasets
-from probe.balls import (Draw, ball_name, check_radius, draw, norm, norm_name, parse_ball, parse_norm, parse_norms,
-                         perturb)
+from probe import ranges, runner, seeding, stats
+from probe.balls import (
+    Draw,
+    ball_name,
+    check_radius,
+    draw,
+    norm,
+    norm_name,
+    parse_ball,
+    parse_norm,
+    parse_norms,
+    perturb,
+)
 from probe.errors import ParameterError
 from probe.execution import PER_SAMPLE, Execution, Unpack, check
 from probe.results import variable

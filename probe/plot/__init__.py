@@ -18,8 +18,8 @@ from __future__ import annotations
 import importlib
 import inspect
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import xarray as xr
 

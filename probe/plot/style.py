@@ -16,7 +16,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
-from typing import Callable, Iterator, TypeVar
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 import matplotlib as mpl
 import seaborn as sns
@@ -123,6 +124,7 @@ def axes_for(ax, count: int, plot: str) -> list:
     axes (one axes when `count` is 1); a single axes for a plot of several panels is refused
     (a `ParameterError` naming what to pass), never answered with another kind of figure."""
     import numpy as np
+
     from probe.errors import ParameterError
     axes = list(np.ravel(ax)) if isinstance(ax, (list, tuple, np.ndarray)) else [ax]
     if len(axes) < count:

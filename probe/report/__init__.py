@@ -30,8 +30,9 @@ import json
 import os
 import shlex
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Protocol, Sequence
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -367,7 +368,7 @@ def run(model: nn.Module, data, *, n: int | None = None, seed: int = 0, device: 
                            corruption_net=corruption_net, batch_size=batch_size, max_memory=max_memory)
     report = Report(assessed, other, budget, folder, created, time.perf_counter() - start, command)
     if folder is not None:
-        from probe.report import render   # figures and HTML: matplotlib only when writing
+        from probe.report import render  # figures and HTML: matplotlib only when writing
         render.write(report)
     return report
 

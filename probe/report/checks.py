@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import xarray as xr
@@ -189,7 +189,7 @@ REASONS: dict[str, tuple[str, str]] = {   # the report's own check; each stage's
 
 def specs() -> list[Spec]:
     """Every stage's checks in report order: by section, then by stage (`probe.report.stage_names`)."""
-    from probe.report import stage_names, stages   # the stages list the registry's probes
+    from probe.report import stage_names, stages  # the stages list the registry's probes
     found = [spec for stage in stage_names() for spec in getattr(stages.pieces(stage), "CHECKS", ())]
     return sorted(found, key=lambda spec: SECTIONS.index(spec.section))
 

@@ -7,7 +7,7 @@ Each stage draws its own (`figure(results)` and `CAPTION` beside its checks, see
 per model, side by side."""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import xarray as xr
 

@@ -22,7 +22,7 @@ Its pieces in the report (title, budgets, checks, reading, figure) follow below,
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch

@@ -13,8 +13,8 @@ import math
 import os
 import pickle
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -263,7 +263,7 @@ def _distributed(model: nn.Module, device: torch.device, sync_bn: bool) -> nn.Mo
 
 
 def _step(loss: torch.Tensor, model: nn.Module, optimizer: torch.optim.Optimizer,
-          scaler: "torch.amp.GradScaler | None", clip_grad: float | None) -> None:
+          scaler: torch.amp.GradScaler | None, clip_grad: float | None) -> None:
     """Backward, optional gradient-norm clipping (on unscaled gradients), optimiser step."""
     if scaler is not None:
         scaler.scale(loss).backward()

@@ -10,7 +10,7 @@ decoded it.  In-memory arrays are gathered a batch at a time (`__getitems__`), a
 from __future__ import annotations
 
 import math
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 import torch

@@ -10,7 +10,6 @@ from conftest import one_line_error, run_command
 from probe import ranges
 from probe.errors import ParameterError
 
-
 PROBE_CASES = [
     ("sparsefool", ["--lam", "nan"], "lam"),
     ("sparsefool", ["--overshoot", "nan"], "overshoot"),

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import messages, run_command
 from probe import data, models
 from probe.data.formats import write_cifar_batch
 from probe.errors import DataError
-from conftest import messages, run_command
 
 
 def _one_line_error(proc, *fragments):

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 
 import probe
-from probe import data, results
+from conftest import beyond, kill_after_first_chunk, messages, run_command
+from probe import data
 from probe.data.formats import write_idx
 from probe.errors import DataError, ParameterError, ResumeError
-from conftest import beyond, kill_after_first_chunk, messages, run_command
 
 MARGINS = ["--max-iter", "3", "--block", "8", "--stride", "10", "--quiet"]
 QUICK = dict(n=130, max_iter=2, block=8, stride=10)   # three chunks of margins
