@@ -13,8 +13,9 @@ The PGD outcome of every test image is saved in `pgd_accuracy.nc` (`correct(mode
 
     python -m analyses.ada_training --out runs/ada_training [--epochs 5] [--n 500]
 
-The published direction (CIFAR-10; Calian et al. 2022, "Defending against image corruptions through adversarial augmentations", Tables 1–2): AdA lowers mCE, more with AugMix, and gains
-some Lp robustness.
+The published direction (CIFAR-10; Calian et al. 2022, "Defending against image corruptions
+through adversarial augmentations", Tables 1–2): AdA lowers mCE, more with AugMix, and gains some Lp
+robustness.
 """
 from __future__ import annotations
 

@@ -2,8 +2,8 @@
 
 Same model, same images, same settings (10 candidates, overshoot 0.02, 50 steps, the [0, 1]
 box, one CPU thread by default), and `probe`'s `variant="foolbox"` (foolbox's convention:
-linearised at the clipped overshot point, foolbox's step rule): both attacks run back to back in this process; the L2 norms
-of the perturbations are compared where both succeed (foolbox clips its iterate inside the
+linearised at the clipped overshot point, foolbox's step rule): both attacks run back to back in this
+process; the L2 norms of the perturbations are compared where both succeed (foolbox clips its iterate inside the
 loop, Moosavi-Dezfooli et al. 2016, §3, so it fails on some samples that `probe` solves: those are counted), and
 the speed ratio is printed.  Without foolbox, only `probe`'s time is printed.
 

@@ -30,7 +30,8 @@ from probe import models
 from probe.data import ArrayDataset
 from probe.margins import subspace_family
 
-PUBLISHED_SECONDS_PER_IMAGE_BAND = 120.0 / 128   # the reference code on a V100 (Ortiz-Jiménez et al. 2020, "Hold me tight!", reference code timing)
+# the reference code on a V100 (Ortiz-Jiménez et al. 2020, "Hold me tight!", reference code timing)
+PUBLISHED_SECONDS_PER_IMAGE_BAND = 120.0 / 128
 
 
 def _sync(device: torch.device) -> None:

@@ -75,7 +75,8 @@ def main() -> None:
     ours = run_in_subprocess("torch", args.samples, args.p, args.radius, args.seed)
     ref = run_in_subprocess("numpy", args.numpy_samples, args.p, args.radius, args.seed + 1)
     scale = args.samples / args.numpy_samples
-    se = math.sqrt(ours["fraction"] * (1 - ours["fraction"]) / ours["n"] + ref["fraction"] * (1 - ref["fraction"]) / ref["n"])
+    se = math.sqrt(ours["fraction"] * (1 - ours["fraction"]) / ours["n"]
+                   + ref["fraction"] * (1 - ref["fraction"]) / ref["n"])
     print(f"overlap of L{args.p:g}(radius {args.radius:g}) with L2(4), d = {DIM}")
     print(f"{'implementation':<34}{'samples':>10}{'time (s)':>12}{'peak RSS (MB)':>16}{'fraction':>10}")
     print(f"{'probe (torch f32, chunked)':<34}{ours['n']:>10}{ours['seconds']:>12.2f}{ours['peak_mb']:>16.0f}"

@@ -126,7 +126,8 @@ def main(argv: list[str] | None = None) -> None:
         return [f"{float(select(ds[key]).mean()):.3f}" + (f" ± {float(select(ds[key]).std()):.3f}"
                                                         if key == "optimised" else "")
                 for ds in measured.values() for key in ("identity", "reconstruction", "optimised")]
-    rows = [[c.replace("_", " ")] + cells(lambda values: values.sel(corruption=c)) for c in CORRUPTIONS]
+    rows = [[c.replace("_", " ")] + cells(lambda values: values.sel(corruption=c))  # noqa: B023 (called at once)
+            for c in CORRUPTIONS]
     rows.append(["all"] + cells(lambda values: values))
     headers = ["corruption"] + [f"{net} {key}" for net in measured for key in ("x", "c_φ(x)", "c_φ+δ(x)")]
     print(format_table(headers, rows))

@@ -117,7 +117,8 @@ def main() -> None:
         ds = run(model.eval(), train_set, subspaces=family, max_iter=args.max_iter, overshoot=args.overshoot,
                  refine=True, out=args.out / f"{stage}.nc", resume=True)
         sweeps.append(ds[["margin", "margin_refined", "converged"]].isel(subspace=0, drop=True).sel(sample=samples))
-        accuracy.append((test_accuracy(model, test_set, torch.device("cpu")), replaced_accuracy(model, adversarial, labels)))
+        accuracy.append((test_accuracy(model, test_set, torch.device("cpu")),
+                         replaced_accuracy(model, adversarial, labels)))
     table = xr.concat(sweeps, dim="stage").assign_coords(stage=["before", "after"])
     table["replaced"] = chosen["replaced"]
     table["adversarial_norm"] = chosen["adversarial_norm"]
@@ -134,7 +135,8 @@ def main() -> None:
             values = table[variable].values[:, mask]
             rows.append([group, variable, *np.median(values, axis=1), float(np.median(values[1] / values[0]))])
     print(format_table(["samples", "quantity", "median before", "median after", "median ratio after / before"], rows))
-    print(f"median ‖(1+η) r‖ of the replacements {float(np.median(chosen['adversarial_norm'].values[chosen['replaced'].values])):.4g}; "
+    replaced_norm = float(np.median(chosen['adversarial_norm'].values[chosen['replaced'].values]))
+    print(f"median ‖(1+η) r‖ of the replacements {replaced_norm:.4g}; "
           f"test accuracy before {accuracy[0][0]:.2f} %, after {accuracy[1][0]:.2f} %; replacements given their "
           f"true label before {accuracy[0][1]:.0f} %, after {accuracy[1][1]:.0f} %")
     print("expected (thesis Fig. 4.13): the replaced samples' margins grow past ‖r‖, the untouched ones stay")

@@ -35,7 +35,8 @@ from probe.tables import format_table
 from probe.train import test_accuracy
 
 STAGES = ("both", "low_pass", "both_again")
-TITLES = {"both": "trained on low ∪ high", "low_pass": "fine-tuned on low only", "both_again": "fine-tuned on low ∪ high"}
+TITLES = {"both": "trained on low ∪ high", "low_pass": "fine-tuned on low only",
+          "both_again": "fine-tuned on low ∪ high"}
 
 
 def main() -> None:

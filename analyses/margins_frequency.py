@@ -95,7 +95,8 @@ def train_and_measure(name: str, args: argparse.Namespace, train_full, test_full
         log = recorder.epoch_done
     recipe = thesis.MNIST.scaled(epochs=args.epochs)
     print(f"--- {name}: {recipe}, {len(train_set)} training images", flush=True)
-    history = thesis.train(model, train_set, test_set, args.out / f"{name}.pt", recipe, seed=args.seed, log=log, **extra)
+    history = thesis.train(model, train_set, test_set, args.out / f"{name}.pt", recipe, seed=args.seed, log=log,
+                           **extra)
     model.eval()
     accuracies = {f"accuracy_{test}": test_accuracy(model, thesis.variant(test_full, transforms(args.low_pass)[test]),
                                                     torch.device("cpu"))
@@ -121,20 +122,25 @@ def report(found: dict[str, xr.Dataset]) -> str:
     for name, ds in found.items():
         median = np.median(ds["margin"].values, axis=1)
         medians[name] = median
-        rows.append([ds.attrs["model_label"], float(ds.attrs["test_accuracy"]), *(float(median[i]) for i in (0, 5, 10, 15, 20)),
+        rows.append([ds.attrs["model_label"], float(ds.attrs["test_accuracy"]),
+                     *(float(median[i]) for i in (0, 5, 10, 15, 20)),
                      float(1 - ds["converged"].values.mean())])
-    lines = [format_table(["model", "test acc %", "band 0", "band 5", "band 10", "band 15", "band 20", "not conv."], rows)]
+    lines = [format_table(["model", "test acc %", "band 0", "band 5", "band 10", "band 15", "band 20", "not conv."],
+                          rows)]
     cross = [[ds.attrs["model_label"], *(float(ds.attrs[f"accuracy_{t}"]) for t in TEST_SETS)] for ds in found.values()]
     lines += ["", "accuracy (%) of each model on each test set (thesis Table A.3):",
               format_table(["model \\ test set", *TEST_SETS], cross), "", "findings (thesis, expected → ours):"]
     if "standard" in medians:
         s = medians["standard"]
-        lines.append(f"  standard: small margins at low, large at high frequencies → band 20 / band 0 = {s[-1] / s[0]:.3g}")
+        lines.append(f"  standard: small margins at low, large at high frequencies → "
+                     f"band 20 / band 0 = {s[-1] / s[0]:.3g}")
         if "flipped" in medians:
             f = medians["flipped"]
             finite = np.isfinite(s) & np.isfinite(f[::-1])
-            correlation = np.corrcoef(np.log(s[finite]), np.log(f[::-1][finite]))[0, 1] if finite.sum() > 2 else float("nan")
-            lines.append(f"  flipped mirrors standard → correlation of log medians, band a vs 20 − a: {correlation:.3f}")
+            correlation = (np.corrcoef(np.log(s[finite]), np.log(f[::-1][finite]))[0, 1] if finite.sum() > 2
+                           else float("nan"))
+            lines.append(f"  flipped mirrors standard → correlation of log medians, band a vs 20 − a: "
+                         f"{correlation:.3f}")
         if "adversarial" in medians:
             ratio = medians["adversarial"] / s
             lines.append(f"  adversarial raises margins most at high frequencies → adversarial / standard per band: "
@@ -161,7 +167,8 @@ def collect(folder: Path) -> dict[str, xr.Dataset]:
 
 def cross_accuracy(found: dict[str, xr.Dataset]) -> xr.Dataset:
     values = [[float(ds.attrs[f"accuracy_{t}"]) for t in TEST_SETS] for ds in found.values()]
-    return xr.Dataset({"accuracy": (("model", "test_set"), np.array(values), {"long_name": "test accuracy", "units": "%"})},
+    return xr.Dataset({"accuracy": (("model", "test_set"), np.array(values),
+                                    {"long_name": "test accuracy", "units": "%"})},
                       coords={"model": list(found), "test_set": list(TEST_SETS),
                               "model_label": ("model", [ds.attrs["model_label"] for ds in found.values()])})
 

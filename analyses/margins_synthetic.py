@@ -101,7 +101,8 @@ def build(name: str, dim: int, seed: int, init: str, **sizes: int) -> torch.nn.M
 
 def measure(args: argparse.Namespace) -> xr.Dataset:
     """Train every model (or reuse / continue it) and measure its margins in every subspace."""
-    train_set, test_set = t1(args.train_n + args.test_n, args.epsilon, args.sigma, args.dim, args.seed).split(args.train_n)
+    train_set, test_set = t1(args.train_n + args.test_n, args.epsilon, args.sigma, args.dim,
+                             args.seed).split(args.train_n)
     families = subspace_families(test_set, args.dimension, args.seed)
     recipe = thesis.SYNTHETIC.scaled(epochs=args.epochs)
     per_model, accuracy = [], {}
@@ -125,8 +126,10 @@ def measure(args: argparse.Namespace) -> xr.Dataset:
     table = xr.concat(per_model, dim="model").assign_coords(
         model=list(args.models), subspace=list(families),
         dimension=("subspace", [int(f.dimensions[0]) for f in families.values()]))
-    table["test_accuracy"] = ("model", [accuracy[m][0] for m in args.models], {"long_name": "test accuracy", "units": "%"})
-    table["train_accuracy"] = ("model", [accuracy[m][1] for m in args.models], {"long_name": "training accuracy", "units": "%"})
+    table["test_accuracy"] = ("model", [accuracy[m][0] for m in args.models],
+                              {"long_name": "test accuracy", "units": "%"})
+    table["train_accuracy"] = ("model", [accuracy[m][1] for m in args.models],
+                               {"long_name": "training accuracy", "units": "%"})
     table["published"] = (("model", "subspace"), [[PUBLISHED[m][s] for s in families] for m in args.models],
                           {"long_name": "published median margin (thesis Tables 4.1, A.1)", "units": "L2"})
     if "logistic" in args.models:

@@ -45,7 +45,9 @@ MODELS = {   # name → PRIME spec (`--augment`)
     "spatial_no_mix": "prime:primitives=spatial,mix=false",
     "colour_no_mix": "prime:primitives=colour,mix=false",
 }
-PUBLISHED = {   # CIFAR-10 ResNet-18 (Modas et al. 2022, PRIME, Table 1; RobustBench corruptions leaderboard): clean, then severities 1–5 (the shape of the decline)
+# CIFAR-10 ResNet-18 (Modas et al. 2022, PRIME, Table 1; RobustBench corruptions leaderboard): clean, then
+# severities 1–5 (the shape of the decline)
+PUBLISHED = {
     "standard": (95.0, 86.9, 81.3, 74.9, 67.6, 56.5),   # clean: the paper's standard model; per severity: leaderboard
     "prime": (94.2, 92.8, 91.6, 90.4, 88.6, 85.6),
 }
@@ -86,7 +88,8 @@ def collect(folder: Path) -> xr.Dataset:
 def report(table: xr.Dataset) -> str:
     rows = [[str(m), str(table["augment"].sel(model=m).values), *table["accuracy"].sel(model=m).values,
              float(table["corruption_accuracy"].sel(model=m))] for m in table["model"].values]
-    rows += [[f"published CIFAR-10 {name}", "R18", *values, float(np.mean(values[1:]))] for name, values in PUBLISHED.items()]
+    rows += [[f"published CIFAR-10 {name}", "R18", *values, float(np.mean(values[1:]))]
+             for name, values in PUBLISHED.items()]
     lines = [format_table(["model", "augment", "clean %", *(f"sev {s} %" for s in table["severity"].values[1:]),
                            "corruption %"], rows)]
     if "standard" in table["model"].values:

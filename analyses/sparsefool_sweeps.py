@@ -123,7 +123,8 @@ def attribution_overlap(model: nn.Module, result: xr.Dataset, ig_steps: int = 32
     return xr.Dataset({
         "overlap": (("attribution", "sample"), 100.0 * np.stack(overlaps),
                     {"long_name": "perturbed pixels among the top-k attributed pixels", "units": "%"}),
-        "chance": ("sample", 100.0 * k.double().numpy() / pixels, {"long_name": "chance level k / pixels", "units": "%"}),
+        "chance": ("sample", 100.0 * k.double().numpy() / pixels,
+                   {"long_name": "chance level k / pixels", "units": "%"}),
     }, coords={"attribution": list(methods), "sample": sub["sample"].values})
 
 

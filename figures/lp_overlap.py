@@ -23,7 +23,8 @@ from probe.overlap import plot as overlap_plots
 from probe.plot import style
 
 COMMAND = "python -m probe.overlap --samples 1000 --out DIR/overlap.nc"
-PUBLISHED_50 = {math.inf: 0.127, 1.0: 161.0, 0.5: 2.7e5, 10.0: 0.2315, 50.0: 0.139, 0.0: 0.017}   # L2 ball of radius 4, d = 3072
+# L2 ball of radius 4, d = 3072
+PUBLISHED_50 = {math.inf: 0.127, 1.0: 161.0, 0.5: 2.7e5, 10.0: 0.2315, 50.0: 0.139, 0.0: 0.017}
 
 
 @style.styled

@@ -28,7 +28,8 @@ def draw(folder: Path) -> dict:
     drawn = {"sparsefool_examples": sparsefool_plots.examples(base, n=8).figure,
              "sparsefool_sparsity": sparsefool_plots.histogram(base).figure}
     if (Path(folder) / "lambda_sweep.nc").exists():
-        drawn["sparsefool_lambda"] = sparsefool_plots.lambda_sweep(results.load(Path(folder) / "lambda_sweep.nc")).figure
+        drawn["sparsefool_lambda"] = sparsefool_plots.lambda_sweep(
+            results.load(Path(folder) / "lambda_sweep.nc")).figure
     return drawn
 
 

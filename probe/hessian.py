@@ -124,7 +124,7 @@ def power_iteration(matvec: MatVec, dim: int, k: int = 1, *, max_iter: int = 100
     for i in range(k):
         v = _random_vector(dim, generator, "gaussian", device, dtype)
         v = v / v.norm()
-        for step in range(1, max_iter + 1):
+        for step in range(1, max_iter + 1):  # noqa: B007 (read after the loop: iterations taken)
             w = deflated(v)
             estimate = float(torch.dot(v, w))
             residual = float((w - estimate * v).norm())

@@ -5,12 +5,13 @@ the activations of one forward pass, times how many activation-sized tensors the
 per row.  Measured peaks (extra resident memory per row over the activations of one image):
 a forward pass without gradients ≤ 1; a DeepFool step with 10 candidates (one forward and one
 batched backward over the 9 cotangents) 3.1 on a CIFAR-style ResNet-18 at 224×224 and 2.9 on
-a ResNet-50, hence `DEEPFOOL_ROW_COST`; a Hessian-vector product (double backward) about 4.  `activation_bytes` measures the activations once per
-run with forward hooks (TorchScript modules take none: there the tensors every operator of one
-forward pass creates are counted instead); `working_batch` turns a budget into rows.  The budget is the free CUDA
-memory of the device, or `max_memory` (default 2 GiB on CPU and MPS, where free memory cannot
-be read reliably).  An out-of-memory error during a chunk is caught by the runner, which
-halves the working batch and runs the chunk again (`is_out_of_memory`).
+a ResNet-50, hence `DEEPFOOL_ROW_COST`; a Hessian-vector product (double backward) about 4.
+`activation_bytes` measures the activations once per run with forward hooks (TorchScript modules
+take none: there the tensors every operator of one forward pass creates are counted instead);
+`working_batch` turns a budget into rows.  The budget is the free CUDA memory of the device, or
+`max_memory` (default 2 GiB on CPU and MPS, where free memory cannot be read reliably).  An
+out-of-memory error during a chunk is caught by the runner, which halves the working batch and
+runs the chunk again (`is_out_of_memory`).
 """
 from __future__ import annotations
 

@@ -302,7 +302,8 @@ def _setup(probe: str, model: nn.Module, data, plan: Plan | Prepare, n, indices,
     attrs = results.provenance(probe, plan.options, model_identity=model_identity(model),
                                data_identity=data_identity, seed=seed, samples=len(chosen), device=device)
     attrs.update(input_normalization="none" if normalization is None else
-                 f"mean {','.join(f'{v:g}' for v in normalization[0])} std {','.join(f'{v:g}' for v in normalization[1])}",
+                 f"mean {','.join(f'{v:g}' for v in normalization[0])} "
+                 f"std {','.join(f'{v:g}' for v in normalization[1])}",
                  pixel_units=PIXEL_UNITS)
     names = datasets.class_names(dataset)
     if names:
@@ -537,7 +538,8 @@ class ChunkStore:
     plus the run's identity itself (`run.json`).  A resumed run adopts a chunk only when both
     are this run's."""
 
-    def __init__(self, out: str | os.PathLike, identity: dict[str, Any], chunks: list[np.ndarray] | None = None) -> None:
+    def __init__(self, out: str | os.PathLike, identity: dict[str, Any],
+                 chunks: list[np.ndarray] | None = None) -> None:
         self.out = Path(out)
         self.folder = self.out.with_name(self.out.name + ".parts")
         self.identity = identity
@@ -564,7 +566,8 @@ class ChunkStore:
             self._check_chunks()
             return None
         elif self.count():
-            raise ResumeError(f"cannot resume: {self.folder} holds chunks but not its run description ({IDENTITY_FILE}),"
+            raise ResumeError(f"cannot resume: {self.folder} holds chunks but not its run description "
+                              f"({IDENTITY_FILE}),"
                               f" so nothing says which run made them; remove it or run without resume")
         elif self.out.is_file():
             done = results.load(self.out)

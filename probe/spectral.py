@@ -171,7 +171,8 @@ class DCTMasks(SubspaceFamily):
     def coordinates(self) -> dict[str, tuple[np.ndarray, dict]]:
         return {**super().coordinates(),
                 "band_start": (self.starts[:, 0], {"long_name": "first DCT row frequency of the block", "units": "1"}),
-                "band_col_start": (self.starts[:, 1], {"long_name": "first DCT column frequency of the block", "units": "1"})}
+                "band_col_start": (self.starts[:, 1],
+                                   {"long_name": "first DCT column frequency of the block", "units": "1"})}
 
     def project(self, g: torch.Tensor, which: torch.Tensor) -> torch.Tensor:
         self.check_input(g)

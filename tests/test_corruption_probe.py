@@ -26,7 +26,8 @@ def main(argv: list[str]) -> int:
 
 def test_command_line_end_to_end(tmp_path, lenet_checkpoint, sample_test, capsys):
     out, plot = tmp_path / "c.nc", tmp_path / "c.png"
-    assert main([str(lenet_checkpoint), "--data", "fashion-mnist-sample", "--n", "64", "--corruptions", "gaussian_noise",
+    assert main([str(lenet_checkpoint), "--data", "fashion-mnist-sample", "--n", "64",
+                 "--corruptions", "gaussian_noise",
                  "contrast", "--severities", "1,5", "--out", str(out), "--plot", str(plot)]) == 0
     assert "mCE (CIFAR)" in capsys.readouterr().out
     ds = results.load(out)
@@ -201,7 +202,8 @@ def test_imagenet_c_folder_layout(tmp_path):
             folder = root / "fog" / str(severity) / wnid
             folder.mkdir(parents=True)
             for i in range(3):
-                Image.fromarray(np.full((16, 16, 3), 10 * severity + label + i, dtype=np.uint8)).save(folder / f"{i}.png")
+                pixels = np.full((16, 16, 3), 10 * severity + label + i, dtype=np.uint8)
+                Image.fromarray(pixels).save(folder / f"{i}.png")
     source = CorruptedFolder(root, expected_length=6)
     assert source.corruptions() == ["fog"] and source.severities("fog") == [1, 2]
     images, labels = get_batch(source.block("fog", 2), range(6))

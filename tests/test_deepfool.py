@@ -73,7 +73,7 @@ def test_linear_model_subspace_margins_and_r_in_subspace():
         for member in range(len(family)):
             projector = family.select(member)
             result = deepfool(model, x, subspace=projector, max_iter=5)
-            project = lambda g: family.project(g, torch.full((len(g),), member))  # noqa: E731
+            project = lambda g: family.project(g, torch.full((len(g),), member))  # noqa: E731, B023 (used at once)
             expected, _ = analytic_margin(model, x, project)
             assert result.converged.all() and (result.iterations == 1).all()
             torch.testing.assert_close(result.r.flatten(1).norm(dim=1), expected, rtol=1e-4, atol=1e-6)
@@ -173,7 +173,8 @@ def _curved_steps(linearise_at_overshot: bool, overshoot: float = 0.02) -> tuple
     while (1 + overshoot) * r < 1.0:
         u = (1 + overshoot) * r if linearise_at_overshot else r
         g, w = abs(math.log1p(u) - math.log(2.0)), 1.0 / (1.0 + u)
-        r += max(g / (w + 1e-8), STEP_FLOOR) if not linearise_at_overshot else (g / (w + 1e-8) + STEP_SLACK) * w / (w + 1e-8)
+        r += (max(g / (w + 1e-8), STEP_FLOOR) if not linearise_at_overshot
+              else (g / (w + 1e-8) + STEP_SLACK) * w / (w + 1e-8))
         steps += 1
     return r, steps
 
@@ -258,7 +259,8 @@ def test_small_cnn_batch_agrees_with_the_per_sample_loop_on_every_sample():
     family = dct_diagonal_blocks((1, 12, 12), 4, 4)
     for member in (None, 1):
         projector = None if member is None else family.select(member)
-        project = None if member is None else (lambda g: family.project(g, torch.tensor([member])))  # noqa: E731
+        project = None if member is None else (
+            lambda g: family.project(g, torch.tensor([member])))  # noqa: B023 (used within this iteration)
         batch = deepfool(model, x, subspace=projector, candidates=5, max_iter=30)
         for i in range(len(x)):
             r, steps, converged = reference_deepfool(model, x[i:i + 1], project, candidates=5, max_iter=30)

@@ -120,8 +120,8 @@ def test_refine_in_float64_is_exact_where_float32_is_not(linear_setup):
 def test_per_sample_directions_give_the_analytic_margin_along_each(linear_setup, tmp_path):
     model, dataset = linear_setup
     indices = np.array([21, 3, 8, 14, 27])
-    directions = torch.nn.functional.normalize(torch.randn(len(indices), 64, generator=torch.Generator().manual_seed(2)),
-                                               dim=1)
+    directions = torch.nn.functional.normalize(
+        torch.randn(len(indices), 64, generator=torch.Generator().manual_seed(2)), dim=1)
     family = PerSampleBases(SHAPE, directions[:, :, None], indices)
     ds = run(model, dataset, subspaces=family, batch_size=2, refine=True, out=tmp_path / "own.nc")
     assert ds.sizes == {"subspace": 1, "sample": 5} and ds["dimension"].values.tolist() == [1]
@@ -206,13 +206,14 @@ def test_command_line_writes_result_plot_and_resumes(lenet_checkpoint, tmp_path,
     assert "variant" in capsys.readouterr().err
     assert probe_main("margins", [str(lenet_checkpoint), "--n", "2", "--block", "40"]) == 2
     assert "block" in capsys.readouterr().err
-    assert probe_main("margins", [str(lenet_checkpoint), "--n", "2", "--basis", "random", "--block", "8", "--stride", "10",
-                 "--max-iter", "5", "--quiet"]) == 0
+    assert probe_main("margins", [str(lenet_checkpoint), "--n", "2", "--basis", "random", "--block", "8",
+                                  "--stride", "10", "--max-iter", "5", "--quiet"]) == 0
 
 
 def test_non_finite_logits_are_flagged_never_converged(bright_nan):
     model, indices = bright_nan
-    ds = run(model, "fashion-mnist-sample", indices=indices, max_iter=20, subspaces=dct_diagonal_blocks((1, 28, 28), 8, 10))
+    ds = run(model, "fashion-mnist-sample", indices=indices, max_iter=20,
+             subspaces=dct_diagonal_blocks((1, 28, 28), 8, 10))
     bright = np.isin(ds["sample"].values, indices[24:])
     assert ds["non_finite"].values[:, bright].all() and not ds["non_finite"].values[:, ~bright].any()
     assert not ds["converged"].values[:, bright].any() and np.isinf(ds["margin"].values[:, bright]).all()
@@ -224,5 +225,5 @@ def test_mismatched_subspaces_raise(lenet, sample_test):
     with pytest.raises(ParameterError):
         run(lenet, sample_test, subspaces=dct_diagonal_blocks(SHAPE), n=2)
     with pytest.raises(ParameterError):
-        run(lenet, TransformedDataset(sample_test, frequency_flip, "dct-flip"), subspaces=dct_diagonal_blocks((1, 28, 28)),
-            n=2, max_iter=0)
+        run(lenet, TransformedDataset(sample_test, frequency_flip, "dct-flip"),
+            subspaces=dct_diagonal_blocks((1, 28, 28)), n=2, max_iter=0)

@@ -25,7 +25,8 @@ def _generator(seed: int = 0) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-@pytest.mark.parametrize("spec", ["prime:strength=0", "prime:strength=0,preset=imagenet,cut_max=60,color_cut_min=40,color_cut_max=60",
+@pytest.mark.parametrize("spec", ["prime:strength=0",
+                                  "prime:strength=0,preset=imagenet,cut_max=60,color_cut_min=40,color_cut_max=60",
                                   "augmix:severity=0", "prime:strength=0,jsd", "augmix:severity=0,width=2,depth=1"])
 def test_zero_strength_is_the_identity(images, spec):
     x, _ = images
@@ -52,7 +53,8 @@ def test_spectral_filter_delta_sits_at_the_centre():
     out = prime.spectral_filter(x, sigma, 3, _generator(3))
     noise = torch.randn((3, 9), generator=_generator(3)) * sigma[:, None]
     noise[:, 4] += 1
-    expected = torch.stack([F.conv2d(x[i:i + 1].transpose(0, 1), noise[i].view(1, 1, 3, 3), padding=1).transpose(0, 1)[0]
+    expected = torch.stack([F.conv2d(x[i:i + 1].transpose(0, 1), noise[i].view(1, 1, 3, 3),
+                                     padding=1).transpose(0, 1)[0]
                             for i in range(3)]).clamp(0, 1)
     torch.testing.assert_close(out, expected, atol=1e-6, rtol=0)
 
@@ -95,10 +97,12 @@ def test_augmix_colour_operations_match_pil(images):
     x, _ = images
     x = x * 0.7 + 0.1  # not already full range, so autocontrast has work to do
     x = torch.round(x * 255) / 255
-    torch.testing.assert_close(augmix.autocontrast(x), _pil_reference(x, ImageOps.autocontrast), atol=1 / 255 + 1e-6, rtol=0)
+    torch.testing.assert_close(augmix.autocontrast(x), _pil_reference(x, ImageOps.autocontrast),
+                               atol=1 / 255 + 1e-6, rtol=0)
     torch.testing.assert_close(augmix.equalize(x), _pil_reference(x, ImageOps.equalize), atol=1e-6, rtol=0)
     bits = torch.full((len(x),), 3)
-    torch.testing.assert_close(augmix.posterize(x, bits), _pil_reference(x, lambda im: ImageOps.posterize(im, 3)), atol=1e-6, rtol=0)
+    torch.testing.assert_close(augmix.posterize(x, bits), _pil_reference(x, lambda im: ImageOps.posterize(im, 3)),
+                               atol=1e-6, rtol=0)
     threshold = torch.full((len(x),), 128.0)
     torch.testing.assert_close(augmix.solarize(x, threshold), _pil_reference(x, lambda im: ImageOps.solarize(im, 128)),
                                atol=1e-6, rtol=0)

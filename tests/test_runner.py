@@ -111,7 +111,8 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(name, lenet_checkpoint,
     a, b = results.load(out), results.load(tmp_path / "whole.nc")
     measured = [v for v in ("time",) if v in a]     # SparseFool's seconds per sample: a measurement
     xr.testing.assert_identical(a.drop_vars(measured).drop_attrs(), b.drop_vars(measured).drop_attrs())
-    assert {k: v for k, v in a.attrs.items() if k not in TIMING} == {k: v for k, v in b.attrs.items() if k not in TIMING}
+    assert ({k: v for k, v in a.attrs.items() if k not in TIMING}
+            == {k: v for k, v in b.attrs.items() if k not in TIMING})
     assert a.attrs["complete"] and not (tmp_path / "killed.nc.parts").exists()
 
 

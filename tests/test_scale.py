@@ -24,7 +24,8 @@ TIMING = {"created", "elapsed_seconds"}
 
 def _same_result(a: xr.Dataset, b: xr.Dataset) -> None:
     xr.testing.assert_identical(a.drop_attrs(), b.drop_attrs())
-    assert {k: v for k, v in a.attrs.items() if k not in TIMING} == {k: v for k, v in b.attrs.items() if k not in TIMING}
+    assert ({k: v for k, v in a.attrs.items() if k not in TIMING}
+            == {k: v for k, v in b.attrs.items() if k not in TIMING})
 
 
 def test_the_budget_rule_gives_smaller_working_batches_for_larger_images():

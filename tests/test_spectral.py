@@ -35,7 +35,8 @@ def test_dct2_parseval_and_inverse_any_shape():
     torch.testing.assert_close(coefficients.square().sum((-2, -1)), x.square().sum((-2, -1)))
     torch.testing.assert_close(idct2(coefficients), x)
     # a constant image has all its energy in the DC coefficient
-    torch.testing.assert_close(dct2(torch.ones(1, 4, 4, dtype=torch.float64))[0, 0, 0], torch.tensor(4.0, dtype=torch.float64))
+    torch.testing.assert_close(dct2(torch.ones(1, 4, 4, dtype=torch.float64))[0, 0, 0],
+                               torch.tensor(4.0, dtype=torch.float64))
 
 
 @pytest.mark.parametrize("size, block, stride, count", [(28, 8, 1, 21), (32, 8, 2, 13), (224, 16, 16, 14)])

@@ -31,15 +31,16 @@ def test_confidence_outside_zero_one_is_a_user_error():
 @pytest.mark.parametrize("n", [6, 10, 25, 50, 101])
 @pytest.mark.parametrize("q", [0.25, 0.5, 0.9])
 def test_order_statistic_ranks_cover_by_exact_enumeration(n, q):
-    """Coverage of [x_(l), x_(u)] for a continuous distribution is P(l ≤ B ≤ u − 1), B ~ Bin(n, q): enumerate B's pmf."""
+    """Coverage of [x_(l), x_(u)] for a continuous distribution is P(l ≤ B ≤ u − 1), B ~ Bin(n, q):
+    enumerate B's pmf."""
     lower, upper = stats.order_ranks(n, q, 0.95)
     pmf = [math.comb(n, b) * q ** b * (1 - q) ** (n - b) for b in range(n + 1)]
     coverage = sum(pmf[b] for b in range(lower, upper))
     assert coverage >= 0.95 - 1e-12
     # no pair of ranks with fewer order statistics between them covers
-    for l in range(0, n + 1):
-        for u in range(l + 1, min(l + upper - lower, n + 2)):
-            assert sum(pmf[b] for b in range(l, u)) < 0.95 - 1e-12 or (l, u) == (lower, upper)
+    for lo in range(0, n + 1):
+        for hi in range(lo + 1, min(lo + upper - lower, n + 2)):
+            assert sum(pmf[b] for b in range(lo, hi)) < 0.95 - 1e-12 or (lo, hi) == (lower, upper)
 
 
 def test_median_interval_bounds_are_the_chosen_order_statistics():

@@ -30,7 +30,8 @@ def uniform(shape: tuple[int, ...], generator: torch.Generator, device: torch.de
     return torch.rand(shape, generator=generator, device=generator.device).to(device)
 
 
-def integers(low: int, high: int, shape: tuple[int, ...], generator: torch.Generator, device: torch.device) -> torch.Tensor:
+def integers(low: int, high: int, shape: tuple[int, ...], generator: torch.Generator,
+             device: torch.device) -> torch.Tensor:
     """Integers uniform in [low, high) drawn on the generator's device, moved to `device`."""
     return torch.randint(low, high, shape, generator=generator, device=generator.device).to(device)
 
@@ -129,7 +130,8 @@ def solarize(x: torch.Tensor, threshold: torch.Tensor) -> torch.Tensor:
 
 
 def affine(x: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
-    """Resample each image at `matrix[i] @ (u, v, 1)` for every output pixel centre (u, v) (pixel units, origin top-left); zero outside."""
+    """Resample each image at `matrix[i] @ (u, v, 1)` for every output pixel centre (u, v) (pixel units, origin
+    top-left); zero outside."""
     n, _, h, w = x.shape
     v, u = torch.meshgrid(torch.arange(h, device=x.device, dtype=x.dtype) + 0.5,
                           torch.arange(w, device=x.device, dtype=x.dtype) + 0.5, indexing="ij")
@@ -139,7 +141,8 @@ def affine(x: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
-def _matrix(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor, d: torch.Tensor, e: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+def _matrix(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor, d: torch.Tensor, e: torch.Tensor,
+            f: torch.Tensor) -> torch.Tensor:
     return torch.stack([torch.stack([a, b, c], -1), torch.stack([d, e, f], -1)], 1)
 
 

@@ -41,7 +41,7 @@ def distort(phi: dict[str, torch.Tensor], n: int, strength: float,
     distorted = {}
     for name, tensor in phi.items():
         def per_image(values: torch.Tensor) -> torch.Tensor:
-            return values.view(n, *[1] * tensor.ndim)
+            return values.view(n, *[1] * tensor.ndim)  # noqa: B023 (called only within this iteration)
         rms = tensor.norm() / tensor.numel() ** 0.5
         w = tensor[None] + per_image(levels[:, 0] * NOISE * rms) * _normal((n, *tensor.shape), generator, device)
         w = torch.where(uniform((n, *tensor.shape), generator, device) < per_image(levels[:, 1] * ZERO), 0.0, w)

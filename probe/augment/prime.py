@@ -66,7 +66,8 @@ def temperature_range(size: int, cut: torch.Tensor) -> tuple[torch.Tensor, torch
     return 1.0 / (math.pi * size ** 2 * log_cut), 4.0 / (math.pi ** 3 * cut ** 2 * log_cut)
 
 
-def diffeomorphism(x: torch.Tensor, temperature: torch.Tensor, cut: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+def diffeomorphism(x: torch.Tensor, temperature: torch.Tensor, cut: torch.Tensor,
+                   generator: torch.Generator) -> torch.Tensor:
     """Warp image i by a random smooth field with temperature `temperature[i]` and cut-off `cut[i]`."""
     n, _, h, w = x.shape
     largest = int(cut.max())
@@ -97,7 +98,8 @@ def color_shift(x: torch.Tensor, variance: torch.Tensor, low: torch.Tensor, high
     inside = (frequencies >= low[:, None]) & (frequencies <= high[:, None])                # (n, F)
     beta = normal((n, c, len(frequencies)), generator, x.device).to(x.dtype)
     beta = beta * torch.sqrt(variance).view(-1, 1, 1) * inside[:, None]
-    # Clenshaw: b_k = β_k + 2 cos(πx) b_{k+1} − b_{k+2}; the series is b_first sin(first·πx) − b_{first+1} sin((first−1)·πx)
+    # Clenshaw: b_k = β_k + 2 cos(πx) b_{k+1} − b_{k+2};
+    # the series is b_first sin(first·πx) − b_{first+1} sin((first−1)·πx)
     angle = math.pi * x
     twice_cos = 2.0 * torch.cos(angle)
     following, after = torch.zeros_like(x), torch.zeros_like(x)
@@ -141,7 +143,8 @@ class PRIME(ConsistencyAugmentation):
         preset = self.preset if self.preset != "auto" else ("cifar" if max(x.shape[-2:]) <= SMALL_IMAGE else "imagenet")
         params = dict(PRESETS[preset], **self.overrides)
         if not (params["kernel"] % 2 == 1 and 2 <= params["cut_min"] <= params["cut_max"]
-                and 1 <= params["color_cut_min"] <= params["color_cut_max"] and params["color_band"] <= params["color_cut_min"]):
+                and 1 <= params["color_cut_min"] <= params["color_cut_max"]
+                and params["color_band"] <= params["color_cut_min"]):
             raise ParameterError(f"prime: inconsistent parameters {params} (odd kernel, 2 ≤ cut_min ≤ cut_max, "
                                  f"1 ≤ color_cut_min ≤ color_cut_max, color_band ≤ color_cut_min)")
         return params

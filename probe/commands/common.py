@@ -121,7 +121,8 @@ def make_parser(prog: str, description: str, *, example: str, checkpoint: bool =
     parser.add_argument("--trust-data", action="store_true",
                         help="allow pickled data files (CIFAR format) that hold more than plain data (can run "
                              "arbitrary code)")
-    parser.add_argument("--data-root", help="folder holding named datasets (else $PROBE_DATA_ROOT, /usr/share/datasets)")
+    parser.add_argument("--data-root",
+                        help="folder holding named datasets (else $PROBE_DATA_ROOT, /usr/share/datasets)")
     parser.add_argument("--classes", type=Path, metavar="FILE",
                         help="class names, one per line in label order (default: the dataset's own, if any)")
     if split:

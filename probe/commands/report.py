@@ -73,7 +73,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         device = common.resolve_device(args.device)
         model = common.load_model(args, device)
         baseline = common.load_model(args, device, path=args.baseline) if args.baseline else None
-        network = common.load_model(args, device, path=args.corruption_net, classifier=False) if args.corruption_net else None
+        network = (common.load_model(args, device, path=args.corruption_net, classifier=False)
+                   if args.corruption_net else None)
         data = common.load_data(args)
 
         def progress(stage: str, total: int, unit: str):

@@ -53,7 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--resume", action="store_true", help="continue from the checkpoint written each epoch")
     parser.add_argument("--workers", type=int, default=0, help="DataLoader processes decoding batches (default 0)")
     parser.add_argument("--amp", choices=("bf16", "fp16"), help="mixed precision on CUDA (fp16 with a gradient scaler)")
-    parser.add_argument("--warmup-epochs", type=float, default=0.0, help="linear learning-rate warm-up before the schedule")
+    parser.add_argument("--warmup-epochs", type=float, default=0.0,
+                        help="linear learning-rate warm-up before the schedule")
     parser.add_argument("--lr-scaling", choices=("linear",),
                         help="multiply --lr by the global batch / 256 (default: --lr is the peak as given)")
     parser.add_argument("--sync-bn", action="store_true", help="SyncBatchNorm across torchrun ranks")

@@ -44,7 +44,8 @@ def batchnorm_layers(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
 
 
 def _mixing_hook(prior: float):
-    def hook(module: nn.modules.batchnorm._BatchNorm, inputs: tuple[torch.Tensor], output: torch.Tensor) -> torch.Tensor:
+    def hook(module: nn.modules.batchnorm._BatchNorm, inputs: tuple[torch.Tensor],
+             output: torch.Tensor) -> torch.Tensor:
         x = inputs[0]
         dims = [0] + list(range(2, x.ndim))
         batch_mean = x.mean(dim=dims)

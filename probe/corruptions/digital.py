@@ -47,7 +47,8 @@ def pixelate(x: torch.Tensor, p: dict[str, Any], generator: torch.Generator | No
     """Box-downsample to `factor` × the size, then box-upsample back (Pillow's BOX filter)."""
     h, w = x.shape[-2:]
     small_h, small_w = int(h * p["factor"]), int(w * p["factor"])
-    down = separable(x, box_resize_matrix(h, small_h, x.dtype, x.device), box_resize_matrix(w, small_w, x.dtype, x.device))
+    down = separable(x, box_resize_matrix(h, small_h, x.dtype, x.device),
+                     box_resize_matrix(w, small_w, x.dtype, x.device))
     up = separable(down, box_resize_matrix(small_h, h, x.dtype, x.device),
                    box_resize_matrix(small_w, w, x.dtype, x.device))
     return up.clamp(0, 1)

@@ -32,7 +32,8 @@ def cifar_mce(accuracy: np.ndarray) -> float:
     return float(100.0 - accuracy.mean())
 
 
-def corruption_errors(errors: Mapping[str, np.ndarray], reference: Mapping[str, np.ndarray | float]) -> dict[str, float]:
+def corruption_errors(errors: Mapping[str, np.ndarray],
+                      reference: Mapping[str, np.ndarray | float]) -> dict[str, float]:
     """Per-corruption CE (%): `100 · Σ_s E_s(f) / Σ_s E_s(ref)`.
 
     `errors[c]` holds the model's errors over severities; `reference[c]` holds the reference

@@ -21,12 +21,14 @@ def to_nchw(images: np.ndarray | torch.Tensor, source: str) -> tuple[np.ndarray 
     if images.ndim == 3:
         return images[:, None], False
     if images.ndim != 4:
-        raise DataError(f"{source}: images must have 3 or 4 axes (N,H,W / N,C,H,W / N,H,W,C), got shape {tuple(images.shape)}")
+        raise DataError(f"{source}: images must have 3 or 4 axes (N,H,W / N,C,H,W / N,H,W,C), "
+                        f"got shape {tuple(images.shape)}")
     if images.shape[1] in (1, 3):
         return images, False
     if images.shape[-1] in (1, 3):
         return images, True
-    raise DataError(f"{source}: cannot tell the channel axis of images with shape {tuple(images.shape)} (expected 1 or 3 channels)")
+    raise DataError(f"{source}: cannot tell the channel axis of images with shape {tuple(images.shape)} "
+                    f"(expected 1 or 3 channels)")
 
 
 def integral(values, what: str, error: type[ProbeError] = DataError) -> np.ndarray:

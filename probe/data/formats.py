@@ -51,7 +51,8 @@ def read_idx(path: str | Path) -> np.ndarray:
     shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
     expected = int(np.prod(shape)) * dtype.itemsize
     if len(raw) - header != expected:
-        raise DataError(f"{path}: IDX file is truncated or malformed: header promises {expected} bytes of data for shape {shape}, found {len(raw) - header}")
+        raise DataError(f"{path}: IDX file is truncated or malformed: header promises {expected} bytes of data "
+                        f"for shape {shape}, found {len(raw) - header}")
     return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
 
 
@@ -97,7 +98,8 @@ def missing_split(source: str | Path, split: str, available: list[str]) -> DataE
 def read_idx_pair(images_path: Path, labels_path: Path, info: dict | None = None) -> ArrayDataset:
     images, labels = read_idx(images_path), read_idx(labels_path)
     if images.ndim != 3 or labels.ndim != 1:
-        raise DataError(f"{images_path}: expected images (N,H,W) and labels (N,), got {images.shape} and {labels.shape}")
+        raise DataError(f"{images_path}: expected images (N,H,W) and labels (N,), "
+                        f"got {images.shape} and {labels.shape}")
     if len(images) != len(labels):
         raise DataError(f"{images_path}: {len(images)} images but {labels_path.name} has {len(labels)} labels")
     return ArrayDataset(images, labels, source=str(images_path), info=info)
@@ -239,7 +241,8 @@ def read_corrupted_npy(folder: str | Path, corruption: str | None, severity: int
     per = len(images) // 5
     rows = slice((int(severity) - 1) * per, int(severity) * per)
     info = dict(info or {}, corruption=corruption, severity=int(severity))
-    return ArrayDataset(images[rows], np.asarray(labels[rows]), source=f"{folder}/{corruption}.npy[s{severity}]", info=info)
+    return ArrayDataset(images[rows], np.asarray(labels[rows]), source=f"{folder}/{corruption}.npy[s{severity}]",
+                        info=info)
 
 
 # ----------------------------------------------------------------------------- tensor files
@@ -283,7 +286,8 @@ def read_pt(path: str | Path, split: str, info: dict | None = None) -> ArrayData
     try:
         content = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for malformed files
-        raise DataError(f"{path}: not a readable tensor file ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
+        raise DataError(f"{path}: not a readable tensor file "
+                        f"({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
     if isinstance(content, (tuple, list)) and len(content) == 2:
         if split != "all":
             raise missing_split(path, split, ["all"])
@@ -480,7 +484,8 @@ def read_path(path: Path, split: str, corruption: str | None = None, severity: i
             raise missing_split(path, split, ["test"])
         folder = path / corruption / str(severity)
         if not folder.is_dir():
-            raise DataError(f"{path}: no folder {corruption}/{severity} (ImageNet-C layout <corruption>/<severity>/<class>/<image>)")
+            raise DataError(f"{path}: no folder {corruption}/{severity} "
+                            f"(ImageNet-C layout <corruption>/<severity>/<class>/<image>)")
         return ImageFolder(folder, size=image_size, info={"corruption": corruption, "severity": severity})
     refuse_block_options(path, "an image folder without corruption blocks", severity=severity)
     return read_image_folders(path, split, image_size)

@@ -178,7 +178,8 @@ def as_dataset(data: Any) -> Dataset:
         raise DataError("data given as a tuple must be (images, labels): two tensors or numpy arrays")
     if isinstance(data, TensorDataset):
         if len(data.tensors) not in (1, 2):
-            raise DataError(f"a TensorDataset must hold images, or images and labels; it holds {len(data.tensors)} tensors")
+            raise DataError(f"a TensorDataset must hold images, or images and labels; "
+                            f"it holds {len(data.tensors)} tensors")
         return _from_arrays(data.tensors[0], data.tensors[1] if len(data.tensors) == 2 else None, "TensorDataset")
     if _ready(data):
         return data

@@ -20,7 +20,8 @@ def add_options(parser: argparse.ArgumentParser) -> None:
 def report(ds: xr.Dataset, confidence: float = stats.CONFIDENCE) -> str:
     """Accuracy per class, then overall (over samples with finite logits), with Wilson intervals."""
     finite, correct, labels = ds["finite"].values.astype(bool), ds["correct"].values, ds["label"].values
-    rows = [(class_label(ds, int(c)), int((finite & (labels == c)).sum()), stats.percent(correct, finite & (labels == c), confidence))
+    rows = [(class_label(ds, int(c)), int((finite & (labels == c)).sum()),
+             stats.percent(correct, finite & (labels == c), confidence))
             for c in np.unique(labels[finite])]
     numbers = summary(ds, confidence)
     lines = [format_table(["class", "samples", f"accuracy % [{ci(confidence)}]"], rows),

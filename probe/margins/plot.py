@@ -110,7 +110,7 @@ def bands(results, ax=None, log: bool | str = "auto", variable: str = "margin", 
     level = ceiling(finite, log)
     step = width / len(models)
     handles = []
-    for i, ((label, ds), margins) in enumerate(zip(models, values)):
+    for i, ((label, _ds), margins) in enumerate(zip(models, values)):
         color = style.color(i)
         positions = np.arange(margins.shape[0]) + (i - (len(models) - 1) / 2) * step
         medians = boxes(ax, margins, positions, 0.85 * step, color, level)[2]

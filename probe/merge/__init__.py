@@ -41,7 +41,8 @@ def merge(shards: Sequence[xr.Dataset]) -> xr.Dataset:
     positions = [tuple(int(v) for v in ds.attrs["shard"].split("/")) for ds in shards]
     counts = {count for _, count in positions}
     if len(counts) != 1 or sorted(i for i, _ in positions) != list(range(counts.pop())):
-        raise ParameterError(f"the shards must be 0..N-1 of one N, each once; got {', '.join(ds.attrs['shard'] for ds in shards)}")
+        raise ParameterError(f"the shards must be 0..N-1 of one N, each once; "
+                             f"got {', '.join(ds.attrs['shard'] for ds in shards)}")
     size, total = int(shards[0].attrs["chunk_size"]), int(shards[0].attrs["samples"])
     chunks: dict[int, xr.Dataset] = {}
     for ds in shards:

@@ -113,7 +113,8 @@ def _check_container(path: Path) -> bool:
 
 def _unreadable(path: Path, exc: BaseException) -> CheckpointError:
     detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-    return CheckpointError(f"{path}: not a readable checkpoint, truncated or corrupt ({type(exc).__name__}: {detail[:160]})")
+    return CheckpointError(f"{path}: not a readable checkpoint, truncated or corrupt "
+                           f"({type(exc).__name__}: {detail[:160]})")
 
 
 def _read(path: Path, trust: bool, map_location) -> Any:

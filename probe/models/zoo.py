@@ -175,13 +175,15 @@ def wide_resnet(in_channels: int = 3, num_classes: int = 10, image_size: Sequenc
 
 
 @register("imagenet-resnet18")
-def imagenet_resnet18(in_channels: int = 3, num_classes: int = 1000, image_size: Sequence[int] = (224, 224)) -> nn.Module:
+def imagenet_resnet18(in_channels: int = 3, num_classes: int = 1000,
+                      image_size: Sequence[int] = (224, 224)) -> nn.Module:
     """ResNet-18 with the ImageNet stem (7×7 stride-2 convolution and max-pool): 11.7 M parameters at 1000 classes."""
     return ResNet((64, 64, 128, 256, 512), (2, 2, 2, 2), in_channels, num_classes, preact=False, imagenet_stem=True)
 
 
 @register("imagenet-resnet50")
-def imagenet_resnet50(in_channels: int = 3, num_classes: int = 1000, image_size: Sequence[int] = (224, 224)) -> nn.Module:
+def imagenet_resnet50(in_channels: int = 3, num_classes: int = 1000,
+                      image_size: Sequence[int] = (224, 224)) -> nn.Module:
     """ResNet-50 (bottleneck blocks, ImageNet stem): 25.6 M parameters at 1000 classes."""
     return ResNet((64, 64, 128, 256, 512), (3, 4, 6, 3), in_channels, num_classes, preact=False, bottleneck=True,
                   imagenet_stem=True)

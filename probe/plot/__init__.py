@@ -50,7 +50,8 @@ def labelled(results: Results) -> list[tuple[str | None, xr.Dataset]]:
     names = [f"{name} {str(ds.attrs.get('model_sha256', ''))[:6]}".strip() if repeated[name] > 1 else name
              for name, ds in zip(names, results)]
     repeated = Counter(names)
-    return [(f"{name} ({i + 1})" if repeated[name] > 1 else name, ds) for i, (name, ds) in enumerate(zip(names, results))]
+    return [(f"{name} ({i + 1})" if repeated[name] > 1 else name, ds)
+            for i, (name, ds) in enumerate(zip(names, results))]
 
 
 def plot_result(results: Results, ax=None, **options):

@@ -344,7 +344,8 @@ def run(model: nn.Module, data, *, n: int | None = None, seed: int = 0, device: 
     folder = _folder(out, baseline is not None)
     dataset = runner.resolve_data(data)
     if baseline is not None:
-        _check_same_classes(model, baseline, dataset, torch.device(device) if device is not None else model_device(model))
+        _check_same_classes(model, baseline, dataset,
+                            torch.device(device) if device is not None else model_device(model))
     created = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     start = time.perf_counter()
     common = dict(budget=budget, n=n, seed=seed, device=device, batch_size=batch_size, resume=resume,

@@ -227,7 +227,8 @@ def fit(model: nn.Module, train_set, test_set=None, *, epochs: int = 10, batch_s
                 models.save(model, checkpoint, meta=meta)
                 state = {"epoch": epoch + 1, "optimizer": optimizer.state_dict(), "history": history,
                          "identity": identity}
-                results.write_atomically(_state_path(checkpoint), lambda tmp: torch.save(state, tmp))
+                results.write_atomically(_state_path(checkpoint),
+                                         lambda tmp: torch.save(state, tmp))  # noqa: B023 (called at once)
             if log:
                 test = f"  test {measured['test_accuracy']:.2f}%" if test_set is not None else ""
                 log(f"epoch {epoch + 1:3d}/{epochs}  loss {measured['train_loss']:.4f}  "

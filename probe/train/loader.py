@@ -92,7 +92,8 @@ class KeyedItems(Dataset):
     def __getitems__(self, keys: list[tuple[int, int]]) -> tuple[torch.Tensor, torch.Tensor]:
         if not hasattr(self.dataset, "transform_item"):
             return get_batch(self.dataset, [index for _, index in keys])
-        items = [self.dataset.transform_item(index, seeding.generator(self.seed, epoch, index)) for epoch, index in keys]
+        items = [self.dataset.transform_item(index, seeding.generator(self.seed, epoch, index))
+                 for epoch, index in keys]
         return torch.stack([x for x, _ in items]), torch.as_tensor([y for _, y in items])
 
     def __getitem__(self, key: tuple[int, int]):

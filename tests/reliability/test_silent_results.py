@@ -194,7 +194,8 @@ def _agree(a, b):
 
 def test_results_agree_across_batch_sizes_within_the_stated_tolerance(lenet, sample_test):
     margins = dict(n=16, block=8, stride=10, max_iter=20)
-    _agree(probe.margins.run(lenet, sample_test, batch_size=3, **margins), probe.margins.run(lenet, sample_test, **margins))
+    _agree(probe.margins.run(lenet, sample_test, batch_size=3, **margins),
+           probe.margins.run(lenet, sample_test, **margins))
     one, many = (probe.sparsefool.run(lenet, sample_test, n=8, batch_size=size) for size in (1, 8))
     _agree(one.drop_vars("time"), many.drop_vars("time"))   # seconds per sample: a measurement
 
