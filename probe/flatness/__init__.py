@@ -1,5 +1,9 @@
 """Loss flatness around trained weights: sphere Monte Carlo, Hessian spectrum, landscape slices.
 
+Sphere flatness as in Cha et al. (2021, "SWAD: domain generalization by seeking flat minima"); filter
+normalisation and landscape slices as in Li et al. (2018, "Visualizing the loss landscape of neural
+nets", §4); the Hessian probes as in Yao et al. (2020, "PyHessian", §3).
+
 - **Sphere flatness** F(γ) = E_{‖Δ‖=γ} L(θ + Δ) − L(θ): Δ = γu with u a normalised
   Gaussian over all trainable parameters (or a filter-normalised direction), each u used
   as a ± pair (the pair mean cancels the gradient term), averaged over directions with a
@@ -232,7 +236,7 @@ def flatness_estimate(ds: xr.Dataset, radius: int = -1, confidence: float = stat
 def summary(ds: xr.Dataset, confidence: float = stats.CONFIDENCE) -> dict[str, float | int]:
     """Samples and non-finite samples, the loss at the trained weights (finite samples); with a
     sweep, F(γ) at the largest radius, its standard error and the directions that met a
-    non-finite loss; with the Hessian, the top eigenvalue (largest |λ|, signed; +inf if not
+    non-finite loss; with the Hessian, the top eigenvalue (largest `|λ|`, signed; +inf if not
     converged) and the trace with its standard error; with a landscape, its non-finite points.
     At `confidence`: the loss has a t interval over samples, F(γ) a percentile bootstrap over
     the random directions (its Monte Carlo draws), the trace a normal interval from its

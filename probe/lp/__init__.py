@@ -1,5 +1,9 @@
 """Accuracy under random Lp-norm noise: norms × noise strengths, mCE_Lp and iCE.
 
+The method (uniform noise in Lp balls, mCE_Lp over a grid of norms and radii, iCE at imperceptible
+radii) follows Siedel, Shen, Vock and Morozov (2024, "Investigating the corruption robustness of image
+classifiers with random Lp-norm corruptions").
+
     ds = probe.lp.run(model, data, n=500, norms=["L0", "L2", "Linf"], levels=10)
     probe.lp.summary(ds)          # clean_accuracy, mce_lp, ice, non_finite, ...
 

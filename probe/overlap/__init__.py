@@ -1,5 +1,8 @@
 """How much of one Lp ball lies inside another: Monte Carlo with binomial standard errors.
 
+The ball-overlap experiment of Siedel, Shen, Vock and Morozov (2024, "Investigating the corruption robustness of image
+classifiers with random Lp-norm corruptions").
+
     ds = probe.overlap.run(reference="l2:4", norms=["Linf", "L1", "L0"], samples=1000)
     probe.overlap.summary(ds)      # radius_50_linf_in_reference, radius_50_reference_in_linf, ...
 
