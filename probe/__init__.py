@@ -11,6 +11,7 @@ results are `xarray.Dataset`s (see `probe.results`).  Sub-modules are imported o
 from __future__ import annotations
 
 import importlib
+from types import ModuleType
 
 from probe.errors import CheckpointError, DataError, ModelError, ParameterError, ProbeError, ResumeError, ShapeError
 
@@ -20,7 +21,7 @@ __all__ = ["CheckpointError", "DataError", "ModelError", "ParameterError", "Prob
            "ShapeError", "__version__"]
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> ModuleType:
     """`probe.margins`, `probe.data`, ... are imported when first used."""
     try:
         module = importlib.import_module(f"probe.{name}")

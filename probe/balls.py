@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import overload
 
 import torch
 from scipy.special import gammaln
@@ -54,8 +55,9 @@ def parse_norm(text: str | float) -> float:
 
 def parse_norms(norms: Sequence[str | float] | str | float) -> list[float]:
     """Norm names or exponents ('L0', 2, 'Linf'; or one string 'L0 L2') → distinct floats."""
+    items: list[str | float]
     if isinstance(norms, str):
-        items = norms.replace(",", " ").split()
+        items = list(norms.replace(",", " ").split())
     else:
         items = [norms] if isinstance(norms, (int, float)) else list(norms)
     ps = [parse_norm(item) for item in items]
@@ -101,7 +103,11 @@ def ball_name(p: float, radius: float) -> str:
 
 # ----------------------------------------------------------------------------- norms
 
-def l0_count(radius: float | torch.Tensor, dim: int):
+@overload
+def l0_count(radius: float, dim: int) -> int: ...
+@overload
+def l0_count(radius: torch.Tensor, dim: int) -> torch.Tensor: ...
+def l0_count(radius: float | torch.Tensor, dim: int) -> int | torch.Tensor:
     """How many coordinates an L0 radius (a fraction) changes: round(radius·d), halves rounded up."""
     if isinstance(radius, torch.Tensor):
         return torch.floor(radius * dim + 0.5).long()

@@ -151,9 +151,10 @@ class Callback:
 Sink = Progress | Callback
 
 
-def resolve(progress, name: str, total: float, unit: str = "sample", detail: str = "") -> Sink:
+def resolve(progress: object, name: str, total: float, unit: str = "sample",
+            detail: str = "") -> Sink:
     """`progress=` of a probe's `run` as a sink: True → a `Progress`, a callable → `Callback`
-    (an existing sink is kept), False/None → a silent `Callback(None)`."""
+    (an existing sink is kept), False/None → a silent `Callback(None)`; anything else is a `ParameterError`."""
     if isinstance(progress, (Progress, Callback)):
         return progress
     if progress is True:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import abc
 import functools
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -48,7 +49,8 @@ def frequency_flip(x: torch.Tensor) -> torch.Tensor:
     return idct2(torch.flip(dct2(x), dims=(-2, -1)))
 
 
-def corner_mask(height: int, width: int, band: int, corner: str, device=None) -> torch.Tensor:
+def corner_mask(height: int, width: int, band: int, corner: str,
+                device: torch.device | str | None = None) -> torch.Tensor:
     """0/1 mask keeping the `band × band` top-left ('low') or bottom-right ('high') DCT coefficients."""
     mask = torch.zeros(height, width, device=device)
     if corner == "low":
@@ -120,7 +122,7 @@ class SubspaceFamily(abc.ABC):
     def squared_norms(self, g: torch.Tensor) -> torch.Tensor:
         """(N, S): ‖P_s g_i‖² for every row and every member."""
 
-    def select(self, which) -> Subspace:
+    def select(self, which: int | Sequence[int] | np.ndarray | torch.Tensor) -> Subspace:
         """The projector of member `which` (an int: every row) or members `which[i]` (one per row)."""
         which = torch.as_tensor(which, dtype=torch.int64)
         if which.numel() and (int(which.min()) < 0 or int(which.max()) >= len(self)):
@@ -185,14 +187,14 @@ class DCTMasks(SubspaceFamily):
         return torch.einsum("nhw,shw->ns", power, self.masks.to(device=g.device, dtype=g.dtype))
 
 
-def _block_masks(shape, starts: list[tuple[int, int]], block: int) -> torch.Tensor:
+def _block_masks(shape: Sequence[int], starts: list[tuple[int, int]], block: int) -> torch.Tensor:
     masks = torch.zeros(len(starts), shape[1], shape[2])
     for s, (a, b) in enumerate(starts):
         masks[s, a:a + block, b:b + block] = 1.0
     return masks
 
 
-def _block_parameters(shape, block: int | None, stride: int | None) -> tuple[int, int, int]:
+def _block_parameters(shape: Sequence[int], block: int | None, stride: int | None) -> tuple[int, int, int]:
     size = min(shape[1], shape[2])
     default_block, default_stride = default_block_stride(size)
     block = default_block if block is None else int(block)
@@ -276,7 +278,8 @@ class PerSampleBases(Bases):
 
     kind = "per-sample"
 
-    def __init__(self, shape: tuple[int, int, int], bases: torch.Tensor, indices, orthonormalize: bool = False,
+    def __init__(self, shape: tuple[int, int, int], bases: torch.Tensor, indices: Sequence[int] | np.ndarray,
+                 orthonormalize: bool = False,
                  tolerance: float = 1e-4) -> None:
         super().__init__(shape, bases, orthonormalize, tolerance, kind=self.kind)
         self.indices = np.asarray(indices, dtype=np.int64).reshape(-1)
@@ -288,7 +291,7 @@ class PerSampleBases(Bases):
     def coordinates(self) -> dict[str, tuple[np.ndarray, dict]]:
         return {"dimension": (self.dimensions[:1], {"long_name": "subspace dimension", "units": "1"})}
 
-    def members(self, indices) -> torch.Tensor:
+    def members(self, indices: Sequence[int] | np.ndarray) -> torch.Tensor:
         """The member (basis) of each dataset index in `indices`; a `ParameterError` if one has none."""
         indices = np.asarray(indices, dtype=np.int64).reshape(-1)
         where = np.searchsorted(self.indices, indices, sorter=self._order).clip(max=len(self.indices) - 1)

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
+import numpy.typing as npt
 from scipy import stats as scipy_stats
 
 from probe.errors import ParameterError
@@ -58,7 +59,7 @@ def check_confidence(confidence: float) -> float:
 
 
 def normal_quantile(confidence: float = CONFIDENCE) -> float:
-    """z with P(|Z| ≤ z) = `confidence` for a standard normal Z (1.96 at 95 %)."""
+    """z with `P(|Z| ≤ z)` = `confidence` for a standard normal Z (1.96 at 95 %)."""
     return float(scipy_stats.norm.ppf(0.5 + check_confidence(confidence) / 2))
 
 
@@ -73,7 +74,7 @@ def wilson(successes: int, n: int, confidence: float = CONFIDENCE) -> tuple[floa
     return min(p, max(0.0, centre - half)), max(p, min(1.0, centre + half))   # exact at k = 0 and k = n
 
 
-def proportion(flags, confidence: float = CONFIDENCE) -> Estimate:
+def proportion(flags: npt.ArrayLike, confidence: float = CONFIDENCE) -> Estimate:
     """The share of true `flags` (a fraction) with its Wilson interval; 0 in (0, 1) when empty."""
     flags = np.asarray(flags, dtype=bool).reshape(-1)
     n, k = len(flags), int(flags.sum())
@@ -111,7 +112,7 @@ def _point_quantile(ordered: np.ndarray, q: float) -> float:
     return float(np.quantile(ordered, q, method="inverted_cdf"))
 
 
-def quantile(values, q: float = 0.5, confidence: float = CONFIDENCE) -> Estimate:
+def quantile(values: npt.ArrayLike, q: float = 0.5, confidence: float = CONFIDENCE) -> Estimate:
     """The q-quantile of `values` (+inf allowed: not converged) with its distribution-free
     order-statistic interval; nothing is dropped.  Empty: +inf in (−inf, +inf)."""
     ordered = np.sort(np.asarray(values, dtype=np.float64).reshape(-1))
@@ -125,12 +126,12 @@ def quantile(values, q: float = 0.5, confidence: float = CONFIDENCE) -> Estimate
     return Estimate(_point_quantile(ordered, q), low, high, n)
 
 
-def median(values, confidence: float = CONFIDENCE) -> Estimate:
+def median(values: npt.ArrayLike, confidence: float = CONFIDENCE) -> Estimate:
     """The median with its order-statistic interval (see `quantile`)."""
     return quantile(values, 0.5, confidence)
 
 
-def mean(values, confidence: float = CONFIDENCE) -> Estimate:
+def mean(values: npt.ArrayLike, confidence: float = CONFIDENCE) -> Estimate:
     """The mean with its t interval.  A +inf value makes mean and interval +inf; fewer than two
     values give (−inf, +inf)."""
     values = np.asarray(values, dtype=np.float64).reshape(-1)
@@ -154,7 +155,7 @@ def resample_counts(n: int, resamples: int, generator: np.random.Generator) -> n
     return np.bincount((draws + offsets).reshape(-1), minlength=resamples * n).reshape(resamples, n)
 
 
-def percentile_interval(replicates, confidence: float = CONFIDENCE) -> tuple[np.ndarray, np.ndarray]:
+def percentile_interval(replicates: npt.ArrayLike, confidence: float = CONFIDENCE) -> tuple[np.ndarray, np.ndarray]:
     """The percentile interval over axis 0 of bootstrap `replicates` (+inf kept: no interpolation
     across it, the lower end rounds down and the upper end up)."""
     alpha = 1.0 - check_confidence(confidence)
@@ -201,7 +202,7 @@ def entries(name: str, estimate: Estimate) -> dict[str, float]:
     return {name: float(estimate.value), f"{name}_low": float(estimate.low), f"{name}_high": float(estimate.high)}
 
 
-def percent(flags, among=None, confidence: float = CONFIDENCE) -> Estimate:
+def percent(flags: npt.ArrayLike, among: npt.ArrayLike | None = None, confidence: float = CONFIDENCE) -> Estimate:
     """The share (%) of true `flags` among the samples where `among` holds (default all), with
     its Wilson interval."""
     flags = np.asarray(flags, dtype=bool)
@@ -219,7 +220,7 @@ def samples_needed(n: int, width: float, target_width: float) -> int:
 
 # ----------------------------------------------------------------------------- paired tests
 
-def mcnemar(a, b) -> float:
+def mcnemar(a: npt.ArrayLike, b: npt.ArrayLike) -> float:
     """Exact two-sided McNemar p-value of paired binary outcomes `a`, `b`: a binomial test of
     the discordant pairs at 1/2; 1 when there are none."""
     a, b = np.asarray(a, dtype=bool), np.asarray(b, dtype=bool)
@@ -229,7 +230,7 @@ def mcnemar(a, b) -> float:
     return float(scipy_stats.binomtest(only_a, only_a + only_b, 0.5).pvalue)
 
 
-def paired_differences(a, b) -> np.ndarray:
+def paired_differences(a: npt.ArrayLike, b: npt.ArrayLike) -> np.ndarray:
     """a − b per sample, where +inf (not converged) is larger than every finite value: a pair
     with one +inf gets ±inf, a pair with +inf on both sides a tie (0)."""
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
@@ -237,7 +238,7 @@ def paired_differences(a, b) -> np.ndarray:
     return np.where(both, 0.0, a - np.where(both, 0.0, b))
 
 
-def signed_rank(differences) -> float:
+def signed_rank(differences: npt.ArrayLike) -> float:
     """Two-sided Wilcoxon signed-rank p-value of paired `differences` (from `paired_differences`):
     zero differences are dropped (Wilcoxon's convention), ±inf rank above every finite one
     (tied among themselves); 1 when every difference is zero."""
@@ -251,7 +252,7 @@ def signed_rank(differences) -> float:
     return float(scipy_stats.wilcoxon(d).pvalue)
 
 
-def holm(pvalues) -> np.ndarray:
+def holm(pvalues: npt.ArrayLike) -> np.ndarray:
     """Holm's step-down adjusted p-values (same order and shape as `pvalues`)."""
     p = np.asarray(pvalues, dtype=np.float64)
     flat = p.reshape(-1)
