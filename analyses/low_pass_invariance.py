@@ -191,7 +191,8 @@ class Setting:
         return model
 
     def label(self, variant: str) -> str:
-        return {"baseline": "baseline", "low_init": f"conv1 init low-passed ({self.low_kernel}×{self.low_kernel} of 5×5)",
+        return {"baseline": "baseline",
+                "low_init": f"conv1 init low-passed ({self.low_kernel}×{self.low_kernel} of 5×5)",
                 "weight_decay": f"weight decay ×{self.args.decay_factor:g} ({self.recipe(variant).weight_decay:g})",
                 "low_pass_input": "fixed low-pass input layer (control)"}[variant]
 
@@ -236,8 +237,8 @@ def measure(variant: str, setting: Setting) -> tuple[xr.Dataset, xr.Dataset]:
                                     "energy of the first linear stage's response to each DCT basis image", "1"),
          "gradient_share": results.variable(("subspace", "sample"), gradient_share(model, x, family),
                                             "‖P ∇(f1 − f2)‖ / ‖∇(f1 − f2)‖ at the image", "1")},
-        coords={"stage": list(STAGES), "subspace": ds["subspace"].values, "band_start": ("subspace", family.starts[:, 0]),
-                "sample": ds["sample"].values})
+        coords={"stage": list(STAGES), "subspace": ds["subspace"].values,
+                "band_start": ("subspace", family.starts[:, 0]), "sample": ds["sample"].values})
     layer.attrs = results.provenance("first_layer_response", {k: str(v) for k, v in vars(args).items()},
                                      data_identity={"data": args.data, "split": "test"}, seed=args.seed)
     layer.attrs.update(variant=variant, model_label=setting.label(variant), low_pass=args.low_pass)
@@ -297,9 +298,9 @@ def summary(found: dict[str, tuple[xr.Dataset, xr.Dataset]], band: int, least: f
                                             "median ‖P ∇(f1 − f2)‖ / ‖∇(f1 − f2)‖", "1"),
          "band_energy_share": results.variable(("variant", "stage", "subspace"), np.array(rows["band_energy_share"]),
                                                "share of the first linear stage's energy in the band", "1"),
-         "removed_energy_share": results.variable(("variant", "stage"), np.array(rows["removed_energy_share"]),
-                                                  "share of the first linear stage's energy in the removed coefficients",
-                                                  "1"),
+         "removed_energy_share": results.variable(
+             ("variant", "stage"), np.array(rows["removed_energy_share"]),
+             "share of the first linear stage's energy in the removed coefficients", "1"),
          "test_accuracy": results.variable("variant", np.array(rows["test_accuracy"]),
                                            "accuracy on the low-passed test set", "%")},
         coords={"variant": names, "stage": list(STAGES), "subspace": first["subspace"].values,
@@ -328,12 +329,15 @@ def report(table: xr.Dataset, found: dict[str, tuple[xr.Dataset, xr.Dataset]]) -
         inside = stats.median(ds["margin"].values[~removed].ravel())
         outside = stats.median(ds["margin"].values[removed].ravel())
         not_converged = stats.percent(~ds["converged"].values[removed].astype(bool))
-        rows.append([str(variant), float(row["test_accuracy"]), *(f"{float(s):.2e}" for s in row["removed_energy_share"].values),
+        rows.append([str(variant), float(row["test_accuracy"]),
+                     *(f"{float(s):.2e}" for s in row["removed_energy_share"].values),
                      interval(inside), interval(outside), interval(not_converged, ".1f"),
                      f"{float(np.median(row['gradient_share'].values[removed])):.2e}"])
-    lines = [f"low-pass {band}×{band}; bands from {band} on are removed; {table.attrs['samples']} low-passed test images",
-             format_table(["variant", "test acc %", "1st-layer removed share, init", "trained", "median margin kept bands",
-                           "median margin removed bands", "% not conv. removed", "grad. share removed"], rows),
+    lines = [f"low-pass {band}×{band}; bands from {band} on are removed; "
+             f"{table.attrs['samples']} low-passed test images",
+             format_table(["variant", "test acc %", "1st-layer removed share, init", "trained",
+                           "median margin kept bands", "median margin removed bands", "% not conv. removed",
+                           "grad. share removed"], rows),
              "", "median margin per band [95 % interval] (% not converged):"]
     per_band = []
     for s, start in enumerate(table["band_start"].values):
@@ -362,7 +366,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--epochs", type=int, default=thesis.MNIST.epochs)
     parser.add_argument("--n", type=int, default=200, help="test images per margin sweep")
     parser.add_argument("--low-pass", type=int, default=14, help="B of the low-pass (keeps B×B DCT coefficients)")
-    parser.add_argument("--decay-factor", type=float, default=10.0, help="weight decay of `weight_decay` / the recipe's")
+    parser.add_argument("--decay-factor", type=float, default=10.0,
+                        help="weight decay of `weight_decay` / the recipe's")
     args = thesis.parse(parser, argv=argv)
     train_full, test_full = thesis.fashion_mnist(args.data)
     transform = transforms(args.low_pass)["low_pass"]

@@ -20,9 +20,9 @@ the companion analyses' folders (each row names the command that writes its file
 Published numbers are the constants of the analyses and figure scripts that already cite them
 (imported, never copied), or constants below with their paper and table; a claim its paper states
 without a number says so ("qualitative only").  Each row's figure is the PNG its analysis writes
-beside the PDF; the page gets a copy in `reproduction/` next to it (a missing figure: no link).  Our numbers come from the files, with their
-95 % intervals from `probe.stats` and the probes' `summary()` functions.  Margins are the exact
-distances along DeepFool's direction (`margin_refined`) where the result holds them.
+beside the PDF; the page gets a copy in `reproduction/` next to it (a missing figure: no link).  Our numbers
+come from the files, with their 95 % intervals from `probe.stats` and the probes' `summary()` functions.
+Margins are the exact distances along DeepFool's direction (`margin_refined`) where the result holds them.
 
 Verdicts (`VERDICT_RULES`, printed on the page):
 
@@ -97,8 +97,8 @@ RUNS = "$RUNS"         # how commands on the page name the --runs folder
 class Claim:
     """One published claim: its text, source, the published value as shown and as a number (or range;
     None: qualitative only), whether it compares with ours (a number: in the paper's setting only; a
-    qualitative statement: in any setting), how our recipe deviates, the result files it reads (relative to the runs folder), its figure and the
-    command that writes them."""
+    qualitative statement: in any setting), how our recipe deviates, the result files it reads (relative to the
+    runs folder), its figure and the command that writes them."""
 
     section: str
     claim: str
@@ -348,8 +348,8 @@ def frequency_rows(runs: Runs) -> list[Row]:
 
     def low_pass() -> Measured:
         ds = runs[path["low_pass"]]
-        removed = np.broadcast_to((ds["band_start"].values >= int(str(ds.attrs["transform"]).partition(":")[2]))[:, None],
-                                  ds["margin"].shape)
+        removed = np.broadcast_to(
+            (ds["band_start"].values >= int(str(ds.attrs["transform"]).partition(":")[2]))[:, None], ds["margin"].shape)
         outside, inside = band_median(ds, removed), band_median(ds, ~removed)
         unconverged = stats.percent(~ds["converged"].values[removed])
         text = (f"removed bands {shown(outside)}, kept {shown(inside)} (n = {outside.n}, {inside.n} band × image "
@@ -362,7 +362,8 @@ def frequency_rows(runs: Runs) -> list[Row]:
         (s_low, s_high), (a_low, a_high) = ends("standard"), ends("adversarial")
         ratio_low, ratio_high = a_low.value / s_low.value, a_high.value / s_high.value
         return Measured(f"adversarial / standard median: lowest band {ratio_low:.3g} ({shown(a_low)} vs "
-                        f"{shown(s_low)}), highest {ratio_high:.3g} ({shown(a_high)} vs {shown(s_high)}); n = {a_low.n}",
+                        f"{shown(s_low)}), highest {ratio_high:.3g} ({shown(a_high)} vs {shown(s_high)}); "
+                        f"n = {a_low.n}",
                         full=above(a_low, s_low) and above(a_high, s_high) and ratio_high > ratio_low,
                         direction=ratio_high > ratio_low > 1.0, deviation=epochs(runs[path["adversarial"]]))
 
@@ -699,9 +700,11 @@ def ada_rows(runs: Runs) -> list[Row]:
                                  "qualitative only", f"{ADA}, Fig. 1b",
                                  ("ada_training/adversarial_corruptions_ada.nc",
                                   "ada_training/adversarial_corruptions_standard.nc")), robust),
-            evaluate(runs, claim(f"AdA-trained models gain some L2 / L∞ robustness (PGD, {ada_training.PGD_STEPS} steps)",
-                                 "qualitative only", f"{ADA}, Table 2", ("ada_training/pgd_accuracy.nc",)), pgd)]
-    reconstruction = f"python -m analyses.corruption_net_reconstruction --out {RUNS}/reconstruction --data fashion-mnist"
+            evaluate(runs, claim("AdA-trained models gain some L2 / L∞ robustness "
+                                 f"(PGD, {ada_training.PGD_STEPS} steps)", "qualitative only", f"{ADA}, Table 2",
+                                 ("ada_training/pgd_accuracy.nc",)), pgd)]
+    reconstruction = (f"python -m analyses.corruption_net_reconstruction --out {RUNS}/reconstruction "
+                      "--data fashion-mnist")
     for network, value in PUBLISHED_RECONSTRUCTION_SSIM.items():
         file = f"reconstruction/{network}_reconstruction.nc"
 
@@ -717,8 +720,8 @@ def ada_rows(runs: Runs) -> list[Row]:
     return rows
 
 
-SECTIONS = (t1_rows, t2_rows, frequency_rows, low_pass_invariance_rows, forgetting_rows, few_samples_rows, prime_rows, sparsefool_rows,
-            lp_rows, ada_rows)
+SECTIONS = (t1_rows, t2_rows, frequency_rows, low_pass_invariance_rows, forgetting_rows, few_samples_rows, prime_rows,
+            sparsefool_rows, lp_rows, ada_rows)
 
 
 def collect(root: Path) -> list[Row]:

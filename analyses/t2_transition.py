@@ -167,7 +167,8 @@ def summarise(table: xr.Dataset) -> xr.Dataset:
         median_margin=(cells, grid[..., 0], {"long_name": "median refined margin over the measured seeds' "
                                                           "test samples (+inf: none measured)", "units": "L2"}),
         median_margin_low=(cells, grid[..., 1], {"long_name": f"{stats.CONFIDENCE:.0%} order-statistic interval, low"}),
-        median_margin_high=(cells, grid[..., 2], {"long_name": f"{stats.CONFIDENCE:.0%} order-statistic interval, high"}),
+        median_margin_high=(cells, grid[..., 2],
+                            {"long_name": f"{stats.CONFIDENCE:.0%} order-statistic interval, high"}),
         median_samples=(cells, grid[..., 3].astype(int), {"long_name": "margins the median rests on"}),
         seeds_tried=("epsilon", tried.values, {"long_name": "seeds trained"}),
         fit_fraction=("epsilon", (table["fits"].sum("seed") / tried.where(tried > 0)).values,
@@ -185,7 +186,8 @@ def report(table: xr.Dataset, rho: float) -> str:
             m = cell.sel(subspace=s)
             medians.append(f"{float(m['median_margin']):.4g} [{float(m['median_margin_low']):.4g}, "
                            f"{float(m['median_margin_high']):.4g}]" if int(m["median_samples"]) else "-")
-        not_converged = [f"{100 * (1 - float(cell['converged'].sel(subspace=s).values[cell['measured'].values].mean())):.1f}"
+        measured = cell["measured"].values
+        not_converged = [f"{100 * (1 - float(cell['converged'].sel(subspace=s).values[measured].mean())):.1f}"
                          if cell["measured"].any() else "-" for s in SUBSPACES]
         test = cell["test_accuracy"].values[cell["fits"].values]
         rows.append([float(epsilon), f"{len(fitted)}/{int(cell['seeds_tried'])}", " ".join(map(str, fitted)) or "-",

@@ -10,7 +10,7 @@ import torch
 
 matplotlib.use("Agg")
 
-from probe import data, models  # noqa: E402
+from probe import data, models, registry  # noqa: E402
 from probe.train import fit  # noqa: E402
 
 torch.set_num_threads(2)
@@ -55,6 +55,38 @@ def corruption_net_checkpoint(tmp_path_factory, sample_train):
     pretrain(net, torch.utils.data.Subset(sample_train, range(2000)), epochs=1, lr=1e-2, seed=0)
     models.save(net, path, meta={"data": "fashion-mnist-sample", "task": "reconstruction"})
     return path
+
+
+# the options of the real runs behind `probe_results` (test_figures, test_figure_quality): small, seconds
+FIGURE_OPTIONS = {
+    "evaluate": {"n": 200},
+    "margins": {"n": 6, "max_iter": 30},
+    "sparsefool": {"n": 6, "save_perturbations": True},
+    "lp": {"n": 48, "norms": ["L0", "L1", "L2", "Linf"], "levels": 3},
+    "corruptions": {"n": 16, "corruptions": ["gaussian_noise", "contrast", "fog"], "severities": "1,3,5"},
+    "flatness": {"n": 64, "directions": 3, "radii": [0.02, 0.05], "hessian": "top:2,trace:4,density:8",
+                 "landscape": "1d", "points": 5},
+    "overlap": {"samples": 200, "radii": 9, "norms": ["Linf", "L1", "L0"]},
+    "masking": {"n": 8, "radii": [0.5, 1.0], "steps": [1, 3], "max_iter": 10},
+    "adversarial_corruptions": {"n": 4, "radius": [0.0, 0.015], "steps": 2},
+}
+
+
+@pytest.fixture(scope="module")
+def probe_results(lenet_checkpoint, corruption_net_checkpoint, sample_train, sample_test):
+    """name → a real result of every registry probe, and a short training history."""
+    model = models.build("lenet", in_channels=1, num_classes=10, image_size=(28, 28), mean=[0.286], std=[0.353])
+    history = fit(model, torch.utils.data.Subset(sample_train, range(512)), sample_test, epochs=2, seed=0)
+    history.attrs.update(probe="train", model="lenet")
+    found = {"train": history}
+    for name, entry in registry.PROBES.items():
+        options = dict(FIGURE_OPTIONS.get(name, {"n": 8}))
+        if name == "adversarial_corruptions":
+            options["corruption_net"] = models.load(corruption_net_checkpoint)
+        model = models.load(lenet_checkpoint) if entry.uses_model else None
+        dataset = "fashion-mnist-sample" if entry.uses_model else None
+        found[name] = entry.load().run(model, dataset, seed=0, **options)
+    return found
 
 
 @pytest.fixture()

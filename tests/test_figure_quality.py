@@ -13,7 +13,6 @@ import pytest
 from matplotlib.path import Path
 from matplotlib.text import Text
 from matplotlib.transforms import Bbox
-from test_figures import probe_results  # noqa: F401  (the module's fixture: real results of every probe)
 
 from probe import models, plot, registry
 from probe.errors import ProbeError

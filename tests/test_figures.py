@@ -16,7 +16,6 @@ import matplotlib as mpl
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
-import torch
 import xarray as xr
 from matplotlib.collections import Collection
 from matplotlib.colors import to_rgb
@@ -31,42 +30,10 @@ import probe.corruptions.plot
 import probe.lp.plot
 import probe.masking.plot
 import probe.sparsefool.plot
-from probe import models, plot, registry, results, stats
+from probe import plot, registry, results, stats
 from probe.plot import labelled, style
-from probe.train import fit
 
 FIGURES = Path(__file__).resolve().parent.parent / "figures"
-OPTIONS = {   # small real runs: the whole module takes seconds
-    "evaluate": {"n": 200},
-    "margins": {"n": 6, "max_iter": 30},
-    "sparsefool": {"n": 6, "save_perturbations": True},
-    "lp": {"n": 48, "norms": ["L0", "L1", "L2", "Linf"], "levels": 3},
-    "corruptions": {"n": 16, "corruptions": ["gaussian_noise", "contrast", "fog"], "severities": "1,3,5"},
-    "flatness": {"n": 64, "directions": 3, "radii": [0.02, 0.05], "hessian": "top:2,trace:4,density:8",
-                 "landscape": "1d", "points": 5},
-    "overlap": {"samples": 200, "radii": 9, "norms": ["Linf", "L1", "L0"]},
-    "masking": {"n": 8, "radii": [0.5, 1.0], "steps": [1, 3], "max_iter": 10},
-    "adversarial_corruptions": {"n": 4, "radius": [0.0, 0.015], "steps": 2},
-}
-
-
-@pytest.fixture(scope="module")
-def probe_results(lenet_checkpoint, corruption_net_checkpoint, sample_train, sample_test):
-    """name → a real result of every registry probe, and a short training history."""
-    model = models.build("lenet", in_channels=1, num_classes=10, image_size=(28, 28), mean=[0.286], std=[0.353])
-    history = fit(model, torch.utils.data.Subset(sample_train, range(512)), sample_test, epochs=2, seed=0)
-    history.attrs.update(probe="train", model="lenet")
-    found = {"train": history}
-    for name, entry in registry.PROBES.items():
-        options = dict(OPTIONS.get(name, {"n": 8}))
-        if name == "adversarial_corruptions":
-            options["corruption_net"] = models.load(corruption_net_checkpoint)
-        model = models.load(lenet_checkpoint) if entry.uses_model else None
-        data = "fashion-mnist-sample" if entry.uses_model else None
-        found[name] = entry.load().run(model, data, seed=0, **options)
-    return found
-
-
 # ----------------------------------------------------------------------------- the checks
 
 def _rgb(color) -> tuple:

@@ -32,7 +32,8 @@ def test_the_version_has_one_source():
         installed = importlib.metadata.version(DISTRIBUTION)
     except importlib.metadata.PackageNotFoundError:
         return   # run from a checkout that is not installed under its distribution name
-    if Path(importlib.metadata.distribution(DISTRIBUTION).locate_file("probe")).resolve() == Path(probe.__file__).parent:
+    located = Path(importlib.metadata.distribution(DISTRIBUTION).locate_file("probe")).resolve()
+    if located == Path(probe.__file__).parent:
         assert installed == probe.__version__
 
 
@@ -40,7 +41,8 @@ def test_the_typing_marker_and_the_extras_are_declared():
     assert (ROOT / "probe" / "py.typed").is_file()
     project = _pyproject()
     assert "py.typed" in project["tool"]["setuptools"]["package-data"]["probe"]
-    assert {"torchvision", "timm", "imagecorruptions", "scikit-image"} <= set(project["project"]["optional-dependencies"])
+    extras = set(project["project"]["optional-dependencies"])
+    assert {"torchvision", "timm", "imagecorruptions", "scikit-image"} <= extras
 
 
 def test_the_license_is_declared_and_shipped():

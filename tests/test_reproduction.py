@@ -68,7 +68,8 @@ def write_low_pass(folder, removed_not_converged: dict[str, float], samples: int
                         "removed_energy_share": (("variant", "stage"), np.full((len(names), 2), 0.5)),
                         "test_accuracy": ("variant", np.full(len(names), 85.0))},
                        coords={"variant": names, "stage": ["init", "trained"], "subspace": np.arange(21),
-                               "band_start": ("subspace", starts), "model_label": ("variant", [f"{v} label" for v in names])},
+                               "band_start": ("subspace", starts),
+                               "model_label": ("variant", [f"{v} label" for v in names])},
                        attrs={"low_pass": 14, "samples": samples, "zero_gradient": 1e-5, "least_removed_share": 0.008})
     results.save(table, folder / "low_pass" / "summary.nc")
 
@@ -136,7 +137,8 @@ def test_low_pass_invariance_row_counts_trained_variants_not_the_control(tmp_pat
     row = next(r for r in reproduction.collect(tmp_path) if r.claim.claim == claim)
     assert row.verdict == "reproduced" and row.claim.figure == "low_pass/low_pass_invariance.png"
     parts = row.measured.text.split("; ")
-    assert parts[0] == "baseline label: not converged in the removed bands 0 [0, 1.353] % (n = 280)"   # Wilson: 1.96² / (280 + 1.96²)
+    # Wilson: 1.96² / (280 + 1.96²)
+    assert parts[0] == "baseline label: not converged in the removed bands 0 [0, 1.353] % (n = 280)"
     assert parts[1].startswith("weight_decay label: not converged in the removed bands 90 [")
     assert parts[3] == "non-converged median in every removed band: weight_decay, low_pass_input"
     # only the fixed front (invariant by construction) does not reproduce the claim about training
@@ -161,8 +163,9 @@ def test_overlap_radii_from_the_real_probe_reproduce_the_published_points(tmp_pa
 
 def test_prime_ablation_verdicts_never_exceed_qualitatively_for_cifar_numbers(tmp_path):
     folder = tmp_path / "prime_primitives"
-    for name, clean, corrupted in (("standard", 90, 60), ("prime", 89, 80), ("spatial", 89, 70), ("spatial_no_mix", 89, 62),
-                                   ("colour", 90, 59), ("colour_no_mix", 90, 66)):   # n = 1000: intervals ±3 points
+    for name, clean, corrupted in (("standard", 90, 60), ("prime", 89, 80), ("spatial", 89, 70),
+                                   ("spatial_no_mix", 89, 62), ("colour", 90, 59),
+                                   ("colour_no_mix", 90, 66)):   # n = 1000: intervals ±3 points
         write_corruptions(folder / f"{name}.nc", clean, corrupted)
     found = verdicts(reproduction.collect(tmp_path), "PRIME and its primitives")
     assert found["PRIME raises the accuracy on common corruptions"] == "qualitatively"

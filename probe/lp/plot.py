@@ -32,7 +32,8 @@ def heatmap(ds, ax=None, label: str | None = None):
     ax.set_xlabel("noise strength (RMS pixel change)")
     ax.set_ylabel("norm of the noise")
     ax.grid(False)
-    title = f"clean {float(ds['clean_accuracy']):.1f} %, mCE_Lp {float(ds['mce_lp']):.1f} %, iCE {float(ds['ice']):.1f} %"
+    title = (f"clean {float(ds['clean_accuracy']):.1f} %, mCE_Lp {float(ds['mce_lp']):.1f} %, "
+             f"iCE {float(ds['ice']):.1f} %")
     ax.set_title(f"{label}: {title}" if label else title)
     ax.figure.colorbar(image, ax=ax, label="accuracy (%)", fraction=0.05, pad=0.02)
     return ax

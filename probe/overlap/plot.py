@@ -26,7 +26,7 @@ def overlap(results, ax=None, p: float | None = None):
     axes = _norm_panels(norms, ax, aspect=0.8)
     several = len(models) > 1
     for panel, q in zip(axes, norms):
-        for m, (label, ds) in enumerate(models):
+        for m, (_, ds) in enumerate(models):
             radius = ds["radius"].sel(p=q).values
             for i, direction in enumerate(ds["direction"].values):
                 color = style.color(m if several else i)

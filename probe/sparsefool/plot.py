@@ -112,7 +112,7 @@ def histogram(results, ax=None, label: str | None = None, bins: int = 30):
     edges = np.histogram_bin_edges(pooled if pooled.size else [0.0, 1.0], bins=bins)
     several = len(models) > 1
     handles, spans = [], []
-    for i, ((name, ds), share, found) in enumerate(zip(models, shares, numbers)):
+    for i, ((name, _), share, found) in enumerate(zip(models, shares, numbers)):
         color = style.color(i)
         rate = intervals.estimate(found, "fooling_rate")
         text = f"fooled {intervals.text(rate, '.3g', ' %')} of n = {int(finite[i].sum())}"
