@@ -18,7 +18,7 @@ import inspect
 import os
 import sys
 from collections.abc import Callable, Collection, Mapping
-from typing import Any, TypedDict
+from typing import Any, TypedDict, cast
 
 import numpy as np
 import torch
@@ -80,7 +80,7 @@ def fields() -> tuple[str, ...]:
     return tuple(Execution.__annotations__)
 
 
-def check(run: Callable[..., Any], given: Mapping[str, Any], excluded: Collection[str] = ()) -> dict[str, Any]:
+def check(run: Callable[..., Any], given: Mapping[str, Any], excluded: Collection[str] = ()) -> Execution:
     """The execution keywords `given` to `run`, every field it takes filled with its default.
 
     A keyword that is neither a field of `Execution` (less `excluded`, the fields `run` does not
@@ -93,7 +93,7 @@ def check(run: Callable[..., Any], given: Mapping[str, Any], excluded: Collectio
         where = f"{run.__module__}.{run.__name__}"
         raise ParameterError(f"{where} got unknown option{'s' if len(unknown) > 1 else ''} "
                              f"{', '.join(map(repr, unknown))} (known: {', '.join(own + taken)})")
-    return {name: given.get(name, DEFAULTS[name]) for name in taken}
+    return cast(Execution, {name: given.get(name, DEFAULTS[name]) for name in taken})
 
 
 def complete(given: Mapping[str, Any]) -> dict[str, Any]:

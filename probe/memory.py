@@ -16,6 +16,8 @@ runs the chunk again (`is_out_of_memory`).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -70,7 +72,7 @@ def activation_bytes(model: nn.Module, x: torch.Tensor) -> int:
             return max(operator_output_bytes(model, x), x.numel() * x.element_size()) // max(len(x), 1)
     total = 0
 
-    def count(module, inputs, output) -> None:
+    def count(module: nn.Module, inputs: tuple[Any, ...], output: Any) -> None:
         nonlocal total
         for tensor in output if isinstance(output, (tuple, list)) else (output,):
             if isinstance(tensor, torch.Tensor):
@@ -108,7 +110,8 @@ class _OutputBytes(TorchDispatchMode):
         super().__init__()
         self.total = 0
 
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+    def __torch_dispatch__(self, func: Callable[..., Any], types: Any, args: tuple[Any, ...] = (),
+                           kwargs: dict[str, Any] | None = None) -> Any:
         out = func(*args, **(kwargs or {}))
         given = {t.untyped_storage().data_ptr() for t in tree_leaves((args, kwargs)) if isinstance(t, torch.Tensor)}
         for tensor in tree_leaves(out):

@@ -42,7 +42,7 @@ import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 import torch
@@ -241,6 +241,10 @@ def resolve_data(data, split: str = "test"):
     return inputs.as_dataset(data)
 
 
+@overload
+def classifier(model: nn.Module) -> nn.Module: ...
+@overload
+def classifier(model: None) -> None: ...
 def classifier(model: nn.Module | None) -> nn.Module | None:
     """The model as probes call it (`probe.models.outputs.Classifier`: float32 logits from any
     output form and dtype); None stays None."""

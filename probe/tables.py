@@ -36,7 +36,7 @@ def ci(confidence: float) -> str:
     return f"{100 * confidence:g}% CI"
 
 
-def _fmt(value) -> str:
+def _fmt(value: object) -> str:
     if isinstance(value, stats.Estimate):
         return interval(value, ".4g")
     if isinstance(value, (float, np.floating)):

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -178,7 +179,7 @@ def row_cost(classifier_bytes: int, net: nn.Module, x: torch.Tensor) -> float:
     return 3.0 + (3.0 * memory.activation_bytes(net, x.to(model_device(net))) + own_weights) / max(classifier_bytes, 1)
 
 
-def run(model: nn.Module, data, *, corruption_net: nn.Module | str | os.PathLike | None = None,
+def run(model: nn.Module, data: Any, *, corruption_net: nn.Module | str | os.PathLike | None = None,
         radius: Sequence[float] = RADII, steps: int = 10, ssim_threshold: float = GUARD_THRESHOLD,
         examples: int = 4, **execution: Unpack[Execution]) -> xr.Dataset:
     """Worst-case corruptions through `corruption_net` (a module or a checkpoint path) at every relative

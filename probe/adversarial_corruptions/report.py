@@ -2,10 +2,15 @@
 (with the reason for each threshold and the paper it follows), reading and figure."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import xarray as xr
 
 from probe.report.checks import Measure, Spec, Threshold, number, paired
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 TITLE = "Adversarial corruptions (AdA)"
 BUDGETS = {   # samples (n) and own options of the stage under each budget of `probe.report.budgets`
@@ -62,7 +67,7 @@ CAPTION = ("Accuracy under worst-case corruptions through the corruption network
            "accuracy (dotted).")
 
 
-def figure(results: dict[str, xr.Dataset]):
+def figure(results: dict[str, xr.Dataset]) -> Axes:
     """The robust accuracy against ν of every model, side by side."""
     from probe.adversarial_corruptions.plot import robust_accuracy
     from probe.report.figures import side_by_side

@@ -145,7 +145,8 @@ def ada_attack(model: nn.Module, net: nn.Module, x: torch.Tensor, targets: torch
         for step in range(1, steps + 1 if alpha > 0 else 1):
             leaves = {name: beta.requires_grad_() for name, beta in offsets.items()}
             _, loss, finite = losses(model, corrupt(net, phi, leaves, x), targets)
-            grads = torch.autograd.grad(loss[finite].sum(), list(leaves.values()), allow_unused=True)
+            grads: Sequence[torch.Tensor] = torch.autograd.grad(loss[finite].sum(), list(leaves.values()),
+                                                                allow_unused=True)
             grads = [torch.zeros_like(beta) if g is None else g for g, beta in zip(grads, leaves.values())]
             usable = finite & torch.stack([torch.isfinite(g).flatten(1).all(1) for g in grads]).all(0)
             moved = {}

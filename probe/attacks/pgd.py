@@ -10,6 +10,7 @@ that step: its δ stays as it was (never NaN) and `pgd_attack` counts the skippe
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -83,6 +84,6 @@ def pgd_attack(model: nn.Module, x: torch.Tensor, targets: torch.Tensor, *, norm
     return PGDResult(perturbation=delta.detach(), failed_steps=failed_steps)
 
 
-def pgd(model: nn.Module, x: torch.Tensor, targets: torch.Tensor, **options) -> torch.Tensor:
+def pgd(model: nn.Module, x: torch.Tensor, targets: torch.Tensor, **options: Any) -> torch.Tensor:
     """The perturbation δ of `pgd_attack(model, x, targets, **options)` (same keyword options)."""
     return pgd_attack(model, x, targets, **options).perturbation

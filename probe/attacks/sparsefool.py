@@ -72,7 +72,8 @@ class SparseFoolResult:
         return (self.perturbation != 0).flatten(1).sum(1)
 
 
-def perceptibility_bounds(x: torch.Tensor, lb, ub, delta: float | None) -> tuple[torch.Tensor, torch.Tensor]:
+def perceptibility_bounds(x: torch.Tensor, lb: float | torch.Tensor, ub: float | torch.Tensor,
+                          delta: float | None) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-pixel bounds `max(lb, x − δ)`, `min(ub, x + δ)` (δ on the [0, 1] scale; None: no δ)."""
     lower = torch.broadcast_to(torch.as_tensor(lb, dtype=x.dtype, device=x.device), x.shape)
     upper = torch.broadcast_to(torch.as_tensor(ub, dtype=x.dtype, device=x.device), x.shape)
@@ -88,7 +89,8 @@ def check_options(lam: float, max_iter: int, overshoot: float, delta: float | No
                  candidates=(candidates, ranges.integer(2)))
 
 
-def _bounds(x: torch.Tensor, lb, ub, delta: float | None) -> tuple[torch.Tensor, torch.Tensor]:
+def _bounds(x: torch.Tensor, lb: float | torch.Tensor, ub: float | torch.Tensor,
+            delta: float | None) -> tuple[torch.Tensor, torch.Tensor]:
     if x.ndim != 4:
         raise ShapeError(f"sparsefool expects images (N, C, H, W), got shape {tuple(x.shape)}")
     try:

@@ -117,7 +117,7 @@ class PRIME(ConsistencyAugmentation):
 
     def __init__(self, strength: float = 1.0, width: int = 3, depth: int = 3, jsd: bool = False,
                  preset: str = "auto", primitives: str = "spectral+spatial+colour", mix: bool = True,
-                 **overrides) -> None:
+                 **overrides: float | None) -> None:
         super().__init__(jsd)
         ranges.check(strength=(strength, ranges.NON_NEGATIVE), width=(width, ranges.integer(1)),
                      depth=(depth, ranges.integer(1)))

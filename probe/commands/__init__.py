@@ -14,6 +14,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from types import ModuleType
 
 from probe import distributed, registry
 from probe.commands import common
@@ -52,7 +53,7 @@ def probe_main(name: str, argv: Sequence[str] | None = None) -> int:
     return common.execute(build_parser(name), lambda args: _run(entry, command, args), argv)
 
 
-def _run(entry: registry.ProbeEntry, command, args: argparse.Namespace) -> None:
+def _run(entry: registry.ProbeEntry, command: ModuleType, args: argparse.Namespace) -> None:
     defaulted = common.default_out(args, entry.name)
     common.check_outputs(args)
     device = distributed.start(common.resolve_device(args.device))

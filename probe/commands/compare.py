@@ -2,6 +2,7 @@
 comparison of two results of one probe on the same samples (see `probe.compare`)."""
 from __future__ import annotations
 
+import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -39,7 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="write the comparison (.nc)")
     parser.add_argument("--plot", type=Path, help="figure of the differences with their intervals (.png, .pdf, .svg)")
 
-    def body(args) -> None:
+    def body(args: argparse.Namespace) -> None:
         common.check_outputs(args)
         for path in (args.a, args.b):
             if not path.is_file():

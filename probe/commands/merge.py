@@ -1,6 +1,7 @@
 """`python -m probe.merge OUT.nc SHARD_0.nc SHARD_1.nc ...`: fold the shards of one run into its result."""
 from __future__ import annotations
 
+import argparse
 from collections.abc import Sequence
 
 from probe import results, runner
@@ -14,7 +15,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("out", help="the result file to write (.nc)")
     parser.add_argument("shards", nargs="+", help="the shard files (--shard I/N runs of one run)")
 
-    def body(args) -> None:
+    def body(args: argparse.Namespace) -> None:
         runner.check_output(args.out)
         ds = merge([results.load(path) for path in args.shards])
         results.save(ds, args.out)

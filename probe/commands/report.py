@@ -14,8 +14,9 @@ from collections.abc import Sequence
 from probe import report as sanity
 from probe.commands import common
 from probe.errors import ParameterError
+from probe.progress import Sink
 from probe.report.budgets import NAMES as BUDGETS
-from probe.report.checks import number
+from probe.report.checks import Check, number
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,7 +57,7 @@ def verdict_table(report: sanity.Report) -> str:
     return common.format_table(headers, rows)
 
 
-def _measured(check) -> str:
+def _measured(check: Check | None) -> str:
     if check is None or check.measured is None:
         return "-" if check is None or check.stage != "identity" else check.note.split(":")[0]
     return f"{number(check.measured)} {check.units}".strip()
@@ -77,7 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                    if args.corruption_net else None)
         data = common.load_data(args)
 
-        def progress(stage: str, total: int, unit: str):
+        def progress(stage: str, total: int, unit: str) -> Sink:
             return common.progress_bar(total, stage, args.quiet, unit)
 
         report = sanity.run(model, data, n=args.n, seed=args.seed, device=device, budget=args.budget,

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.data import Dataset
 
 from probe import ranges
 from probe.data import get_batch
@@ -29,7 +30,7 @@ LEARNING_RATE = {"edsr": 1e-2, "cae": 2e-3}  # Adam peaks that train each quickl
 
 
 @torch.no_grad()
-def reconstruction_quality(net: nn.Module, dataset, *, batch_size: int = 256,
+def reconstruction_quality(net: nn.Module, dataset: Dataset, *, batch_size: int = 256,
                            device: torch.device | str = "cpu") -> dict[str, float]:
     """Mean PSNR (dB, peak 1) and mean SSIM of `clip(net(x))` against `x` over the dataset, in eval mode."""
     psnr, similarity = [], []
@@ -44,7 +45,7 @@ def reconstruction_quality(net: nn.Module, dataset, *, batch_size: int = 256,
     return {"psnr": float(torch.cat(psnr).mean()), "ssim": float(torch.cat(similarity).mean())}
 
 
-def pretrain(net: nn.Module, train_set, *, epochs: int = 5, batch_size: int = 64, lr: float = 2e-3,
+def pretrain(net: nn.Module, train_set: Dataset, *, epochs: int = 5, batch_size: int = 64, lr: float = 2e-3,
              ssim_weight: float = 1.0, seed: int = 0, device: torch.device | str = "cpu",
              progress: Callable[[int], None] | None = None,
              log: Callable[[str], None] | None = None) -> list[float]:

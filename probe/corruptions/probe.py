@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -187,7 +188,7 @@ def _source(corrupted_dir: str | Path | CorruptedFolder | None, length: int) -> 
     return CorruptedFolder(folder, expected_length=length)
 
 
-def run(model: nn.Module, data, *, corruptions: str | Sequence[str] | None = None,
+def run(model: nn.Module, data: Any, *, corruptions: str | Sequence[str] | None = None,
         severities: str | int | Sequence[int] = "1-5", params: str = "auto",
         corrupted_dir: str | Path | CorruptedFolder | None = None,
         bn_adapt: str | tuple[float, int] | None = None, reference: str | Path | None = "auto",

@@ -2,9 +2,14 @@
 (with the reason for each threshold and the paper it follows), reading and figure."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import xarray as xr
 
 from probe.report.checks import Measure, Spec, Threshold, number
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 TITLE = "Common corruptions"
 BUDGETS = {   # samples (n) and own options of the stage under each budget of `probe.report.budgets`
@@ -53,7 +58,7 @@ CAPTION = ("Accuracy (%) per corruption and severity (heat map) and mean accurac
            "Look for a gentle fall; one dark row names the corruption the model is brittle to.")
 
 
-def figure(results: dict[str, xr.Dataset]):
+def figure(results: dict[str, xr.Dataset]) -> Axes:
     """The heat map of every model, then the accuracy per severity of all of them."""
     from probe.corruptions.plot import heatmap, severity_curves
     from probe.report.figures import side_by_side

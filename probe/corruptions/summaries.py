@@ -8,6 +8,7 @@ result of this probe.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -85,7 +86,8 @@ def summarize(ds: xr.Dataset, reference: str | Path | None = "auto", family: str
     return ds
 
 
-def _reference(reference: str | Path | None, family: str, ds: xr.Dataset):
+def _reference(reference: str | Path | None, family: str,
+               ds: xr.Dataset) -> tuple[str, dict[str, Any], float] | None:
     """(name, per-corruption reference errors in %, reference clean error in %) or None."""
     spec = "none" if reference is None else str(reference)
     severities = ds["severity"].values.tolist()

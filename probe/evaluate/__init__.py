@@ -10,6 +10,8 @@ prediction -1 and `finite = False`: it is excluded from the accuracy and counted
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 import xarray as xr
@@ -45,7 +47,7 @@ def _compute(model: nn.Module) -> runner.Compute:
     return compute
 
 
-def run(model: nn.Module, data, **execution: Unpack[Execution]) -> xr.Dataset:
+def run(model: nn.Module, data: Any, **execution: Unpack[Execution]) -> xr.Dataset:
     """Per-sample label, prediction, correctness, finiteness and confidence over `sample`.
 
     The probe has no options of its own; the shared ones (`n`, `seed`, `device`, `out`, ...) are

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 import xarray as xr
@@ -10,6 +11,9 @@ import xarray as xr
 from probe.evaluate import calibration, summary
 from probe.report.checks import Measure, Spec, Threshold, number, share
 from probe.results import class_label
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 TITLE = "Accuracy and calibration"
 BUDGETS = {   # samples (n) and own options of the stage under each budget of `probe.report.budgets`
@@ -126,7 +130,7 @@ CAPTION = ("Confusion matrix (rows: true class, % of that class) and reliability
            "(calibrated confidence).")
 
 
-def figure(results: dict[str, xr.Dataset]):
+def figure(results: dict[str, xr.Dataset]) -> Axes:
     """Confusion matrices side by side, then one reliability diagram of every model."""
     from probe.evaluate.plot import confusion, reliability
     from probe.report.figures import one, side_by_side

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -116,7 +117,7 @@ def _options(model: nn.Module, *, radii, directions, filter_norm, include_bias_b
                 beta_range=list(_pair(beta_range, "beta_range")), points=int(points))
 
 
-def run(model: nn.Module, data, *, radii: Sequence[float] | None = None, directions: int = 50,
+def run(model: nn.Module, data: Any, *, radii: Sequence[float] | None = None, directions: int = 50,
         filter_norm: bool = False, include_bias_bn: bool = False, hessian: str = "", eig_method: str = "lanczos",
         max_iter: int = 100, tol: float = 1e-3, density_probes: int = 3, landscape: str | None = None,
         towards: nn.Module | None = None, alpha_range: Sequence[float] | None = None,

@@ -7,6 +7,7 @@ import argparse
 import numpy as np
 import torch
 import xarray as xr
+from torch.utils.data import Dataset
 
 from probe import hessian, stats
 from probe.commands import common
@@ -54,7 +55,7 @@ def prepare(args: argparse.Namespace, options: dict, device: torch.device) -> di
     return options
 
 
-def progress(args: argparse.Namespace, data) -> tuple[int, str]:
+def progress(args: argparse.Namespace, data: Dataset) -> tuple[int, str]:
     """The flatness probe counts loss evaluations, not samples."""
     return loss_evaluations(radii=args.radii, directions=args.directions, filter_norm=args.filter_norm,
                             landscape=args.landscape, points=args.points), "eval"
@@ -70,7 +71,7 @@ def report(ds: xr.Dataset, confidence: float = stats.CONFIDENCE) -> str:
         head += f"\nnon-finite logits or loss on {numbers['non_finite']} samples (left out of every loss)"
     blocks = [head]
     if "flatness" in ds:
-        rows = [(float(r), flatness_estimate(ds, i, confidence), float(se),
+        rows: list[tuple[object, ...]] = [(float(r), flatness_estimate(ds, i, confidence), float(se),
                  f"{100 * se / abs(f):.1f}%" if f and np.isfinite(f) else "-")
                 for i, (r, f, se) in enumerate(zip(ds["radius"].values, ds["flatness"].values,
                                                    ds["flatness_se"].values))]

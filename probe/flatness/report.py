@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import xarray as xr
 
 from probe.flatness import flatness_estimate, loss_evaluations
 from probe.report.checks import Measure, Spec, Threshold, number
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 TITLE = "Flatness and curvature"
 BUDGETS = {   # samples (n) and own options of the stage under each budget of `probe.report.budgets`
@@ -80,7 +84,7 @@ CAPTION = ("Loss rise F(γ) under random weight perturbations of radius γ (± s
            "is positive and grows with γ; a flatter curve is a flatter minimum.")
 
 
-def figure(results: dict[str, xr.Dataset]):
+def figure(results: dict[str, xr.Dataset]) -> Axes:
     """The loss-rise curves of every model overlaid (each model's default plot side by side when one
     has no flatness sweep)."""
     from probe.flatness.plot import curves

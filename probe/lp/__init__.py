@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -181,7 +182,7 @@ def radii(norms: list[float], strengths: list[float], dim: int) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- the probe
 
-def run(model: nn.Module, data, *, norms: Sequence[str | float] | str = DEFAULT_NORMS,
+def run(model: nn.Module, data: Any, *, norms: Sequence[str | float] | str = DEFAULT_NORMS,
         levels: int = DEFAULT_LEVELS, max_strength: float = DEFAULT_MAX_STRENGTH,
         strengths: Sequence[float] | None = None, imperceptible: Sequence[str] | Mapping | str | None = None,
         l0_values: str = "binary", **execution: Unpack[Execution]) -> xr.Dataset:

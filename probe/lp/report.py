@@ -2,10 +2,15 @@
 (with the reason for each threshold and the paper it follows), reading and figure."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import xarray as xr
 
 from probe.lp import summary
 from probe.report.checks import Measure, Spec, Threshold, estimated, number
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 TITLE = "Random Lp noise"
 BUDGETS = {   # samples (n) and own options of the stage under each budget of `probe.report.budgets`
@@ -48,7 +53,7 @@ CAPTION = ("Accuracy (%) under random noise of each Lp norm (rows) and strength 
            "falling gradually with strength, not at the smallest strength.")
 
 
-def figure(results: dict[str, xr.Dataset]):
+def figure(results: dict[str, xr.Dataset]) -> Axes:
     """The norm × strength accuracy heat map of every model, side by side."""
     from probe.lp.plot import heatmap
     from probe.report.figures import side_by_side

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+from typing import Any
 
 import numpy as np
 import torch
@@ -153,7 +154,8 @@ def _pairs(model: nn.Module, family: SubspaceFamily, attack: dict, refine: bool 
             return torch.cat([getattr(p, name) for p in parts]).view(n, count).T.cpu().numpy()
 
         label = torch.cat([p.label for p in parts]).view(n, count)[:, 0].cpu().numpy()
-        coords = {"subspace": ("subspace", np.arange(count)), "sample": ("sample", chunk.indices)}
+        coords: dict[str, tuple[Any, ...]] = {"subspace": ("subspace", np.arange(count)),
+                                             "sample": ("sample", chunk.indices)}
         coords.update({name: ("subspace", values, attrs) for name, (values, attrs) in family.coordinates().items()})
         result = xr.Dataset({
             "margin": variable(("subspace", "sample"), grid("norm").astype(np.float64),
@@ -189,7 +191,7 @@ def finalize(ds: xr.Dataset) -> xr.Dataset:
     return ds
 
 
-def run(model: nn.Module, data, *, basis: str = "dct", block: int | None = None, stride: int | None = None,
+def run(model: nn.Module, data: Any, *, basis: str = "dct", block: int | None = None, stride: int | None = None,
         subspaces: SubspaceFamily | None = None, max_iter: int = 100, candidates: int = 10, overshoot: float = 0.02,
         refine: bool = False, variant: str = "original", **execution: Unpack[Execution]) -> xr.Dataset:
     """Margins of the selected samples in every subspace: a `(subspace, sample)` result.

@@ -2,9 +2,14 @@
 (with the reason for each threshold and the paper it follows), reading and figure."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import xarray as xr
 
 from probe.report.checks import Measure, Spec, Threshold, share
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 TITLE = "DCT margin curve"
 BUDGETS = {   # samples (n) and own options of the stage under each budget of `probe.report.budgets`
@@ -49,7 +54,7 @@ CAPTION = ("Distance to the decision boundary inside each DCT frequency band (bo
            "converged.")
 
 
-def figure(results: dict[str, xr.Dataset]):
+def figure(results: dict[str, xr.Dataset]) -> Axes:
     """The margins per DCT band, every model overlaid."""
     from probe.margins.plot import bands
     from probe.report.figures import one, panels

@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -318,7 +319,7 @@ def _check_baseline(baseline: nn.Module, context: runner.Context) -> None:
             raise ModelError(f"baseline: {exc}") from None
 
 
-def run(model: nn.Module, data, *, norm: str = "l2", radii: Sequence[float] = DEFAULT_RADII,
+def run(model: nn.Module, data: Any, *, norm: str = "l2", radii: Sequence[float] = DEFAULT_RADII,
         steps: Sequence[int] = DEFAULT_STEPS, baseline: nn.Module | None = None, max_iter: int = 50,
         candidates: int = 10, overshoot: float = 0.02, **execution: Unpack[Execution]) -> xr.Dataset:
     """The gradient-masking measurements of the selected samples: a (radius, steps, sample) result.

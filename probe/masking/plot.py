@@ -9,13 +9,17 @@ Each takes one result, a list or a mapping {label: result} (one colour per model
 """
 from __future__ import annotations
 
-from probe.plot import intervals, labelled, style
+from collections.abc import Sequence
+
+from matplotlib.axes import Axes
+
+from probe.plot import Results, intervals, labelled, style
 
 ATTACKS = (("one-step", "o", "--"), ("iterative", "s", "-"), ("noise", "^", ":"), ("transfer", "D", "-."))
 
 
 @style.styled
-def losses(results, ax=None):
+def losses(results: Results, ax: Axes | None = None) -> Axes:
     """Mean cross-entropy under PGD against the radius, one line per step count (darker: more steps)."""
     if ax is None:
         _, ax = style.new_axes()
@@ -36,7 +40,7 @@ def losses(results, ax=None):
 
 
 @style.styled
-def accuracies(results, ax=None):
+def accuracies(results: Results, ax: Axes | None = None) -> Axes:
     """Accuracy against the radius: one-step vs iterative PGD vs random noise (vs transfer), each
     with its 95 % Wilson band from the per-sample outcomes; the clean accuracy dotted, n in the legend."""
     if ax is None:
@@ -73,7 +77,7 @@ def accuracies(results, ax=None):
 
 
 @style.styled
-def overview(results, ax=None):
+def overview(results: Results, ax: Axes | Sequence[Axes] | None = None) -> Axes:
     """`losses` and `accuracies` side by side (`ax`: None for a new figure, or two axes); returns
     the first panel."""
     if ax is None:

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 import xarray as xr
 
 from probe.masking import summary
 from probe.report.checks import ATHALYE, CARLINI, SUCCESS, Measure, Spec, Threshold, estimated, number, paired, share
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 TITLE = "Gradient masking"
 BUDGETS = {   # samples (n) and own options of the stage under each budget of `probe.report.budgets`
@@ -44,7 +48,7 @@ def _loss_radius(ds: xr.Dataset, context: dict) -> Measure | str:
     return estimated(summary, "loss_rise_radius", Threshold("higher", 1e-2, 1e-3))(ds, context)
 
 
-def _gap(stronger: Callable[[xr.Dataset], np.ndarray], name: str) -> Callable[[xr.Dataset, dict], Measure | str]:
+def _gap(stronger: Callable[[xr.Dataset], np.ndarray | None], name: str) -> Callable[[xr.Dataset, dict], Measure | str]:
     # Largest excess (over the radii) of the iterative attack's accuracy over the accuracy under
     # `stronger` (one-step, noise, transfer), in points: the iterative white-box attack must be
     # the strongest.  Pass within 3 points or 2 samples, warn within 10 points or 4 samples.
@@ -111,7 +115,7 @@ CAPTION = ("Gradient-masking symptoms: the loss should rise with steps and radiu
            "iterative attack should be lowest, below one step and far below random noise (right).")
 
 
-def figure(results: dict[str, xr.Dataset]):
+def figure(results: dict[str, xr.Dataset]) -> Axes:
     """Loss against steps and radius, and accuracy per attack, every model overlaid."""
     from probe.masking.plot import overview
     from probe.report.figures import one, panels

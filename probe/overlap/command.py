@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 import xarray as xr
+from torch.utils.data import Dataset
 
 from probe import stats
 from probe.balls import norm_name
@@ -28,12 +29,12 @@ def add_options(parser: argparse.ArgumentParser) -> None:
                         help="clip around image INDEX of --data/--split (the dimension is the image's)")
 
 
-def load_data(args: argparse.Namespace):
+def load_data(args: argparse.Namespace) -> Dataset | None:
     """The dataset of --data only when --image asks for one of its images."""
     return common.load_data(args) if args.image is not None else None
 
 
-def progress(args: argparse.Namespace, data) -> tuple[int, str]:
+def progress(args: argparse.Namespace, data: Dataset | None) -> tuple[int, str]:
     """No per-sample progress: the Monte Carlo runs in one piece (and there is no --n)."""
     return 0, "sample"
 

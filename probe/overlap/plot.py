@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.lines import Line2D
 
-from probe.plot import labelled, style
+from probe.plot import Results, labelled, style
 from probe.plot.norms import legend as _legend
 from probe.plot.norms import name as _name
 from probe.plot.norms import norm_panels as _norm_panels
@@ -14,7 +15,7 @@ DIRECTION_LINES = ("-", "--")
 
 
 @style.styled
-def overlap(results, ax=None, p: float | None = None):
+def overlap(results: Results, ax: Axes | list[Axes] | tuple[Axes, ...] | None = None, p: float | None = None) -> Axes:
     """Share of samples of one ball inside the other against the radius, one panel per norm: both
     directions (solid: Lp ball in the reference, dashed: the reverse), ±2 s.e. bands, 50 % points
     marked.  Several results (list or dict label → result) are overlaid, one colour each.  `ax`:
@@ -58,10 +59,10 @@ def overlap(results, ax=None, p: float | None = None):
     return axes[0]
 
 
-def _keep_inside(ax) -> None:
+def _keep_inside(ax: Axes) -> None:
     """Put the labels of points in the right quarter of a (log-x) panel to their left, so they stay inside."""
     low, high = np.log(ax.get_xlim())
     for text in ax.texts:
-        if np.log(text.xy[0]) > low + 0.75 * (high - low):
+        if np.log(text.xy[0]) > low + 0.75 * (high - low):   # type: ignore[attr-defined]  # annotations: they have xy
             text.set_horizontalalignment("right")
             text.set_position((-text.get_position()[0], text.get_position()[1]))

@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import numpy as np
 import xarray as xr
+from matplotlib.axes import Axes
 
 from probe.compare import rows
 from probe.plot import style
 
 
 @style.styled
-def differences(delta: xr.Dataset, ax=None):
+def differences(delta: xr.Dataset, ax: Axes | None = None) -> Axes:
     """The difference a − b of every compared cell (a dot) with its confidence interval (a bar),
     one row per cell, zero marked; cells whose Holm-adjusted p-value is below 1 − confidence are
     filled, the others hollow.  Infinite interval ends are drawn to the edge of the axes."""

@@ -8,14 +8,18 @@ figure shows an interval the way the command-line table prints it.
 from __future__ import annotations
 
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.patches import Patch
+from matplotlib.typing import ColorType
+from numpy.typing import ArrayLike
 
 from probe import stats, tables
 
 BAND_ALPHA = 0.2   # opacity of a shaded confidence band
 
 
-def wilson_percent(correct, among=None, confidence: float = stats.CONFIDENCE) -> tuple[np.ndarray, np.ndarray]:
+def wilson_percent(correct: ArrayLike, among: ArrayLike | None = None,
+                   confidence: float = stats.CONFIDENCE) -> tuple[np.ndarray, np.ndarray]:
     """The Wilson interval (%) of the share of true `correct` among the samples where `among`
     holds (default all), for every cell: samples on the last axis of `correct` (and `among`);
     returns (low, high) shaped like the other axes."""
@@ -27,7 +31,7 @@ def wilson_percent(correct, among=None, confidence: float = stats.CONFIDENCE) ->
     return (np.array([e.low for e in cells]).reshape(shape), np.array([e.high for e in cells]).reshape(shape))
 
 
-def band(ax, x, low, high, color) -> None:
+def band(ax: Axes, x: ArrayLike, low: ArrayLike, high: ArrayLike, color: ColorType) -> None:
     """Shade the interval (`low`, `high`) over `x` in `color`."""
     ax.fill_between(np.asarray(x, dtype=float), low, high, color=color, alpha=BAND_ALPHA, lw=0)
 

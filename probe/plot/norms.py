@@ -3,8 +3,12 @@ norm, the legend of a panel grid."""
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
+from matplotlib.artist import Artist
+from matplotlib.axes import Axes
 
 from probe.balls import norm_name
 from probe.errors import ParameterError
@@ -16,7 +20,7 @@ def name(p: float) -> str:
     return "L∞" if math.isinf(p) else norm_name(p)
 
 
-def norm_panels(norms: list[float], ax, aspect: float):
+def norm_panels(norms: list[float], ax: Any, aspect: float) -> list[Axes]:
     """One axes per norm: a new figure (no empty panel), the given sequence, or the one given axes."""
     if ax is None:
         return style.panels(len(norms), style.TWO_COLUMN, aspect=aspect)[1]
@@ -27,7 +31,7 @@ def norm_panels(norms: list[float], ax, aspect: float):
     return axes
 
 
-def legend(axes, handles, own_figure: bool) -> None:
+def legend(axes: Sequence[Axes], handles: Sequence[Artist], own_figure: bool) -> None:
     """The legend of a panel grid: above the panels of a figure drawn here, else in the first panel."""
     if own_figure:
         axes[0].figure.legend(handles=handles, loc="outside upper center", ncol=min(len(handles), 3), fontsize=6)

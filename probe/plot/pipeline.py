@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import numpy as np
+from matplotlib.axes import Axes
 
-from probe.plot import labelled, style
+from probe.plot import Results, labelled, style
 
 LABELS = {"unit": "[0, 1]\n(contract)", "x255": "[0, 255]", "standardised": "standardised"}
 SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
@@ -18,7 +19,7 @@ def scientific(value: float) -> str:
 
 
 @style.styled
-def scalings(results, ax=None):
+def scalings(results: Results, ax: Axes | None = None) -> Axes:
     """Accuracy with the images in [0, 1], ×255 and standardised (one bar group per scaling, one
     bar per model); the legend names each model with the largest relative change of its logits
     when the rest of the batch changes and when the same batch is passed again."""

@@ -1,13 +1,14 @@
 """Training curves: accuracy (and loss) per epoch from `probe='train'` histories."""
 from __future__ import annotations
 
+from matplotlib.axes import Axes
 from matplotlib.lines import Line2D
 
-from probe.plot import labelled, style
+from probe.plot import Results, labelled, style
 
 
 @style.styled
-def curves(results, ax=None, label: str | None = None):
+def curves(results: Results, ax: Axes | None = None, label: str | None = None) -> Axes:
     """Train (dashed) and test (solid) accuracy against epoch; for one history the training loss on
     a twin axis, for several (list, or dict label → history) one colour per run.  Returns the
     accuracy axes."""

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -35,6 +36,9 @@ from probe.execution import Execution, Unpack, check
 from probe.logits import accuracy, classify
 from probe.report.checks import Measure, Spec, Threshold, number
 from probe.results import variable
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 PROBE = "pipeline"
 BATCH_SIZE = 64         # images per reference forward pass (R)
@@ -111,7 +115,7 @@ def finalize(ds: xr.Dataset) -> xr.Dataset:
     return ds
 
 
-def run(model: nn.Module, data, **execution: Unpack[Execution]) -> xr.Dataset:
+def run(model: nn.Module, data: Any, **execution: Unpack[Execution]) -> xr.Dataset:
     """The input-pipeline measurements of the selected samples (at least 4), in one chunk:
     correctness per scaling, batch-dependence and repeat changes per sample.  `batch_size`
     is the reference working batch R (default 64); the shared options are documented in
@@ -210,7 +214,7 @@ CAPTION = ("Accuracy with the images in [0, 1] (the contract), ×255 and standar
            "float noise is right).")
 
 
-def figure(results: dict[str, xr.Dataset]):
+def figure(results: dict[str, xr.Dataset]) -> Axes:
     """Accuracy per input scaling, every model overlaid."""
     from probe.plot.pipeline import scalings
     from probe.report.figures import one, panels

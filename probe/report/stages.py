@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 from types import ModuleType
+from typing import Any
 
 from probe import registry
 
@@ -27,7 +28,7 @@ def pieces(stage: str) -> ModuleType | None:
     return importlib.import_module(module) if module is not None else None
 
 
-def piece(stage: str, name: str, default=None):
+def piece(stage: str, name: str, default: Any = None) -> Any:
     """One piece (`TITLE`, `CAPTION`, `figure`, ...) of a stage, or `default` when it has none."""
     return getattr(pieces(stage), name, default)
 

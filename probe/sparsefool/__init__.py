@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from typing import Any
 
 import numpy as np
 import torch
@@ -108,7 +109,7 @@ def _compute(model: nn.Module, attack: dict, save_perturbations: bool) -> runner
     return compute
 
 
-def run(model: nn.Module, data, *, lam: float = 3.0, max_iter: int = 20, overshoot: float = 0.02,
+def run(model: nn.Module, data: Any, *, lam: float = 3.0, max_iter: int = 20, overshoot: float = 0.02,
         delta: float | None = None, candidates: int = 10, save_perturbations: bool = False,
         **execution: Unpack[Execution]) -> xr.Dataset:
     """SparseFool on the selected samples: one row per dataset index.

@@ -2,10 +2,15 @@
 (with the reason for each threshold and the paper it follows), reading and figure."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import xarray as xr
 
 from probe.report.checks import CARLINI, SUCCESS, Spec, Threshold, estimated
 from probe.sparsefool import summary
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 TITLE = "SparseFool"
 BUDGETS = {   # samples (n) and own options of the stage under each budget of `probe.report.budgets`
@@ -49,7 +54,7 @@ CAPTION = ("How many pixels SparseFool changes to fool each image (% of the imag
            "and every image fooled; a long right tail or unfooled images point to masking.")
 
 
-def figure(results: dict[str, xr.Dataset]):
+def figure(results: dict[str, xr.Dataset]) -> Axes:
     """The histogram of perturbed pixels of every model, side by side, each named in its legend
     (above the panel, where a title would go) when there are several."""
     from probe.report.figures import panels
