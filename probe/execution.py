@@ -37,22 +37,23 @@ class Execution(TypedDict, total=False):
     """The shared keyword options of every probe's `run` (each optional; defaults in `DEFAULTS`)."""
 
     n: int | None
-    """How many samples: a seeded subset of that size, sorted by dataset index (default None: every
-    sample, or exactly `indices`)."""
+    """How many samples, a seeded subset of that size sorted by dataset index
+    (default None: every sample, or exactly `indices`)."""
     indices: Collection[int] | np.ndarray | None
-    """The dataset indices to measure, distinct, in this order (default None: chosen by `n` and
-    `seed`); with `n` too, `n` must equal their number."""
+    """The dataset indices to measure, distinct, in this order; with `n` too, `n` must equal their
+    number (default None: chosen by `n` and `seed`)."""
     seed: int
-    """Seed of every random draw of the run: the sample subset and the probe's own draws (noise,
+    """Seed of every random draw of the run, the sample subset's and the probe's own (noise,
     directions, random subspaces), an integer in [0, 2**63) (default 0)."""
     device: torch.device | str | None
-    """Where the model and the data go, e.g. 'cpu', 'cuda:1' (default None: the model's own device)."""
+    """Where the model and the data go
+    (default None: the model's own device), e.g. 'cpu', 'cuda:1'."""
     batch_size: int | None
     """Cap on the working batch of the computation, a positive integer; the memory budget may lower
     it, never the result (default None: the probe's own working batch)."""
     out: str | os.PathLike | None
-    """The result file (.nc): finished chunks are stored beside it in `OUT.parts/` and folded into it
-    at the end (default None: the result is only returned)."""
+    """The result file (.nc), its finished chunks stored beside it in `OUT.parts/` and folded into
+    it at the end (default None: the result is only returned)."""
     resume: bool
     """Continue an interrupted run of the same probe, options, model, data and samples from `out`
     (default False: start afresh)."""
@@ -63,8 +64,8 @@ class Execution(TypedDict, total=False):
     """Memory the working batch may use, bytes or a size such as '2G' (`probe.memory.parse_size`)
     (default None: 80 % of the free CUDA memory, 2 GiB on a CPU)."""
     shard: str | tuple[int, int] | None
-    """'I/N': compute only the chunks c with c mod N = I into `out`, a shard for `probe.merge` (job
-    arrays) (default None: every chunk)."""
+    """Compute only the chunks c with c mod N = I into `out`, given as 'I/N' or (I, N)
+    (default None: every chunk); a shard for `probe.merge` (job arrays)."""
 
 
 DEFAULTS: dict[str, Any] = {"n": None, "indices": None, "seed": 0, "device": None, "batch_size": None, "out": None,

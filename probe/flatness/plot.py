@@ -113,7 +113,7 @@ def spectrum(results, ax=None):
 
 @style.styled
 def eigenvalues(results, ax=None):
-    """Top Hessian eigenvalues by rank (signed; by decreasing |λ|), one colour per model; the ones
+    """Top Hessian eigenvalues by rank (signed; by decreasing `|λ|`), one colour per model; the ones
     that did not converge are marked, not plotted."""
     if ax is None:
         _, ax = style.new_axes()
