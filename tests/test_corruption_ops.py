@@ -199,8 +199,8 @@ def test_pixelate_box_filter_matches_pillow():
         pil = np.asarray(Image.fromarray(image, mode="F").resize((size, size), Image.BOX))
         assert np.abs(ours.numpy() - pil).max() < 1e-5
         back = np.asarray(Image.fromarray(pil, mode="F").resize((32, 32), Image.BOX))
-        back = box_resize_matrix(size, 32, torch.float64, "cpu")
-        ours_back = back @ ours @ back.T
+        upsample = box_resize_matrix(size, 32, torch.float64, "cpu")
+        ours_back = upsample @ ours @ upsample.T
         assert np.abs(ours_back.numpy() - back).max() < 1e-5
 
 

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import example_probe
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import torch
@@ -57,6 +58,7 @@ def test_the_command_writes_the_result_its_summary_and_figure(registered, lenet_
     assert figure.stat().st_size > 10_000
     ax = plot.plot_result({"a": ds, "b": ds})        # the default plot, several results together
     assert ax.get_xscale() == "log" and "L" in ax.get_xlabel() and len(ax.get_legend().get_texts()) == 2
+    plt.close(ax.figure)
 
 
 def test_python_m_runs_the_probe(lenet_checkpoint, tmp_path):

@@ -420,12 +420,13 @@ def test_figure_command_writes_the_files_and_names_a_missing_result(probe_result
 def test_analyses_write_each_figure_as_pdf_and_png_beside_it(probe_results, tmp_path):
     from figures import common, frequency_margins
     folder = _figure_inputs("frequency_margins", probe_results, tmp_path / "runs")
+    open_before = plt.get_fignums()   # figures another test left open are not this one's
     written = frequency_margins.render(folder, tmp_path / "figs")
     assert sorted(p.name for p in written) == ["frequency_margins.pdf", "frequency_margins.png", "pgd_energy.pdf",
                                                "pgd_energy.png"]
     assert (tmp_path / "figs" / "pgd_energy.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (tmp_path / "figs" / "pgd_energy.pdf").read_bytes()[:4] == b"%PDF"
-    assert plt.get_fignums() == [] and common.ANALYSIS_FORMATS == ("pdf", "png")
+    assert plt.get_fignums() == open_before and common.ANALYSIS_FORMATS == ("pdf", "png")
 
 
 # ----------------------------------------------------------------------------- intervals in the default figures
