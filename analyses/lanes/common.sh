@@ -8,3 +8,6 @@ PYTHON=${PYTHON:-.venv/bin/python}
 DATA=${DATA:-fashion-mnist}
 mkdir -p "$OUT/logs"
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} MKL_NUM_THREADS=${MKL_NUM_THREADS:-1}
+# `nice` only ranks processes of one session: a lane started with setsid (its own scheduler
+# autogroup on Linux) also lowers its group, so interactive work keeps the CPU.
+echo 19 2>/dev/null > /proc/self/autogroup || true
