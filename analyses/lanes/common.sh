@@ -8,6 +8,9 @@ PYTHON=${PYTHON:-.venv/bin/python}
 DATA=${DATA:-fashion-mnist}
 mkdir -p "$OUT/logs"
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} MKL_NUM_THREADS=${MKL_NUM_THREADS:-1}
-# `nice` only ranks processes of one session: a lane started with setsid (its own scheduler
-# autogroup on Linux) also lowers its group, so interactive work keeps the CPU.
-echo 19 2>/dev/null > /proc/self/autogroup || true
+# `nice` only ranks the processes of one session (Linux scheduler autogroups): a lane started
+# with setsid, the leader of its own session, lowers its whole group so that interactive work
+# keeps the CPU.  A lane run from a terminal leaves the terminal's group as it is.
+if [ "$(ps -o sid= -p $$ | tr -d ' ')" = "$$" ]; then
+    echo 19 2>/dev/null > /proc/self/autogroup || true
+fi
