@@ -361,11 +361,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("runs/low_pass_invariance"))
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
-    parser.add_argument("--data", default="fashion-mnist", help="fashion-mnist (full) or fashion-mnist-sample")
-    parser.add_argument("--train-n", type=int, help="train on a seeded subset of this size (default: all)")
-    parser.add_argument("--epochs", type=int, default=thesis.MNIST.epochs)
-    parser.add_argument("--n", type=int, default=200, help="test images per margin sweep")
-    parser.add_argument("--low-pass", type=int, default=14, help="B of the low-pass (keeps B×B DCT coefficients)")
+    thesis.image_options(parser, n=200)
     parser.add_argument("--decay-factor", type=float, default=10.0,
                         help="weight decay of `weight_decay` / the recipe's")
     args = thesis.parse(parser, argv=argv)

@@ -196,6 +196,17 @@ def compare(rows: list[tuple[str, float, float | None]], headers: tuple[str, str
     return format_table([*headers, "published", "ours / published", f">{TOLERANCE:.0%}"], table)
 
 
+def image_options(parser: argparse.ArgumentParser, n: int) -> None:
+    """Add the options of the analyses that train LeNets on Fashion-MNIST and sweep their margins:
+    `--data`, `--train-n`, `--epochs` (the MNIST recipe's), `--n` (test images per sweep, default
+    `n`) and `--low-pass` (B of the thesis' 14×14 low-pass)."""
+    parser.add_argument("--data", default="fashion-mnist", help="fashion-mnist (full) or fashion-mnist-sample")
+    parser.add_argument("--train-n", type=int, help="train on a seeded subset of this size (default: all)")
+    parser.add_argument("--epochs", type=int, default=MNIST.epochs)
+    parser.add_argument("--n", type=int, default=n, help="test images per margin sweep")
+    parser.add_argument("--low-pass", type=int, default=14, help="B of the low-pass (keeps B×B DCT coefficients)")
+
+
 def parse(parser: argparse.ArgumentParser, margins: bool = True,
           argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Add the options every reproduction shares (`--seed`; `--max-iter` of DeepFool where margins

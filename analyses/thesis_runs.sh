@@ -9,13 +9,7 @@
 # Results go to $OUT (default runs/thesis): t1/, t2/, frequency/, few_samples/, forgetting/,
 # prime_primitives/; each step's output in $OUT/logs/STEP.log.  A failing step is reported and the
 # lane goes on with the next one.
-set -u
-cd "$(dirname "$0")/.."
-OUT=${OUT:-runs/thesis}
-PYTHON=${PYTHON:-.venv/bin/python}
-DATA=${DATA:-fashion-mnist}
-mkdir -p "$OUT/logs"
-export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} MKL_NUM_THREADS=${MKL_NUM_THREADS:-1}
+source "$(dirname "$0")/lanes/common.sh"
 
 step() {   # step NAME MODULE ARGS...: run one analysis, niced, logging to $OUT/logs/NAME.log
     local name=$1

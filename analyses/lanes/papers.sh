@@ -10,13 +10,7 @@
 # SparseFool attacks the frequency lane's standard LeNet (`analyses/thesis_runs.sh images`):
 # $OUT/frequency/standard.pt, else $OUT/frequency26/standard.pt; without either the step waits
 # for a later run of the lane.  A failing step is reported and the lane goes on with the next one.
-set -u
-cd "$(dirname "$0")/../.."
-OUT=${OUT:-runs/thesis}
-PYTHON=${PYTHON:-.venv/bin/python}
-DATA=${DATA:-fashion-mnist}
-mkdir -p "$OUT/logs"
-export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
+source "$(dirname "$0")/common.sh"
 
 step() {   # step NAME RESULT MODULE ARGS...: run one module unless RESULT exists, niced, logging
     local name=$1 result=$2
