@@ -138,13 +138,48 @@ def bright_nan(lenet, sample_test):
     return model, np.concatenate([dark[:24], bright[:8]])
 
 
-def run_command(*args: str, threads: int | None = None):
-    """`python -m <args>` in a subprocess (captured text output, warnings silenced)."""
+def run_command(*args: str, threads: int | None = None, process: bool = False):
+    """`python -m <args>`, its text output captured and warnings silenced, as a
+    `subprocess.CompletedProcess`.  By default in this process (`runpy`, with `sys.argv`, stdout and
+    stderr swapped in and the exit status caught; an exception that escapes the command is status 1
+    with its traceback on stderr, as the interpreter would print it): the command line, its parsing,
+    exit status and messages are all real, without starting an interpreter and importing torch
+    again.  `process=True` (or `threads`) runs a fresh interpreter, for what only a process shows:
+    thread counts, signals, locks held by another process, what runs at import."""
     import os
     import subprocess
     import sys
-    env = dict(os.environ, PYTHONWARNINGS="ignore", **({"OMP_NUM_THREADS": str(threads)} if threads else {}))
-    return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, timeout=600, env=env)
+    if process or threads:
+        env = dict(os.environ, PYTHONWARNINGS="ignore", **({"OMP_NUM_THREADS": str(threads)} if threads else {}))
+        return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, timeout=600, env=env)
+    import contextlib
+    import io
+    import runpy
+    import traceback
+    import warnings
+
+    import matplotlib.pyplot as plt
+    stdout, stderr = io.StringIO(), io.StringIO()
+    argv, figures = sys.argv, set(plt.get_fignums())
+    code = 0
+    try:
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            sys.argv = [args[0], *args[1:]]
+            try:
+                runpy.run_module(args[0], run_name="__main__", alter_sys=True)
+            except SystemExit as stop:
+                code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
+                if stop.code is not None and not isinstance(stop.code, int):
+                    print(stop.code, file=sys.stderr)
+            except Exception:
+                code = 1
+                traceback.print_exc(file=sys.stderr)
+    finally:
+        sys.argv = argv
+        for number in set(plt.get_fignums()) - figures:   # what the process would have dropped at its end
+            plt.close(number)
+    return subprocess.CompletedProcess([sys.executable, "-m", *args], code, stdout.getvalue(), stderr.getvalue())
 
 
 def kill_after_first_chunk(argv: list[str], out, timeout: float = 240.0) -> None:
