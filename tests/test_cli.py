@@ -1,4 +1,7 @@
-"""User errors on the real command line give one `error: ...` line, exit status 2, and no traceback."""
+"""User errors on the real command line give one `error: ...` line, exit status 2, and no traceback.
+
+The commands run in this process (`conftest.run_command`: the real argument parsing, exit status
+and messages); the first test runs one in a fresh interpreter, the way a user does."""
 from __future__ import annotations
 
 import os
@@ -10,15 +13,14 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import messages
+from conftest import messages, run_command
 from probe import registry, results
 
 COMMANDS = [f"probe.{name}" for name in registry.PROBES] + ["probe.train"]
 
 
-def _run(*args, cwd=None):
-    env = dict(os.environ, PYTHONWARNINGS="ignore")
-    return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=300)
+def _run(*args):
+    return run_command(*args)
 
 
 def _assert_clean_error(proc, fragment):
@@ -29,7 +31,7 @@ def _assert_clean_error(proc, fragment):
 
 
 def test_missing_checkpoint(tmp_path):
-    _assert_clean_error(_run("probe.evaluate", str(tmp_path / "nope.pt")), "no such checkpoint")
+    _assert_clean_error(run_command("probe.evaluate", str(tmp_path / "nope.pt"), process=True), "no such checkpoint")
 
 
 def test_unknown_dataset(lenet_checkpoint):
