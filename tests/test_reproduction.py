@@ -128,6 +128,34 @@ def test_t2_one_row_per_epsilon_with_regime_checks(tmp_path):
     assert len(by_epsilon) == 11
 
 
+def write_t2_seeds(folder, fitted: dict[float, list[bool]]) -> None:
+    """`t2.nc` of several initialisations per ε, as `analyses.t2_transition.assemble` writes it:
+    ε → which seeds fit; the fitted ones ignore u1 (+inf) with margin 5 along u2."""
+    epsilons, seeds = sorted(fitted), max(len(f) for f in fitted.values())
+    tried = np.array([[i < len(fitted[e]) for i in range(seeds)] for e in epsilons])
+    fits = np.array([[i < len(fitted[e]) and fitted[e][i] for i in range(seeds)] for e in epsilons])
+    margin = np.where(fits[:, :, None, None], np.array([math.inf, 5.0])[None, None, :, None], np.nan)
+    margin = np.broadcast_to(margin, (len(epsilons), seeds, 2, 21)).copy()
+    table = xr.Dataset({"tried": (("epsilon", "seed"), tried), "fits": (("epsilon", "seed"), fits),
+                        "measured": (("epsilon", "seed"), fits),
+                        "test_accuracy": (("epsilon", "seed"), np.where(fits, 100.0, 60.0)),
+                        "margin": (("epsilon", "seed", "subspace", "sample"), margin),
+                        "margin_refined": (("epsilon", "seed", "subspace", "sample"), margin),
+                        "converged": (("epsilon", "seed", "subspace", "sample"), np.isfinite(margin))},
+                       coords={"epsilon": epsilons, "seed": np.arange(seeds), "subspace": ["u1", "u2"],
+                               "sample": np.arange(21)})
+    results.save(table, folder / "t2" / "t2.nc")
+
+
+def test_t2_calls_an_epsilon_unfit_only_after_three_seeds(tmp_path):
+    write_t2_seeds(tmp_path, {0.0: [False], 0.1: [False, False, False], 0.2: [False, False, True]})
+    found = verdicts(reproduction.collect(tmp_path), "Thesis: synthetic data")
+    by_epsilon = {key.split(":")[0]: value for key, value in found.items() if key.startswith("T2")}
+    assert by_epsilon["T2, ε = 0"].startswith("pending")      # one seed tried, none fits: try more
+    assert by_epsilon["T2, ε = 0.1"] == "not"                 # three seeds, none fits
+    assert by_epsilon["T2, ε = 0.2"] == "reproduced"          # the seed that fits is measured
+
+
 def test_low_pass_invariance_row_counts_trained_variants_not_the_control(tmp_path):
     claim = "training on low-passed data makes the model invariant (non-converged margins) in the removed bands"
     section = "Thesis: frequency margins (DCT bands)"
