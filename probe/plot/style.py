@@ -16,11 +16,18 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
-from collections.abc import Callable, Iterator
-from typing import TypeVar
+from collections.abc import Callable, Iterator, MutableMapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import matplotlib as mpl
 import seaborn as sns
+from matplotlib.rcsetup import cycler
+
+if TYPE_CHECKING:
+    import numpy as np
+    from matplotlib.axes import Axes
+    from matplotlib.axis import XAxis, YAxis
+    from matplotlib.figure import Figure
 
 ONE_COLUMN = 3.4   # inches: one column of a two-column paper
 TWO_COLUMN = 7.0   # inches: full text width
@@ -29,7 +36,7 @@ PALETTE = sns.color_palette("colorblind")   # ten colours told apart under the c
 SEQUENTIAL = "viridis"                      # colour maps of values (perceptually uniform, colour-blind safe)
 DIVERGING = "RdBu_r"                        # signed values around zero
 
-RC = {
+RC: dict[str, Any] = {
     "font.size": 8, "axes.titlesize": 8, "axes.labelsize": 8, "legend.fontsize": 7, "legend.title_fontsize": 7,
     "xtick.labelsize": 7, "ytick.labelsize": 7, "figure.titlesize": 9,
     "axes.spines.top": False, "axes.spines.right": False, "axes.linewidth": 0.6,
@@ -37,12 +44,12 @@ RC = {
     "xtick.minor.size": 1.5, "ytick.minor.size": 1.5,
     "axes.grid": True, "grid.alpha": 0.3, "grid.linewidth": 0.5, "lines.linewidth": 1.2, "lines.markersize": 3,
     "legend.frameon": True, "legend.framealpha": 0.85, "legend.edgecolor": "0.85", "legend.borderaxespad": 0.3,
-    "axes.prop_cycle": mpl.cycler(color=PALETTE), "image.cmap": SEQUENTIAL,
+    "axes.prop_cycle": cycler(color=PALETTE), "image.cmap": SEQUENTIAL,
     "figure.dpi": 150, "savefig.dpi": DPI, "savefig.bbox": "tight", "savefig.pad_inches": 0.02,
     "pdf.fonttype": 42, "ps.fonttype": 42, "svg.fonttype": "path",
 }
 
-Plot = TypeVar("Plot", bound=Callable)
+Plot = TypeVar("Plot", bound=Callable[..., Any])
 
 
 @contextlib.contextmanager
@@ -53,15 +60,16 @@ def context() -> Iterator[None]:
     `matplotlib.rc_context` does): a notebook's inline backend switches interactive mode on when
     the first figure is made, and restoring the snapshot would switch it off again.
     """
-    saved = {key: mpl.rcParams[key] for key in RC}
-    mpl.rcParams.update(RC)
+    params = cast("MutableMapping[str, Any]", mpl.rcParams)   # the stubs key rcParams by literal names only
+    saved = {key: params[key] for key in RC}
+    params.update(RC)
     try:
         yield
     finally:
-        mpl.rcParams.update(saved)
+        params.update(saved)
 
 
-def _fix_ticks(figure) -> None:
+def _fix_ticks(figure: Figure) -> None:
     """Create the first tick of every axis now, inside the style: matplotlib creates ticks lazily
     (at draw time, outside our context) and every later tick copies the first one's look."""
     for ax in figure.axes:
@@ -74,7 +82,7 @@ def styled(plot: Plot) -> Plot:
     """Decorator of a function drawing figures — returning axes, a figure or a dict of figures — so
     that it draws inside `context()`."""
     @functools.wraps(plot)
-    def draw(*args, **kwargs):
+    def draw(*args: Any, **kwargs: Any) -> Any:
         with context():
             drawn = plot(*args, **kwargs)
             for item in drawn.values() if isinstance(drawn, dict) else [drawn]:
@@ -85,12 +93,13 @@ def styled(plot: Plot) -> Plot:
     return draw  # type: ignore[return-value]
 
 
-def color(i: int):
+def color(i: int) -> tuple[float, float, float]:
     """The i-th colour of the shared palette (cycling)."""
     return PALETTE[i % len(PALETTE)]
 
 
-def new_axes(width: float = ONE_COLUMN, aspect: float = 0.75, ncols: int = 1, nrows: int = 1, **kwargs):
+def new_axes(width: float = ONE_COLUMN, aspect: float = 0.75, ncols: int = 1, nrows: int = 1,
+             **kwargs: Any) -> tuple[Figure, Any]:
     """A new figure in the shared style and its axes (`plt.subplots`): `width` in inches (`ONE_COLUMN`
     or `TWO_COLUMN`), each panel `aspect` times as high as wide; constrained layout (every label
     inside the figure) unless `layout=` says otherwise."""
@@ -101,7 +110,8 @@ def new_axes(width: float = ONE_COLUMN, aspect: float = 0.75, ncols: int = 1, nr
     return figure, axes
 
 
-def panels(count: int, width: float = TWO_COLUMN, aspect: float = 0.8, columns: int | None = None):
+def panels(count: int, width: float = TWO_COLUMN, aspect: float = 0.8,
+           columns: int | None = None) -> tuple[Figure, list[Axes]]:
     """A new figure with exactly `count` panels, at most `columns` per row (default: 2 for two or four
     panels, else 3) and the last row centred (no empty panel); each panel `aspect` times as high as
     wide.  Returns (figure, list of axes)."""
@@ -111,7 +121,7 @@ def panels(count: int, width: float = TWO_COLUMN, aspect: float = 0.8, columns: 
     with context():
         figure = plt.figure(figsize=(width, width / columns * aspect * rows), layout="constrained")
         grid = figure.add_gridspec(rows, 2 * columns)
-        axes = []
+        axes: list[Axes] = []
         for k in range(count):
             row, column = divmod(k, columns)
             start = columns - min(columns, count - row * columns) + 2 * column   # half-cells: centre the last row
@@ -119,7 +129,7 @@ def panels(count: int, width: float = TWO_COLUMN, aspect: float = 0.8, columns: 
     return figure, axes
 
 
-def axes_for(ax, count: int, plot: str) -> list:
+def axes_for(ax: Any, count: int, plot: str) -> list[Any]:
     """The `count` axes a plot of several panels draws into: `ax` a sequence of at least `count`
     axes (one axes when `count` is 1); a single axes for a plot of several panels is refused
     (a `ParameterError` naming what to pass), never answered with another kind of figure."""
@@ -133,7 +143,7 @@ def axes_for(ax, count: int, plot: str) -> list:
     return axes[:count]
 
 
-def montage(tiles, gap: int, fill):
+def montage(tiles: np.ndarray, gap: int, fill: float) -> np.ndarray:
     """(rows, columns, H, W, ...) images → one image with `gap` pixels of `fill` between the tiles;
     tile (i, j) is centred at x = j (W + gap) + W / 2, y = i (H + gap) + H / 2."""
     import numpy as np
@@ -145,7 +155,7 @@ def montage(tiles, gap: int, fill):
     return out
 
 
-def bare(ax) -> None:
+def bare(ax: Axes) -> None:
     """An axes showing images: no tick marks, grid or frame (tick labels name rows and columns)."""
     ax.tick_params(length=0)
     ax.grid(False)
@@ -153,13 +163,13 @@ def bare(ax) -> None:
         spine.set_visible(False)
 
 
-def _two_and_five(value: float, _position) -> str:
+def _two_and_five(value: float, _position: Any) -> str:
     """Label the 2× and 5× minor ticks of a log axis."""
     mantissa = value / 10 ** math.floor(math.log10(value))
     return f"{value:g}" if round(mantissa, 6) in (2.0, 5.0) else ""
 
 
-def plain_log_ticks(axis) -> None:
+def plain_log_ticks(axis: XAxis | YAxis) -> None:
     """Label a log axis (`ax.xaxis` / `ax.yaxis`, limits set) with plain numbers (0.2, 5, 100), and
     its 2× and 5× minor ticks too when it spans less than two decades."""
     from matplotlib.ticker import FuncFormatter, NullFormatter
@@ -168,7 +178,8 @@ def plain_log_ticks(axis) -> None:
     axis.set_minor_formatter(FuncFormatter(_two_and_five) if high / low < 100 else NullFormatter())
 
 
-def image_grid(images, row_labels, column_labels, ax, cell: float = 0.45):
+def image_grid(images: np.ndarray, row_labels: Sequence[str], column_labels: Sequence[str], ax: Axes | None,
+               cell: float = 0.45) -> Axes:
     """Draw images of shape (rows, columns, C, H, W) (uint8, or floats in [0, 1]) as one mosaic on `ax`
     (grey images as RGB: a photograph, not a value map)."""
     import numpy as np
