@@ -2,23 +2,29 @@
 mCE_Lp / iCE across models."""
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 from matplotlib.lines import Line2D
 
-from probe.plot import intervals, labelled, style
+from probe.plot import Results, intervals, labelled, style
 from probe.plot.norms import legend as _legend
 from probe.plot.norms import name as _name
 from probe.plot.norms import norm_panels as _norm_panels
 
+if TYPE_CHECKING:
+    import xarray as xr
+    from matplotlib.artist import Artist
+    from matplotlib.axes import Axes
 
-def _strength_ticks(ax, strengths: np.ndarray) -> None:
+
+def _strength_ticks(ax: Axes, strengths: np.ndarray) -> None:
     ax.set_xticks(range(len(strengths)), [f"{s:.2g}" for s in strengths], rotation=45, ha="right")
 
 
 @style.styled
-def heatmap(ds, ax=None, label: str | None = None):
+def heatmap(ds: xr.Dataset, ax: Axes | None = None, label: str | None = None) -> Axes:
     """Accuracy (%) for every norm (rows) and noise strength (columns), with the clean accuracy,
     mCE_Lp and iCE in the title."""
     if ax is None:
@@ -40,7 +46,8 @@ def heatmap(ds, ax=None, label: str | None = None):
 
 
 @style.styled
-def accuracy(results, ax=None, p: float | None = None, label: str | None = None):
+def accuracy(results: Results, ax: Axes | Sequence[Axes] | None = None, p: float | None = None,
+             label: str | None = None) -> Axes:
     """Accuracy against noise strength (RMS pixel change): one panel per norm with every model's
     curve, its 95 % Wilson band and its clean accuracy (dotted); n in the legend.  `ax`: None (new
     figure), a sequence of axes (one per norm), or one axes with `p` naming the norm (`heatmap`
@@ -50,7 +57,8 @@ def accuracy(results, ax=None, p: float | None = None, label: str | None = None)
         models = [(label, models[0][1])]
     norms = [float(q) for q in models[0][1]["p"].values] if p is None else [float(p)]
     axes = _norm_panels(norms, ax, aspect=0.6)
-    handles, lowest = [], 100.0
+    handles: list[Artist] = []
+    lowest = 100.0
     for m, (name, ds) in enumerate(models):
         color = style.color(m)
         text = f"mCE_Lp {float(ds['mce_lp']):.1f} %, iCE {float(ds['ice']):.1f} %, n = {ds.sizes['sample']}"
@@ -76,7 +84,7 @@ def accuracy(results, ax=None, p: float | None = None, label: str | None = None)
 
 
 @style.styled
-def summary_bars(runs: Mapping[str, object], ax=None):
+def summary_bars(runs: Mapping[str, xr.Dataset], ax: Axes | None = None) -> Axes:
     """mCE_Lp and iCE bars for several models (`{label: lp result}`)."""
     if ax is None:
         _, ax = style.new_axes()
