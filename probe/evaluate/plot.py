@@ -1,23 +1,32 @@
 """Figures of a `probe='evaluate'` result: the confusion matrix and the reliability diagram."""
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, cast
+
 import numpy as np
 import seaborn as sns
 
 from probe import stats
 from probe.errors import ParameterError
-from probe.plot import labelled, style
+from probe.plot import Results, labelled, style
 from probe.results import class_label
+
+if TYPE_CHECKING:
+    import xarray as xr
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 CELL_POINTS = 16.0   # narrowest cell (points, estimated before the layout) that holds '100' at 6 pt
 
 
-def _cell_points(ax, classes: int) -> float:
+def _cell_points(ax: Axes, classes: int) -> float:
     """The width of one cell of a classes × classes matrix on `ax`, in points."""
-    return ax.get_position().width * ax.figure.get_figwidth() * 72 / classes
+    figure = cast("Figure", ax.figure)   # the plots draw on axes of a figure, not of a subfigure
+    return ax.get_position().width * figure.get_figwidth() * 72 / classes
 
 
-def _confusion(ds, ax, normalize: bool, label: str | None) -> None:
+def _confusion(ds: xr.Dataset, ax: Axes, normalize: bool, label: str | None) -> None:
     classes = int(max(ds["label"].max(), ds["prediction"].max())) + 1
     matrix = np.zeros((classes, classes))
     finite = ds["prediction"].values >= 0          # -1: logits not finite, no predicted class
@@ -40,7 +49,7 @@ def _confusion(ds, ax, normalize: bool, label: str | None) -> None:
 
 
 @style.styled
-def confusion(results, ax=None, normalize: bool = True):
+def confusion(results: Results, ax: Axes | Sequence[Axes] | None = None, normalize: bool = True) -> Axes:
     """Confusion matrix (rows: true class, columns: prediction; named by the result's `class_names`
     where the cells leave room for them), row-normalised to % by default;
     several results (list, or dict label → result) side by side on a new figure."""
@@ -60,7 +69,7 @@ def confusion(results, ax=None, normalize: bool = True):
 
 
 @style.styled
-def reliability(results, ax=None):
+def reliability(results: Results, ax: Axes | None = None) -> Axes:
     """Reliability diagram: accuracy against mean confidence per confidence bin (15 equal-width
     bins, marker area ∝ samples), the diagonal of perfect calibration, and the ECE in the
     legend; one evaluate result, a list or a mapping {label: result}."""
