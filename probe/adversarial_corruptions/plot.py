@@ -10,6 +10,9 @@
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, cast
+
 import numpy as np
 import xarray as xr
 
@@ -17,11 +20,16 @@ from probe import stats
 from probe.adversarial_corruptions import summary
 from probe.plot import intervals, style
 
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.collections import Collection
+    from matplotlib.typing import HashableList
+
 EXAGGERATION = 4.0   # differences are drawn as 0.5 + 4 (x̂ − x)
 
 
 @style.styled
-def robust_accuracy(ds: xr.Dataset, ax=None, label: str | None = None):
+def robust_accuracy(ds: xr.Dataset, ax: Axes | None = None, label: str | None = None) -> Axes:
     """Robust accuracy (%) against ν with its 95 % Wilson band from the per-sample outcomes; the
     clean and reconstruction accuracies (the corruption network's output c_φ(x) without an
     attack) as dashed lines with their intervals in the legend; n in the legend."""
@@ -49,7 +57,7 @@ def robust_accuracy(ds: xr.Dataset, ax=None, label: str | None = None):
 
 
 @style.styled
-def ssim_distributions(ds: xr.Dataset, ax=None):
+def ssim_distributions(ds: xr.Dataset, ax: Axes | None = None) -> Axes:
     """SSIM to the clean image per ν: violins before the guard, medians after it with their 95 %
     order-statistic intervals, the threshold dashed.  The y axis spans the SSIMs (the violins keep
     their shape when every SSIM is near 1); a threshold below them is named in the legend instead
@@ -59,7 +67,7 @@ def ssim_distributions(ds: xr.Dataset, ax=None):
     nu = ds["nu"].values
     positions = np.arange(len(nu))
     parts = ax.violinplot([ds["ssim"].sel(nu=v).values for v in nu], positions, showmedians=True, widths=0.8)
-    for body in parts["bodies"]:
+    for body in cast("list[Collection]", parts["bodies"]):   # the stubs type every entry as one Collection
         body.set_facecolor(style.color(0))
         body.set_alpha(0.5)
     medians = [stats.median(ds["ssim_guarded"].sel(nu=v).values) for v in nu]
@@ -85,7 +93,7 @@ def ssim_distributions(ds: xr.Dataset, ax=None):
 
 
 @style.styled
-def examples(ds: xr.Dataset, ax=None):
+def examples(ds: xr.Dataset, ax: Axes | None = None) -> Axes:
     """Rows: example images; columns: clean, the corruption at every ν > 0, then the differences to the
     clean image at every ν > 0, exaggerated."""
     nu = [v for v in ds["nu"].values if v > 0]
@@ -101,7 +109,7 @@ def examples(ds: xr.Dataset, ax=None):
 
 
 @style.styled
-def overview(ds: xr.Dataset, ax=None):
+def overview(ds: xr.Dataset, ax: Axes | Sequence[Axes] | None = None) -> Axes:
     """Robust accuracy and SSIM distributions side by side, the example grid below (when the result
     holds examples); `ax`: None for a new figure, or a sequence of as many axes as panels."""
     import matplotlib.pyplot as plt
@@ -111,7 +119,7 @@ def overview(ds: xr.Dataset, ax=None):
         axes = dict(zip(names, style.axes_for(ax, len(names), "adversarial_corruptions.overview")))
     else:
         figure = plt.figure(figsize=(style.TWO_COLUMN, 2.4 * len(layout)), layout="constrained")
-        axes = figure.subplot_mosaic(layout)
+        axes = figure.subplot_mosaic(cast("list[HashableList[str]]", layout))
     robust_accuracy(ds, ax=axes["accuracy"])
     ssim_distributions(ds, ax=axes["ssim"])
     if "examples" in axes:
