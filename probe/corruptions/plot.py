@@ -9,12 +9,18 @@
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 import numpy as np
 import xarray as xr
 
 from probe import stats
 from probe.corruptions.summaries import summary
-from probe.plot import intervals, labelled, style
+from probe.plot import Results, intervals, labelled, style
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 ROW = 0.16          # inches per corruption (a row of the heat map with its 7 pt label)
 FRAME = 1.0         # inches for the heat map's title, ticks and axis label
@@ -22,7 +28,7 @@ LEGEND_ROW = 0.13   # inches per line of the severity curves' legend (above that
 
 
 @style.styled
-def overview(results, ax=None):
+def overview(results: Results, ax: Axes | Sequence[Axes] | None = None) -> Axes:
     """The heat map of every result beside the accuracy per severity of all of them (`ax`: None for a
     new figure, or a sequence of one axes per result plus one)."""
     models = labelled(results)
@@ -40,7 +46,8 @@ def overview(results, ax=None):
 
 
 @style.styled
-def heatmap(ds: xr.Dataset, ax=None, cmap: str = style.SEQUENTIAL, annotate: bool = True, label: str | None = None):
+def heatmap(ds: xr.Dataset, ax: Axes | None = None, cmap: str = style.SEQUENTIAL, annotate: bool = True,
+            label: str | None = None) -> Axes:
     """Accuracy (%) for every corruption (rows) and severity (columns); clean accuracy and mCE in
     the title (prefixed by `label`)."""
     accuracy = ds["accuracy"].transpose("corruption", "severity")
@@ -78,7 +85,7 @@ def severity_band(ds: xr.Dataset, confidence: float = stats.CONFIDENCE) -> tuple
 
 
 @style.styled
-def severity_curves(results, ax=None):
+def severity_curves(results: Results, ax: Axes | None = None) -> Axes:
     """Mean accuracy over corruptions against severity, clean accuracy at severity 0, one line per
     model (one result, a list, or a dict label → result) with its 95 % confidence band
     (`severity_band`); n and the mCE with its interval in the legend."""
@@ -103,7 +110,7 @@ def severity_curves(results, ax=None):
 
 
 @style.styled
-def corruption_grid(ds: xr.Dataset, ax=None):
+def corruption_grid(ds: xr.Dataset, ax: Axes | None = None) -> Axes:
     """The result's example image: clean, then every corruption (rows) at every severity (columns)."""
     example = ds["example"].transpose("corruption", "severity", "channel", "row", "col").values
     clean = np.broadcast_to(ds["example_clean"].values, example[:, :1].shape)
@@ -116,7 +123,7 @@ def corruption_grid(ds: xr.Dataset, ax=None):
 
 
 @style.styled
-def augmentation_grid(images: xr.DataArray, ax=None):
+def augmentation_grid(images: xr.DataArray, ax: Axes | None = None) -> Axes:
     """Augmented samples: `images` with dims (augmentation, draw, channel, row, col), values in [0, 1]."""
     images = images.transpose("augmentation", "draw", "channel", "row", "col")
     columns = [str(d) for d in images["draw"].values]
