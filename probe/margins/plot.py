@@ -3,6 +3,8 @@ low to high frequency, as the thesis draws them (Figs. 4.3, 4.7, 4.11) — for o
 several, and the energy spectrum of perturbations per band."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from matplotlib import cm, colormaps
 from matplotlib.colors import BoundaryNorm
@@ -10,14 +12,20 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from probe import stats
-from probe.plot import labelled, style
+from probe.plot import Results, labelled, style
+
+if TYPE_CHECKING:
+    import xarray as xr
+    from matplotlib.artist import Artist
+    from matplotlib.axes import Axes
+    from numpy.typing import ArrayLike
 
 QUANTILES = (5.0, 25.0, 50.0, 75.0, 95.0)   # whisker, box, median, box, whisker
 LEGEND_ROW = 0.07                           # height of a legend row, as a share of the figure's width
 LOG_SPAN = 20.0                             # 'auto' draws a log axis when the 95th / 5th percentile exceed this
 
 
-def _band_axis(ax, ds) -> None:
+def _band_axis(ax: Axes, ds: xr.Dataset) -> None:
     """Ticks and label of the subspace axis: DCT blocks by their first frequency, low to high."""
     positions = np.arange(ds.sizes["subspace"])
     if "band_start" in ds.coords:
@@ -31,7 +39,7 @@ def _band_axis(ax, ds) -> None:
     ax.grid(False, axis="x")
 
 
-def _log_scale(finite: np.ndarray, log) -> bool:
+def _log_scale(finite: np.ndarray, log: bool | str) -> bool:
     """Whether to draw a log axis: `log` itself, or for 'auto' whether the margins span decades."""
     if log != "auto":
         return bool(log)
@@ -42,20 +50,21 @@ def _log_scale(finite: np.ndarray, log) -> bool:
     return bool(high / low > LOG_SPAN)
 
 
-def ceiling(values, log: bool = True) -> float:
+def ceiling(values: ArrayLike, log: bool = True) -> float:
     """The level at which non-converged (+inf) margins are drawn: above every finite one."""
     finite = np.asarray(values, dtype=float)
     finite = finite[np.isfinite(finite)]
     return float(finite.max()) * (2.0 if log else 1.12) if finite.size else 1.0
 
 
-def not_converged_line(ax, level: float) -> Line2D:
+def not_converged_line(ax: Axes, level: float) -> Line2D:
     """The dotted line at `level` that non-converged margins sit on, and its legend entry."""
     ax.axhline(level, color="0.5", lw=0.6, ls=":")
     return Line2D([], [], color="0.5", lw=0.6, ls=":", label="not converged")
 
 
-def boxes(ax, margins: np.ndarray, positions, width: float, color, level: float,
+def boxes(ax: Axes, margins: np.ndarray, positions: ArrayLike, width: float, color: tuple[float, float, float],
+          level: float,
           confidence: float = stats.CONFIDENCE) -> np.ndarray:
     """One box (25–75 %), whiskers (5–95 %) and black median per row of `margins` (rows × samples), +inf
     counted at `level`, and a black bar over the median's order-statistic interval (`confidence`;
@@ -72,7 +81,7 @@ def boxes(ax, margins: np.ndarray, positions, width: float, color, level: float,
     return q
 
 
-def box_handle(color, label: str | None) -> Patch:
+def box_handle(color: tuple[float, float, float], label: str | None) -> Patch:
     """The legend entry of `boxes` in `color`, named `label` (else by its quantiles)."""
     return Patch(facecolor=(*color, 0.35), edgecolor=color, label=label or "25–75 %, whiskers 5–95 %")
 
@@ -89,7 +98,8 @@ def interval_handle(confidence: float = stats.CONFIDENCE) -> Line2D:
 
 
 @style.styled
-def bands(results, ax=None, log: bool | str = "auto", variable: str = "margin", width: float = 0.8):
+def bands(results: Results, ax: Axes | None = None, log: bool | str = "auto", variable: str = "margin",
+          width: float = 0.8) -> Axes:
     """Margins per subspace: one box (25–75 %) with whiskers (5–95 %) and the median per band with
     a bar over its 95 % order-statistic interval, n in the legend, for
     one margins result, a list of them or a dict label → result (boxes side by side, one colour each,
@@ -109,7 +119,7 @@ def bands(results, ax=None, log: bool | str = "auto", variable: str = "margin", 
     log = _log_scale(finite, log)
     level = ceiling(finite, log)
     step = width / len(models)
-    handles = []
+    handles: list[Artist] = []
     for i, ((label, _ds), margins) in enumerate(zip(models, values)):
         color = style.color(i)
         positions = np.arange(margins.shape[0]) + (i - (len(models) - 1) / 2) * step
@@ -148,7 +158,7 @@ def bands(results, ax=None, log: bool | str = "auto", variable: str = "margin", 
 
 
 @style.styled
-def spectrum(ds, ax=None, variable: str = "energy", over: str | None = None):
+def spectrum(ds: xr.Dataset, ax: Axes | None = None, variable: str = "energy", over: str | None = None) -> Axes:
     """Share of perturbation energy per band (log axis); with `over` (e.g. 'epoch') one line per
     value of that dimension, coloured by it (colour bar)."""
     if ax is None:
