@@ -6,6 +6,7 @@ Values stored as `+inf` (a loss that was not finite) are left out of the drawing
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import xarray as xr
@@ -14,7 +15,14 @@ from matplotlib.patches import Patch
 
 from probe.errors import ParameterError
 from probe.flatness import flatness_estimate
-from probe.plot import labelled, style
+from probe.plot import Results, labelled, style
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from matplotlib.artist import Artist
+    from matplotlib.axes import Axes
+    from numpy.typing import ArrayLike
 
 DENSITY_RANGE = 0.1   # the density axis reaches down to this fraction of the lowest Ritz-value peak
 
@@ -24,19 +32,19 @@ def _label(ds: xr.Dataset) -> str:
     return f"{ds.attrs.get('model', 'model')}{' ' + sha if sha else ''}"
 
 
-def _named(results) -> list[tuple[str, xr.Dataset]]:
+def _named(results: Results) -> list[tuple[str, xr.Dataset]]:
     """(label, result) pairs, a single result labelled by its model and weights."""
     return [(label if label is not None else _label(ds), ds) for label, ds in labelled(results)]
 
 
-def _drawable(values) -> np.ma.MaskedArray:
+def _drawable(values: ArrayLike) -> np.ma.MaskedArray:
     """The values with the non-finite ones masked (drawn as gaps)."""
     return np.ma.masked_invalid(np.asarray(values, dtype=float))
 
 
 @style.styled
-def curves(ds: xr.Dataset | Sequence[xr.Dataset] | Mapping[str, xr.Dataset], ax=None, band: float | None = None,
-           **kwargs):
+def curves(ds: xr.Dataset | Sequence[xr.Dataset] | Mapping[str, xr.Dataset], ax: Axes | None = None,
+           band: float | None = None, **kwargs: Any) -> Axes:
     """F(γ) against the radius with its 95 % percentile bootstrap interval over directions shaded
     (or, with `band`, ± `band` standard errors); several models by list or {label: ds}."""
     if ax is None:
@@ -74,7 +82,7 @@ def _density_floor(ds: xr.Dataset) -> float:
 
 
 @style.styled
-def spectrum(results, ax=None):
+def spectrum(results: Results, ax: Axes | None = None) -> Axes:
     """The Hessian spectrum: the SLQ spectral density on a log axis (where the result has it) with
     the top eigenvalues (power iteration) as dashed lines, or the top eigenvalues as bars by rank;
     the trace in the legend.  Several results (list or dict) are overlaid, one colour each."""
@@ -84,7 +92,8 @@ def spectrum(results, ax=None):
     with_density = [pair for pair in named if "density" in pair[1]]
     if not with_density:
         return eigenvalues(results, ax=ax)
-    handles, floors = [], []
+    handles: list[Artist] = []
+    floors: list[float] = []
     for i, (label, ds) in enumerate(with_density):
         color = style.color(i)
         rho = np.where(ds["density"].values > 0, ds["density"].values, np.nan)
@@ -112,7 +121,7 @@ def spectrum(results, ax=None):
 
 
 @style.styled
-def eigenvalues(results, ax=None):
+def eigenvalues(results: Results, ax: Axes | None = None) -> Axes:
     """Top Hessian eigenvalues by rank (signed; by decreasing `|λ|`), one colour per model; the ones
     that did not converge are marked, not plotted."""
     if ax is None:
@@ -138,7 +147,7 @@ def eigenvalues(results, ax=None):
 
 
 @style.styled
-def landscape_1d(results, ax=None):
+def landscape_1d(results: Results, ax: Axes | None = None) -> Axes:
     """Loss along a 1-D slice through the trained weights (at 0); several models overlaid."""
     if ax is None:
         _, ax = style.new_axes()
@@ -154,7 +163,7 @@ def landscape_1d(results, ax=None):
 
 
 @style.styled
-def landscape_2d(ds: xr.Dataset, ax=None, levels: int = 20, **kwargs):
+def landscape_2d(ds: xr.Dataset, ax: Axes | None = None, levels: int = 20, **kwargs: Any) -> Axes:
     """Filled contours of the loss on a 2-D slice, the trained weights marked at the origin."""
     if ax is None:
         _, ax = style.new_axes(aspect=0.85)
@@ -169,7 +178,7 @@ def landscape_2d(ds: xr.Dataset, ax=None, levels: int = 20, **kwargs):
     return ax
 
 
-PANELS = {"flatness": curves, "spectrum": spectrum, "landscape_1d": landscape_1d}
+PANELS: dict[str, Callable[..., Axes]] = {"flatness": curves, "spectrum": spectrum, "landscape_1d": landscape_1d}
 
 
 def _panels(ds: xr.Dataset) -> list[str]:
@@ -181,7 +190,7 @@ def _panels(ds: xr.Dataset) -> list[str]:
 
 
 @style.styled
-def summary(results, ax=None):
+def summary(results: Results, ax: Axes | Sequence[Axes] | None = None) -> Axes:
     """Every panel the results have — flatness curves, the Hessian spectrum, the landscape slices —
     and no empty one; several results are overlaid (a 2-D landscape gets one panel per model).
     `ax`: None for a new figure, or a sequence of as many axes as panels (one axes when there is
@@ -193,7 +202,7 @@ def summary(results, ax=None):
         raise ParameterError("the result has nothing to draw (no flatness, Hessian or landscape variables)")
     mapping = {label: ds for label, ds in named}
     several = mapping if len(named) > 1 else named[0][1]
-    jobs = [(name, None) for name in present if name != "landscape_2d"]
+    jobs: list[tuple[str, tuple[str, xr.Dataset] | None]] = [(name, None) for name in present if name != "landscape_2d"]
     if "landscape_2d" in present:
         jobs += [("landscape_2d", (label, ds)) for label, ds in named if "landscape_2d" in ds]
     count = len(jobs)
