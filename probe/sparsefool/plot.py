@@ -7,24 +7,35 @@ datasets written by `analyses/sparsefool_sweeps.py`.  Rates are those of `probe.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, cast
+
 import numpy as np
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from probe.errors import ParameterError
-from probe.plot import intervals, labelled, style
+from probe.plot import Results, intervals, labelled, style
 from probe.results import class_label
 from probe.sparsefool import summary
 
+if TYPE_CHECKING:
+    import xarray as xr
+    from matplotlib.artist import Artist
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from probe import stats
+
 
 @style.styled
-def overview(results, ax=None):
+def overview(results: Results, ax: Axes | Sequence[Axes] | None = None) -> Axes:
     """Default plot.  One result with perturbations: the example grid beside the sparsity histogram
     (`ax`: None, or a sequence of two axes); without perturbations, or several results: the
     histogram(s)."""
     models = labelled(results)
     if len(models) > 1 or "perturbation" not in models[0][1]:
-        return histogram(results, ax=ax)
+        return histogram(results, ax=cast("Axes | None", ax))   # histograms: one axes
     if ax is not None:
         grid, counts = style.axes_for(ax, 2, "sparsefool.overview (examples and histogram)")
     else:
@@ -44,7 +55,7 @@ def _rgb(images: np.ndarray) -> np.ndarray:
 
 
 @style.styled
-def examples(ds, ax=None, n: int = 6):
+def examples(ds: xr.Dataset, ax: Axes | None = None, n: int = 6) -> Axes:
     """Clean images (top row), their adversarial images and the perturbations (bottom row) of the
     first `n` fooled samples (columns), as in SparseFool's example figures.
 
@@ -72,14 +83,15 @@ def examples(ds, ax=None, n: int = 6):
     image = ax.imshow(style.montage(np.stack([blank, blank, signed]), gap, np.nan), cmap=style.DIVERGING,
                       vmin=-limit, vmax=limit, interpolation="nearest")
     units = "sum over channels" if delta.shape[1] > 1 else "pixel value"
-    beside = ax.inset_axes([1.02, 0.0, 0.025, (h + gap / 2) / (3 * h + 2 * gap)])   # along the perturbation row
+    beside = ax.inset_axes((1.02, 0.0, 0.025, (h + gap / 2) / (3 * h + 2 * gap)))   # along the perturbation row
     ax.figure.colorbar(image, cax=beside, label=f"δ ({units})")
     ax.set_yticks([(h + gap) * i + h / 2 for i in range(3)], ["clean", "adversarial", "perturbation"])
-    room = ax.figure.get_figwidth() * 72 / count                  # points per example at the printed size
+    figure = cast("Figure", ax.figure)                            # axes of a figure, not of a subfigure
+    room = figure.get_figwidth() * 72 / count                     # points per example at the printed size
     named = all(len(class_label(ds, k)) * 6 * 0.6 <= 0.45 * room for k in (*chosen["prediction"].values,
                                                                           *chosen["adv_label"].values))
 
-    def name(k) -> str:   # class names where they fit beside each other, else class numbers
+    def name(k: int) -> str:   # class names where they fit beside each other, else class numbers
         return class_label(ds, k) if named else str(int(k))
     ax.set_xticks([(w + gap) * j + w / 2 for j in range(count)],
                   [f"#{s}\n{name(a)}\n→ {name(b)}\n{p:.2g} %" for s, a, b, p in zip(
@@ -94,7 +106,7 @@ def examples(ds, ax=None, n: int = 6):
 
 
 @style.styled
-def histogram(results, ax=None, label: str | None = None, bins: int = 30):
+def histogram(results: Results, ax: Axes | None = None, label: str | None = None, bins: int = 30) -> Axes:
     """Distribution of the perturbed-pixel percentage over the fooled images; the median dashed with
     its 95 % order-statistic interval shaded, and the fooling rate with its Wilson interval and n
     in the legend (`probe.sparsefool.summary`).  Several results (list or dict label → result):
@@ -111,13 +123,14 @@ def histogram(results, ax=None, label: str | None = None, bins: int = 30):
     pooled = np.concatenate(shares)
     edges = np.histogram_bin_edges(pooled if pooled.size else [0.0, 1.0], bins=bins)
     several = len(models) > 1
-    handles, spans = [], []
+    handles: list[Artist] = []
+    spans: list[tuple[stats.Estimate, tuple[float, float, float] | str]] = []
     for i, ((name, _), share, found) in enumerate(zip(models, shares, numbers)):
         color = style.color(i)
         rate = intervals.estimate(found, "fooling_rate")
         text = f"fooled {intervals.text(rate, '.3g', ' %')} of n = {int(finite[i].sum())}"
-        ax.hist(share, bins=edges, color=color, alpha=0.35 if several else 0.8, histtype="stepfilled",
-                edgecolor=color, linewidth=0.8)
+        ax.hist(share, bins=cast("Sequence[float]", edges), color=color, alpha=0.35 if several else 0.8,
+                histtype="stepfilled", edgecolor=color, linewidth=0.8)
         handles.append(Patch(color=color, alpha=0.6, label=f"{name}: {text}" if name else text))
         if len(share):
             median = intervals.estimate(dict(found, samples=len(share)), "median_perturbed_pixels")
@@ -138,7 +151,7 @@ def histogram(results, ax=None, label: str | None = None, bins: int = 30):
     return ax
 
 
-def _sweep(ds, dim: str, xlabel: str, ax, iterations: bool):
+def _sweep(ds: xr.Dataset, dim: str, xlabel: str, ax: Axes | None, iterations: bool) -> Axes:
     if ax is None:
         _, ax = style.new_axes()
     x = ds[dim].values
@@ -162,19 +175,19 @@ def _sweep(ds, dim: str, xlabel: str, ax, iterations: bool):
 
 
 @style.styled
-def lambda_sweep(ds, ax=None):
+def lambda_sweep(ds: xr.Dataset, ax: Axes | None = None) -> Axes:
     """Median perturbed pixels (annotated with mean iterations) and fooling rate against λ."""
     return _sweep(ds, "lam", "λ (boundary point x + λ r)", ax, iterations=True)
 
 
 @style.styled
-def delta_sweep(ds, ax=None):
+def delta_sweep(ds: xr.Dataset, ax: Axes | None = None) -> Axes:
     """Median perturbed pixels and fooling rate against the perceptibility bound δ."""
     return _sweep(ds, "delta", "δ (0–255 scale)", ax, iterations=False)
 
 
 @style.styled
-def transfer(ds, ax=None):
+def transfer(ds: xr.Dataset, ax: Axes | None = None) -> Axes:
     """Heat map: % of SparseFool examples crafted on the source model that fool the target model."""
     if ax is None:
         _, ax = style.new_axes(aspect=0.9)
