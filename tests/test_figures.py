@@ -506,6 +506,14 @@ def test_lp_accuracy_shows_wilson_bands(probe_results):
     plt.close(axes[0].figure)
 
 
+def test_sparsefool_overview_of_one_result_in_a_list_or_dict_draws_its_examples(probe_results):
+    ds = probe_results["sparsefool"]
+    for given in (ds, [ds], {"model": ds}):    # one result however it is passed: examples beside the histogram
+        ax = probe.sparsefool.plot.overview(given)
+        assert len(ax.figure.axes) >= 2 and ax.images, type(given)
+        plt.close(ax.figure)
+
+
 def test_sparsefool_histogram_shows_rate_and_median_intervals(probe_results):
     ds = probe_results["sparsefool"]
     ax = probe.sparsefool.plot.histogram(ds)

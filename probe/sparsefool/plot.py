@@ -41,7 +41,7 @@ def overview(results: Results, ax: Axes | Sequence[Axes] | None = None) -> Axes:
     else:
         _, (grid, counts) = style.new_axes(style.TWO_COLUMN, aspect=0.55, ncols=2, layout="constrained",
                                            gridspec_kw={"width_ratios": [2, 1]})
-    examples(results, ax=grid)
+    examples(models[0][1], ax=grid)   # one result, possibly given in a list or a dict
     histogram(results, ax=counts)
     return grid
 
