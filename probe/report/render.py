@@ -19,6 +19,7 @@ import math
 import platform
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
@@ -29,6 +30,11 @@ from probe.errors import ParameterError
 from probe.plot import save
 from probe.report.checks import PERCENT_KEYS, RANK, SECTIONS, Check, named_number, number, reasons, specs, worst
 from probe.report.figures import caption, draw, png_size
+
+if TYPE_CHECKING:
+    import xarray as xr
+
+    from probe.report import Assessment, Report
 
 DISPLAY_PIXELS_PER_INCH = 120   # on-screen size of the figures (they are saved at `SAVE_DPI`)
 SAVE_DPI = 200                  # of the PNG files (enough for a screen; keeps the page light)
@@ -79,7 +85,7 @@ p.headline { font-size: 16px; margin: 4px 0 8px; }
 """
 
 
-def _e(value) -> str:
+def _e(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
@@ -97,7 +103,7 @@ def _measured(check: Check | None) -> str:
     return _e(f"{_amount(check.measured, check.units)}{interval} {check.units}".strip())
 
 
-def _amount(value, units: str) -> str:
+def _amount(value: float | int | None, units: str) -> str:
     """A measured number: percentages and points with one decimal."""
     if units.split(" ")[0] in ("%", "points") and isinstance(value, (int, float)) and math.isfinite(value):
         return f"{value:.1f}"
@@ -106,7 +112,7 @@ def _amount(value, units: str) -> str:
 
 def quantity(key: str) -> str:
     """A key number's name for people: 'robust_accuracy_nu_0_015' → 'robust accuracy at ν = 0.015'."""
-    def parameter(match: re.Match) -> str:
+    def parameter(match: re.Match[str]) -> str:
         return f" at {SYMBOLS[match[1]]} = {match[2]}{'.' + match[3] if match[3] else ''}"
     text = re.sub(r"_(nu|lam|eps|epsilon|gamma)_(\d+)(?:_(\d+))?$", parameter, key)
     text = re.sub(r"_(class|severity)_(\d+)$", lambda m: f" of {m[1]} {m[2]}" if m[1] == "class"
@@ -117,7 +123,7 @@ def quantity(key: str) -> str:
     return text
 
 
-def value_text(key: str, value) -> str:
+def value_text(key: str, value: float | int | None) -> str:
     """A key number for people: percentages with one decimal and a % sign, fractions as %, points."""
     if isinstance(value, float) and math.isfinite(value):
         if key in FRACTIONS:
@@ -129,12 +135,12 @@ def value_text(key: str, value) -> str:
     return number(value)
 
 
-def paired(report) -> dict[str, tuple[int, int]]:
+def paired(report: Report) -> dict[str, tuple[int, int]]:
     """Per stage that both models ran on the same samples: (cells whose Holm-adjusted paired
     p-value is below 1 − 95 %, cells compared), from `probe.compare`."""
     if report.baseline is None:
         return {}
-    found = {}
+    found: dict[str, tuple[int, int]] = {}
     for stage, ds in report.model.results.items():
         other = report.baseline.results.get(stage)
         if other is None:
@@ -149,7 +155,7 @@ def paired(report) -> dict[str, tuple[int, int]]:
     return found
 
 
-def _difference(a, b) -> str:
+def _difference(a: object, b: object) -> str:
     if isinstance(a, (int, float)) and isinstance(b, (int, float)) and math.isfinite(a) and math.isfinite(b):
         return _e(f"{a - b:+.4g}")
     return "–"
@@ -157,7 +163,7 @@ def _difference(a, b) -> str:
 
 # ----------------------------------------------------------------------------- page parts
 
-def _identity(report) -> str:
+def _identity(report: Report) -> str:
     models = [report.model] + ([report.baseline] if report.baseline else [])
     rows = [("architecture", "model"), ("parameters", "model_parameters"), ("model SHA-256 (weights)", "model_sha256"),
             ("data", "data"), ("split", "split"), ("dataset size", "data_size"),
@@ -178,7 +184,7 @@ def _identity(report) -> str:
     return f'<table class="identity"><tr><th></th>{head}</tr>{body}</table>'
 
 
-def _reproduce(report) -> str:
+def _reproduce(report: Report) -> str:
     """The command line that made the report (or, made from Python, the equivalent one)."""
     return (f'<section id="reproduce"><h2>Reproduce</h2><pre class="command"><code>{_e(report.command)}</code></pre>'
             '<p class="note">The same command, checkpoint and data give the same numbers (seeded); with '
@@ -206,7 +212,7 @@ def _verdict_cell(check: Check | None) -> str:
     return f"<td>{_badge(check.verdict)}" + (f'<div class="note">{_e(why)}</div>' if why else "") + "</td>"
 
 
-def _verdicts(report, tests: dict[str, tuple[int, int]]) -> str:
+def _verdicts(report: Report, tests: dict[str, tuple[int, int]]) -> str:
     base = report.baseline
     head = "<th>section</th><th>check</th><th>threshold</th><th>samples</th><th>measured</th><th>verdict</th>"
     if base:
@@ -232,23 +238,23 @@ def _verdicts(report, tests: dict[str, tuple[int, int]]) -> str:
     return f'<table id="verdicts"><tr>{head}</tr>{"".join(rows)}</table>'
 
 
-def _find(assessment, name: str) -> Check | None:
+def _find(assessment: Assessment | None, name: str) -> Check | None:
     return next((c for c in assessment.checks if c.name == name), None) if assessment else None
 
 
-def worst_class(numbers: dict) -> tuple[int, float] | None:
+def worst_class(numbers: dict[str, Any]) -> tuple[int, float] | None:
     """(class, accuracy %) of the class with the lowest accuracy among the key numbers, if any."""
     per_class = {int(key.rsplit("_", 1)[1]): value for key, value in numbers.items()
                  if key.startswith("accuracy_class_")}
     return min(per_class.items(), key=lambda item: item[1]) if per_class else None
 
 
-def _with_worst_class(numbers: dict) -> dict:
+def _with_worst_class(numbers: dict[str, Any]) -> dict[str, Any]:
     """The key numbers with the worst class's accuracy right after the mean accuracy."""
     worst_one = worst_class(numbers)
     if worst_one is None or "accuracy" not in numbers:
         return numbers
-    ordered = {}
+    ordered: dict[str, Any] = {}
     for key, value in numbers.items():
         ordered[key] = value
         if key == "accuracy":
@@ -256,7 +262,7 @@ def _with_worst_class(numbers: dict) -> dict:
     return ordered
 
 
-def _numbers(stage: str, report, tests: dict[str, tuple[int, int]]) -> str:
+def _numbers(stage: str, report: Report, tests: dict[str, tuple[int, int]]) -> str:
     own = _with_worst_class(report.model.stages[stage].numbers)
     other = report.baseline.stages[stage].numbers if report.baseline and stage in report.baseline.stages else None
     other = _with_worst_class(other) if other is not None else None
@@ -264,7 +270,8 @@ def _numbers(stage: str, report, tests: dict[str, tuple[int, int]]) -> str:
     rows = []
     worst_one = worst_class(own)
     for key, value in own.items():
-        name = quantity(key) if key != "worst_class_accuracy" else f"worst class ({worst_one[0]}) accuracy"
+        name = (quantity(key) if key != "worst_class_accuracy"     # present only when there is a worst class
+                else f"worst class ({cast('tuple[int, float]', worst_one)[0]}) accuracy")
         cells = f"<th>{_e(name)}</th><td class=\"num\">{_e(value_text(key, value))}</td>"
         differs = False
         if other is not None:
@@ -275,14 +282,14 @@ def _numbers(stage: str, report, tests: dict[str, tuple[int, int]]) -> str:
         rows.append(f"<tr{DIFFERS if differs else ''}>{cells}</tr>")
     table = f'<table class="numbers"><tr>{head}</tr>{"".join(rows)}</table>'
     if stage in tests:
-        significant, cells = tests[stage]
+        significant, compared = tests[stage]
         table += (f'<p class="meta">Paired comparison with the baseline on the same samples: {significant} of '
-                  f'{cells} cells differ (Holm-adjusted p &lt; {1 - stats.CONFIDENCE:.2g}; exact McNemar for '
+                  f'{compared} cells differ (Holm-adjusted p &lt; {1 - stats.CONFIDENCE:.2g}; exact McNemar for '
                   f'outcomes, Wilcoxon signed-rank for per-sample values).</p>')
     return table
 
 
-def _headline(stage: str, numbers: dict) -> str:
+def _headline(stage: str, numbers: dict[str, Any]) -> str:
     """The accuracy with the worst class beside it (the evaluate stage), else nothing."""
     worst_one = worst_class(numbers)
     if stage != "evaluate" or worst_one is None or "accuracy" not in numbers:
@@ -291,7 +298,7 @@ def _headline(stage: str, numbers: dict) -> str:
             f'<b>{worst_one[0]}: {_e(value_text("accuracy", worst_one[1]))}</b></p>')
 
 
-def _stage(stage: str, report, figure: tuple[str, int] | None, tests: dict[str, tuple[int, int]]) -> str:
+def _stage(stage: str, report: Report, figure: tuple[str, int] | None, tests: dict[str, tuple[int, int]]) -> str:
     record = report.model.stages[stage]
     checks = [c for c in report.model.checks if c.stage == stage]
     verdict = worst(checks) if checks else None
@@ -316,7 +323,7 @@ def _stage(stage: str, report, figure: tuple[str, int] | None, tests: dict[str, 
     return "".join(parts)
 
 
-def _contents(report) -> str:
+def _contents(report: Report) -> str:
     """The table of contents: a link to every section of the page."""
     entries = [("identity", "Identity and versions"), ("reproduce", "Reproduce"), ("checks", "Verdicts"),
                ("thresholds", "Why these thresholds")]
@@ -325,10 +332,11 @@ def _contents(report) -> str:
     return f'<nav id="contents"><h2>Contents</h2><ol>{items}</ol></nav>'
 
 
-def page(report, figures: dict[str, tuple[str, int]]) -> str:
+def page(report: Report, figures: dict[str, tuple[str, int]]) -> str:
     """The whole HTML page; `figures[stage] = (base64 PNG, display width in px)`."""
     verdict = report.verdict
-    counts = {v: sum(c.verdict == v for c in report.model.checks) for v in sorted(RANK, key=RANK.get, reverse=True)}
+    counts = {v: sum(c.verdict == v for c in report.model.checks)
+              for v in sorted(RANK, key=RANK.__getitem__, reverse=True)}
     tally = ", ".join(f"{count} {v}" for v, count in counts.items() if count)
     tests = paired(report)
     stages = "".join(_stage(name, report, figures.get(name), tests) for name in report.model.stages)
@@ -350,7 +358,7 @@ def page(report, figures: dict[str, tuple[str, int]]) -> str:
 
 # ----------------------------------------------------------------------------- files
 
-def json_safe(value):
+def json_safe(value: object) -> object:
     """`value` with non-finite floats as the strings 'inf', '-inf', 'nan' (strict JSON)."""
     if isinstance(value, dict):
         return {str(k): json_safe(v) for k, v in value.items()}
@@ -363,14 +371,14 @@ def json_safe(value):
     return value
 
 
-def figures(report) -> dict[str, tuple[str, int]]:
+def figures(report: Report) -> dict[str, tuple[str, int]]:
     """Draw and save every stage's figure (`NAME.png` in the report folder); return them encoded."""
-    folder: Path = report.out
-    encoded = {}
+    folder = cast(Path, report.out)   # `write` is called only with a folder
+    encoded: dict[str, tuple[str, int]] = {}
     for stage, record in report.model.stages.items():
         if record.status != "done":
             continue
-        results = {"model": report.model.results[stage]}
+        results: dict[str, xr.Dataset] = {"model": report.model.results[stage]}
         if report.baseline is not None and stage in report.baseline.results:
             results["baseline"] = report.baseline.results[stage]
         path = folder / f"{stage}.png"
@@ -381,9 +389,9 @@ def figures(report) -> dict[str, tuple[str, int]]:
     return encoded
 
 
-def write(report) -> None:
+def write(report: Report) -> None:
     """The figures, `report.html` and `summary.json` in `report.out`."""
-    folder: Path = report.out
+    folder = cast(Path, report.out)
     encoded = figures(report)
     document = page(report, encoded)
     results.write_atomically(folder / "report.html", lambda tmp: tmp.write_text(document, encoding="utf-8"))
