@@ -8,17 +8,21 @@ per model, side by side."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import xarray as xr
 
 from probe.plot import plot_result, style
 from probe.report import stages
 
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
 Results = dict[str, xr.Dataset]   # {"model": ds} or {"model": ds, "baseline": ds}
 PANEL_ASPECT = 0.8
 
 
-def panels(count: int):
+def panels(count: int) -> list[Axes]:
     """A row of `count` panels (two-column width for more than one)."""
     width = style.TWO_COLUMN if count > 1 else 0.65 * style.TWO_COLUMN
     _, axes = style.new_axes(width, aspect=PANEL_ASPECT if count > 1 else 0.62, ncols=count, squeeze=False,
@@ -26,12 +30,12 @@ def panels(count: int):
     return list(axes.ravel())
 
 
-def one(results: Results):
+def one(results: Results) -> xr.Dataset | Results:
     """The model's result alone when there is no baseline, else the mapping (labels in legends)."""
     return results["model"] if len(results) == 1 else results
 
 
-def side_by_side(draw: Callable, results: Results, extra: int = 0):
+def side_by_side(draw: Callable[[xr.Dataset, Axes], object], results: Results, extra: int = 0) -> list[Axes]:
     """`draw(ds, ax)` for every model in its own panel (titled by the model's label when
     there are several); returns all panels, `extra` more at the end."""
     axes = panels(len(results) + extra)
@@ -42,7 +46,7 @@ def side_by_side(draw: Callable, results: Results, extra: int = 0):
     return axes
 
 
-def draw(stage: str, results: Results):
+def draw(stage: str, results: Results) -> Axes:
     """The figure of `stage` (the registry's default plot, side by side, for a stage without its own),
     drawn in the shared style."""
     own = stages.piece(stage, "figure")
