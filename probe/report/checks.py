@@ -20,6 +20,7 @@ import dataclasses
 import math
 import re
 from collections.abc import Callable
+from typing import Any, cast
 
 import numpy as np
 import xarray as xr
@@ -208,7 +209,8 @@ def judge(results: dict[str, xr.Dataset], context: dict, files: dict[str, str],
     """Every check whose stage ran (or failed: `failures[stage] = (verdict, message)`)."""
     checks = []
     for spec in specs():
-        common = dict(name=spec.name, title=spec.title, section=spec.section, stage=spec.stage, units=spec.units)
+        common: dict[str, Any] = dict(name=spec.name, title=spec.title, section=spec.section, stage=spec.stage,
+                                      units=spec.units)
         if spec.stage in failures:
             verdict, message = failures[spec.stage]
             checks.append(Check(**common, verdict=verdict, measured=None, threshold="", samples=None, source=None,
@@ -224,7 +226,9 @@ def judge(results: dict[str, xr.Dataset], context: dict, files: dict[str, str],
                                 source=files.get(spec.stage), note=outcome))
             continue
         verdict = outcome.threshold.judge(outcome.value, outcome.low, outcome.high)
-        deciding = (outcome.threshold.deciding_samples(outcome.value, outcome.low, outcome.high, samples or 0)
+        # inconclusive only with an interval (an exact value always falls in one band)
+        deciding = (outcome.threshold.deciding_samples(outcome.value, cast(float, outcome.low),
+                                                       cast(float, outcome.high), samples or 0)
                     if verdict == "inconclusive" else None)
         note = outcome.note
         if verdict == "inconclusive":
