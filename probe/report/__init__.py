@@ -30,14 +30,16 @@ import json
 import os
 import shlex
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Sequence, Sized
 from pathlib import Path
-from typing import Protocol
+from types import ModuleType
+from typing import Any, Protocol, cast
 
 import numpy as np
 import torch
 import xarray as xr
 from torch import nn
+from torch.utils.data import Dataset
 
 from probe import __version__, registry, runner
 from probe import data as datasets
@@ -149,7 +151,7 @@ def stage_names(selected: Sequence[str] | None = None) -> list[str]:
     return [name for name in names if name in selected]
 
 
-def _module(stage: str):
+def _module(stage: str) -> ModuleType:
     return pipeline if stage == stage_pieces.PIPELINE else registry.entry(stage).load()
 
 
@@ -159,12 +161,13 @@ def _total(stage: str, samples: int, options: dict) -> tuple[int, str]:
     return total(samples, options) if total is not None else (samples, "sample")
 
 
-def _contract(model: nn.Module, dataset, device: torch.device) -> tuple[Check, int | None]:
+def _contract(model: nn.Module, dataset: Dataset, device: torch.device) -> tuple[Check, int | None]:
     """The runner's model checks on the first images: a pass, or a fail naming the refusal."""
-    chosen = np.arange(min(len(dataset), runner.CHECK_IMAGES))
+    chosen = np.arange(min(len(cast(Sized, dataset)), runner.CHECK_IMAGES))
     x, _ = datasets.get_batch(dataset, chosen)
     model.to(device)
-    classes, verdict, note = None, "pass", "accepted"
+    classes: int | None = None
+    verdict, note = "pass", "accepted"
     with eval_mode(model):
         try:
             classes = runner.check_model(model, x.to(device), datasets.labels_of(dataset, chosen), chosen)
@@ -176,10 +179,10 @@ def _contract(model: nn.Module, dataset, device: torch.device) -> tuple[Check, i
     return check, classes
 
 
-def _check_same_classes(model: nn.Module, baseline: nn.Module, dataset, device: torch.device) -> None:
+def _check_same_classes(model: nn.Module, baseline: nn.Module, dataset: Dataset, device: torch.device) -> None:
     """A baseline must classify the same classes as the model: compared on the first images,
     before any work (a model that fails on them is left to the contract check)."""
-    chosen = np.arange(min(len(dataset), runner.CHECK_IMAGES))
+    chosen = np.arange(min(len(cast(Sized, dataset)), runner.CHECK_IMAGES))
     x, _ = datasets.get_batch(dataset, chosen)
     counts = []
     for net in (model, baseline):
@@ -197,8 +200,9 @@ def _check_same_classes(model: nn.Module, baseline: nn.Module, dataset, device: 
                              "classify the same classes")
 
 
-def _run_stage(name: str, model: nn.Module, dataset, *, samples: int, options: dict, out: Path | None,
-               file: str | None, label: str, progress: Progress | None, **keywords) -> tuple[Stage, xr.Dataset | None]:
+def _run_stage(name: str, model: nn.Module, dataset: Dataset, *, samples: int, options: dict, out: Path | None,
+               file: str | None, label: str, progress: Progress | None,
+               **keywords: Any) -> tuple[Stage, xr.Dataset | None]:
     """One stage: its result and record, or (the runner refused the model, or the stage's
     options do not apply) a record saying why and no result."""
     title = stage_pieces.title(name)
@@ -222,16 +226,18 @@ def _run_stage(name: str, model: nn.Module, dataset, *, samples: int, options: d
                  options=shown), ds
 
 
-def assess(model: nn.Module, dataset, *, label: str, budget: str, n: int | None, seed: int, device,
+def assess(model: nn.Module, dataset: Dataset, *, label: str, budget: str, n: int | None, seed: int,
+           device: torch.device | str | None,
            batch_size: int | None, folder: Path | None, resume: bool, progress: Progress | None,
-           stages: Sequence[str], extra: dict, prefix: str = "") -> Assessment:
+           stages: Sequence[str], extra: dict[str, dict[str, Any]], prefix: str = "") -> Assessment:
     """Run the stages on one model and judge them.  Results go to `folder/NAME.nc` (named
     `prefix + NAME.nc` relative to the report); `extra` holds per-stage keywords (the other
     model as masking's `baseline`, the corruption network)."""
     device = torch.device(device) if device is not None else model_device(model)
-    identity = dict(model_identity(model), **datasets.identity(dataset),
-                    data_sha256=datasets.selection_fingerprint(dataset, np.arange(len(dataset))), device=str(device),
-                    seed=int(seed))
+    size = len(cast(Sized, dataset))   # map-style datasets (torch's `Dataset` type declares no `__len__`)
+    identity: dict[str, Any] = dict(model_identity(model), **datasets.identity(dataset),
+                                    data_sha256=datasets.selection_fingerprint(dataset, np.arange(size)),
+                                    device=str(device), seed=int(seed))
     contract, classes = _contract(model, dataset, device)
     identity["classes"] = classes
     records: dict[str, Stage] = {}
@@ -240,7 +246,7 @@ def assess(model: nn.Module, dataset, *, label: str, budget: str, n: int | None,
     for name in stages:
         samples, options = budgets.stage_options(budget, name)
         options.update(extra.get(name, {}))
-        samples = min(x for x in (samples, n, len(dataset)) if x is not None)
+        samples = min(x for x in (samples, n, size) if x is not None)
         needed = stage_pieces.piece(name, "NEEDS")
         if contract.verdict == "fail" or (needed is not None and options.get(needed) is None):
             why = "the model was refused" if contract.verdict == "fail" else f"no {needed.replace('_', ' ')} given"
@@ -283,7 +289,10 @@ def _folder(out: str | os.PathLike | None, baseline: bool) -> Path | None:
     return folder
 
 
-def _command(data, *, n, seed, budget, stages, out, baseline, corruption_net, batch_size, max_memory) -> str:
+def _command(data: object, *, n: int | None, seed: int, budget: str, stages: Sequence[str] | None,
+             out: str | os.PathLike | None, baseline: nn.Module | None,
+             corruption_net: nn.Module | str | os.PathLike | None, batch_size: int | None,
+             max_memory: str | int | None) -> str:
     """The `python -m probe.report` line equivalent to a call of `run` (files named by placeholders)."""
     parts = ["python", "-m", "probe.report", "CHECKPOINT", "--data", data if isinstance(data, str) else "DATA",
              "--budget", budget, "--seed", str(seed)]
@@ -314,10 +323,11 @@ def _check_same_model(folder: Path | None, model: nn.Module, force: bool) -> Non
                              "write this model's report into it")
 
 
-def run(model: nn.Module, data, *, n: int | None = None, seed: int = 0, device: torch.device | str | None = None,
+def run(model: nn.Module, data: Any, *, n: int | None = None, seed: int = 0, device: torch.device | str | None = None,
         budget: str = "quick", baseline: nn.Module | None = None, out: str | os.PathLike | None = None,
         resume: bool = False, progress: Progress | None = None, batch_size: int | None = None,
-        stages: Sequence[str] | None = None, corruption_net=None, max_memory: str | int | None = None,
+        stages: Sequence[str] | None = None,
+        corruption_net: nn.Module | str | os.PathLike | None = None, max_memory: str | int | None = None,
         command: str | None = None, force: bool = False) -> Report:
     """The sanity report of `model` on `data` (a dataset or a spec: test split).
 
@@ -348,12 +358,12 @@ def run(model: nn.Module, data, *, n: int | None = None, seed: int = 0, device: 
                             torch.device(device) if device is not None else model_device(model))
     created = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     start = time.perf_counter()
-    common = dict(budget=budget, n=n, seed=seed, device=device, batch_size=batch_size, resume=resume,
-                  progress=progress, stages=names)
+    common: dict[str, Any] = dict(budget=budget, n=n, seed=seed, device=device, batch_size=batch_size,
+                                  resume=resume, progress=progress, stages=names)
 
-    def extra(other: nn.Module | None) -> dict:
-        memory = {} if max_memory is None else {"max_memory": max_memory}
-        keywords = {name: dict(memory) for name in names}
+    def extra(other: nn.Module | None) -> dict[str, dict[str, Any]]:
+        memory: dict[str, Any] = {} if max_memory is None else {"max_memory": max_memory}
+        keywords: dict[str, dict[str, Any]] = {name: dict(memory) for name in names}
         keywords.setdefault("adversarial_corruptions", {})["corruption_net"] = corruption_net
         if other is not None:
             keywords.setdefault("masking", {})["baseline"] = other
