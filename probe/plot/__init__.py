@@ -17,15 +17,22 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import os
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, cast
 
 import xarray as xr
 
 from probe.errors import ParameterError
 from probe.plot import style
 from probe.registry import PROBES
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import FigureBase
 
 OTHER_PLOTS: dict[str, str] = {"train": "probe.plot.training:curves"}   # default plots of results no probe writes
 ALIASES = {"evaluation": "evaluate"}   # probe.plot.evaluation: the evaluate probe's figures
@@ -43,7 +50,7 @@ def labelled(results: Results) -> list[tuple[str | None, xr.Dataset]]:
     if isinstance(results, xr.Dataset):
         return [(None, results)]
     if isinstance(results, Mapping):
-        return [(str(label), ds) for label, ds in results.items()]
+        return [(str(label), ds) for label, ds in cast("Mapping[str, xr.Dataset]", results).items()]
     results = list(results)
     names = [_provenance_label(ds) for ds in results]
     repeated = Counter(names)
@@ -54,7 +61,7 @@ def labelled(results: Results) -> list[tuple[str | None, xr.Dataset]]:
             for i, (name, ds) in enumerate(zip(names, results))]
 
 
-def plot_result(results: Results, ax=None, **options):
+def plot_result(results: Results, ax: Axes | Sequence[Axes] | None = None, **options: Any) -> Axes:
     """Draw the default plot of a result — or of several results of one probe together (a list, or
     a dict label → result) — on `ax` (or a new figure), chosen by the `probe` attribute; returns
     the axes.  `options` go to that plot (e.g. `variable="margin_refined"` for margins)."""
@@ -77,14 +84,14 @@ def plot_result(results: Results, ax=None, **options):
     return plot(results, ax=ax, **options)
 
 
-def save(fig_or_ax, path, dpi: int = style.DPI, close: bool = True) -> Path:
+def save(fig_or_ax: FigureBase | Axes, path: str | os.PathLike, dpi: int = style.DPI, close: bool = True) -> Path:
     """Write a figure (or the figure of an axes) as PNG at `dpi`, or as PDF or SVG with TrueType
     fonts, chosen by the suffix; the figure is closed afterwards unless `close=False`."""
     import matplotlib.pyplot as plt
     path = Path(path)
     if path.suffix.lower() not in FORMATS:
         raise ParameterError(f"figure file must end in {', '.join(FORMATS)}, got '{path.name}'")
-    fig = getattr(fig_or_ax, "figure", fig_or_ax)
+    fig: Any = getattr(fig_or_ax, "figure", fig_or_ax)   # a Figure or SubFigure (then its parent figure below)
     fig = fig if hasattr(fig, "savefig") else fig.figure   # the figure holding a sub-figure
     path.parent.mkdir(parents=True, exist_ok=True)
     with style.context():
@@ -94,7 +101,7 @@ def save(fig_or_ax, path, dpi: int = style.DPI, close: bool = True) -> Path:
     return path
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> ModuleType:
     """`probe.plot.<probe>`: the figures module of a probe (`probe.<probe>.plot`), imported on first use."""
     probe = ALIASES.get(name, name)
     if probe not in PROBES:
