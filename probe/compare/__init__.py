@@ -21,6 +21,7 @@ The p-values are adjusted with Holm's step-down procedure across all cells of th
 from __future__ import annotations
 
 import os
+from typing import cast
 
 import numpy as np
 import xarray as xr
@@ -85,12 +86,16 @@ def compare(a: xr.Dataset | str | os.PathLike, b: xr.Dataset | str | os.PathLike
     samples: per quantity V and cell, `V_a`, `V_b` (share in % or median), `V_difference` (a − b),
     `V_difference_low` / `_high` at `confidence`, `V_p` and the Holm-adjusted `V_p_holm`."""
     stats.check_confidence(confidence)
-    a, b = _load(a), _load(b)
+    return _compare(_load(a), _load(b), confidence)
+
+
+def _compare(a: xr.Dataset, b: xr.Dataset, confidence: float) -> xr.Dataset:
+    """`compare` of two loaded results."""
     check_comparable(a, b)
     b = b.sel({SAMPLE: a[SAMPLE].values})
-    found = {}
-    for names, paired in ((OUTCOMES, _outcomes), (VALUES, _values)):
-        for name in names:
+    found: dict[str, tuple[xr.DataArray, dict[str, np.ndarray], bool]] = {}
+    for quantities, paired in ((OUTCOMES, _outcomes), (VALUES, _values)):
+        for name in quantities:
             if name in a and name in b and SAMPLE in a[name].dims:
                 first = a[name].transpose(SAMPLE, ...)
                 found[name] = (first, paired(first.values, b[name].transpose(*first.dims).values, confidence),
@@ -110,7 +115,7 @@ def compare(a: xr.Dataset | str | os.PathLike, b: xr.Dataset | str | os.PathLike
                             "compared": list(found)})
     start = 0
     for name, (first, numbers, outcome) in found.items():
-        dims = first.dims[1:]
+        dims = cast("tuple[str, ...]", first.dims[1:])   # results name their dimensions by strings
         shape = tuple(first.sizes[d] for d in dims)
         unit = "percentage points" if outcome else first.attrs.get("units", "")
         test = "exact McNemar" if outcome else "Wilcoxon signed-rank (+inf ranked last; inf − inf a tie)"
