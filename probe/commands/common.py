@@ -13,7 +13,7 @@ import sys
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 import numpy as np
 import torch
@@ -24,6 +24,11 @@ from probe import execution, memory, models, progress, ranges, runner, stats
 from probe.devices import resolve_device  # noqa: F401  (re-exported for the commands)
 from probe.errors import ParameterError, ProbeError
 from probe.tables import ci, estimate, format_table, interval  # noqa: F401  (re-exported for the commands)
+
+if TYPE_CHECKING:
+    from torch.utils.data import Dataset
+
+    from probe.plot import Results
 
 PLOT_SUFFIXES = (".png", ".pdf", ".svg")
 CONFIRM_ABOVE = 2000   # samples: a run over more without --n asks first (on a terminal)
@@ -36,7 +41,7 @@ class Parser(argparse.ArgumentParser):
     """An argument parser whose errors are one `error: ...` line and exit status 2; `example`, a
     command line, is shown at the end of `--help`."""
 
-    def __init__(self, *args, example: str | None = None, **kwargs) -> None:
+    def __init__(self, *args: Any, example: str | None = None, **kwargs: Any) -> None:
         if example is not None:
             kwargs.update(epilog=f"example:\n  {example}", formatter_class=argparse.RawDescriptionHelpFormatter)
         super().__init__(*args, **kwargs)
@@ -227,16 +232,16 @@ def confirm_whole_dataset(args: argparse.Namespace, name: str, size: int) -> Non
         print(f"note: {question} (--n N measures a seeded subset)", file=sys.stderr)
 
 
-def load_data(args: argparse.Namespace, split: str | None = None):
+def load_data(args: argparse.Namespace, split: str | None = None) -> Dataset:
     """The dataset named by --data (and --split, --data-root, --data-corruption, ..., --classes)."""
     return datasets.load(args.data, split=split or args.split, root=args.data_root,
                          corruption=args.data_corruption, severity=args.data_severity, image_size=args.image_size,
                          trust=args.trust_data, classes=getattr(args, "classes", None))
 
 
-def key_values(pairs: Sequence[str], option: str) -> dict:
+def key_values(pairs: Sequence[str], option: str) -> dict[str, Any]:
     """`KEY=VALUE` strings → keyword arguments (ints, floats, true/false, else strings)."""
-    kwargs = {}
+    kwargs: dict[str, Any] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
@@ -304,7 +309,7 @@ def sample_size_note(numbers: dict, target_width: float = TARGET_WIDTH) -> str:
               and numbers[key] != 0}
     if not widths:
         return ""
-    key = max(widths, key=widths.get)
+    key = max(widths, key=widths.__getitem__)
     if not np.isfinite(widths[key]):
         return f"sample size: the interval of {key} is open (it reaches the samples that did not converge)"
     n = stats.samples_needed(numbers["samples"], widths[key], target_width)
@@ -323,7 +328,7 @@ def non_finite_note(numbers: dict, consequence: str) -> list[str]:
     return [f"non-finite logits on {where} ({consequence})"]
 
 
-def save_plot(ds, path: Path | None, quiet: bool, **options) -> None:
+def save_plot(ds: Results, path: Path | None, quiet: bool, **options: Any) -> None:
     """Render the default plot of a result (or of several results of one probe) to `path` (when given)."""
     if path is None:
         return
@@ -335,7 +340,8 @@ def save_plot(ds, path: Path | None, quiet: bool, **options) -> None:
         print(f"figure: {path}")
 
 
-def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+def _one_line_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                      file: TextIO | None = None, line: str | None = None) -> None:
     """Warnings of a command are one `warning: ...` line on stderr."""
     print(f"warning: {message}", file=sys.stderr)
 
