@@ -3,12 +3,17 @@
 drawn together for comparison (labels from `--label`, else from each result's provenance)."""
 from __future__ import annotations
 
+import argparse
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from probe import results
 from probe.commands import common
 from probe.errors import DataError, ParameterError
+
+if TYPE_CHECKING:
+    from probe.plot import Results
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -22,7 +27,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                            "(e.g. margin_refined for margins)")
     parser.add_argument("-o", "--out", required=True, type=Path, help="figure file (.png, .pdf, .svg)")
 
-    def body(args) -> None:
+    def body(args: argparse.Namespace) -> None:
         if args.label is not None and len(args.label) != len(args.results):
             raise ParameterError(f"--label given {len(args.label)} times for {len(args.results)} results")
         loaded = [results.load(path) for path in args.results]
@@ -33,6 +38,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         probes = sorted({str(ds.attrs.get("probe")) for ds in loaded})
         if len(probes) > 1:
             raise ParameterError(f"results of different probes cannot share a figure ({', '.join(probes)})")
+        drawn: Results
         if args.label is not None:
             drawn = dict(zip(args.label, loaded))
             if len(drawn) < len(loaded):
