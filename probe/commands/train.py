@@ -10,11 +10,12 @@ DistributedDataParallel and only rank 0 writes files.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+from collections.abc import Sequence, Sized
+from typing import cast
 
 import torch
 
-from probe import distributed, models, results, runner
+from probe import distributed, models, progress, results, runner
 from probe.augment import parse_augments
 from probe.augment.adversarial import parse_adversarial
 from probe.commands import common
@@ -79,8 +80,10 @@ def run(args: argparse.Namespace) -> None:
         train_set = TransformedDataset(train_set, transform, args.transform)
         test_set = TransformedDataset(test_set, transform, args.transform)
     if args.n is not None:
-        train_set = torch.utils.data.Subset(train_set, subset_indices(len(train_set), args.n, args.seed).tolist())
-        train_set.info = dict(getattr(train_set.dataset, "info", {}))
+        train_set = torch.utils.data.Subset(train_set, subset_indices(len(cast(Sized, train_set)), args.n,
+                                                                      args.seed).tolist())
+        # the data's description travels with the subset (torch's `Subset` declares no `info`)
+        train_set.info = dict(getattr(train_set.dataset, "info", {}))   # type: ignore[attr-defined]
     channels, height, width = image_shape(test_set)
     mean, std = (args.mean, args.std) if args.mean is not None else channel_statistics(train_set)
     torch.manual_seed(args.seed)
@@ -94,14 +97,15 @@ def run(args: argparse.Namespace) -> None:
     meta = {"data": args.data, "transform": args.transform or "none", "augment": " ".join(args.augment or ["none"]),
             "adversarial": args.adversarial or "none", "epochs": args.epochs, "lr": args.lr,
             "schedule": args.schedule, "seed": args.seed, "input_shape": [channels, height, width]}
-    bar = common.progress_bar(args.epochs * len(train_set), "training", args.quiet, unit="image")
+    bar = common.progress_bar(args.epochs * len(cast(Sized, train_set)), "training", args.quiet, unit="image")
     try:
         history = fit(model, train_set, test_set, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                       momentum=args.momentum, nesterov=args.nesterov, weight_decay=args.weight_decay,
                       schedule=args.schedule, clip_grad=args.clip_grad or None,
                       standard_augment=not args.no_standard_augment, augment=augment, seed=args.seed,
                       device=device, checkpoint=args.out, meta=meta, resume=args.resume,
-                      progress=bar.update, log=None if args.quiet else bar.write, workers=args.workers,
+                      progress=bar.update, log=None if args.quiet else cast(progress.Progress, bar).write,
+                      workers=args.workers,
                       amp=args.amp, warmup_epochs=args.warmup_epochs, lr_scaling=args.lr_scaling,
                       sync_bn=args.sync_bn)
     finally:
