@@ -7,11 +7,12 @@ SSIM on the test split, and saves an ordinary probe checkpoint whose metadata re
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+from collections.abc import Sequence, Sized
+from typing import cast
 
 import torch
 
-from probe import models
+from probe import models, progress
 from probe.commands import common
 from probe.corruption_net import LEARNING_RATE, TARGET_SSIM, pretrain, reconstruction_quality
 from probe.data import image_shape, subset_indices
@@ -43,22 +44,24 @@ def run(args: argparse.Namespace) -> None:
     train_set = common.load_data(args, "train")
     test_set = common.load_data(args, "test")
     if args.n is not None:
-        train_set = torch.utils.data.Subset(train_set, subset_indices(len(train_set), args.n, args.seed).tolist())
+        train_set = torch.utils.data.Subset(train_set, subset_indices(len(cast(Sized, train_set)), args.n,
+                                                                      args.seed).tolist())
+    train_images = len(cast(Sized, train_set))   # map-style (torch's `Dataset` type declares no `__len__`)
     channels, height, width = image_shape(test_set)
     torch.manual_seed(args.seed)
     net = models.build(args.arch, in_channels=channels, image_size=(height, width),
                        **common.key_values(args.arch_arg, "--arch-arg"))
     lr = args.lr or LEARNING_RATE[args.arch]
-    bar = common.progress_bar(args.epochs * len(train_set), "pretraining", args.quiet, unit="image")
+    bar = common.progress_bar(args.epochs * train_images, "pretraining", args.quiet, unit="image")
     try:
         pretrain(net, train_set, epochs=args.epochs, batch_size=args.batch_size, lr=lr,
                  ssim_weight=args.ssim_weight, seed=args.seed, device=device, progress=bar.update,
-                 log=None if args.quiet else bar.write)
+                 log=None if args.quiet else cast(progress.Progress, bar).write)   # not quiet: a Progress
     finally:
         bar.close()
     quality = reconstruction_quality(net, test_set, device=device)
     meta = {"task": "reconstruction", "data": args.data, "epochs": args.epochs, "lr": lr,
-            "ssim_weight": args.ssim_weight, "seed": args.seed, "train_images": len(train_set),
+            "ssim_weight": args.ssim_weight, "seed": args.seed, "train_images": train_images,
             "test_psnr": quality["psnr"], "test_ssim": quality["ssim"], "input_shape": [channels, height, width]}
     models.save(net, args.out, meta=meta)
     if not args.quiet:
