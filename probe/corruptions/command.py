@@ -51,8 +51,9 @@ def report(ds: xr.Dataset, confidence: float = stats.CONFIDENCE) -> str:
         lines.append(f"mCE / {ds.attrs['mce_reference']} {interval(estimate(numbers, 'imagenet_mce'), '.2f', '%')}   "
                      f"relative mCE {interval(estimate(numbers, 'relative_mce'), '.2f', '%')}")
     lines.append(f"n = {numbers['samples']} samples, {ci(confidence)}")
-    if _frost(ds):
-        lines.append(f"frost: {FROST_TEXT[_frost(ds)]}")
+    frost = _frost(ds)
+    if frost:
+        lines.append(f"frost: {FROST_TEXT[frost]}")
     return "\n".join(lines + non_finite_note(numbers, "excluded from the accuracies"))
 
 
