@@ -245,9 +245,10 @@ def t1_rows(runs: Runs) -> list[Row]:
     return rows
 
 
-def t2_cell(ds: xr.Dataset, epsilon: float) -> tuple[dict[str, np.ndarray], float, str] | None:
+def t2_cell(ds: xr.Dataset, epsilon: float) -> tuple[dict[str, np.ndarray], float, str, int] | None:
     """At `epsilon`: the margins along u1 and u2 of every measured run, the best test accuracy
-    among them and a note on the runs that fit; None when ε is not in the result."""
+    among them, a note on the runs that fit and how many initialisations finished training (1 in a
+    result of one seed); None when ε is not in the result."""
     found = [e for e in ds["epsilon"].values if np.isclose(e, epsilon)]
     if not found:
         return None
@@ -257,17 +258,12 @@ def t2_cell(ds: xr.Dataset, epsilon: float) -> tuple[dict[str, np.ndarray], floa
         measured = cell["measured"].values.astype(bool)
         values = {s: v.transpose("seed", ...).values[measured].ravel() for s, v in values.items()}
         accuracy = float(np.max(cell["test_accuracy"].values[measured])) if measured.any() else 0.0
-        note = f"{int(cell['fits'].sum())} of {int(cell['tried'].sum())} seeds fit"
+        tried = int(cell["tried"].sum())
+        note = f"{int(cell['fits'].sum())} of {tried} seeds fit"
     else:
         values = {s: v.values.ravel() for s, v in values.items()}
-        accuracy, note = float(cell["test_accuracy"]), "one seed"
-    return values, accuracy, note
-
-
-def tried(ds: xr.Dataset, epsilon: float) -> int:
-    """How many initialisations finished training at `epsilon` (1 in a result of one seed)."""
-    cell = ds.sel(epsilon=[e for e in ds["epsilon"].values if np.isclose(e, epsilon)][0])
-    return int(cell["tried"].sum()) if "tried" in cell else 1
+        accuracy, note, tried = float(cell["test_accuracy"]), "one seed", 1
+    return values, accuracy, note, tried
 
 
 def t2_rows(runs: Runs) -> list[Row]:
@@ -294,9 +290,9 @@ def t2_rows(runs: Runs) -> list[Row]:
             found = t2_cell(runs["t2/t2.nc"], epsilon)
             if found is None:
                 return None
-            values, accuracy, note = found
+            values, accuracy, note, tried = found
             if not len(values["u1"]):
-                if tried(runs["t2/t2.nc"], epsilon) < T2_SEEDS:
+                if tried < T2_SEEDS:
                     return None   # pending: too few seeds tried to say the MLP does not fit here
                 return Measured(f"no fitted model ({note})", full=False)
             u1, u2 = stats.median(values["u1"]), stats.median(values["u2"])

@@ -111,14 +111,19 @@ def test_t1_verdicts_from_published_tolerance_and_ordering(tmp_path):
     assert row.measured.deviation == "500 epochs"
 
 
+def t2_verdicts(folder) -> dict[str, str]:
+    """'T2, ε = E' → the verdict of that row of the page made from `folder`."""
+    found = verdicts(reproduction.collect(folder), "Thesis: synthetic data")
+    return {key.split(":")[0]: value for key, value in found.items() if key.startswith("T2")}
+
+
 def test_t2_one_row_per_epsilon_with_regime_checks(tmp_path):
     write_t2(tmp_path, {0.1: (math.inf, 5.2, 100.0),    # ignores u1, u2 at ρ/4: as published
                         0.3: (0.15, 6.0, 100.0),        # uses u1 below the switch: not
                         0.4: (math.inf, 5.0, 57.6),     # ignores u1 but does not fit: qualitatively
                         0.8: (0.41, math.inf, 100.0),   # u1 at ε/2 above the switch: as published
                         1.0: (0.9, 3.0, 100.0)})        # u1 off ε/2 but closer than u2: qualitatively
-    found = verdicts(reproduction.collect(tmp_path), "Thesis: synthetic data")
-    by_epsilon = {key.split(":")[0]: value for key, value in found.items() if key.startswith("T2")}
+    by_epsilon = t2_verdicts(tmp_path)
     assert by_epsilon["T2, ε = 0.1"] == "reproduced"
     assert by_epsilon["T2, ε = 0.3"] == "not"
     assert by_epsilon["T2, ε = 0.4"] == "qualitatively"
@@ -149,8 +154,7 @@ def write_t2_seeds(folder, fitted: dict[float, list[bool]]) -> None:
 
 def test_t2_calls_an_epsilon_unfit_only_after_three_seeds(tmp_path):
     write_t2_seeds(tmp_path, {0.0: [False], 0.1: [False, False, False], 0.2: [False, False, True]})
-    found = verdicts(reproduction.collect(tmp_path), "Thesis: synthetic data")
-    by_epsilon = {key.split(":")[0]: value for key, value in found.items() if key.startswith("T2")}
+    by_epsilon = t2_verdicts(tmp_path)
     assert by_epsilon["T2, ε = 0"].startswith("pending")      # one seed tried, none fits: try more
     assert by_epsilon["T2, ε = 0.1"] == "not"                 # three seeds, none fits
     assert by_epsilon["T2, ε = 0.2"] == "reproduced"          # the seed that fits is measured
