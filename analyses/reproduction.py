@@ -29,7 +29,9 @@ Verdicts (`VERDICT_RULES`, printed on the page):
 - reproduced: the published number (or range) lies inside our 95 % interval or our value lies
   within the claim's relative tolerance of it (20 %, `analyses.thesis.TOLERANCE`, unless the row
   states a tighter one), in the paper's setting; for a claim published only qualitatively, its
-  whole statement holds on our numbers with separated 95 % intervals;
+  whole statement holds on our numbers with separated 95 % intervals or, for two sides measured on
+  the same images, with a two-sided Wilcoxon signed-rank test of the per-image differences at 5 %
+  (a paired test sees a consistent shift that overlapping intervals hide);
 - qualitatively: otherwise, when the direction or ordering the paper reports holds on our point
   values (a number from another data set or architecture can only reach this);
 - not: neither;
@@ -47,6 +49,7 @@ from pathlib import Path
 
 import numpy as np
 import xarray as xr
+from scipy.stats import rankdata
 
 from analyses import ada_training, low_pass_invariance, margins_synthetic, prime_primitives, t2_transition
 from analyses.thesis import TOLERANCE
@@ -60,10 +63,13 @@ from probe.corruptions import summary as corruption_summary
 from probe.errors import ProbeError
 
 REPRODUCED, QUALITATIVELY, NOT, PENDING = "reproduced", "qualitatively", "not", "pending"
+PAIRED_LEVEL = 0.05    # two-sided level of the paired tests that separate two models measured on the same images
 VERDICT_RULES = (
     f"**reproduced**: the published number (or range) lies inside our 95 % interval, or our value lies within "
     f"the row's relative tolerance of it ({TOLERANCE:.0%} unless the row states another), in the paper's setting; "
-    "for a claim published only qualitatively, its whole statement holds with separated 95 % intervals. "
+    "for a claim published only qualitatively, its whole statement holds with separated 95 % intervals or, where "
+    f"both sides were measured on the same images, with a paired test at the {PAIRED_LEVEL:.0%} level (Wilcoxon "
+    "signed-rank on the per-image differences; the row shows its p). "
     "**qualitatively**: otherwise, when the direction or ordering the paper reports holds on our point values "
     "(numbers from another data set or architecture can reach no more). **not**: neither. "
     "**pending**: a result the row needs is missing; the row names the command that writes it.")
@@ -160,6 +166,16 @@ def verdict(claim: Claim, measured: Measured | None) -> str:
 def above(a: stats.Estimate, b: stats.Estimate) -> bool:
     """`a` lies above `b` with separated intervals."""
     return a.low > b.high
+
+
+def paired_above(a: np.ndarray, b: np.ndarray) -> tuple[bool, float]:
+    """Whether per-image values `a` lie above `b` (measured on the same images, in the same order) by a
+    two-sided Wilcoxon signed-rank test at `PAIRED_LEVEL`, and its p-value."""
+    differences = stats.paired_differences(a, b)
+    moved = differences[differences != 0]
+    upward = float((np.sign(moved) * rankdata(np.abs(moved))).sum()) > 0   # W+ > W−: the shift is upward
+    p = stats.signed_rank(differences)
+    return upward and p < PAIRED_LEVEL, p
 
 
 def number(value: float) -> str:
@@ -523,20 +539,28 @@ def prime_rows(runs: Runs) -> list[Row]:
         return Measured(f"PRIME {shown(ours, ' %')}, standard {shown(base, ' %')} (n = {ours.n}); corruption "
                         f"gain {gained:.1f} points", direction=base.value - ours.value < gained)
 
+    def better(a: str, b: str) -> tuple[bool, float]:
+        return paired_above(*(per_image_corruption_accuracy(runs[f"prime_primitives/{m}.nc"]) for m in (a, b)))
+
     def between(name: str) -> Callable[[], Measured]:
         def measure() -> Measured:
             found = {m: estimate(m, "corruption_accuracy") for m in ("standard", name, "prime")}
+            (helps, p_helps), (less, p_less) = better(name, "standard"), better("prime", name)
             return Measured("; ".join(f"{m.replace('_', ' ')} {shown(e, ' %')}" for m, e in found.items())
-                            + f" (n = {found[name].n})",
-                            full=above(found[name], found["standard"]) and above(found["prime"], found[name]),
+                            + f" (n = {found[name].n}; paired p = {p_helps:.2g} against standard, "
+                            f"{p_less:.2g} against prime)",
+                            full=(above(found[name], found["standard"]) or helps)
+                            and (above(found["prime"], found[name]) or less),
                             direction=found["standard"].value < found[name].value <= found["prime"].value)
         return measure
 
     def mixing(name: str) -> Callable[[], Measured]:
         def measure() -> Measured:
             mixed, single = estimate(name, "corruption_accuracy"), estimate(f"{name}_no_mix", "corruption_accuracy")
-            return Measured(f"with mixing {shown(mixed, ' %')}, without {shown(single, ' %')} (n = {mixed.n})",
-                            full=above(mixed, single), direction=mixed.value > single.value)
+            beats, p = better(name, f"{name}_no_mix")
+            return Measured(f"with mixing {shown(mixed, ' %')}, without {shown(single, ' %')} (n = {mixed.n}; "
+                            f"paired p = {p:.2g})",
+                            full=above(mixed, single) or beats, direction=mixed.value > single.value)
         return measure
 
     published_gain = (f"corruption accuracy {np.mean(prime[1:]):.1f} vs {np.mean(standard[1:]):.1f} % "
@@ -555,6 +579,40 @@ def prime_rows(runs: Runs) -> list[Row]:
                                          "one primitive per image", "qualitative only",
                                          f"{PRIME}, ablation; thesis §5.4", (name, f"{name}_no_mix")), mixing(name)))
     return rows
+
+
+def per_image_corruption_accuracy(ds: xr.Dataset) -> np.ndarray:
+    """Each image's accuracy (%) over every corruption and severity of a corruption-probe result: the
+    unit a paired comparison of two models on the same images works with."""
+    return ds["correct"].mean(("corruption", "severity")).values * 100.0
+
+
+def prime_table(runs: Runs) -> list[str]:
+    """The PRIME ablation as a table (Modas et al. 2022; thesis §5.4): clean accuracy, corruption accuracy and
+    mCE with their 95 % intervals for every model found, and the paired test of its corruption accuracy
+    against standard training on the same images; empty when no model is."""
+    found = [m for m in prime_primitives.MODELS if runs.has(f"prime_primitives/{m}.nc")]
+    if not found:
+        return []
+    lines = ["Ablation (our corruptions of the Fashion-MNIST test images; mCE: mean corruption error, CIFAR-10-C "
+             "style, unnormalised):", "",
+             "| model | augmentation | clean accuracy % | corruption accuracy % | mCE % | n | paired p against "
+             "standard |", "|" + " --- |" * 7]
+    standard = (per_image_corruption_accuracy(runs["prime_primitives/standard.nc"])
+                if "standard" in found else None)
+    for name in found:
+        ds = runs[f"prime_primitives/{name}.nc"]
+        numbers = corruption_summary(ds)
+        cells = [shown(stats.Estimate(numbers[k], numbers[f"{k}_low"], numbers[f"{k}_high"], numbers["samples"]))
+                 for k in ("clean_accuracy", "corruption_accuracy", "mce")]
+        p = ("—" if standard is None or name == "standard" else
+             f"{paired_above(per_image_corruption_accuracy(ds), standard)[1]:.2g}")
+        lines.append("| " + " | ".join(cell(v) for v in (name.replace("_", " "), prime_primitives.MODELS[name],
+                                                          *cells, str(numbers["samples"]), p)) + " |")
+    return lines
+
+
+TABLES = {"PRIME and its primitives": prime_table}   # section → the table shown under its claims
 
 
 # ----------------------------------------------------------------------------- SparseFool, Lp corruptions, ESP, AdA
@@ -773,9 +831,11 @@ def copy_figures(rows: Sequence[Row], root: Path, page: Path) -> dict[str, str]:
     return links
 
 
-def render(rows: Sequence[Row], root: Path, page: Path, links: dict[str, str]) -> str:
+def render(rows: Sequence[Row], root: Path, page: Path, links: dict[str, str],
+           tables: dict[str, list[str]] | None = None) -> str:
     """The Markdown page: the verdict rules, a count per verdict and one table per section; `links`:
-    figure → link (`copy_figures`)."""
+    figure → link (`copy_figures`); `tables`: section → the lines of a table shown under its claims."""
+    tables = tables or {}
     intro = (f"Generated by `python -m analyses.reproduction --runs {root} --out {page}` from the saved results in "
              f"`{root}` (`{RUNS}` in the commands below); do not edit by hand. Our numbers: value [95 % interval] "
              "(n); margins are the exact distances along DeepFool's direction.")
@@ -787,6 +847,8 @@ def render(rows: Sequence[Row], root: Path, page: Path, links: dict[str, str]) -
     for row in rows:
         claim = row.claim
         if claim.section != section:
+            if tables.get(section):
+                lines += ["", *tables[section]]
             section = claim.section
             lines += ["", f"## {section}", "", "| " + " | ".join(headers) + " |", "|" + " --- |" * len(headers)]
         deviation = "; ".join(part for part in (claim.deviation, row.measured.deviation if row.measured else "")
@@ -796,6 +858,8 @@ def render(rows: Sequence[Row], root: Path, page: Path, links: dict[str, str]) -
         values = (claim.claim, claim.source, claim.published, row.measured.text if row.measured else "—", deviation,
                   verdict_text, figure, f"`{claim.command}`")
         lines.append("| " + " | ".join(cell(v) for v in values) + " |")
+    if tables.get(section):
+        lines += ["", *tables[section]]
     return "\n".join(lines) + "\n"
 
 
@@ -809,7 +873,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise ProbeError(f"--runs {args.runs}: no such folder")
         rows = collect(args.runs)
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(render(rows, args.runs, args.out, copy_figures(rows, args.runs, args.out)),
+        runs = Runs(args.runs)
+        tables = {section: table(runs) for section, table in TABLES.items()}
+        args.out.write_text(render(rows, args.runs, args.out, copy_figures(rows, args.runs, args.out), tables),
                             encoding="utf-8")
     except ProbeError as error:
         print(f"error: {error}", file=sys.stderr)

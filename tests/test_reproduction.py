@@ -74,11 +74,13 @@ def write_low_pass(folder, removed_not_converged: dict[str, float], samples: int
     results.save(table, folder / "low_pass" / "summary.nc")
 
 
-def write_corruptions(path, clean: float, corrupted: float, n: int = 1000) -> None:
+def write_corruptions(path, clean: float, corrupted: float, n: int = 1000, shuffle: int | None = None) -> None:
     """A corruption-probe result (`probe.corruptions` variables, summarised by its own code) whose
-    clean and per-cell accuracies are the given percentages."""
+    clean and per-cell accuracies are the given percentages: the first images are the ones classified
+    correctly, or images drawn with seed `shuffle`."""
     shape = (len(CORRUPTIONS), 5, n)
-    correct = np.broadcast_to(np.arange(n) < round(corrupted / 100 * n), shape).copy()
+    order = np.arange(n) if shuffle is None else np.random.default_rng(shuffle).permutation(n)
+    correct = np.broadcast_to(order < round(corrupted / 100 * n), shape).copy()
     ds = xr.Dataset({"correct": (("corruption", "severity", "sample"), correct),
                      "finite": (("corruption", "severity", "sample"), np.ones(shape, bool)),
                      "clean_correct": ("sample", np.arange(n) < round(clean / 100 * n)),
@@ -210,6 +212,36 @@ def test_prime_ablation_verdicts_never_exceed_qualitatively_for_cifar_numbers(tm
     assert found["mixing matters: all three with mixing beats one primitive per image"].startswith(
         "pending (run: `python -m analyses.prime_primitives --out $RUNS/prime_primitives --data fashion-mnist "
         "--models prime prime_no_mix`)")
+
+
+def test_prime_comparisons_on_the_same_images_use_a_paired_test(tmp_path):
+    # 80 vs 78 % on 1000 images: the Wilson intervals overlap; when the 20 images PRIME gains are the
+    # only difference the paired test separates the models, when the correct images are drawn
+    # independently (as many gains as losses) it does not
+    folder = tmp_path / "prime_primitives"
+    for name, corrupted, shuffle in (("prime", 80, None), ("prime_no_mix", 78, None), ("spectral", 80, None),
+                                     ("spectral_no_mix", 78, 1)):
+        write_corruptions(folder / f"{name}.nc", 90, corrupted, shuffle=shuffle)
+    rows = {row.claim.claim: row for row in reproduction.collect(tmp_path)}
+    paired = rows["mixing matters: all three with mixing beats one primitive per image"]
+    assert paired.verdict == "reproduced" and "paired p = 7.7e-06)" in paired.measured.text
+    independent = rows["mixing matters: spectral with mixing beats one primitive per image"]
+    assert independent.verdict == "qualitatively"
+    assert float(independent.measured.text.rsplit("paired p = ", 1)[1].rstrip(")")) > 0.05
+
+
+def test_prime_ablation_table_under_its_section(tmp_path):
+    folder = tmp_path / "runs" / "prime_primitives"
+    for name, corrupted in (("standard", 60), ("prime", 80), ("colour_no_mix", 66)):
+        write_corruptions(folder / f"{name}.nc", 90, corrupted)
+    page = tmp_path / "REPRODUCTION.md"
+    assert reproduction.main(["--runs", str(tmp_path / "runs"), "--out", str(page)]) == 0
+    section = page.read_text().split("## PRIME and its primitives")[1].split("\n## ")[0]
+    table = section[section.index("| model | augmentation |"):].splitlines()
+    assert [line.split(" | ")[0] for line in table[2:]] == ["| standard", "| prime", "| colour no mix"]
+    cells = [c.strip() for c in table[3].strip("|").split(" | ")]
+    assert cells[1:3] == ["prime", "90 [87.98, 91.71]"] and cells[4].startswith("20 [") and cells[5] == "1000"
+    assert float(cells[6]) < 1e-40   # 200 images gained, none lost
 
 
 def test_sparsefool_rows_from_the_real_analysis(tmp_path):
