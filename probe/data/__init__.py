@@ -8,19 +8,24 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Sequence
+from collections.abc import Sequence, Sized
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
+import numpy.typing as npt
 import torch
 from torch.utils.data import Dataset
 
 from probe.data.arrays import ArrayDataset, TransformedDataset, get_batch, image_shape, integral, labels_of, num_classes
 from probe.data.classes import class_names, read_class_names, set_class_names
-from probe.data.formats import read_path, refuse_block_options
+from probe.data.formats import ImageFolder, read_path, refuse_block_options
 from probe.data.inputs import as_dataset
 from probe.data.named import NAMED, existing_root, load_named
 from probe.errors import DataError, ParameterError
+
+if TYPE_CHECKING:
+    from _hashlib import HASH  # what `hashlib.sha256()` returns
 
 SPLITS = ("train", "test", "all")
 FINGERPRINT_BATCH = 256   # images read at a time by `selection_fingerprint`
@@ -50,7 +55,7 @@ def load(spec: str | os.PathLike, split: str = "test", root: str | os.PathLike |
     spec_str = str(spec)
     if spec_str in NAMED:
         refuse_block_options(f"'{spec_str}'", "a named dataset", corruption, severity, image_size)
-        dataset = load_named(spec_str, split, root, trust)
+        dataset: ArrayDataset | ImageFolder = load_named(spec_str, split, root, trust)
     else:
         path = Path(spec_str).expanduser()
         if not path.exists() and os.sep not in spec_str and not path.suffix:
@@ -64,7 +69,7 @@ def load(spec: str | os.PathLike, split: str = "test", root: str | os.PathLike |
     return dataset
 
 
-def with_classes(data, names: Sequence[str] | str | os.PathLike):
+def with_classes(data: Any, names: Sequence[str] | str | os.PathLike) -> Dataset:
     """`data` in any form a probe's `run` accepts, as a dataset whose classes are `names` (a list,
     or a file of one name per line)."""
     dataset = load(data) if isinstance(data, (str, os.PathLike)) else as_dataset(data)
@@ -77,7 +82,7 @@ def identity(dataset: Dataset) -> dict[str, str | int]:
     its class and source) and its size."""
     info = getattr(dataset, "info", {}) or {}
     spec = info.get("spec") or f"{type(dataset).__name__}:{getattr(dataset, 'source', 'in memory')}"
-    return {"data": str(spec), "split": str(info.get("split", "none")), "data_size": len(dataset)}
+    return {"data": str(spec), "split": str(info.get("split", "none")), "data_size": len(cast(Sized, dataset))}
 
 
 def fingerprint(x: torch.Tensor, y: torch.Tensor) -> str:
@@ -87,7 +92,7 @@ def fingerprint(x: torch.Tensor, y: torch.Tensor) -> str:
     return digest.hexdigest()
 
 
-def selection_fingerprint(dataset: Dataset, indices, batch: int = FINGERPRINT_BATCH) -> str:
+def selection_fingerprint(dataset: Dataset, indices: npt.ArrayLike, batch: int = FINGERPRINT_BATCH) -> str:
     """SHA-256 of every selected image (as float32) and label, in the order of `indices`, read
     `batch` images at a time: two datasets that differ in any selected image differ here."""
     indices = np.asarray(indices, dtype=np.int64)
@@ -97,7 +102,7 @@ def selection_fingerprint(dataset: Dataset, indices, batch: int = FINGERPRINT_BA
     return digest.hexdigest()
 
 
-def _digest_batch(digest, x: torch.Tensor, y: torch.Tensor) -> None:
+def _digest_batch(digest: HASH, x: torch.Tensor, y: torch.Tensor) -> None:
     digest.update(x.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
     digest.update(y.detach().to("cpu", torch.int64).contiguous().numpy().tobytes())
 

@@ -1,9 +1,11 @@
 """In-memory (or memory-mapped) image datasets with fast batched access."""
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sized
+from typing import Any, cast
 
 import numpy as np
+import numpy.typing as npt
 import torch
 from torch.utils.data import Dataset
 
@@ -31,7 +33,7 @@ def to_nchw(images: np.ndarray | torch.Tensor, source: str) -> tuple[np.ndarray 
                     f"(expected 1 or 3 channels)")
 
 
-def integral(values, what: str, error: type[ProbeError] = DataError) -> np.ndarray:
+def integral(values: npt.ArrayLike | torch.Tensor, what: str, error: type[ProbeError] = DataError) -> np.ndarray:
     """`values` as int64; `error` naming `what` for anything that is not a whole number: strings
     and other objects, and floats that are not integral (3.0 is taken as 3; 2.5, NaN and inf are
     refused, never truncated)."""
@@ -48,7 +50,7 @@ def integral(values, what: str, error: type[ProbeError] = DataError) -> np.ndarr
     return values.astype(np.int64)
 
 
-def check_pixels(images, source: str) -> None:
+def check_pixels(images: np.ndarray | torch.Tensor, source: str) -> None:
     """Every float image finite and in [0, 1], checked in blocks (a `DataError` naming the first
     image that is not)."""
     per_image = max(1, int(np.prod(images.shape[1:])))
@@ -77,7 +79,8 @@ class ArrayDataset(Dataset):
     `info` carries dataset facts (name, whether horizontal flips preserve the class).
     """
 
-    def __init__(self, images, labels, source: str = "arrays", info: dict | None = None) -> None:
+    def __init__(self, images: np.ndarray | torch.Tensor, labels: npt.ArrayLike | torch.Tensor, source: str = "arrays",
+                 info: dict | None = None) -> None:
         images, self.channels_last = to_nchw(images, source)
         labels = integral(labels, f"{source}: labels").reshape(-1)
         if len(images) != len(labels):
@@ -98,14 +101,14 @@ class ArrayDataset(Dataset):
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
-        shape = tuple(self.images.shape[1:])
+        shape = cast(tuple[int, int, int], tuple(self.images.shape[1:]))   # images have 4 axes (`to_nchw`)
         return (shape[2], shape[0], shape[1]) if self.channels_last else shape
 
     @property
     def num_classes(self) -> int:
         return int(self.info.get("num_classes", int(self.labels.max()) + 1))
 
-    def batch(self, indices) -> tuple[torch.Tensor, torch.Tensor]:
+    def batch(self, indices: npt.ArrayLike) -> tuple[torch.Tensor, torch.Tensor]:
         indices = np.asarray(indices, dtype=np.int64)
         raw = self.images[indices] if isinstance(self.images, np.ndarray) else self.images[torch.as_tensor(indices)]
         x = torch.as_tensor(np.ascontiguousarray(raw) if isinstance(raw, np.ndarray) else raw)
@@ -114,7 +117,7 @@ class ArrayDataset(Dataset):
         x = x.float().div_(255.0) if self.is_uint8 else x.float()
         return x.contiguous(), torch.as_tensor(self.labels[indices])
 
-    def __getitem__(self, index: int):
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         x, y = self.batch([index])
         return x[0], int(y[0])
 
@@ -134,22 +137,22 @@ class TransformedDataset(Dataset):
         self.source = f"{getattr(base, 'source', 'dataset')}|{name}"
 
     def __len__(self) -> int:
-        return len(self.base)
+        return len(cast(Sized, self.base))   # map-style (torch's `Dataset` type declares no `__len__`)
 
     @property
     def num_classes(self) -> int:
         return num_classes(self.base)
 
-    def batch(self, indices) -> tuple[torch.Tensor, torch.Tensor]:
+    def batch(self, indices: npt.ArrayLike) -> tuple[torch.Tensor, torch.Tensor]:
         x, y = get_batch(self.base, indices)
         return self.transform(x), y
 
-    def __getitem__(self, index: int):
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         x, y = self.batch([index])
         return x[0], int(y[0])
 
 
-def get_batch(dataset: Dataset, indices) -> tuple[torch.Tensor, torch.Tensor]:
+def get_batch(dataset: Dataset, indices: npt.ArrayLike) -> tuple[torch.Tensor, torch.Tensor]:
     """Gather `indices` of any map-style dataset as `(images float NCHW, labels int64)`.  An image
     with a NaN or infinite pixel, or a label that is not a whole number, is a `DataError` naming
     its dataset index (so that it is never taken for a fault of the model)."""
@@ -167,7 +170,7 @@ def get_batch(dataset: Dataset, indices) -> tuple[torch.Tensor, torch.Tensor]:
     return x, y
 
 
-def class_number(label, index: int) -> int:
+def class_number(label: Any, index: int) -> int:
     """A label as an int; a `DataError` for a string, a fraction or anything else."""
     try:
         number = int(label)
@@ -179,7 +182,7 @@ def class_number(label, index: int) -> int:
     return number
 
 
-def labels_of(dataset: Dataset, indices) -> np.ndarray:
+def labels_of(dataset: Dataset, indices: npt.ArrayLike) -> np.ndarray:
     """Labels of `indices` (int64) without decoding images where the dataset allows it."""
     indices = np.asarray(indices, dtype=np.int64)
     if isinstance(dataset, TransformedDataset):
@@ -188,7 +191,7 @@ def labels_of(dataset: Dataset, indices) -> np.ndarray:
         return labels_of(dataset.dataset, np.asarray(dataset.indices)[indices])
     for name in ("labels", "targets"):
         labels = getattr(dataset, name, None)
-        if labels is not None and len(labels) == len(dataset):
+        if labels is not None and len(labels) == len(cast(Sized, dataset)):
             return np.asarray(labels, dtype=np.int64)[indices]
     return np.concatenate([get_batch(dataset, indices[i:i + 256])[1].numpy() for i in range(0, len(indices), 256)]
                           + [np.zeros(0, dtype=np.int64)])
@@ -198,11 +201,11 @@ def num_classes(dataset: Dataset) -> int:
     """Number of classes, from the dataset's metadata or its labels."""
     if hasattr(dataset, "num_classes"):
         return int(dataset.num_classes)
-    return int(max(int(dataset[i][1]) for i in range(len(dataset)))) + 1
+    return int(max(int(dataset[i][1]) for i in range(len(cast(Sized, dataset))))) + 1
 
 
 def image_shape(dataset: Dataset) -> tuple[int, int, int]:
     """(C, H, W) of the dataset's images."""
     if hasattr(dataset, "image_shape"):
-        return tuple(dataset.image_shape)
-    return tuple(get_batch(dataset, [0])[0].shape[1:])
+        return cast(tuple[int, int, int], tuple(dataset.image_shape))
+    return cast(tuple[int, int, int], tuple(get_batch(dataset, [0])[0].shape[1:]))

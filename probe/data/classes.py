@@ -68,6 +68,7 @@ def set_class_names(dataset: Dataset, names: Sequence[str]) -> None:
     names = [str(name) for name in names]
     if not names or len(set(names)) != len(names):
         raise DataError("class names must be a non-empty list of distinct names")
-    if not isinstance(getattr(dataset, "info", None), dict):
+    info = getattr(dataset, "info", None)
+    if not isinstance(info, dict):
         raise DataError(f"cannot attach class names to a {type(dataset).__name__} (it has no info dict)")
-    dataset.info["class_names"] = names
+    info["class_names"] = names

@@ -6,23 +6,30 @@ Every reader returns a dataset yielding `(float CHW image in [0, 1], int label)`
 from __future__ import annotations
 
 import gzip
+import io
 import pickle
 import re
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO, SupportsInt, TypeVar, cast
 
 import numpy as np
+import numpy.typing as npt
 import torch
 from torch.utils.data import Dataset
 
 from probe.data.arrays import ArrayDataset
 from probe.errors import DataError
 
-IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"),
+if TYPE_CHECKING:
+    from PIL.Image import Image as PILImage
+
+IDX_DTYPES: dict[int, npt.DTypeLike] = {0x08: np.uint8, 0x09: np.int8, 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"),
               0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 
 
-def _open(path: Path):
+def _open(path: Path) -> io.BufferedIOBase:
     return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
 
 
@@ -123,11 +130,11 @@ class PlainUnpickler(pickle.Unpickler):
     `DataError` naming it, before it is called.
     """
 
-    def __init__(self, handle, source: Path) -> None:
+    def __init__(self, handle: BinaryIO, source: Path) -> None:
         super().__init__(handle, encoding="bytes")
         self.source = source
 
-    def find_class(self, module: str, name: str):
+    def find_class(self, module: str, name: str) -> object:
         if (module, name) not in PLAIN_PICKLE_GLOBALS:
             raise DataError(f"{self.source}: refused to unpickle: it calls {module}.{name}, which is not plain data "
                             f"(a crafted pickle runs code when read); pass --trust-data (trust=True) only if you "
@@ -135,7 +142,7 @@ class PlainUnpickler(pickle.Unpickler):
         return super().find_class(module, name)
 
 
-def _check_plain(value, source: Path) -> None:
+def _check_plain(value: object, source: Path) -> None:
     """Refuse numpy arrays of non-numeric dtypes (objects, strings) anywhere in an unpickled value."""
     if isinstance(value, np.ndarray) and value.dtype.kind not in NUMERIC_KINDS:
         raise DataError(f"{source}: holds an array of dtype {value.dtype}, not numbers; pass --trust-data "
@@ -163,7 +170,7 @@ def _unpickle(path: Path, trust: bool = False) -> dict:
     return content
 
 
-def _key(batch: dict, name: str):
+def _key(batch: dict, name: str) -> Any:   # an unpickled value: anything plain
     for key in (name.encode(), name):
         if key in batch:
             return batch[key]
@@ -197,7 +204,8 @@ def read_cifar(folder: str | Path, split: str, info: dict | None = None, trust: 
     return ArrayDataset(np.concatenate(images), np.concatenate(labels), source=str(folder), info=info)
 
 
-def write_cifar_batch(path: str | Path, images_nchw: np.ndarray, labels, label_key: str = "labels") -> None:
+def write_cifar_batch(path: str | Path, images_nchw: np.ndarray, labels: Iterable[SupportsInt],
+                      label_key: str = "labels") -> None:
     """Write a CIFAR-style pickle (used to test the reader)."""
     data = {b"data": np.asarray(images_nchw, dtype=np.uint8).reshape(len(images_nchw), -1),
             label_key.encode(): list(map(int, labels))}
@@ -247,16 +255,17 @@ def read_corrupted_npy(folder: str | Path, corruption: str | None, severity: int
 
 # ----------------------------------------------------------------------------- tensor files
 
+Entry = TypeVar("Entry")   # what a tensor file's dict holds (arrays, tensors)
 ARRAY_KEYS = (("x", "images", "data", "inputs"), ("y", "labels", "targets"))
 
 
-def tensor_file_splits(container) -> list[str]:
+def tensor_file_splits(container: Mapping[str, object]) -> list[str]:
     """Splits of a dict of arrays: 'train'/'test' from suffixed keys (`x_train`), else 'all'."""
     suffixed = [split for split in ("train", "test") if any(f"{key}_{split}" in container for key in ARRAY_KEYS[0])]
     return suffixed or (["all"] if any(key in container for key in ARRAY_KEYS[0]) else [])
 
 
-def _pick(container, keys, split: str, source: str):
+def _pick(container: Mapping[str, Entry], keys: Sequence[str], split: str, source: str) -> Entry:
     names = [f"{key}_{split}" for key in keys] if split != "all" else list(keys)
     for name in names:
         if name in container:
@@ -380,10 +389,10 @@ class ImageFolder(Dataset):
         tensor = torch.from_numpy(array.copy()).float().div_(255.0)
         return (tensor[None] if tensor.ndim == 2 else tensor.permute(2, 0, 1)), label
 
-    def __getitem__(self, index: int):
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         return self.read(index, self.size)
 
-    def batch(self, indices) -> tuple[torch.Tensor, torch.Tensor]:
+    def batch(self, indices: Iterable[SupportsInt]) -> tuple[torch.Tensor, torch.Tensor]:
         items = [self[int(i)] for i in indices]
         shapes = {tuple(x.shape) for x, _ in items}
         if len(shapes) > 1:
@@ -392,12 +401,14 @@ class ImageFolder(Dataset):
         return torch.stack([x for x, _ in items]), torch.as_tensor([y for _, y in items])
 
 
-def _resize_center_crop(image, size: int):
+def _resize_center_crop(image: PILImage, size: int) -> PILImage:
     from PIL import Image
     short = round(size * 8 / 7)
     width, height = image.size
     scale = short / min(width, height)
-    image = image.resize((max(size, round(width * scale)), max(size, round(height * scale))), Image.BILINEAR)
+    # Image.BILINEAR exists at run time but not in Pillow's types; Image.Resampling needs pillow 9.1 (we accept 9.0)
+    resample = Image.BILINEAR  # type: ignore[attr-defined]
+    image = image.resize((max(size, round(width * scale)), max(size, round(height * scale))), resample)
     width, height = image.size
     left, top = (width - size) // 2, (height - size) // 2
     return image.crop((left, top, left + size, top + size))
@@ -434,7 +445,7 @@ def _idx_file_split(name: str) -> str:
     return next((split for split, prefix in IDX_PREFIXES.items() if name.startswith(prefix)), "all")
 
 
-def refuse_block_options(source, kind: str, corruption: str | None = None, severity: int | None = None,
+def refuse_block_options(source: str | Path, kind: str, corruption: str | None = None, severity: int | None = None,
                          image_size: int | None = None) -> None:
     """A `DataError` when a reading option is given for data it does not apply to (it would be
     recorded in the result as if it had been applied)."""
@@ -447,7 +458,7 @@ def refuse_block_options(source, kind: str, corruption: str | None = None, sever
 
 
 def read_path(path: Path, split: str, corruption: str | None = None, severity: int | None = None,
-              image_size: int | None = None, trust: bool = False) -> Dataset:
+              image_size: int | None = None, trust: bool = False) -> ArrayDataset | ImageFolder:
     """Read the `split` of a dataset from a file or folder, detecting its format; a dataset
     without that split is a `DataError` (an unsplit file or folder has only the split 'all').
     `corruption`/`severity`/`image_size` given for data they do not apply to are refused;
@@ -472,7 +483,7 @@ def read_path(path: Path, split: str, corruption: str | None = None, severity: i
         refuse_block_options(path, "an IDX folder", corruption, severity, image_size)
         if split not in splits:
             raise missing_split(path, split, splits)
-        return read_idx_pair(*find_idx_pair(path, split))
+        return read_idx_pair(*cast(tuple[Path, Path], find_idx_pair(path, split)))   # present: `split` is in `splits`
     if (path / "labels.npy").exists():
         refuse_block_options(path, "a *-C folder of .npy arrays", image_size=image_size)
         return read_corrupted_npy(path, corruption, severity, split)

@@ -19,7 +19,8 @@ records about what was given: `data_type`, `data_shape` and, for tensors and arr
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from collections.abc import Sized
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -59,7 +60,7 @@ def _array(value: Any, what: str) -> np.ndarray | torch.Tensor:
     raise DataError(f"{what} must be a tensor or a numpy array, got {type(value).__name__}")
 
 
-def _sha256(*arrays) -> str:
+def _sha256(*arrays: np.ndarray | torch.Tensor) -> str:
     digest = hashlib.sha256()
     for array in arrays:
         plain = array.contiguous().numpy() if isinstance(array, torch.Tensor) else np.ascontiguousarray(array)
@@ -67,7 +68,8 @@ def _sha256(*arrays) -> str:
     return digest.hexdigest()
 
 
-def _from_arrays(images, labels, kind: str) -> ArrayDataset:
+def _from_arrays(images: np.ndarray | torch.Tensor, labels: np.ndarray | torch.Tensor | None,
+                 kind: str) -> ArrayDataset:
     images = _array(images, "images")
     source = f"{kind} {tuple(images.shape)}"
     if images.dtype == torch.bool or images.dtype == np.bool_:
@@ -106,22 +108,22 @@ class ItemDataset(Dataset):
         own = dict(getattr(base, "info", {}) or {})
         self.source = f"{type(base).__module__}.{type(base).__name__}"
         self.info = dict(own, spec=own.get("spec", f"{type(base).__name__}:{getattr(base, 'source', 'in memory')}"))
-        self.info.setdefault("given", {"data_type": self.source, "data_shape": [len(base)]})
+        self.info.setdefault("given", {"data_type": self.source, "data_shape": [len(cast(Sized, base))]})
         for name in ("classes", "class_names"):
             if name not in self.info and isinstance(getattr(base, name, None), (list, tuple)):
                 self.info["class_names"] = [str(c) for c in getattr(base, name)]
-        if len(base) == 0:
+        if len(cast(Sized, base)) == 0:
             raise DataError(f"{self.source}: the dataset is empty")
 
     def __len__(self) -> int:
-        return len(self.base)
+        return len(cast(Sized, self.base))   # map-style (torch's `Dataset` type declares no `__len__`)
 
     @property
     def labels(self) -> np.ndarray | None:
         """The base dataset's `targets` or `labels`, when it holds them (torchvision style)."""
         for name in ("targets", "labels"):
             values = getattr(self.base, name, None)
-            if values is not None and len(values) == len(self.base):
+            if values is not None and len(values) == len(self):
                 return np.asarray(values, dtype=np.int64)
         return None
 
@@ -198,12 +200,13 @@ def labels_given(dataset: Dataset) -> bool:
 def label_by_model(dataset: Dataset, model: nn.Module, device: torch.device) -> None:
     """Set the labels of a bare image batch to `model`'s predictions (rows with non-finite logits:
     class 0; the probes flag those samples themselves)."""
+    images = cast(ArrayDataset, dataset)   # a bare image batch is the `ArrayDataset` that `_from_arrays` made
     predictions = []
-    for start in range(0, len(dataset), LABEL_BATCH):
-        x, _ = dataset.batch(np.arange(start, min(start + LABEL_BATCH, len(dataset))))
+    for start in range(0, len(images), LABEL_BATCH):
+        x, _ = images.batch(np.arange(start, min(start + LABEL_BATCH, len(images))))
         prediction, _ = classify(model(x.to(device)))
         predictions.append(prediction.clamp(min=0).cpu().numpy())
-    dataset.labels = np.concatenate(predictions).astype(np.int64)
+    images.labels = np.concatenate(predictions).astype(np.int64)
 
 
 def description(dataset: Dataset) -> dict[str, Any]:

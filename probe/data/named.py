@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import cast
 
 import numpy as np
-from torch.utils.data import Dataset
 
 from probe.data.arrays import ArrayDataset
 from probe.data.formats import find_idx_pair, read_cifar, read_idx_pair
@@ -49,14 +49,15 @@ def existing_root(folder: str | os.PathLike, what: str = "data root") -> Path:
     return path
 
 
-def load_named(name: str, split: str, root: str | os.PathLike | None = None, trust: bool = False) -> Dataset:
+def load_named(name: str, split: str, root: str | os.PathLike | None = None, trust: bool = False) -> ArrayDataset:
     """A named dataset's `split`; `trust` allows CIFAR pickles that are not plain data."""
     folders, facts = NAMED[name]
     info = dict(facts, name=name, split=split)
     if split not in ("train", "test"):
         raise DataError(f"dataset '{name}' has no '{split}' split (it has: train, test)")
     if name == "fashion-mnist-sample":
-        return read_idx_pair(*find_idx_pair(EMBEDDED_ROOT / name, split), info=info)
+        embedded = cast(tuple[Path, Path], find_idx_pair(EMBEDDED_ROOT / name, split))   # both splits are embedded
+        return read_idx_pair(*embedded, info=info)
     if name == "digits":
         return _load_digits(split, info)
     searched = []

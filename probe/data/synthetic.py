@@ -8,7 +8,10 @@ probe that takes images takes them; class index 1 is y = +1.
 """
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
+import numpy.typing as npt
 import torch
 from torch.utils.data import Dataset
 
@@ -31,7 +34,7 @@ class SyntheticDataset(Dataset):
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
-        return tuple(self.x.shape[1:])
+        return cast(tuple[int, int, int], tuple(self.x.shape[1:]))   # x is (N, 1, 1, D)
 
     @property
     def direction(self) -> torch.Tensor:
@@ -43,18 +46,20 @@ class SyntheticDataset(Dataset):
         (a training and a test set drawn from one distribution)."""
         if not 0 < first < len(self):
             raise ParameterError(f"cannot split {len(self)} samples after the first {first}")
-        return tuple(SyntheticDataset(self.x[part], self.labels[part], self.rotation, self.info)
-                     for part in (slice(0, first), slice(first, None)))
+        return cast(tuple[SyntheticDataset, SyntheticDataset],
+                    tuple(SyntheticDataset(self.x[part], self.labels[part], self.rotation, self.info)
+                          for part in (slice(0, first), slice(first, None))))
 
-    def batch(self, indices) -> tuple[torch.Tensor, torch.Tensor]:
+    def batch(self, indices: npt.ArrayLike) -> tuple[torch.Tensor, torch.Tensor]:
         index = torch.as_tensor(np.asarray(indices, dtype=np.int64))
         return self.x[index], self.labels[index]
 
-    def __getitem__(self, index: int):
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         return self.x[index], int(self.labels[index])
 
 
-def _draw(n: int, dim: int, sigma: float, seed: int):
+def _draw(n: int, dim: int, sigma: float,
+          seed: int) -> tuple[torch.Generator, torch.Tensor, torch.Tensor, torch.Tensor]:
     if n < 2 or dim < 2 or sigma < 0:
         raise ParameterError("synthetic data need n ≥ 2, dimension ≥ 2 and σ ≥ 0")
     generator = torch.Generator().manual_seed(seed)

@@ -10,7 +10,8 @@ decoded it.  In-memory arrays are gathered a batch at a time (`__getitems__`), a
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sized
+from typing import SupportsInt, TypeVar, cast
 
 import numpy as np
 import torch
@@ -19,10 +20,13 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from probe import seeding
 from probe.data import get_batch
+from probe.data.formats import ImageFolder
 
 CROP_SCALE = (0.08, 1.0)          # random resized crop: area fraction ...
 CROP_RATIO = (3.0 / 4.0, 4.0 / 3.0)  # ... and aspect ratio (the ImageNet recipe)
 CROP_TRIES = 10
+
+Batch = TypeVar("Batch")
 
 
 def random_resized_crop_flip(image: torch.Tensor, size: int, generator: torch.Generator) -> torch.Tensor:
@@ -49,7 +53,7 @@ def random_resized_crop_flip(image: torch.Tensor, size: int, generator: torch.Ge
 class RandomResizedCrops(Dataset):
     """An image folder read as stored and cropped at random for training (`transform_item`)."""
 
-    def __init__(self, folder, size: int) -> None:
+    def __init__(self, folder: ImageFolder, size: int) -> None:
         self.folder, self.size = folder, int(size)
         self.info = dict(getattr(folder, "info", {}))
 
@@ -72,10 +76,10 @@ class RandomResizedCrops(Dataset):
         image, label = self.folder.read(index)
         return random_resized_crop_flip(image, self.size, generator), label
 
-    def __getitem__(self, index: int):
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         return self.folder.read(index, self.size)   # deterministic: resize and centre crop
 
-    def batch(self, indices) -> tuple[torch.Tensor, torch.Tensor]:
+    def batch(self, indices: Iterable[SupportsInt]) -> tuple[torch.Tensor, torch.Tensor]:
         items = [self[int(i)] for i in indices]
         return torch.stack([x for x, _ in items]), torch.as_tensor([y for _, y in items])
 
@@ -83,11 +87,11 @@ class RandomResizedCrops(Dataset):
 class KeyedItems(Dataset):
     """Training items addressed by (epoch, index) keys; batches come whole from `__getitems__`."""
 
-    def __init__(self, dataset, seed: int) -> None:
+    def __init__(self, dataset: Dataset, seed: int) -> None:
         self.dataset, self.seed = dataset, int(seed)
 
     def __len__(self) -> int:
-        return len(self.dataset)
+        return len(cast(Sized, self.dataset))   # map-style (torch's `Dataset` type declares no `__len__`)
 
     def __getitems__(self, keys: list[tuple[int, int]]) -> tuple[torch.Tensor, torch.Tensor]:
         if not hasattr(self.dataset, "transform_item"):
@@ -96,7 +100,7 @@ class KeyedItems(Dataset):
                  for epoch, index in keys]
         return torch.stack([x for x, _ in items]), torch.as_tensor([y for _, y in items])
 
-    def __getitem__(self, key: tuple[int, int]):
+    def __getitem__(self, key: tuple[int, int]) -> tuple[torch.Tensor, int]:
         x, y = self.__getitems__([key])
         return x[0], int(y[0])
 
@@ -129,14 +133,14 @@ class EpochBatches(Sampler):
             yield [(self.epoch, int(i)) for i in order[start:start + self.batch_size]]
 
 
-def whole_batch(batch):
+def whole_batch(batch: Batch) -> Batch:
     """`collate_fn` for `KeyedItems`: its `__getitems__` already returns the batch."""
     return batch
 
 
-def loader(dataset, batch_size: int, seed: int, *, workers: int = 0, rank: int = 0, world: int = 1,
+def loader(dataset: Dataset, batch_size: int, seed: int, *, workers: int = 0, rank: int = 0, world: int = 1,
            shuffle: bool = True, pin_memory: bool = False) -> tuple[DataLoader, EpochBatches]:
     """A DataLoader over `dataset` and its batch sampler (set `.epoch` on it each epoch)."""
-    batches = EpochBatches(len(dataset), batch_size, seed, rank, world, shuffle)
+    batches = EpochBatches(len(cast(Sized, dataset)), batch_size, seed, rank, world, shuffle)
     return DataLoader(KeyedItems(dataset, seed), batch_sampler=batches, collate_fn=whole_batch, num_workers=workers,
                       pin_memory=pin_memory, persistent_workers=workers > 0), batches
