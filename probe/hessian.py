@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import torch
@@ -70,7 +71,7 @@ class HessianOperator:
                 xb, yb = self.x[start:start + self.batch_size], self.y[start:start + self.batch_size]
                 loss = self.loss_fn(self.model(xb), yb).sum() / n
                 grads = torch.autograd.grad(loss, self.params, create_graph=True, materialize_grads=True)
-                dot = sum((g * v).sum() for g, v in zip(grads, vs))
+                dot = cast(torch.Tensor, sum((g * v).sum() for g, v in zip(grads, vs)))   # params non-empty
                 if not dot.requires_grad:   # the loss is linear in every parameter: H v = 0
                     continue
                 for acc, hv in zip(total, torch.autograd.grad(dot, self.params, materialize_grads=True)):
@@ -198,7 +199,7 @@ def lanczos_eigenvalues(matvec: MatVec, dim: int, k: int = 1, *, max_iter: int =
     _check_k(k, dim)
     v0 = _random_vector(dim, torch.Generator().manual_seed(seed), "gaussian", device, dtype)
 
-    def top(alpha: np.ndarray, beta: np.ndarray):
+    def top(alpha: np.ndarray, beta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         theta, residual, _ = _ritz(alpha, beta)
         order = np.argsort(-np.abs(theta), kind="stable")[:k]
         return theta[order], residual[order]

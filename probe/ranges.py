@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import numbers
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 
@@ -41,7 +42,8 @@ class Range:
             return False
         if self.integer and not isinstance(value, numbers.Integral):
             return False
-        number = float(value) if not self.integer else value
+        # an integer is compared as it is (int or np.integer), exactly, not through float
+        number = float(value) if not self.integer else cast(int, value)
         if not self.integer and not math.isfinite(number):
             return False
         above = number > self.low if self.low_open else number >= self.low

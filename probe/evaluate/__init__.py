@@ -10,12 +10,14 @@ prediction -1 and `finite = False`: it is excluded from the accuracy and counted
 """
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Sequence, Sized
+from typing import Any, cast
 
 import numpy as np
 import torch
 import xarray as xr
 from torch import nn
+from torch.utils.data import Dataset
 
 from probe import ranges, runner, stats
 from probe.data import get_batch
@@ -32,10 +34,10 @@ CHUNK_SIZE = 1024
 def _compute(model: nn.Module) -> runner.Compute:
     def compute(chunk: runner.Chunk) -> xr.Dataset:
         logits = batched_logits(model, chunk.x, chunk.batch_size)
-        prediction, finite = classify(logits)
+        classes, finite = classify(logits)
         confidence = torch.where(finite, torch.softmax(logits.nan_to_num(), dim=1).amax(1), torch.zeros(()))
         y = chunk.y.cpu().numpy()
-        prediction = prediction.cpu().numpy()
+        prediction = classes.cpu().numpy()
         return xr.Dataset({
             "label": variable("sample", y, "true class"),
             "prediction": variable("sample", prediction, "predicted class (-1: logits not finite)"),
@@ -72,13 +74,14 @@ def summary(ds: xr.Dataset, confidence: float = stats.CONFIDENCE) -> dict[str, f
     }
 
 
-def predict(model: nn.Module, dataset, indices=None, batch_size: int = BATCH_SIZE,
-            device: torch.device | str = "cpu", transform=None) -> tuple[np.ndarray, np.ndarray]:
+def predict(model: nn.Module, dataset: Dataset, indices: Sequence[int] | np.ndarray | None = None,
+            batch_size: int = BATCH_SIZE, device: torch.device | str = "cpu",
+            transform: Callable[[torch.Tensor], torch.Tensor] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Predicted classes (-1 where the logits are not finite) and true labels, in eval mode.
 
     `transform` (tensor → tensor) is applied to each batch of images on `device` first.
     """
-    indices = np.arange(len(dataset)) if indices is None else np.asarray(indices)
+    indices = np.arange(len(cast(Sized, dataset))) if indices is None else np.asarray(indices)   # map-style
     predictions, labels = [], []
     with eval_mode(model), torch.no_grad():
         for start in range(0, len(indices), batch_size):
@@ -89,8 +92,9 @@ def predict(model: nn.Module, dataset, indices=None, batch_size: int = BATCH_SIZ
     return np.concatenate(predictions), np.concatenate(labels)
 
 
-def accuracy(model: nn.Module, dataset, indices=None, batch_size: int = BATCH_SIZE,
-             device: torch.device | str = "cpu", transform=None) -> float:
+def accuracy(model: nn.Module, dataset: Dataset, indices: Sequence[int] | np.ndarray | None = None,
+             batch_size: int = BATCH_SIZE, device: torch.device | str = "cpu",
+             transform: Callable[[torch.Tensor], torch.Tensor] | None = None) -> float:
     """Top-1 accuracy in percent over the samples with finite logits (a `ModelError` if none)."""
     predictions, labels = predict(model, dataset, indices, batch_size, device, transform)
     finite = predictions >= 0

@@ -77,7 +77,7 @@ def loss_evaluations(*, radii: Sequence[float] | None = None, directions: int = 
     return count
 
 
-def _pair(value, name: str) -> tuple[float, float]:
+def _pair(value: Sequence[float], name: str) -> tuple[float, float]:
     try:
         low, high = (float(v) for v in value)
     except (TypeError, ValueError):
@@ -86,8 +86,10 @@ def _pair(value, name: str) -> tuple[float, float]:
     return low, high
 
 
-def _options(model: nn.Module, *, radii, directions, filter_norm, include_bias_bn, hessian, eig_method, max_iter,
-             tol, density_probes, landscape, towards, alpha_range, beta_range, points) -> dict:
+def _options(model: nn.Module, *, radii: Sequence[float] | None, directions: int, filter_norm: bool,
+             include_bias_bn: bool, hessian: str, eig_method: str, max_iter: int, tol: float, density_probes: int,
+             landscape: str | None, towards: nn.Module | None, alpha_range: Sequence[float] | None,
+             beta_range: Sequence[float], points: int) -> dict[str, Any]:
     """Check every option before any work; return them resolved, as the result records them."""
     radii = resolved_radii(radii, filter_norm)
     ranges.check(directions=(directions, ranges.integer(0)), radii=(radii, ranges.POSITIVE),
@@ -156,12 +158,13 @@ def run(model: nn.Module, data: Any, *, radii: Sequence[float] | None = None, di
                        tol=tol, density_probes=density_probes, landscape=landscape, towards=towards,
                        alpha_range=alpha_range, beta_range=beta_range, points=points)
     progress = execution["progress"]
+    execution["progress"] = None   # the sink counts loss evaluations, not samples: the runner gets none
     sink = progress_sinks.resolve(progress, PROBE, loss_evaluations(
         radii=radii, directions=directions, filter_norm=filter_norm, landscape=landscape, points=points), "evaluation")
     plan = runner.Plan(_compute(model, towards, options, execution["seed"], sink), options, row_cost=HVP_ROW_COST,
                        chunk_size=None, batch_size=BATCH_SIZE)
-    try:   # the sink counts loss evaluations, not samples: the runner gets none
-        return runner.run(PROBE, model, data, plan, **dict(execution, progress=None))
+    try:
+        return runner.run(PROBE, model, data, plan, **execution)
     finally:
         if sink is not progress:
             sink.close()
@@ -171,9 +174,9 @@ def _compute(model: nn.Module, towards: nn.Module | None, o: dict, seed: int,
              progress: progress_sinks.Sink) -> runner.Compute:
     def compute(chunk: runner.Chunk) -> xr.Dataset:
         with P.preserved(model):
-            sample_loss, finite = DataLoss(model, chunk.x, chunk.y, batch_size=chunk.batch_size).per_sample()
-        x, y = (chunk.x, chunk.y) if bool(finite.all()) else (chunk.x[finite], chunk.y[finite])
-        finite = finite.cpu().numpy()
+            losses, finite_rows = DataLoss(model, chunk.x, chunk.y, batch_size=chunk.batch_size).per_sample()
+        x, y = (chunk.x, chunk.y) if bool(finite_rows.all()) else (chunk.x[finite_rows], chunk.y[finite_rows])
+        finite = finite_rows.cpu().numpy()
         parts = []
         if o["directions"]:
             progress.phase("directions")
@@ -189,7 +192,7 @@ def _compute(model: nn.Module, towards: nn.Module | None, o: dict, seed: int,
         if o["landscape"]:
             progress.phase("landscape")
             parts.append(_landscape(model, x, y, o, towards, seed, chunk.batch_size, progress))
-        sample_loss = sample_loss.double().cpu().numpy()
+        sample_loss = losses.double().cpu().numpy()
         parts.append(xr.Dataset(
             {"sample_loss": variable("sample", np.where(finite, sample_loss, np.inf),
                                      "loss at the trained weights (+inf: not finite)", "nats"),
@@ -207,11 +210,12 @@ def _landscape(model: nn.Module, x: torch.Tensor, y: torch.Tensor, o: dict, towa
     random = [filter_normalized_direction(params, direction_generator(seed, LANDSCAPE_STREAM, i, device),
                                           o["include_bias_bn"]) for i in range(2)]
     first = direction_towards(model, towards) if towards is not None else random[0]
-    grids = [np.linspace(*o["alpha_range"], o["points"])]
+    (alpha_low, alpha_high), (beta_low, beta_high) = o["alpha_range"], o["beta_range"]
+    grids = [np.linspace(alpha_low, alpha_high, o["points"])]
     directions = [first]
     if o["landscape"] == "2d":
         directions.append(random[1])
-        grids.append(np.linspace(*o["beta_range"], o["points"]))
+        grids.append(np.linspace(beta_low, beta_high, o["points"]))
     values = landscape(model, x, y, directions, grids, batch_size=batch_size, progress=progress)
     name = "towards a second model (parameters only)" if towards is not None else "filter-normalised"
     coords = {"alpha": ("alpha", grids[0], {"long_name": f"step along direction 1 ({name})"})}

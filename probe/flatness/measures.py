@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
+from typing import TypedDict
 
 import numpy as np
 import torch
@@ -74,7 +75,7 @@ class DataLoss:
         return value if math.isfinite(value) else math.inf
 
 
-def sphere_flatness(model: nn.Module, x: torch.Tensor, y: torch.Tensor, radii: Sequence[float],
+def sphere_flatness(model: nn.Module, x: torch.Tensor, y: torch.Tensor, radii: Sequence[float] | np.ndarray,
                     directions: int = 50, *, filter_norm: bool = False, include_bias_bn: bool = False,
                     seed: int = 0, batch_size: int = 256, loss_fn: LossFn = curvature.cross_entropy,
                     progress: Progress | None = None) -> xr.Dataset:
@@ -92,7 +93,7 @@ def sphere_flatness(model: nn.Module, x: torch.Tensor, y: torch.Tensor, radii: S
         raise ParameterError("radii must be a non-empty list of positive numbers")
     if directions < 2:
         raise ParameterError(f"need at least 2 directions for a standard error, got {directions}")
-    loss = np.empty((len(radii), directions, 2))
+    loss: np.ndarray = np.empty((len(radii), directions, 2))
     with P.preserved(model):
         evaluate = DataLoss(model, x, y, batch_size=batch_size, loss_fn=loss_fn)
         base = evaluate()
@@ -150,6 +151,14 @@ class _NonFiniteProduct(Exception):
     """A Hessian-vector product was not finite."""
 
 
+class _Draw(TypedDict):
+    """The seed and placement the eigenvalue, trace and density estimators share."""
+
+    seed: int
+    device: torch.device | str
+    dtype: torch.dtype
+
+
 def _checked(operator: curvature.HessianOperator) -> curvature.MatVec:
     def matvec(vector: torch.Tensor) -> torch.Tensor:
         product = operator(vector)
@@ -176,7 +185,7 @@ def hessian_probes(model: nn.Module, x: torch.Tensor, y: torch.Tensor, spec: dic
     with P.preserved(model):
         operator = curvature.HessianOperator(model, x, y, batch_size=batch_size, loss_fn=loss_fn)
         matvec = _checked(operator)
-        common = dict(seed=seed, device=operator.device, dtype=operator.dtype)
+        common = _Draw(seed=seed, device=operator.device, dtype=operator.dtype)
         start = time.perf_counter()
         if "top" in spec:
             k = spec["top"]

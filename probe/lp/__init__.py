@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
+import numpy.typing as npt
 import torch
 import xarray as xr
 from torch import nn
@@ -118,8 +119,8 @@ def _compute(model: nn.Module, norms: list[float], strengths: list[float], radiu
         draws = sample_draws(chunk.indices, flat.shape[1], rows, seed, chunk.device)
         total = len(jobs) * n                                   # row j·n + i: sample i in job j
         prediction = torch.empty(total, dtype=torch.long, device=chunk.device)
-        finite = torch.empty(total, dtype=torch.bool, device=chunk.device)
-        realised = torch.zeros(total, device=chunk.device)
+        finite_rows = torch.empty(total, dtype=torch.bool, device=chunk.device)
+        realised_rows = torch.zeros(total, device=chunk.device)
         for start in range(0, total, chunk.batch_size):
             stop = min(start + chunk.batch_size, total)
             images = []
@@ -131,13 +132,13 @@ def _compute(model: nn.Module, norms: list[float], strengths: list[float], radiu
                     images.append(x)
                     continue
                 change = perturb(x, draws.row(row).select(slice(lo - job * n, hi - job * n)), p, r, l0_values)
-                realised[lo:hi] = norm(change, p)
+                realised_rows[lo:hi] = norm(change, p)
                 images.append((x + change).clamp(0.0, 1.0))
             logits = model(torch.cat(images).reshape(stop - start, *chunk.x.shape[1:]))
-            prediction[start:stop], finite[start:stop] = classify(logits)
+            prediction[start:stop], finite_rows[start:stop] = classify(logits)
         correct = (prediction.view(len(jobs), n) == chunk.y[None]).cpu().numpy()
-        finite = finite.view(len(jobs), n).cpu().numpy()
-        realised = realised.view(len(jobs), n).cpu().numpy()
+        finite = finite_rows.view(len(jobs), n).cpu().numpy()
+        realised = realised_rows.view(len(jobs), n).cpu().numpy()
         cells, shape = len(grid), (len(norms), radius.shape[1], n)
 
         def on_grid(values: np.ndarray) -> np.ndarray:
@@ -216,7 +217,7 @@ def run(model: nn.Module, data: Any, *, norms: Sequence[str | float] | str = DEF
     return runner.run(PROBE, model, data, prepare, **execution)
 
 
-def ice(clean_accuracy, imperceptible_accuracy):
+def ice(clean_accuracy: npt.ArrayLike, imperceptible_accuracy: npt.ArrayLike) -> float | np.ndarray:
     """iCE (%): relative increase of the error under imperceptible noise over the clean error;
     +inf when the clean error is 0 and the imperceptible error is not, 0 when both are 0.
     Takes numbers or arrays (elementwise) and returns the same."""
@@ -230,9 +231,9 @@ def ice(clean_accuracy, imperceptible_accuracy):
 
 def finalize(ds: xr.Dataset) -> xr.Dataset:
     """Add accuracy(p, strength), clean accuracy, mCE_Lp, imperceptible accuracy and iCE."""
-    grid = accuracy(ds["correct"].values, ds["finite"].values)
+    grid = cast(np.ndarray, accuracy(ds["correct"].values, ds["finite"].values))   # (p, strength)
     clean = float(accuracy(ds["clean_correct"].values, ds["clean_finite"].values))
-    hidden = accuracy(ds["imperceptible_correct"].values, ds["imperceptible_finite"].values)
+    hidden = cast(np.ndarray, accuracy(ds["imperceptible_correct"].values, ds["imperceptible_finite"].values))
     ds["accuracy"] = variable(("p", "strength"), grid,
                               "accuracy under random Lp noise (over samples with finite logits)", "%")
     ds["clean_accuracy"] = variable((), clean, "clean accuracy (over samples with finite logits)", "%")

@@ -56,6 +56,9 @@ DEFAULT_RADII = (0.25, 0.5, 1.0, 2.0)
 DEFAULT_STEPS = (1, 5, 20)
 UNITS = "pixel L2 ([0,1] scale)"
 
+_Outcome = tuple[np.ndarray, np.ndarray, np.ndarray]
+"""(loss, correct, finite) of one kind of image, per sample."""
+
 
 # ----------------------------------------------------------------------------- options
 
@@ -86,7 +89,7 @@ def margin_gradient(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def _evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int):
+def _evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> _Outcome:
     """(loss, correct, finite) at the images `x`: cross-entropy per image (+inf where the logits
     are not finite), correctness, finiteness; as numpy arrays."""
     logits = batched_logits(model, x, batch_size)
@@ -96,9 +99,11 @@ def _evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: in
     return loss.cpu().numpy(), (prediction == y).cpu().numpy(), finite.cpu().numpy()
 
 
-def _pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int, **attack):
+def _pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int, *, norm: str, epsilon: float,
+         steps: int) -> tuple[torch.Tensor, np.ndarray]:
     """PGD perturbations and skipped steps, `batch_size` images per call."""
-    parts = [pgd_attack(model, x[i:i + batch_size], y[i:i + batch_size], random_start=False, **attack)
+    parts = [pgd_attack(model, x[i:i + batch_size], y[i:i + batch_size], random_start=False, norm=norm,
+                        epsilon=epsilon, steps=steps)
              for i in range(0, len(x), batch_size)]
     return torch.cat([p.perturbation for p in parts]), torch.cat([p.failed_steps for p in parts]).cpu().numpy()
 
@@ -112,7 +117,7 @@ def _noise(indices: np.ndarray, count: int, shape: tuple[int, ...], seed: int, d
     return (noise / noise.norm(dim=2, keepdim=True)).view(count, len(indices), *shape)
 
 
-def _outcome_variables(prefix: str, dims: tuple[str, ...], where: str, values) -> dict:
+def _outcome_variables(prefix: str, dims: tuple[str, ...], where: str, values: _Outcome) -> dict[str, tuple]:
     """`<prefix>loss`, `<prefix>correct`, `<prefix>finite` variables of one kind of image (`where`)."""
     loss, correct, finite = values
     return {f"{prefix}loss": variable(dims, loss, f"cross-entropy {where} (+inf: logits not finite)", "nats"),
@@ -120,7 +125,7 @@ def _outcome_variables(prefix: str, dims: tuple[str, ...], where: str, values) -
             f"{prefix}finite": variable(dims, finite, f"logits finite {where}")}
 
 
-def _empty(shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _empty(shape: tuple[int, ...]) -> _Outcome:
     """Room for (loss, correct, finite) over `shape`."""
     return np.zeros(shape), np.zeros(shape, dtype=bool), np.zeros(shape, dtype=bool)
 
@@ -276,10 +281,10 @@ def summary(ds: xr.Dataset, confidence: float = stats.CONFIDENCE) -> dict[str, f
     low, high = stats.bootstrap(lambda counts: loss_rises(ds, counts), samples, confidence)
     rises = ((loss[:, -1] - loss[:, 0]).min(), np.diff(loss[:, -1]).min() if loss.shape[0] > 1 else 0.0)
 
-    def share(name: str, among=None, cell=None) -> stats.Estimate:
+    def share(name: str, among: np.ndarray | None = None, cell: int | None = None) -> stats.Estimate:
         flags, where = ds[name].values, among
         if cell is not None:
-            flags, where = flags[cell], among[cell]
+            flags, where = flags[cell], None if among is None else among[cell]
         return stats.percent(flags, where, confidence)
 
     numbers: dict[str, float | int] = {

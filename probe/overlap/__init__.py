@@ -19,11 +19,13 @@ coordinates).  The probe needs no model; data only to clip around one of its ima
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 import xarray as xr
+from torch import nn
 
 from probe import data as datasets
 from probe import ranges, runner, seeding, stats
@@ -67,7 +69,7 @@ def _image(clip_around: torch.Tensor | None, dim: int, device: torch.device) -> 
     return x
 
 
-def _chunks(n: int, size: int):
+def _chunks(n: int, size: int) -> Iterator[int]:
     for start in range(0, n, size):
         yield min(size, n - start)
 
@@ -231,8 +233,9 @@ def _reference(reference: str | tuple[float, float]) -> tuple[float, float]:
     return p, radius
 
 
-def run(model=None, data=None, *, dim: int = 3072, reference: str | tuple[float, float] = "l2:4",
-        norms: Sequence[str | float] = PUBLISHED_NORMS, samples: int = 1000, radii: int = 41,
+def run(model: nn.Module | None = None, data: Any = None, *, dim: int = 3072,
+        reference: str | tuple[float, float] = "l2:4", norms: Sequence[str | float] = PUBLISHED_NORMS,
+        samples: int = 1000, radii: int = 41,
         image: int | None = None, **execution: Unpack[Execution]) -> xr.Dataset:
     """Overlap curves of every norm in `norms` against the `reference` ball ('NORM:RADIUS'),
     both directions: a (direction, p, point) result (see `overlap_curves`).
@@ -265,12 +268,13 @@ def run(model=None, data=None, *, dim: int = 3072, reference: str | tuple[float,
     elif data is not None:
         raise ParameterError("data is only used to clip around one of its images: pass image=INDEX too")
     where = seeding.generator_device(execution["device"])
+    execution["device"] = where
     generator = torch.Generator(device=where).manual_seed(int(seed))
     options = {"dim": int(dim), "reference": ball_name(*ball), "norms": [norm_name(p) for p in ps],
                "samples": int(samples), "radii": int(radii), "image": image}
     return runner.run_once(PROBE, lambda: overlap_curves(int(dim), ps, ball, int(samples), clip_around, generator,
                                                          radii=int(radii)),
-                           options=options, data_identity=data_identity, **dict(execution, device=where))
+                           options=options, data_identity=data_identity, **execution)
 
 
 def norm_key(p: float) -> str:

@@ -13,13 +13,15 @@ import math
 import os
 import pickle
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sized
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import torch
 import xarray as xr
 from torch import nn
+from torch.utils.data import Dataset
 
 from probe import distributed, models, ranges, results
 from probe.augment import Augmentation, random_crop_flip
@@ -59,17 +61,19 @@ def _state_path(checkpoint: Path) -> Path:
     return checkpoint.with_name(checkpoint.name + ".state")
 
 
-def run_identity(model: nn.Module, train_set, augment: Augmentation, world: int, **options) -> dict[str, str]:
+def run_identity(model: nn.Module, train_set: Dataset, augment: Augmentation, world: int,
+                 **options: object) -> dict[str, str]:
     """What makes two training runs the same run: every option that changes the result, the
     augmentation(s), the number of processes, the architecture (parameter names and shapes) and
     the training data (size and SHA-256 of its first 64 items)."""
     stages = getattr(augment, "stages", [augment])
-    x, y = get_batch(train_set, np.arange(min(64, len(train_set))))
+    size = len(cast(Sized, train_set))   # map-style (torch's `Dataset` type declares no `__len__`)
+    x, y = get_batch(train_set, np.arange(min(64, size)))
     shapes = ";".join(f"{name}{tuple(value.shape)}" for name, value in model.state_dict().items())
     return {**{key: str(value) for key, value in options.items()},
             "augment": "+".join(stage.name for stage in stages), "world": str(world),
             "architecture": hashlib.sha256(shapes.encode()).hexdigest(),
-            "data_size": str(len(train_set)), "data_fingerprint": fingerprint(x, y)}
+            "data_size": str(size), "data_fingerprint": fingerprint(x, y)}
 
 
 def check_same_run(saved: dict | None, identity: dict[str, str], where: Path) -> None:
@@ -105,10 +109,11 @@ def history_path(checkpoint: Path) -> Path:
     return checkpoint.with_name(stem + ".history.nc")
 
 
-def fit(model: nn.Module, train_set, test_set=None, *, epochs: int = 10, batch_size: int = 128,
-        lr: float = 0.1, momentum: float = 0.9, nesterov: bool = False, weight_decay: float = 5e-4,
-        schedule: str = "triangular", clip_grad: float | None = 0.5, standard_augment: bool = True,
-        augment: Augmentation | None = None, seed: int = 0, device: torch.device | str = "cpu",
+def fit(model: nn.Module, train_set: Dataset, test_set: Dataset | None = None, *, epochs: int = 10,
+        batch_size: int = 128, lr: float = 0.1, momentum: float = 0.9, nesterov: bool = False,
+        weight_decay: float = 5e-4, schedule: str = "triangular", clip_grad: float | None = 0.5,
+        standard_augment: bool = True, augment: Augmentation | None = None, seed: int = 0,
+        device: torch.device | str = "cpu",
         checkpoint: str | os.PathLike | None = None, meta: dict | None = None, resume: bool = False,
         progress: Callable[[int], None] | None = None, log: Callable[[str], None] | None = None,
         workers: int = 0, amp: str | None = None, warmup_epochs: float = 0.0, lr_scaling: str | None = None,
@@ -140,7 +145,7 @@ def fit(model: nn.Module, train_set, test_set=None, *, epochs: int = 10, batch_s
     rank, world = distributed.world()
     model.to(device)
     if device.type == "cuda":
-        model.to(memory_format=torch.channels_last)
+        model.to(memory_format=torch.channels_last)   # type: ignore[call-overload]  # torch's stubs omit it
     net = _distributed(model, device, sync_bn) if world > 1 else model
     augment = augment or Augmentation()
     info = dict(getattr(train_set, "info", {}))
@@ -166,7 +171,7 @@ def fit(model: nn.Module, train_set, test_set=None, *, epochs: int = 10, batch_s
         state = _read_state(_state_path(checkpoint), device)
         check_same_run(state.get("identity"), identity, _state_path(checkpoint))
         saved = models.load(checkpoint, map_location=device)
-        done = saved.probe_info["meta"].get("epochs_done")
+        done = cast(dict[str, Any], saved.probe_info)["meta"].get("epochs_done")
         if done != state["epoch"]:
             raise ResumeError(f"cannot resume: {checkpoint} holds epoch {done} but its training state "
                               f"{_state_path(checkpoint)} epoch {state['epoch']}; remove both to start again")
@@ -175,7 +180,8 @@ def fit(model: nn.Module, train_set, test_set=None, *, epochs: int = 10, batch_s
         history = {k: list(v) for k, v in state["history"].items()}
         first_epoch = int(state["epoch"])
     elif resume and checkpoint is not None and checkpoint.exists():
-        finished = models.load(checkpoint, map_location="cpu").probe_info["meta"].get("run_identity")
+        finished_info = cast(dict[str, Any], models.load(checkpoint, map_location="cpu").probe_info)
+        finished = finished_info["meta"].get("run_identity")
         if finished != identity:
             raise ResumeError(f"cannot resume: {checkpoint} is a finished training run"
                               f"{'' if finished is None else ' of another recipe'} and has no training state; "
@@ -281,7 +287,7 @@ def _step(loss: torch.Tensor, model: nn.Module, optimizer: torch.optim.Optimizer
 
 
 @torch.no_grad()
-def test_accuracy(model: nn.Module, test_set, device: torch.device, workers: int = 0,
+def test_accuracy(model: nn.Module, test_set: Dataset, device: torch.device, workers: int = 0,
                   batch_size: int = BATCH_SIZE) -> float:
     """Accuracy (%) on the test set in eval mode, batches decoded by `workers` processes."""
     batches, _ = loader(test_set, batch_size, 0, workers=workers, shuffle=False, pin_memory=device.type == "cuda")
@@ -304,7 +310,7 @@ def _history_dataset(history: dict[str, list[float]]) -> xr.Dataset:
                        for key, values in history.items()}, coords={"epoch": epochs})
 
 
-def channel_statistics(dataset, limit: int = 10_000) -> tuple[list[float], list[float]]:
+def channel_statistics(dataset: Dataset, limit: int = 10_000) -> tuple[list[float], list[float]]:
     """Per-channel mean and std of (up to `limit`) images, for the input normalisation."""
-    x, _ = get_batch(dataset, np.arange(min(limit, len(dataset))))
+    x, _ = get_batch(dataset, np.arange(min(limit, len(cast(Sized, dataset)))))
     return x.mean(dim=(0, 2, 3)).tolist(), x.std(dim=(0, 2, 3)).clamp_min(1e-3).tolist()
