@@ -40,14 +40,15 @@ import socket
 import tempfile
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Sized
 from pathlib import Path
-from typing import Any, overload
+from typing import Any, TextIO, cast, overload
 
 import numpy as np
 import torch
 import xarray as xr
 from torch import nn
+from torch.utils.data import Dataset
 
 from probe import data as datasets
 from probe import distributed, memory, ranges, results
@@ -181,7 +182,7 @@ class Context:
     @property
     def shape(self) -> tuple[int, int, int]:
         """(C, H, W) of the images."""
-        return tuple(self.head[0].shape[1:])
+        return cast(tuple[int, int, int], tuple(self.head[0].shape[1:]))
 
     @functools.cached_property
     def activation_bytes(self) -> int:
@@ -233,7 +234,7 @@ class _Setup:
         return self.context.device
 
 
-def resolve_data(data, split: str = "test"):
+def resolve_data(data: Any, split: str = "test") -> Dataset:
     """The data as a dataset: a spec string loaded with `probe.data.load` (test split), or any
     form `probe.data.inputs.as_dataset` accepts (datasets, tensors, arrays, `(x, y)` pairs)."""
     if isinstance(data, (str, os.PathLike)):
@@ -264,7 +265,7 @@ def warn_if_inaccurate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> fl
     return accuracy
 
 
-def select(size: int, n: int | None, indices, seed: int) -> np.ndarray:
+def select(size: int, n: int | None, indices: Collection[int] | np.ndarray | None, seed: int) -> np.ndarray:
     """The dataset indices a run covers: `indices` as given, else `n` seeded ones (all by default)."""
     if indices is None:
         return datasets.subset_indices(size, n, seed)
@@ -280,10 +281,11 @@ def select(size: int, n: int | None, indices, seed: int) -> np.ndarray:
     return chosen
 
 
-def _setup(probe: str, model: nn.Module, data, plan: Plan | Prepare, n, indices, seed: int, device,
-           max_memory, shard: tuple[int, int] | None) -> _Setup:
+def _setup(probe: str, model: nn.Module, data: Any, plan: Plan | Prepare, n: int | None,
+           indices: Collection[int] | np.ndarray | None, seed: int, device: torch.device | str | None,
+           max_memory: str | int | None, shard: tuple[int, int] | None) -> _Setup:
     dataset = resolve_data(data)
-    chosen = select(len(dataset), n, indices, seed)
+    chosen = select(len(cast(Sized, dataset)), n, indices, seed)
     device = distributed.start(torch.device(device) if device is not None else model_device(model))
     model.to(device)
     head = chosen[:ACCURACY_IMAGES]
@@ -326,7 +328,7 @@ def _setup(probe: str, model: nn.Module, data, plan: Plan | Prepare, n, indices,
     return _Setup(context, plan, attrs, identity)
 
 
-def run(probe: str, model: nn.Module, data, plan: Plan | Prepare, **execution: Unpack[Execution]) -> xr.Dataset:
+def run(probe: str, model: nn.Module, data: Any, plan: Plan | Prepare, **execution: Unpack[Execution]) -> xr.Dataset:
     """Run a probe's `plan` chunk by chunk over the selected samples and return the finished result.
 
     `plan` is a `Plan`, or a `Prepare` function that makes one from the `Context` the runner
@@ -359,7 +361,7 @@ def run(probe: str, model: nn.Module, data, plan: Plan | Prepare, **execution: U
         return _run(probe, model, data, plan, dict(settings, device=device, shard=shard))
 
 
-def _run(probe: str, model: nn.Module, data, plan: Plan | Prepare, settings: dict[str, Any]) -> xr.Dataset:
+def _run(probe: str, model: nn.Module, data: Any, plan: Plan | Prepare, settings: dict[str, Any]) -> xr.Dataset:
     """`run` once its arguments are checked and, with `out`, its lock is held."""
     rank, ranks = distributed.world()
     out, shard, progress = settings["out"], settings["shard"], settings["progress"]
@@ -502,7 +504,7 @@ class RunLock:
     def __init__(self, out: str | os.PathLike) -> None:
         self.out = Path(out)
         self.path = self.out.with_name(self.out.name + ".lock")
-        self.handle = None
+        self.handle: TextIO | None = None   # the locked file, from `__enter__`
 
     def __enter__(self) -> RunLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -531,9 +533,9 @@ class RunLock:
         self.handle = handle
         return self
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.path.unlink(missing_ok=True)   # while still locked: a waiting run then locks a new file
-        self.handle.close()
+        cast(TextIO, self.handle).close()   # set: `__exit__` follows a successful `__enter__`
 
 
 class ChunkStore:

@@ -71,7 +71,7 @@ class DeepFoolResult:
         return torch.where(self.converged, norms, torch.full_like(norms, float("inf")))
 
 
-def _gradients_vjp(model: nn.Module, x: torch.Tensor, classes: torch.Tensor):
+def _gradients_vjp(model: nn.Module, x: torch.Tensor, classes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Logits (M,K) and ∇(f_{c_j} − f_{c_0}) for j ≥ 1, as (M, k−1, C,H,W), via one batched VJP."""
     x = x.detach().requires_grad_(True)
     with torch.enable_grad():
@@ -84,12 +84,12 @@ def _gradients_vjp(model: nn.Module, x: torch.Tensor, classes: torch.Tensor):
     return logits.detach(), grads.transpose(0, 1)
 
 
-def _gradients_jacrev(model: nn.Module, x: torch.Tensor, classes: torch.Tensor):
+def _gradients_jacrev(model: nn.Module, x: torch.Tensor, classes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """As `_gradients_vjp`, through `torch.func.vmap(jacrev(...))` over samples."""
     from torch.func import functional_call, jacrev, vmap
     state = {**{k: v.detach() for k, v in model.named_parameters()}, **dict(model.named_buffers())}
 
-    def one(xi: torch.Tensor, ci: torch.Tensor):
+    def one(xi: torch.Tensor, ci: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         logits = functional_call(model, state, (xi[None],))[0]
         chosen = logits[ci]
         return chosen[1:] - chosen[0], logits
@@ -98,10 +98,15 @@ def _gradients_jacrev(model: nn.Module, x: torch.Tensor, classes: torch.Tensor):
     return logits.detach(), grads
 
 
-GRADIENTS: dict[str, Callable] = {"vjp": _gradients_vjp, "jacrev": _gradients_jacrev}
+# a batched Jacobian method: (model, points, candidate classes) → (logits, gradients of the class differences)
+Gradients = Callable[[nn.Module, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+# (lb, ub): numbers or tensors broadcasting to the input shape
+Bounds = tuple[float | torch.Tensor, float | torch.Tensor]
+
+GRADIENTS: dict[str, Gradients] = {"vjp": _gradients_vjp, "jacrev": _gradients_jacrev}
 
 
-def _bounds(bounds, x: torch.Tensor):
+def _bounds(bounds: Bounds | None, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
     if bounds is None:
         return None
     lb, ub = (torch.as_tensor(b, dtype=x.dtype, device=x.device) for b in bounds)
@@ -116,7 +121,7 @@ def _bounds(bounds, x: torch.Tensor):
 
 @torch.no_grad()
 def deepfool(model: nn.Module, x: torch.Tensor, *, subspace: Projector | None = None, candidates: int = 10,
-             overshoot: float = 0.02, max_iter: int = 50, bounds=None, gradients: str = "vjp",
+             overshoot: float = 0.02, max_iter: int = 50, bounds: Bounds | None = None, gradients: str = "vjp",
              groups: torch.Tensor | None = None, variant: str = "original") -> DeepFoolResult:
     """Minimal L2 perturbation (DeepFool) of each image in `x` that changes the model's prediction.
 

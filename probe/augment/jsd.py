@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable, Sequence
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -22,7 +23,8 @@ def jsd_consistency(logits: Sequence[torch.Tensor]) -> torch.Tensor:
     """`mean_i KL(p_i ‖ M)` (batch mean) for the softmax predictions of several views."""
     probabilities = [F.softmax(z, dim=1) for z in logits]
     log_mixture = torch.clamp(torch.stack(probabilities).mean(0), 1e-7, 1.0).log()
-    return sum(F.kl_div(log_mixture, p, reduction="batchmean") for p in probabilities) / len(probabilities)
+    total = sum(F.kl_div(log_mixture, p, reduction="batchmean") for p in probabilities)   # a tensor: never empty
+    return cast(torch.Tensor, total / len(probabilities))
 
 
 def jsd_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor,

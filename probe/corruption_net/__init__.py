@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sized
+from typing import cast
 
 import numpy as np
 import torch
@@ -34,9 +35,10 @@ def reconstruction_quality(net: nn.Module, dataset: Dataset, *, batch_size: int 
                            device: torch.device | str = "cpu") -> dict[str, float]:
     """Mean PSNR (dB, peak 1) and mean SSIM of `clip(net(x))` against `x` over the dataset, in eval mode."""
     psnr, similarity = [], []
+    size = len(cast(Sized, dataset))   # map-style (torch's `Dataset` type declares no `__len__`)
     with eval_mode(net):
-        for start in range(0, len(dataset), batch_size):
-            x, _ = get_batch(dataset, np.arange(start, min(start + batch_size, len(dataset))))
+        for start in range(0, size, batch_size):
+            x, _ = get_batch(dataset, np.arange(start, min(start + batch_size, size)))
             x = x.to(device)
             out = net(x).clamp(0.0, 1.0)
             mse = (out - x).pow(2).flatten(1).mean(1).clamp_min(1e-12)
@@ -59,11 +61,12 @@ def pretrain(net: nn.Module, train_set: Dataset, *, epochs: int = 5, batch_size:
     device = torch.device(device)
     net.to(device).train()
     optimizer = torch.optim.Adam(net.parameters(), lr=lr)
-    steps_per_epoch = math.ceil(len(train_set) / batch_size)
+    size = len(cast(Sized, train_set))   # map-style (torch's `Dataset` type declares no `__len__`)
+    steps_per_epoch = math.ceil(size / batch_size)
     history = []
     for epoch in range(epochs):
         start, total = time.perf_counter(), 0.0
-        order = torch.randperm(len(train_set), generator=torch.Generator().manual_seed(seed * 100_003 + epoch)).numpy()
+        order = torch.randperm(size, generator=torch.Generator().manual_seed(seed * 100_003 + epoch)).numpy()
         for step in range(steps_per_epoch):
             x, _ = get_batch(train_set, order[step * batch_size:(step + 1) * batch_size])
             x = x.to(device)
@@ -77,7 +80,7 @@ def pretrain(net: nn.Module, train_set: Dataset, *, epochs: int = 5, batch_size:
             total += float(loss.detach()) * len(x)
             if progress is not None:
                 progress(len(x))
-        history.append(total / len(train_set))
+        history.append(total / size)
         if log is not None:
             log(f"epoch {epoch + 1:3d}/{epochs}  loss {history[-1]:.4f}  ({time.perf_counter() - start:.1f}s)")
     net.eval()

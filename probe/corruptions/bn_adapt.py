@@ -10,7 +10,8 @@ mode are exactly as they were.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -43,7 +44,10 @@ def batchnorm_layers(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
             if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats and m.running_mean is not None]
 
 
-def _mixing_hook(prior: float):
+Hook = Callable[[nn.modules.batchnorm._BatchNorm, tuple[torch.Tensor], torch.Tensor], torch.Tensor]
+
+
+def _mixing_hook(prior: float) -> Hook:
     def hook(module: nn.modules.batchnorm._BatchNorm, inputs: tuple[torch.Tensor],
              output: torch.Tensor) -> torch.Tensor:
         x = inputs[0]
@@ -51,8 +55,9 @@ def _mixing_hook(prior: float):
         batch_mean = x.mean(dim=dims)
         batch_var = x.var(dim=dims, unbiased=False)
         weight = prior / (prior + x.shape[0])
-        mean = weight * module.running_mean + (1.0 - weight) * batch_mean
-        var = weight * module.running_var + (1.0 - weight) * batch_var
+        # `batchnorm_layers` keeps only layers that track running statistics: both are tensors
+        mean = weight * cast(torch.Tensor, module.running_mean) + (1.0 - weight) * batch_mean
+        var = weight * cast(torch.Tensor, module.running_var) + (1.0 - weight) * batch_var
         return F.batch_norm(x, mean, var, module.weight, module.bias, False, 0.0, module.eps)
     return hook
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from functools import cache, lru_cache
 from importlib import metadata
+from typing import cast
 
 import numpy as np
 import torch
@@ -63,7 +64,8 @@ def _scaled(distribution: str, scale: float, h: int, w: int) -> tuple[torch.Tens
     to 8 bits, like OpenCV's default resize), and at least to (h + 1, w + 1) so that a crop fits;
     zero-padded to one uint8 tensor (DRAWN, 3, H', W'); and their sizes (DRAWN, 2)."""
     resized = []
-    for photo in _load(distribution)[:DRAWN]:
+    installed = cast(tuple[torch.Tensor, ...], _load(distribution))   # callers draw crops only when installed
+    for photo in installed[:DRAWN]:
         ph, pw = photo.shape[-2:]
         factor = max(scale, (h + 1) / ph, (w + 1) / pw)
         size = (max(h + 1, round(ph * factor)), max(w + 1, round(pw * factor)))

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -59,7 +59,7 @@ def corrupt(x: torch.Tensor, name: str, severity: int, *, params: str = "auto",
     """
     check_name_severity(name, severity)
     check_images(x)
-    p = severity_params(name, int(severity), tuple(x.shape[-2:]), params)
+    p = severity_params(name, int(severity), cast(tuple[int, int], tuple(x.shape[-2:])), params)
     if x.shape[0] == 0:
         return x.clone()
     return FUNCTIONS[name](x.clamp(0, 1), p, generator)

@@ -13,7 +13,9 @@ blocks with the clean dataset's indices and checks that the labels agree.
 """
 from __future__ import annotations
 
+from collections.abc import Sized
 from pathlib import Path
+from typing import cast
 
 from torch.utils.data import Dataset
 
@@ -58,8 +60,9 @@ class CorruptedFolder:
             if corruption not in self.corruptions() or int(severity) not in self.severities(corruption):
                 raise DataError(f"{self.folder}: no data for {corruption} at severity {severity}")
             block = data.load(self.folder, corruption=corruption, severity=int(severity))
-            if self.expected_length is not None and len(block) != self.expected_length:
-                raise DataError(f"{self.folder}: {corruption} severity {severity} holds {len(block)} images but the "
-                                f"clean test set has {self.expected_length}; --corrupted-dir must match --data/--split")
+            if self.expected_length is not None and len(cast(Sized, block)) != self.expected_length:
+                raise DataError(f"{self.folder}: {corruption} severity {severity} holds {len(cast(Sized, block))} "
+                                f"images but the clean test set has {self.expected_length}; --corrupted-dir must match "
+                                f"--data/--split")
             self._blocks[key] = block
         return self._blocks[key]

@@ -12,23 +12,24 @@ import importlib
 import os
 import pickle
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
 
 from probe.errors import CheckpointError
 from probe.models.normalize import Normalized
-from probe.models.outputs import model_dtype, unwrap
+from probe.models.outputs import model_dtype, set_probe_info, unwrap
 from probe.models.zoo import ARCHITECTURES, IMAGE_TO_IMAGE
 
 FORMAT = "probe-checkpoint"
 FORMAT_VERSION = 1
 
 
-def build(arch: str, in_channels: int = 1, num_classes: int | None = None, image_size=(28, 28),
-          mean=None, std=None, **kwargs: Any) -> nn.Module:
+def build(arch: str, in_channels: int = 1, num_classes: int | None = None, image_size: Sequence[int] = (28, 28),
+          mean: Sequence[float] | None = None, std: Sequence[float] | None = None, **kwargs: Any) -> nn.Module:
     """Build a registered architecture: a classifier wrapped in `Normalized` (defaults: 10
     classes, mean 0, std 1), or an image-to-image network as it is (no classes, no normalisation)."""
     if arch not in ARCHITECTURES:
@@ -46,7 +47,7 @@ def build(arch: str, in_channels: int = 1, num_classes: int | None = None, image
             raise CheckpointError(f"normalisation has {len(mean)} means and {len(std)} stds for {in_channels} channels")
         arch_kwargs = dict(in_channels=in_channels, num_classes=num_classes, image_size=list(image_size), **kwargs)
         model = Normalized(_construct(arch, arch_kwargs), mean, std)
-    model.probe_info = {"arch": arch, "arch_kwargs": arch_kwargs, "meta": {}}
+    set_probe_info(model, {"arch": arch, "arch_kwargs": arch_kwargs, "meta": {}})
     return model
 
 
@@ -117,7 +118,7 @@ def _unreadable(path: Path, exc: BaseException) -> CheckpointError:
                            f"({type(exc).__name__}: {detail[:160]})")
 
 
-def _read(path: Path, trust: bool, map_location) -> Any:
+def _read(path: Path, trust: bool, map_location: str | torch.device) -> Any:
     """`torch.load` with `weights_only=True`; a pickle of other objects only with `trust`."""
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
@@ -178,7 +179,7 @@ def _from_factory(spec: str, state: Any, source: str, arguments: dict | None = N
     if not isinstance(state, dict):
         raise CheckpointError(f"{source}: expected a state dict for factory '{spec}', got {type(state).__name__}")
     _load_state_dict(model, state, source)
-    model.probe_info = {"arch": spec, "arch_kwargs": dict(arguments or {}), "meta": {}}
+    set_probe_info(model, {"arch": spec, "arch_kwargs": dict(arguments or {}), "meta": {}})
     return model
 
 
@@ -206,13 +207,13 @@ def load(path: str | os.PathLike, trust: bool = False, factory: str | None = Non
             model = torch.jit.load(str(path), map_location=map_location)
         except Exception as exc:  # a damaged TorchScript archive
             raise _unreadable(path, exc) from None
-        model.probe_info = {"arch": "torchscript", "arch_kwargs": {}, "meta": {}}
+        set_probe_info(model, {"arch": "torchscript", "arch_kwargs": {}, "meta": {}})
         return model.eval()
     content = _read(path, trust, map_location)
     if factory is not None:
         return _from_factory(factory, content, str(path), factory_args).to(map_location).eval()
     if isinstance(content, nn.Module):
-        content.probe_info = {"arch": type(content).__name__, "arch_kwargs": {}, "meta": {}}
+        set_probe_info(content, {"arch": type(content).__name__, "arch_kwargs": {}, "meta": {}})
         return content.eval()
     if not isinstance(content, dict) or content.get("format") != FORMAT:
         raise CheckpointError(f"{path}: a bare state dict has no architecture; save it with probe.models.save "
@@ -220,7 +221,7 @@ def load(path: str | os.PathLike, trust: bool = False, factory: str | None = Non
     norm = content.get("normalization") or {}
     model = build(content["arch"], mean=norm.get("mean"), std=norm.get("std"), **content["arch_kwargs"])
     _load_state_dict(model, content["state_dict"], str(path))
-    model.probe_info["meta"] = dict(content.get("meta", {}))
+    cast(dict[str, Any], model.probe_info)["meta"] = dict(content.get("meta", {}))   # set by `build`
     return model.to(map_location).eval()
 
 

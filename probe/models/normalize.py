@@ -10,12 +10,14 @@ standard deviations).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from torch import nn
 
 from probe import ranges
 from probe.errors import ParameterError
+from probe.models.outputs import set_probe_info
 
 PRESETS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
     "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
@@ -27,6 +29,10 @@ PRESETS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
 class Normalized(nn.Module):
     """`model((x - mean) / std)` with per-channel `mean` and `std` stored as buffers (float32,
     applied in the dtype of the images)."""
+
+    if TYPE_CHECKING:   # the buffers' types, for mypy only: TorchScript cannot read string class annotations
+        mean: torch.Tensor
+        std: torch.Tensor
 
     def __init__(self, model: nn.Module, mean: Sequence[float], std: Sequence[float]) -> None:
         super().__init__()
@@ -44,8 +50,8 @@ def parse_normalization(text: str) -> tuple[list[float], list[float]]:
     means, then the C standard deviations; one channel: '0.5,0.25') → (mean, std)."""
     name = text.strip().lower()
     if name in PRESETS:
-        mean, std = PRESETS[name]
-        return list(mean), list(std)
+        preset_mean, preset_std = PRESETS[name]
+        return list(preset_mean), list(preset_std)
     try:
         numbers = [float(part) for part in name.split(",")]
     except ValueError:
@@ -79,14 +85,15 @@ def normalized(model: nn.Module, mean: Sequence[float] | str, std: Sequence[floa
         raise ParameterError(f"standard deviations must be positive, got {list(std)}")
     wrapped = Normalized(model, mean, std)
     if hasattr(model, "probe_info"):
-        wrapped.probe_info = dict(model.probe_info)
+        set_probe_info(wrapped, dict(cast(dict[str, Any], model.probe_info)))
     return wrapped
 
 
 def normalization_of(model: nn.Module) -> tuple[list[float], list[float]] | None:
     """(mean, std) of the first `Normalized` layer met going into the model, or None."""
-    while model is not None:
-        if isinstance(model, Normalized):
-            return model.mean.flatten().tolist(), model.std.flatten().tolist()
-        model = getattr(model, "model", None) if isinstance(getattr(model, "model", None), nn.Module) else None
+    layer: nn.Module | None = model
+    while layer is not None:
+        if isinstance(layer, Normalized):
+            return layer.mean.flatten().tolist(), layer.std.flatten().tolist()
+        layer = getattr(layer, "model", None) if isinstance(getattr(layer, "model", None), nn.Module) else None
     return None

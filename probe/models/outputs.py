@@ -13,7 +13,7 @@ wrapped or not.
 from __future__ import annotations
 
 import itertools
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -49,6 +49,12 @@ def logits_of(output: Any, key: str = DEFAULT_OUTPUT) -> torch.Tensor:
         return getattr(output, key)
     raise ModelError(f"the model must return logits (a tensor, a tuple, a dict or an object with .{key}), "
                      f"got {type(output).__name__}")
+
+
+def set_probe_info(model: nn.Module, info: dict[str, Any]) -> None:
+    """Record a model's checkpoint facts (architecture, kwargs, metadata) as its `probe_info` attribute
+    (through `cast`: `nn.Module.__setattr__` is typed for tensors and modules only)."""
+    cast(Any, model).probe_info = info
 
 
 class Classifier(nn.Module):

@@ -9,6 +9,7 @@ in `Normalized`.  Image-to-image builders (the corruption networks of
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -18,8 +19,12 @@ ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {}
 IMAGE_TO_IMAGE: set[str] = set()   # architectures whose output is an image of the input's size
 
 
-def register(name: str, image_to_image: bool = False):
-    def decorator(builder):
+Builder = TypeVar("Builder", bound=Callable[..., nn.Module])
+
+
+def register(name: str, image_to_image: bool = False) -> Callable[[Builder], Builder]:
+    """A decorator recording a builder in `ARCHITECTURES` under `name` (and in `IMAGE_TO_IMAGE`)."""
+    def decorator(builder: Builder) -> Builder:
         ARCHITECTURES[name] = builder
         if image_to_image:
             IMAGE_TO_IMAGE.add(name)
@@ -125,12 +130,13 @@ class ResNet(nn.Module):
                  preact: bool, dropout: float = 0.0, bottleneck: bool = False, imagenet_stem: bool = False) -> None:
         super().__init__()
         if imagenet_stem:
-            self.stem = nn.Sequential(nn.Conv2d(in_channels, widths[0], 7, 2, 3, bias=False), nn.BatchNorm2d(widths[0]),
-                                      nn.ReLU(), nn.MaxPool2d(3, 2, 1))
+            self.stem: nn.Module = nn.Sequential(nn.Conv2d(in_channels, widths[0], 7, 2, 3, bias=False),
+                                                 nn.BatchNorm2d(widths[0]), nn.ReLU(), nn.MaxPool2d(3, 2, 1))
         else:
             conv = nn.Conv2d(in_channels, widths[0], 3, 1, 1, bias=False)
             self.stem = conv if preact else nn.Sequential(conv, nn.BatchNorm2d(widths[0]), nn.ReLU())
-        cin, stages = widths[0], []
+        cin = widths[0]
+        stages: list[nn.Module] = []
         for stage, (width, count) in enumerate(zip(widths[1:], blocks)):
             for block in range(count):
                 stride = 2 if stage > 0 and block == 0 else 1
