@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any, TextIO, cast, overload
 
 import numpy as np
+import numpy.typing as npt
 import torch
 import xarray as xr
 from torch import nn
@@ -269,7 +270,7 @@ def select(size: int, n: int | None, indices: Collection[int] | np.ndarray | Non
     """The dataset indices a run covers: `indices` as given, else `n` seeded ones (all by default)."""
     if indices is None:
         return datasets.subset_indices(size, n, seed)
-    chosen = datasets.integral(indices, "sample indices", ParameterError).reshape(-1)
+    chosen = datasets.integral(cast("npt.ArrayLike", indices), "sample indices", ParameterError).reshape(-1)
     if n is not None and n != len(chosen):
         raise ParameterError(f"n = {n} but {len(chosen)} indices were given; pass one or the other")
     if len(chosen) == 0:

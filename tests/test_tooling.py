@@ -24,6 +24,15 @@ def test_ruff_finds_nothing():
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
 
 
+def test_no_module_is_exempt_from_the_type_checker():
+    # every module is checked with the full settings: an override may only declare a third-party library untyped
+    tomllib = pytest.importorskip("tomllib", reason="tomllib is in the standard library from Python 3.11")
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["mypy"]
+    for override in config.get("overrides", []):
+        assert set(override) <= {"module", "ignore_missing_imports"}, override
+        assert not any(str(m).startswith("probe") for m in override["module"]), override
+
+
 def test_mypy_finds_nothing(tmp_path):
     # a fresh cache under tmp_path: the check does not depend on (or write) a cache in the checkout
     done = subprocess.run([*_tool("mypy"), "--cache-dir", str(tmp_path / "mypy"), "--no-error-summary"],

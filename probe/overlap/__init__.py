@@ -19,8 +19,8 @@ coordinates).  The probe needs no model; data only to clip around one of its ima
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import Iterator, Sequence, Sized
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -260,8 +260,9 @@ def run(model: nn.Module | None = None, data: Any = None, *, dim: int = 3072,
         if data is None:
             raise ParameterError("image=INDEX needs data to take the image from")
         dataset = runner.resolve_data(data)
-        if not 0 <= int(image) < len(dataset):
-            raise ParameterError(f"image {image} is outside the dataset (0..{len(dataset) - 1})")
+        size = len(cast(Sized, dataset))
+        if not 0 <= int(image) < size:
+            raise ParameterError(f"image {image} is outside the dataset (0..{size - 1})")
         x, y = datasets.get_batch(dataset, [int(image)])
         clip_around, dim = x[0], x[0].numel()
         data_identity = dict(datasets.identity(dataset), data_fingerprint=datasets.fingerprint(x, y))
