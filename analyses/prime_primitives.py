@@ -104,23 +104,39 @@ def report(table: xr.Dataset) -> str:
     return "\n".join(lines)
 
 
+BELOW = {"loc": "upper center", "bbox_to_anchor": (0.5, -0.3), "ncol": 2, "fontsize": 4.5, "frameon": False}
+
+
+def family(name: str) -> str:
+    """The primitive a model's augmentation uses, the same with and without mixing ('prime': all three)."""
+    return name.removesuffix("_no_mix")
+
+
 @style.styled
 def figure(folder: Path, table: xr.Dataset):
-    """Accuracy against severity (with and without mixing) and the clean / corruption trade-off."""
+    """Accuracy against severity (with and without mixing) and the clean / corruption trade-off; one colour
+    per primitive in every panel (squares: without mixing)."""
     fig, axes = style.panels(3, style.TWO_COLUMN, aspect=0.9)
     found = {str(m): results.load(folder / f"{m}.nc") for m in table["model"].values}
+    families = list(dict.fromkeys(family(m) for m in found))
+    color = {m: style.color(families.index(family(m))) for m in found}
     for ax, (title, keep) in zip(axes, (("with mixing", lambda m: "no_mix" not in m),
                                         ("without mixing", lambda m: "no_mix" in m or m == "standard"))):
-        corruption_plots.severity_curves({m.replace("_", " "): ds for m, ds in found.items() if keep(m)}, ax=ax)
+        shown = {m: ds for m, ds in found.items() if keep(m)}
+        corruption_plots.severity_curves({m.replace("_", " "): ds for m, ds in shown.items()}, ax=ax,
+                                         colors=[color[m] for m in shown])
+        legend = ax.get_legend()   # below the panel: above it would cover the title, inside the curves
+        ax.legend(handles=legend.legend_handles, labels=[text.get_text() for text in legend.get_texts()],
+                  **BELOW)
         ax.set_title(title)
     trade = axes[2]
-    for i, m in enumerate(table["model"].values):
+    for m in table["model"].values:
         trade.scatter(float(table["clean_accuracy"].sel(model=m)), float(table["corruption_accuracy"].sel(model=m)),
-                      color=style.color(i), marker="s" if "no_mix" in str(m) else "o", label=str(m).replace("_", " "))
+                      color=color[str(m)], marker="s" if "no_mix" in str(m) else "o", label=str(m).replace("_", " "))
     trade.set_xlabel("clean accuracy (%)")
     trade.set_ylabel("corruption accuracy (%)")
     trade.set_title("trade-off (squares: without mixing)")
-    trade.legend(loc="best", fontsize=5)
+    trade.legend(**BELOW)
     return fig
 
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 import xarray as xr
 
-from analyses import ada_training, reproduction, sparsefool_sweeps
+from analyses import ada_training, prime_primitives, reproduction, sparsefool_sweeps
 from analyses.margins_synthetic import PUBLISHED as T1_PUBLISHED
 from probe import models, overlap, results, sparsefool
 from probe.corruptions.registry import CORRUPTIONS
@@ -242,6 +242,18 @@ def test_prime_ablation_table_under_its_section(tmp_path):
     cells = [c.strip() for c in table[3].strip("|").split(" | ")]
     assert cells[1:3] == ["prime", "90 [87.98, 91.71]"] and cells[4].startswith("20 [") and cells[5] == "1000"
     assert float(cells[6]) < 1e-40   # 200 images gained, none lost
+
+
+def test_prime_figure_one_colour_per_primitive_legends_below(tmp_path):
+    for name, corrupted in (("standard", 60), ("prime", 85), ("spectral", 80), ("spectral_no_mix", 70)):
+        write_corruptions(tmp_path / f"{name}.nc", 90, corrupted)   # spectral: third with mixing, second without
+    fig = prime_primitives.figure(tmp_path, prime_primitives.collect(tmp_path))
+    mixed, single, trade = fig.axes[:3]
+    colours = {line.get_label().split(",")[0]: line.get_color() for ax in (mixed, single) for line in ax.get_lines()}
+    assert colours["spectral"] == colours["spectral no mix"] != colours["standard"]
+    fig.canvas.draw()
+    for ax in (mixed, single, trade):   # below the panel, clear of its curves and title
+        assert ax.get_legend().get_window_extent().y1 < ax.get_window_extent().y0
 
 
 def test_sparsefool_rows_from_the_real_analysis(tmp_path):

@@ -85,21 +85,23 @@ def severity_band(ds: xr.Dataset, confidence: float = stats.CONFIDENCE) -> tuple
 
 
 @style.styled
-def severity_curves(results: Results, ax: Axes | None = None) -> Axes:
+def severity_curves(results: Results, ax: Axes | None = None, colors: Sequence[str] | None = None) -> Axes:
     """Mean accuracy over corruptions against severity, clean accuracy at severity 0, one line per
     model (one result, a list, or a dict label → result) with its 95 % confidence band
-    (`severity_band`); n and the mCE with its interval in the legend."""
+    (`severity_band`); n and the mCE with its interval in the legend.  `colors`: one per model
+    (default: the style's cycle)."""
     if ax is None:
         _, ax = style.new_axes()
     models = labelled(results)
     for i, (label, ds) in enumerate(models):
+        color = colors[i] if colors is not None else style.color(i)
         severities = [0] + [int(s) for s in ds["severity"].values]
         values = [float(ds["clean_accuracy"])] + ds["accuracy"].mean("corruption").values.tolist()
         name = label or str(ds.attrs.get("model", "model"))
         mce = intervals.estimate(summary(ds), "mce")
-        ax.plot(severities, values, marker="o", ms=3, color=style.color(i),
+        ax.plot(severities, values, marker="o", ms=3, color=color,
                 label=f"{name}, n = {mce.n}\nmCE {intervals.text(mce, '.1f', ' %')}")
-        intervals.band(ax, severities, *severity_band(ds), style.color(i))
+        intervals.band(ax, severities, *severity_band(ds), color)
     ax.set_xticks(range(0, max(int(ds["severity"].max()) for _, ds in models) + 1))
     ax.set_xlabel("severity (0 = clean)")
     ax.set_ylabel("mean accuracy (%)")
