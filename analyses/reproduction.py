@@ -480,16 +480,21 @@ def few_samples_rows(runs: Runs) -> list[Row]:
     command = (f"python -m analyses.few_samples --model {RUNS}/frequency/standard.pt --out {RUNS}/few_samples "
                "--data fashion-mnist")
 
-    def group(replaced: bool) -> tuple[stats.Estimate, stats.Estimate, stats.Estimate]:
+    def stages(replaced: bool) -> tuple[np.ndarray, np.ndarray]:
         ds = runs["few_samples/few_samples.nc"]
         chosen = ds.isel(sample=np.flatnonzero(ds["replaced"].values.astype(bool) == replaced))
         before, after = (margins(chosen).sel(stage=s).values for s in ("before", "after"))
+        return before, after
+
+    def group(replaced: bool) -> tuple[stats.Estimate, stats.Estimate, stats.Estimate]:
+        before, after = stages(replaced)
         return stats.median(before), stats.median(after), stats.median(after / before)
 
     def replaced() -> Measured:
         before, after, ratio = group(True)
-        return Measured(f"before {shown(before)}, after {shown(after)}; median ratio {shown(ratio)} (n = {before.n})",
-                        full=above(after, before), direction=after.value > before.value)
+        grew, p = paired_above(*reversed(stages(True)))   # the same images before and after fine-tuning
+        return Measured(f"before {shown(before)}, after {shown(after)}; median ratio {shown(ratio)} (n = {before.n}; "
+                        f"paired p = {p:.2g})", full=above(after, before) or grew, direction=after.value > before.value)
 
     def untouched() -> Measured:
         _, _, moved = group(True)

@@ -256,6 +256,30 @@ def test_prime_figure_one_colour_per_primitive_legends_below(tmp_path):
         assert ax.get_legend().get_window_extent().y1 < ax.get_window_extent().y0
 
 
+def write_few_samples(folder, before: np.ndarray, after: np.ndarray, replaced: np.ndarray) -> None:
+    """`few_samples.nc` as `analyses.few_samples` writes it: each sample's margin before and after fine-tuning."""
+    margin = np.stack([before, after])
+    table = xr.Dataset({"margin": (("stage", "sample"), margin), "margin_refined": (("stage", "sample"), margin),
+                        "converged": (("stage", "sample"), np.isfinite(margin)), "replaced": ("sample", replaced)},
+                       coords={"stage": ["before", "after"], "sample": np.arange(len(before))})
+    results.save(table, folder / "few_samples" / "few_samples.nc")
+
+
+@pytest.mark.parametrize("shuffled, expected", [(False, "reproduced"), (True, "qualitatively")])
+def test_few_samples_growth_is_a_paired_comparison(tmp_path, shuffled, expected):
+    # margins spread over 0.1..1.1: a 5 % growth of every replaced sample's margin hides inside the
+    # medians' intervals but not from the paired test; the same values in another order (each sample's
+    # "after" drawn from another one) carry no consistent growth
+    before = np.linspace(0.1, 1.1, 100)
+    after = 1.05 * before
+    if shuffled:
+        after = np.random.default_rng(0).permutation(after)
+    write_few_samples(tmp_path, np.r_[before, np.ones(50)], np.r_[after, np.ones(50)],
+                      np.r_[np.ones(100, bool), np.zeros(50, bool)])
+    row = next(r for r in reproduction.collect(tmp_path) if r.claim.claim.startswith("the 100 replaced samples"))
+    assert row.verdict == expected and "(n = 100; paired p = " in row.measured.text
+
+
 def test_sparsefool_rows_from_the_real_analysis(tmp_path):
     torch.manual_seed(0)
     model = models.build("linear", in_channels=1, num_classes=10, image_size=(28, 28), mean=[0.286], std=[0.353])
