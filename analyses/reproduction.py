@@ -6,7 +6,8 @@ from the saved results of the reproduction analyses — no number on the page is
 DIR holds the results in the layout `analyses/thesis_runs.sh` writes (OUT=DIR) and, beside them,
 the companion analyses' folders (each row names the command that writes its files):
 
-- `t1/t1.nc` (`analyses.margins_synthetic`), `t2/t2.nc` (`analyses.t2_transition`);
+- `t1/t1.nc` (`analyses.margins_synthetic`), `t2/t2.nc` (`analyses.t2_transition`) and, for the ε
+  where no seed with PyTorch's default initialisation fits, `t2_he/t2.nc` (the same with `--init he`);
 - `frequency/MODEL.nc` (or `frequency26/`) for MODEL ∈ standard, flipped, low_pass, adversarial
   (`analyses.margins_frequency`); `low_pass/summary.nc` (`analyses.low_pass_invariance`);
   `forgetting/forgetting.nc`; `few_samples/few_samples.nc`;
@@ -88,6 +89,7 @@ ADA = 'Calian et al. 2022, "Defending against image corruptions through adversar
 T2_RHO = 20.0          # thesis Fig. 4.10: T2(ρ = 20, ε, σ = 1, K = 3); along u2 the margin is ρ/4 while u1 is ignored
 T2_SWITCH = 0.5        # thesis Fig. 4.10: the MLP switches to u1 near ε ≈ 0.5
 T2_SEEDS = 3           # initialisations tried at an ε before it counts as one the MLP cannot fit
+T2_HE = "t2_he/t2.nc"  # the same runs with He-normal weights (`--init he`): used where PyTorch's default never fits
 SPARSEFOOL_FOOLING = (99.93, 100.0)  # % fooling rate, Modas et al. 2019, Table 1: MNIST LeNet 99.93, CIFAR-10 100
 SPARSEFOOL_PIXELS = 1.66             # median % of perturbed pixels, Modas et al. 2019, Table 1: MNIST LeNet
 # Siedel et al. 2024, CIFAR-10 WRN-28-4, standard → L0-noise training (ε = 0.01): mCE_Lp, iCE (%), mCE
@@ -304,6 +306,12 @@ def t2_rows(runs: Runs) -> list[Row]:
 
         def measure(epsilon=epsilon, value=value) -> Measured | None:
             found = t2_cell(runs["t2/t2.nc"], epsilon)
+            he = t2_cell(runs[T2_HE], epsilon) if runs.has(T2_HE) else None
+            init = ""
+            if (found is None or not len(found[0]["u1"])) and he is not None and len(he[0]["u1"]):
+                init = f"He-normal initialisation (`--init he --out {RUNS}/t2_he`): PyTorch's default " + \
+                    (f"did not fit ({found[2]})" if found else "not run")
+                found = he[0], he[1], f"He init: {he[2]}", he[3]
             if found is None:
                 return None
             values, accuracy, note, tried = found
@@ -318,10 +326,12 @@ def t2_rows(runs: Runs) -> list[Row]:
             text = f"u1 {shown(u1)}, u2 {shown(u2)} (n = {u1.n}); test accuracy {accuracy:.1f} % ({note})"
             if epsilon < T2_SWITCH:
                 return Measured(text, u2, full=fits and ignores_u1, direction=ignores_u1,
-                                deviation=epochs(runs["t2/t2.nc"]))
+                                deviation="; ".join(part for part in (epochs(runs["t2/t2.nc"]), init) if part))
             if epsilon > T2_SWITCH:
-                return Measured(text, u1, full=fits and u2.value > u1.value, direction=u1.value < u2.value)
-            return Measured(text, full=fits and (ignores_u1 or uses_u1), direction=ignores_u1 or uses_u1)
+                return Measured(text, u1, full=fits and u2.value > u1.value, direction=u1.value < u2.value,
+                                deviation=init)
+            return Measured(text, full=fits and (ignores_u1 or uses_u1), direction=ignores_u1 or uses_u1,
+                            deviation=init)
         rows.append(evaluate(runs, claim, measure))
     return rows
 

@@ -135,8 +135,8 @@ def test_t2_one_row_per_epsilon_with_regime_checks(tmp_path):
     assert len(by_epsilon) == 11
 
 
-def write_t2_seeds(folder, fitted: dict[float, list[bool]]) -> None:
-    """`t2.nc` of several initialisations per ε, as `analyses.t2_transition.assemble` writes it:
+def write_t2_seeds(folder, fitted: dict[float, list[bool]], name: str = "t2") -> None:
+    """`NAME/t2.nc` of several initialisations per ε, as `analyses.t2_transition.assemble` writes it:
     ε → which seeds fit; the fitted ones ignore u1 (+inf) with margin 5 along u2."""
     epsilons, seeds = sorted(fitted), max(len(f) for f in fitted.values())
     tried = np.array([[i < len(fitted[e]) for i in range(seeds)] for e in epsilons])
@@ -151,7 +151,7 @@ def write_t2_seeds(folder, fitted: dict[float, list[bool]]) -> None:
                         "converged": (("epsilon", "seed", "subspace", "sample"), np.isfinite(margin))},
                        coords={"epsilon": epsilons, "seed": np.arange(seeds), "subspace": ["u1", "u2"],
                                "sample": np.arange(21)})
-    results.save(table, folder / "t2" / "t2.nc")
+    results.save(table, folder / name / "t2.nc")
 
 
 def test_t2_calls_an_epsilon_unfit_only_after_three_seeds(tmp_path):
@@ -160,6 +160,18 @@ def test_t2_calls_an_epsilon_unfit_only_after_three_seeds(tmp_path):
     assert by_epsilon["T2, ε = 0"].startswith("pending")      # one seed tried, none fits: try more
     assert by_epsilon["T2, ε = 0.1"] == "not"                 # three seeds, none fits
     assert by_epsilon["T2, ε = 0.2"] == "reproduced"          # the seed that fits is measured
+
+
+def test_t2_falls_back_to_he_initialisation_where_the_default_never_fits(tmp_path):
+    write_t2_seeds(tmp_path, {0.0: [False], 0.1: [False, False, False], 0.2: [True]})
+    write_t2_seeds(tmp_path, {0.0: [True], 0.1: [False], 0.2: [False]}, name="t2_he")
+    rows = {row.claim.claim.split(":")[0]: row for row in reproduction.collect(tmp_path)}
+    he = rows["T2, ε = 0"]
+    assert he.verdict == "reproduced" and he.measured.text.endswith("(He init: 1 of 1 seeds fit)")
+    assert "He-normal initialisation (`--init he --out $RUNS/t2_he`): PyTorch's default did not fit (0 of 1 seeds fit)" in \
+        he.measured.deviation
+    assert rows["T2, ε = 0.1"].verdict == "not"              # neither initialisation fits
+    assert rows["T2, ε = 0.2"].measured.deviation == ""      # the default fits: He runs are not consulted
 
 
 def test_low_pass_invariance_row_counts_trained_variants_not_the_control(tmp_path):
