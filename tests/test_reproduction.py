@@ -174,6 +174,32 @@ def test_t2_falls_back_to_he_initialisation_where_the_default_never_fits(tmp_pat
     assert rows["T2, ε = 0.2"].measured.deviation == ""      # the default fits: He runs are not consulted
 
 
+def write_band_margins(path, removed_margin: float, samples: int = 30) -> None:
+    """A margins result per diagonal DCT band of a LeNet trained on 14×14 low-passed images, as
+    `analyses.margins_frequency` and `analyses.low_pass_invariance` save it: margin 1 in the kept
+    bands, `removed_margin` (+inf: not converged) in the removed ones."""
+    starts = dct_diagonal_blocks((1, 28, 28)).starts[:, 0]
+    margin = np.repeat(np.where(starts >= 14, removed_margin, 1.0)[:, None], samples, axis=1)
+    table = xr.Dataset({"margin": (("subspace", "sample"), margin), "converged": (("subspace", "sample"),
+                                                                                  np.isfinite(margin))},
+                       coords={"subspace": np.arange(len(starts)), "band_start": ("subspace", starts),
+                               "sample": np.arange(samples)},
+                       attrs={"probe": "margins", "transform": "low-pass:14"})
+    results.save(table, path)
+
+
+def test_low_pass_frequency_row_reads_the_invariance_runs_baseline_when_the_lane_has_not_run(tmp_path):
+    claim = "low-pass training (14×14 kept): invariant, non-converged margins in the removed bands"
+    write_band_margins(tmp_path / "low_pass" / "baseline.nc", math.inf)
+    row = next(r for r in reproduction.collect(tmp_path) if r.claim.claim == claim)
+    assert row.verdict == "reproduced" and row.claim.files == ("low_pass/baseline.nc",)
+    assert row.claim.figure == "low_pass/low_pass_invariance.png"
+    assert row.claim.command.startswith("python -m analyses.low_pass_invariance ")
+    write_band_margins(tmp_path / "frequency" / "low_pass.nc", 3.0)   # the frequency lane's own run comes first
+    row = next(r for r in reproduction.collect(tmp_path) if r.claim.claim == claim)
+    assert row.verdict == "qualitatively" and row.claim.files == ("frequency/low_pass.nc",)
+
+
 def test_low_pass_invariance_row_counts_trained_variants_not_the_control(tmp_path):
     claim = "training on low-passed data makes the model invariant (non-converged margins) in the removed bands"
     section = "Thesis: frequency margins (DCT bands)"
