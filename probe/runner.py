@@ -40,7 +40,7 @@ import socket
 import tempfile
 import time
 import warnings
-from collections.abc import Callable, Collection, Sized
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any, TextIO, cast, overload
 
@@ -54,7 +54,7 @@ from torch.utils.data import Dataset
 from probe import data as datasets
 from probe import distributed, memory, ranges, results
 from probe import progress as progress_sinks
-from probe.data import inputs
+from probe.data import dataset_size, inputs
 from probe.errors import DataError, ModelError, ParameterError, ProbeWarning, ResumeError, ShapeError
 from probe.execution import PER_SAMPLE, Execution, Unpack, check, complete
 from probe.logits import classify, finite_rows
@@ -286,7 +286,7 @@ def _setup(probe: str, model: nn.Module, data: Any, plan: Plan | Prepare, n: int
            indices: Collection[int] | np.ndarray | None, seed: int, device: torch.device | str | None,
            max_memory: str | int | None, shard: tuple[int, int] | None) -> _Setup:
     dataset = resolve_data(data)
-    chosen = select(len(cast(Sized, dataset)), n, indices, seed)
+    chosen = select(dataset_size(dataset), n, indices, seed)
     device = distributed.start(torch.device(device) if device is not None else model_device(model))
     model.to(device)
     head = chosen[:ACCURACY_IMAGES]

@@ -7,7 +7,7 @@ SSIM on the test split, and saves an ordinary probe checkpoint whose metadata re
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence, Sized
+from collections.abc import Sequence
 from typing import cast
 
 import torch
@@ -15,7 +15,7 @@ import torch
 from probe import models, progress
 from probe.commands import common
 from probe.corruption_net import LEARNING_RATE, TARGET_SSIM, pretrain, reconstruction_quality
-from probe.data import image_shape, subset_indices
+from probe.data import dataset_size, image_shape, subset_indices
 from probe.errors import ParameterError
 
 
@@ -44,9 +44,9 @@ def run(args: argparse.Namespace) -> None:
     train_set = common.load_data(args, "train")
     test_set = common.load_data(args, "test")
     if args.n is not None:
-        train_set = torch.utils.data.Subset(train_set, subset_indices(len(cast(Sized, train_set)), args.n,
+        train_set = torch.utils.data.Subset(train_set, subset_indices(dataset_size(train_set), args.n,
                                                                       args.seed).tolist())
-    train_images = len(cast(Sized, train_set))   # map-style (torch's `Dataset` type declares no `__len__`)
+    train_images = dataset_size(train_set)
     channels, height, width = image_shape(test_set)
     torch.manual_seed(args.seed)
     net = models.build(args.arch, in_channels=channels, image_size=(height, width),

@@ -10,7 +10,7 @@ DistributedDataParallel and only rank 0 writes files.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence, Sized
+from collections.abc import Sequence
 from typing import cast
 
 import torch
@@ -19,7 +19,7 @@ from probe import distributed, models, progress, results, runner
 from probe.augment import parse_augments
 from probe.augment.adversarial import parse_adversarial
 from probe.commands import common
-from probe.data import TransformedDataset, image_shape, num_classes, subset_indices
+from probe.data import TransformedDataset, dataset_size, image_shape, num_classes, subset_indices
 from probe.data.formats import ImageFolder
 from probe.data.transforms import parse_transform
 from probe.errors import ParameterError
@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> None:
         train_set = TransformedDataset(train_set, transform, args.transform)
         test_set = TransformedDataset(test_set, transform, args.transform)
     if args.n is not None:
-        train_set = torch.utils.data.Subset(train_set, subset_indices(len(cast(Sized, train_set)), args.n,
+        train_set = torch.utils.data.Subset(train_set, subset_indices(dataset_size(train_set), args.n,
                                                                       args.seed).tolist())
         # the data's description travels with the subset (torch's `Subset` declares no `info`)
         train_set.info = dict(getattr(train_set.dataset, "info", {}))   # type: ignore[attr-defined]
@@ -97,7 +97,7 @@ def run(args: argparse.Namespace) -> None:
     meta = {"data": args.data, "transform": args.transform or "none", "augment": " ".join(args.augment or ["none"]),
             "adversarial": args.adversarial or "none", "epochs": args.epochs, "lr": args.lr,
             "schedule": args.schedule, "seed": args.seed, "input_shape": [channels, height, width]}
-    bar = common.progress_bar(args.epochs * len(cast(Sized, train_set)), "training", args.quiet, unit="image")
+    bar = common.progress_bar(args.epochs * dataset_size(train_set), "training", args.quiet, unit="image")
     try:
         history = fit(model, train_set, test_set, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                       momentum=args.momentum, nesterov=args.nesterov, weight_decay=args.weight_decay,

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sized
-from typing import cast
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -21,7 +20,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from probe import ranges
-from probe.data import get_batch
+from probe.data import dataset_size, get_batch
 from probe.params import eval_mode
 from probe.ssim import ssim
 from probe.train import learning_rate
@@ -35,7 +34,7 @@ def reconstruction_quality(net: nn.Module, dataset: Dataset, *, batch_size: int 
                            device: torch.device | str = "cpu") -> dict[str, float]:
     """Mean PSNR (dB, peak 1) and mean SSIM of `clip(net(x))` against `x` over the dataset, in eval mode."""
     psnr, similarity = [], []
-    size = len(cast(Sized, dataset))   # map-style (torch's `Dataset` type declares no `__len__`)
+    size = dataset_size(dataset)
     with eval_mode(net):
         for start in range(0, size, batch_size):
             x, _ = get_batch(dataset, np.arange(start, min(start + batch_size, size)))
@@ -61,7 +60,7 @@ def pretrain(net: nn.Module, train_set: Dataset, *, epochs: int = 5, batch_size:
     device = torch.device(device)
     net.to(device).train()
     optimizer = torch.optim.Adam(net.parameters(), lr=lr)
-    size = len(cast(Sized, train_set))   # map-style (torch's `Dataset` type declares no `__len__`)
+    size = dataset_size(train_set)
     steps_per_epoch = math.ceil(size / batch_size)
     history = []
     for epoch in range(epochs):

@@ -13,13 +13,12 @@ blocks with the clean dataset's indices and checks that the labels agree.
 """
 from __future__ import annotations
 
-from collections.abc import Sized
 from pathlib import Path
-from typing import cast
 
 from torch.utils.data import Dataset
 
 from probe import data
+from probe.data import dataset_size
 from probe.data.formats import corrupted_names
 from probe.errors import DataError
 
@@ -60,8 +59,8 @@ class CorruptedFolder:
             if corruption not in self.corruptions() or int(severity) not in self.severities(corruption):
                 raise DataError(f"{self.folder}: no data for {corruption} at severity {severity}")
             block = data.load(self.folder, corruption=corruption, severity=int(severity))
-            if self.expected_length is not None and len(cast(Sized, block)) != self.expected_length:
-                raise DataError(f"{self.folder}: {corruption} severity {severity} holds {len(cast(Sized, block))} "
+            if self.expected_length is not None and dataset_size(block) != self.expected_length:
+                raise DataError(f"{self.folder}: {corruption} severity {severity} holds {dataset_size(block)} "
                                 f"images but the clean test set has {self.expected_length}; --corrupted-dir must match "
                                 f"--data/--split")
             self._blocks[key] = block

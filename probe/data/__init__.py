@@ -8,16 +8,25 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Sequence, Sized
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 import torch
 from torch.utils.data import Dataset
 
-from probe.data.arrays import ArrayDataset, TransformedDataset, get_batch, image_shape, integral, labels_of, num_classes
+from probe.data.arrays import (
+    ArrayDataset,
+    TransformedDataset,
+    dataset_size,
+    get_batch,
+    image_shape,
+    integral,
+    labels_of,
+    num_classes,
+)
 from probe.data.classes import class_names, read_class_names, set_class_names
 from probe.data.formats import ImageFolder, read_path, refuse_block_options
 from probe.data.inputs import as_dataset
@@ -30,8 +39,8 @@ if TYPE_CHECKING:
 SPLITS = ("train", "test", "all")
 FINGERPRINT_BATCH = 256   # images read at a time by `selection_fingerprint`
 
-__all__ = ["ArrayDataset", "NAMED", "SPLITS", "TransformedDataset", "class_names", "fingerprint", "get_batch",
-           "identity", "image_shape", "integral", "labels_of", "load", "num_classes", "read_class_names",
+__all__ = ["ArrayDataset", "NAMED", "SPLITS", "TransformedDataset", "class_names", "dataset_size", "fingerprint",
+           "get_batch", "identity", "image_shape", "integral", "labels_of", "load", "num_classes", "read_class_names",
            "selection_fingerprint", "set_class_names", "subset_indices", "with_classes"]
 
 
@@ -82,7 +91,7 @@ def identity(dataset: Dataset) -> dict[str, str | int]:
     its class and source) and its size."""
     info = getattr(dataset, "info", {}) or {}
     spec = info.get("spec") or f"{type(dataset).__name__}:{getattr(dataset, 'source', 'in memory')}"
-    return {"data": str(spec), "split": str(info.get("split", "none")), "data_size": len(cast(Sized, dataset))}
+    return {"data": str(spec), "split": str(info.get("split", "none")), "data_size": dataset_size(dataset)}
 
 
 def fingerprint(x: torch.Tensor, y: torch.Tensor) -> str:

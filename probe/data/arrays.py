@@ -33,6 +33,12 @@ def to_nchw(images: np.ndarray | torch.Tensor, source: str) -> tuple[np.ndarray 
                     f"(expected 1 or 3 channels)")
 
 
+def dataset_size(dataset: Any) -> int:
+    """The number of items of a map-style dataset (torch's `Dataset` type declares no `__len__`, though
+    every map-style dataset a probe reads has one)."""
+    return len(cast(Sized, dataset))
+
+
 def integral(values: npt.ArrayLike | torch.Tensor, what: str, error: type[ProbeError] = DataError) -> np.ndarray:
     """`values` as int64; `error` naming `what` for anything that is not a whole number: strings
     and other objects, and floats that are not integral (3.0 is taken as 3; 2.5, NaN and inf are
@@ -137,7 +143,7 @@ class TransformedDataset(Dataset):
         self.source = f"{getattr(base, 'source', 'dataset')}|{name}"
 
     def __len__(self) -> int:
-        return len(cast(Sized, self.base))   # map-style (torch's `Dataset` type declares no `__len__`)
+        return dataset_size(self.base)
 
     @property
     def num_classes(self) -> int:
@@ -191,7 +197,7 @@ def labels_of(dataset: Dataset, indices: npt.ArrayLike) -> np.ndarray:
         return labels_of(dataset.dataset, np.asarray(dataset.indices)[indices])
     for name in ("labels", "targets"):
         labels = getattr(dataset, name, None)
-        if labels is not None and len(labels) == len(cast(Sized, dataset)):
+        if labels is not None and len(labels) == dataset_size(dataset):
             return np.asarray(labels, dtype=np.int64)[indices]
     return np.concatenate([get_batch(dataset, indices[i:i + 256])[1].numpy() for i in range(0, len(indices), 256)]
                           + [np.zeros(0, dtype=np.int64)])
@@ -201,7 +207,7 @@ def num_classes(dataset: Dataset) -> int:
     """Number of classes, from the dataset's metadata or its labels."""
     if hasattr(dataset, "num_classes"):
         return int(dataset.num_classes)
-    return int(max(int(dataset[i][1]) for i in range(len(cast(Sized, dataset))))) + 1
+    return int(max(int(dataset[i][1]) for i in range(dataset_size(dataset)))) + 1
 
 
 def image_shape(dataset: Dataset) -> tuple[int, int, int]:

@@ -19,7 +19,6 @@ records about what was given: `data_type`, `data_shape` and, for tensors and arr
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sized
 from typing import Any, cast
 
 import numpy as np
@@ -27,7 +26,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset, Subset, TensorDataset
 
-from probe.data.arrays import ArrayDataset, class_number
+from probe.data.arrays import ArrayDataset, class_number, dataset_size
 from probe.errors import DataError
 from probe.logits import classify
 
@@ -108,15 +107,15 @@ class ItemDataset(Dataset):
         own = dict(getattr(base, "info", {}) or {})
         self.source = f"{type(base).__module__}.{type(base).__name__}"
         self.info = dict(own, spec=own.get("spec", f"{type(base).__name__}:{getattr(base, 'source', 'in memory')}"))
-        self.info.setdefault("given", {"data_type": self.source, "data_shape": [len(cast(Sized, base))]})
+        self.info.setdefault("given", {"data_type": self.source, "data_shape": [dataset_size(base)]})
         for name in ("classes", "class_names"):
             if name not in self.info and isinstance(getattr(base, name, None), (list, tuple)):
                 self.info["class_names"] = [str(c) for c in getattr(base, name)]
-        if len(cast(Sized, base)) == 0:
+        if dataset_size(base) == 0:
             raise DataError(f"{self.source}: the dataset is empty")
 
     def __len__(self) -> int:
-        return len(cast(Sized, self.base))   # map-style (torch's `Dataset` type declares no `__len__`)
+        return dataset_size(self.base)
 
     @property
     def labels(self) -> np.ndarray | None:

@@ -10,8 +10,8 @@ prediction -1 and `finite = False`: it is excluded from the accuracy and counted
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence, Sized
-from typing import Any, cast
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -20,7 +20,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from probe import ranges, runner, stats
-from probe.data import get_batch
+from probe.data import dataset_size, get_batch
 from probe.errors import ModelError
 from probe.execution import Execution, Unpack, check
 from probe.logits import BATCH_SIZE, accuracy_over_finite, batched_logits, classify
@@ -81,7 +81,7 @@ def predict(model: nn.Module, dataset: Dataset, indices: Sequence[int] | np.ndar
 
     `transform` (tensor → tensor) is applied to each batch of images on `device` first.
     """
-    indices = np.arange(len(cast(Sized, dataset))) if indices is None else np.asarray(indices)   # map-style
+    indices = np.arange(dataset_size(dataset)) if indices is None else np.asarray(indices)   # map-style
     predictions, labels = [], []
     with eval_mode(model), torch.no_grad():
         for start in range(0, len(indices), batch_size):

@@ -19,8 +19,8 @@ coordinates).  The probe needs no model; data only to clip around one of its ima
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence, Sized
-from typing import Any, cast
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -41,6 +41,7 @@ from probe.balls import (
     parse_norms,
     perturb,
 )
+from probe.data import dataset_size
 from probe.errors import ParameterError
 from probe.execution import PER_SAMPLE, Execution, Unpack, check
 from probe.results import variable
@@ -260,7 +261,7 @@ def run(model: nn.Module | None = None, data: Any = None, *, dim: int = 3072,
         if data is None:
             raise ParameterError("image=INDEX needs data to take the image from")
         dataset = runner.resolve_data(data)
-        size = len(cast(Sized, dataset))
+        size = dataset_size(dataset)
         if not 0 <= int(image) < size:
             raise ParameterError(f"image {image} is outside the dataset (0..{size - 1})")
         x, y = datasets.get_batch(dataset, [int(image)])

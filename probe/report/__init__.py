@@ -30,10 +30,10 @@ import json
 import os
 import shlex
 import time
-from collections.abc import Callable, Sequence, Sized
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -43,6 +43,7 @@ from torch.utils.data import Dataset
 
 from probe import __version__, registry, runner
 from probe import data as datasets
+from probe.data import dataset_size
 from probe.errors import ModelError, ParameterError
 from probe.models import model_identity, weights_sha256
 from probe.params import eval_mode, model_device
@@ -163,7 +164,7 @@ def _total(stage: str, samples: int, options: dict) -> tuple[int, str]:
 
 def _contract(model: nn.Module, dataset: Dataset, device: torch.device) -> tuple[Check, int | None]:
     """The runner's model checks on the first images: a pass, or a fail naming the refusal."""
-    chosen = np.arange(min(len(cast(Sized, dataset)), runner.CHECK_IMAGES))
+    chosen = np.arange(min(dataset_size(dataset), runner.CHECK_IMAGES))
     x, _ = datasets.get_batch(dataset, chosen)
     model.to(device)
     classes: int | None = None
@@ -182,7 +183,7 @@ def _contract(model: nn.Module, dataset: Dataset, device: torch.device) -> tuple
 def _check_same_classes(model: nn.Module, baseline: nn.Module, dataset: Dataset, device: torch.device) -> None:
     """A baseline must classify the same classes as the model: compared on the first images,
     before any work (a model that fails on them is left to the contract check)."""
-    chosen = np.arange(min(len(cast(Sized, dataset)), runner.CHECK_IMAGES))
+    chosen = np.arange(min(dataset_size(dataset), runner.CHECK_IMAGES))
     x, _ = datasets.get_batch(dataset, chosen)
     counts = []
     for net in (model, baseline):
@@ -234,7 +235,7 @@ def assess(model: nn.Module, dataset: Dataset, *, label: str, budget: str, n: in
     `prefix + NAME.nc` relative to the report); `extra` holds per-stage keywords (the other
     model as masking's `baseline`, the corruption network)."""
     device = torch.device(device) if device is not None else model_device(model)
-    size = len(cast(Sized, dataset))   # map-style datasets (torch's `Dataset` type declares no `__len__`)
+    size = dataset_size(dataset)
     identity: dict[str, Any] = dict(model_identity(model), **datasets.identity(dataset),
                                     data_sha256=datasets.selection_fingerprint(dataset, np.arange(size)),
                                     device=str(device), seed=int(seed))

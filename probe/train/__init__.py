@@ -13,7 +13,7 @@ import math
 import os
 import pickle
 import time
-from collections.abc import Callable, Sized
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 
@@ -25,7 +25,7 @@ from torch.utils.data import Dataset
 
 from probe import distributed, models, ranges, results
 from probe.augment import Augmentation, random_crop_flip
-from probe.data import fingerprint, get_batch
+from probe.data import dataset_size, fingerprint, get_batch
 from probe.errors import ParameterError, ResumeError
 from probe.logits import BATCH_SIZE, accuracy_over_finite, classify
 from probe.params import eval_mode
@@ -67,7 +67,7 @@ def run_identity(model: nn.Module, train_set: Dataset, augment: Augmentation, wo
     augmentation(s), the number of processes, the architecture (parameter names and shapes) and
     the training data (size and SHA-256 of its first 64 items)."""
     stages = getattr(augment, "stages", [augment])
-    size = len(cast(Sized, train_set))   # map-style (torch's `Dataset` type declares no `__len__`)
+    size = dataset_size(train_set)
     x, y = get_batch(train_set, np.arange(min(64, size)))
     shapes = ";".join(f"{name}{tuple(value.shape)}" for name, value in model.state_dict().items())
     return {**{key: str(value) for key, value in options.items()},
@@ -312,5 +312,5 @@ def _history_dataset(history: dict[str, list[float]]) -> xr.Dataset:
 
 def channel_statistics(dataset: Dataset, limit: int = 10_000) -> tuple[list[float], list[float]]:
     """Per-channel mean and std of (up to `limit`) images, for the input normalisation."""
-    x, _ = get_batch(dataset, np.arange(min(limit, len(cast(Sized, dataset)))))
+    x, _ = get_batch(dataset, np.arange(min(limit, dataset_size(dataset))))
     return x.mean(dim=(0, 2, 3)).tolist(), x.std(dim=(0, 2, 3)).clamp_min(1e-3).tolist()

@@ -10,8 +10,8 @@ decoded it.  In-memory arrays are gathered a batch at a time (`__getitems__`), a
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Sized
-from typing import SupportsInt, TypeVar, cast
+from collections.abc import Iterable, Iterator
+from typing import SupportsInt, TypeVar
 
 import numpy as np
 import torch
@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from probe import seeding
-from probe.data import get_batch
+from probe.data import dataset_size, get_batch
 from probe.data.formats import ImageFolder
 
 CROP_SCALE = (0.08, 1.0)          # random resized crop: area fraction ...
@@ -91,7 +91,7 @@ class KeyedItems(Dataset):
         self.dataset, self.seed = dataset, int(seed)
 
     def __len__(self) -> int:
-        return len(cast(Sized, self.dataset))   # map-style (torch's `Dataset` type declares no `__len__`)
+        return dataset_size(self.dataset)
 
     def __getitems__(self, keys: list[tuple[int, int]]) -> tuple[torch.Tensor, torch.Tensor]:
         if not hasattr(self.dataset, "transform_item"):
@@ -141,6 +141,6 @@ def whole_batch(batch: Batch) -> Batch:
 def loader(dataset: Dataset, batch_size: int, seed: int, *, workers: int = 0, rank: int = 0, world: int = 1,
            shuffle: bool = True, pin_memory: bool = False) -> tuple[DataLoader, EpochBatches]:
     """A DataLoader over `dataset` and its batch sampler (set `.epoch` on it each epoch)."""
-    batches = EpochBatches(len(cast(Sized, dataset)), batch_size, seed, rank, world, shuffle)
+    batches = EpochBatches(dataset_size(dataset), batch_size, seed, rank, world, shuffle)
     return DataLoader(KeyedItems(dataset, seed), batch_sampler=batches, collate_fn=whole_batch, num_workers=workers,
                       pin_memory=pin_memory, persistent_workers=workers > 0), batches
