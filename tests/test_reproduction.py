@@ -168,10 +168,12 @@ def test_t2_falls_back_to_he_initialisation_where_the_default_never_fits(tmp_pat
     rows = {row.claim.claim.split(":")[0]: row for row in reproduction.collect(tmp_path)}
     he = rows["T2, ε = 0"]
     assert he.verdict == "reproduced" and he.measured.text.endswith("(He init: 1 of 1 seeds fit)")
-    assert he.measured.deviation.endswith("He-normal initialisation (`--init he --out $RUNS/t2_he`): PyTorch's "
-                                          "default did not fit (0 of 1 seeds fit)")
+    assert he.measured.deviation.endswith("He-normal initialisation: PyTorch's default did not fit (0 of 1 seeds fit)")
+    assert he.claim.files == ("t2_he/t2.nc",) and he.claim.figure == "t2_he/t2_transition.png"
+    assert he.claim.command == "python -m analyses.t2_transition --out $RUNS/t2_he --epsilons 0 --init he"
     assert rows["T2, ε = 0.1"].verdict == "not"              # neither initialisation fits
     assert rows["T2, ε = 0.2"].measured.deviation == ""      # the default fits: He runs are not consulted
+    assert rows["T2, ε = 0.2"].claim.files == ("t2/t2.nc",)
 
 
 def write_band_margins(path, removed_margin: float, samples: int = 30) -> None:
