@@ -18,8 +18,7 @@ import torch
 from probe import corruptions, lp, models, plot
 from probe.augment import parse_augment
 from probe.data import image_shape, load, num_classes, subset_indices
-from probe.lp.plot import accuracy as accuracy_plot
-from probe.lp.plot import summary_bars
+from probe.lp.plot import heatmap, summary_bars
 from probe.plot import style
 from probe.tables import format_table
 from probe.train import channel_statistics, fit
@@ -72,9 +71,10 @@ def main() -> None:
             [float(common[name]["corruption_accuracy"]), float(common[name]["mce"])] for name, ds in runs.items()]
     print(format_table(["training", "clean acc (%)", "mCE_Lp", "iCE (%)", "L0 acc", "L2 acc", "Linf acc",
                         "common-corruption acc", "mCE"], rows))
-    _, axes = style.new_axes(style.TWO_COLUMN, aspect=1.2, ncols=len(runs) + 1, layout="constrained")
+    _, grid = style.new_axes(style.TWO_COLUMN, aspect=0.9, nrows=2, ncols=2, squeeze=False, layout="constrained")
+    axes = grid.ravel()   # one heat map per training (three), the summary bars last
     for ax, (name, ds) in zip(axes, runs.items()):
-        accuracy_plot(ds, ax=ax, label=name)   # one axes: the norm × strength heat map
+        heatmap(ds, ax=ax, label=name)   # one axes: the norm × strength heat map
     summary_bars(runs, ax=axes[-1])
     print(f"figure: {plot.save(axes[0], args.out / 'lp_training.png')}")
 
