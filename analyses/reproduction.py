@@ -56,7 +56,7 @@ from analyses import ada_training, low_pass_invariance, margins_synthetic, prime
 from analyses.thesis import TOLERANCE
 from figures.ada_reconstruction import PUBLISHED as PUBLISHED_RECONSTRUCTION_SSIM
 from figures.lp_overlap import PUBLISHED_50 as PUBLISHED_OVERLAP_50
-from probe import lp, overlap, results, sparsefool, stats
+from probe import lp, overlap, results, sparsefool, stats, tables
 from probe.adversarial_corruptions import radius_tag
 from probe.adversarial_corruptions import summary as ada_summary
 from probe.balls import norm_name, parse_ball
@@ -556,7 +556,7 @@ def prime_rows(runs: Runs) -> list[Row]:
 
     def estimate(name: str, key: str) -> stats.Estimate:
         found = numbers(name)
-        return stats.Estimate(found[key], found[f"{key}_low"], found[f"{key}_high"], found["samples"])
+        return tables.estimate(found, key)
 
     def claim(text: str, published: str, source: str, models: tuple[str, ...]) -> Claim:
         # CIFAR-10 numbers do not compare with a Fashion-MNIST LeNet's; a qualitative statement does
@@ -576,7 +576,7 @@ def prime_rows(runs: Runs) -> list[Row]:
                         f"gain {gained:.1f} points", direction=base.value - ours.value < gained)
 
     def better(a: str, b: str) -> tuple[bool, float]:
-        return paired_above(*(per_image_corruption_accuracy(runs[f"prime_primitives/{m}.nc"]) for m in (a, b)))
+        return paired_corruption_accuracy(runs[f"prime_primitives/{a}.nc"], runs[f"prime_primitives/{b}.nc"])
 
     def between(name: str) -> Callable[[], Measured]:
         def measure() -> Measured:
@@ -617,10 +617,13 @@ def prime_rows(runs: Runs) -> list[Row]:
     return rows
 
 
-def per_image_corruption_accuracy(ds: xr.Dataset) -> np.ndarray:
-    """Each image's accuracy (%) over every corruption and severity of a corruption-probe result: the
-    unit a paired comparison of two models on the same images works with."""
-    return ds["correct"].mean(("corruption", "severity")).values * 100.0
+def paired_corruption_accuracy(a: xr.Dataset, b: xr.Dataset) -> tuple[bool, float]:
+    """`paired_above` on each image's accuracy over every corruption and severity of two corruption-probe
+    results; a `ProbeError` unless both measured the same images in the same order."""
+    if not np.array_equal(a["sample"].values, b["sample"].values):
+        raise ProbeError("a paired comparison needs the same images in both corruption results; these differ")
+    a_acc, b_acc = (ds["correct"].mean(("corruption", "severity")).values * 100.0 for ds in (a, b))
+    return paired_above(a_acc, b_acc)
 
 
 def prime_table(runs: Runs) -> list[str]:
@@ -634,15 +637,13 @@ def prime_table(runs: Runs) -> list[str]:
              "style, unnormalised):", "",
              "| model | augmentation | clean accuracy % | corruption accuracy % | mCE % | n | paired p against "
              "standard |", "|" + " --- |" * 7]
-    standard = (per_image_corruption_accuracy(runs["prime_primitives/standard.nc"])
-                if "standard" in found else None)
     for name in found:
         ds = runs[f"prime_primitives/{name}.nc"]
         numbers = corruption_summary(ds)
-        cells = [shown(stats.Estimate(numbers[k], numbers[f"{k}_low"], numbers[f"{k}_high"], numbers["samples"]))
+        cells = [shown(tables.estimate(numbers, k))
                  for k in ("clean_accuracy", "corruption_accuracy", "mce")]
-        p = ("—" if standard is None or name == "standard" else
-             f"{paired_above(per_image_corruption_accuracy(ds), standard)[1]:.2g}")
+        p = ("—" if "standard" not in found or name == "standard" else
+             f"{paired_corruption_accuracy(ds, runs['prime_primitives/standard.nc'])[1]:.2g}")
         lines.append("| " + " | ".join(cell(v) for v in (name.replace("_", " "), prime_primitives.MODELS[name],
                                                           *cells, str(numbers["samples"]), p)) + " |")
     return lines
@@ -661,7 +662,7 @@ def sparsefool_rows(runs: Runs) -> list[Row]:
 
     def estimate(key: str) -> stats.Estimate:
         found = sparsefool.summary(runs["sparsefool/base.nc"])
-        return stats.Estimate(found[key], found[f"{key}_low"], found[f"{key}_high"], found["samples"])
+        return tables.estimate(found, key)
 
     def fooling() -> Measured:
         ours = estimate("fooling_rate")
@@ -710,7 +711,7 @@ def lp_rows(runs: Runs) -> list[Row]:
             setting = int(ds.attrs["dim"]) == 3072 and parse_ball(str(ds.attrs["reference"])) == (2.0, 4.0)
             key = f"radius_50_{overlap.norm_key(p)}_in_reference"
             found = overlap.summary(ds)
-            ours = stats.Estimate(found[key], found[f"{key}_low"], found[f"{key}_high"], found["samples"])
+            ours = tables.estimate(found, key)
             return Measured(shown_n(ours), ours, full=setting, direction=False)
         rows.append(evaluate(runs, claim, measure))
 
@@ -720,7 +721,7 @@ def lp_rows(runs: Runs) -> list[Row]:
     def lower(files: tuple[str, str], key: str, summary: Callable[[xr.Dataset], dict]) -> Callable[[], Measured]:
         def measure() -> Measured:
             found = [summary(runs[f]) for f in files]
-            trained, base = (stats.Estimate(f[key], f[f"{key}_low"], f[f"{key}_high"], f["samples"]) for f in found)
+            trained, base = (tables.estimate(f, key) for f in found)
             return Measured(f"{shown(trained, ' %')} vs standard {shown(base, ' %')} (n = {trained.n})",
                             full=above(base, trained), direction=trained.value < base.value)
         return measure
@@ -757,7 +758,7 @@ def ada_rows(runs: Runs) -> list[Row]:
 
     def estimate(name: str, key: str, summary: Callable[[xr.Dataset], dict]) -> stats.Estimate:
         found = summary(runs[f"ada_training/{name}.nc"])
-        return stats.Estimate(found[key], found[f"{key}_low"], found[f"{key}_high"], found["samples"])
+        return tables.estimate(found, key)
 
     def mce(better: str, worse: str) -> Callable[[], Measured]:
         def measure() -> Measured:

@@ -270,6 +270,14 @@ def test_prime_comparisons_on_the_same_images_use_a_paired_test(tmp_path):
     assert float(independent.measured.text.rsplit("paired p = ", 1)[1].rstrip(")")) > 0.05
 
 
+def test_paired_comparison_refuses_results_on_different_images(tmp_path):
+    folder = tmp_path / "prime_primitives"
+    write_corruptions(folder / "prime.nc", 90, 80)
+    write_corruptions(folder / "prime_no_mix.nc", 90, 78, n=999)   # another selection of test images
+    with pytest.raises(reproduction.ProbeError, match="same images"):
+        reproduction.collect(tmp_path)
+
+
 def test_prime_ablation_table_under_its_section(tmp_path):
     folder = tmp_path / "runs" / "prime_primitives"
     for name, corrupted in (("standard", 60), ("prime", 80), ("colour_no_mix", 66)):
