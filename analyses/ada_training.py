@@ -9,7 +9,8 @@ at two radii each, robust accuracy under AdA's adversarial corruptions at ν = 0
 (`probe.adversarial_corruptions`), and the training time per epoch relative to standard training
 (CPU seconds of a few batches measured in this process, plus the wall time the runs recorded).
 The PGD outcome of every test image is saved in `pgd_accuracy.nc` (`correct(model, attack, sample)`,
-`accuracy(model, attack)` in %), so that its intervals can be computed.
+`accuracy(model, attack)` in %), so that its intervals can be computed; `ada_training.pdf|png`
+(`figures.ada_training`) draws every accuracy with its interval.
 
     python -m analyses.ada_training --out runs/ada_training [--epochs 5] [--n 500]
 
@@ -28,6 +29,8 @@ import torch
 import xarray as xr
 
 from analyses.corruption_training import run_all
+from figures import common as figures
+from figures.ada_training import draw
 from probe import adversarial_corruptions, corruptions, models, results
 from probe.attacks.pgd import pgd
 from probe.augment import parse_augments
@@ -161,6 +164,7 @@ def main(argv: list[str] | None = None) -> None:
                         "time/std (CPU)", "time/std (wall)"], rows))
     print(f"{len(indices)} test images of {args.data} ({len(indices[:200])} for AdA), {args.epochs} epochs; "
           f"published (CIFAR-10): AdA lowers mCE, more with AugMix, and gains some Lp robustness")
+    print("figure:", ", ".join(map(str, figures.render(draw, args.out))))
 
 
 if __name__ == "__main__":

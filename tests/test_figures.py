@@ -4,6 +4,7 @@ panel, colour bars where colour encodes a value; saved PDFs embed no Type 3 font
 leaves the user's matplotlib settings alone."""
 from __future__ import annotations
 
+import argparse
 import importlib
 import re
 import shutil
@@ -353,6 +354,14 @@ def _figure_inputs(kind: str, probe_results, folder):
         return _write(folder, **found)
     if kind == "ada_ssim":
         return _write(folder, ac=probe_results["adversarial_corruptions"])
+    if kind == "ada_training":
+        from analyses.ada_training import attacks, pgd_table
+        models = ["standard", "ada", "ada+augmix"]
+        flags = {m: rng.random((len(attacks()), 60)) < 0.3 + 0.2 * i for i, m in enumerate(models)}
+        args = argparse.Namespace(data="fashion-mnist-sample", epochs=1, seed=0)
+        return _write(folder, pgd_accuracy=pgd_table(flags, args),
+                      **{f"corruptions_{m}": probe_results["corruptions"] for m in models},
+                      **{f"adversarial_corruptions_{m}": probe_results["adversarial_corruptions"] for m in models})
     if kind == "ada_reconstruction":
         corruptions = ["gaussian_noise", "brightness", "snow", "contrast"]
         found = {}
@@ -384,7 +393,8 @@ SCRIPTS = {"frequency_margins": ["frequency_margins", "pgd_energy"], "forgetting
            "t2_transition": ["t2_transition"], "few_samples": ["few_samples"],
            "sparsefool_examples": ["sparsefool_examples", "sparsefool_sparsity", "sparsefool_lambda"],
            "lp_overlap": ["lp_overlap"], "prime_severity": ["prime_severity"], "ada_ssim": ["ada_ssim"],
-           "ada_reconstruction": ["ada_reconstruction"], "low_pass_invariance": ["low_pass_invariance"]}
+           "ada_reconstruction": ["ada_reconstruction"], "ada_training": ["ada_training"],
+           "low_pass_invariance": ["low_pass_invariance"]}
 
 
 def test_every_figure_script_is_listed_and_tested():
@@ -456,6 +466,25 @@ def _has_band(ax, x: float, expected) -> bool:
 def _legend_text(figure) -> str:
     legends = list(figure.legends) + [a.get_legend() for a in figure.axes if a.get_legend() is not None]
     return "\n".join(t.get_text() for legend in legends for t in legend.get_texts())
+
+
+def test_ada_training_figure_draws_each_accuracy_with_its_interval(probe_results, tmp_path):
+    from figures import ada_training
+    folder = _figure_inputs("ada_training", probe_results, tmp_path)
+    figure = ada_training.draw(folder)["ada_training"]
+    common, adversarial, pgd = figure.axes
+    table = results.load(folder / "pgd_accuracy.nc")
+    for k, attack in enumerate(table["attack"].values):   # one error bar per model, the Wilson interval
+        bars = pgd.containers[k].lines[2][0].get_segments()
+        for segment, model in zip(bars, ["standard", "ada", "ada+augmix"]):
+            expected = stats.percent(table["correct"].sel(model=model, attack=attack).values)
+            np.testing.assert_allclose(segment[:, 1], [expected.low, expected.high])
+    numbers = probe.corruptions.summary(probe_results["corruptions"])
+    clean = common.containers[0].lines[2][0].get_segments()[0]
+    np.testing.assert_allclose(clean[:, 1], [numbers["clean_accuracy_low"], numbers["clean_accuracy_high"]])
+    assert all(f"(n = {n})" in ax.get_title() for ax, n in ((common, numbers["samples"]), (pgd, 60)))
+    assert [t.get_text() for t in pgd.get_xticklabels()] == ["standard", "ada", "ada+augmix"]
+    plt.close(figure)
 
 
 def test_corruption_severity_curves_show_intervals_and_n(probe_results):

@@ -360,10 +360,42 @@ def test_ada_pgd_row_from_the_saved_per_image_outcomes(tmp_path):
     row = next(r for r in reproduction.collect(tmp_path) if r.claim.files == ("ada_training/pgd_accuracy.nc",))
     assert row.verdict == "reproduced"
     assert row.measured.text.startswith("l2:0.25: AdA 60 [") and row.measured.text.endswith(f"(n = {n})")
+    assert "(paired p = " in row.measured.text
     flags["ada"] = flags["standard"]
     results.save(ada_training.pgd_table(flags, args), tmp_path / "ada_training" / "pgd_accuracy.nc")
     row = next(r for r in reproduction.collect(tmp_path) if r.claim.files == ("ada_training/pgd_accuracy.nc",))
     assert row.verdict == "not"
+
+
+def write_adversarial_corruptions(path, correct: np.ndarray, samples: np.ndarray) -> None:
+    """An adversarial-corruption result (`probe.adversarial_corruptions`) at AdA's ν: `correct` per image,
+    every logit finite, no guard fired."""
+    cells = ("nu", "sample")
+    flags = np.asarray(correct, bool)[None]
+    ones = np.ones(len(samples), bool)
+    results.save(xr.Dataset({"correct": (cells, flags), "finite": (cells, np.ones_like(flags)),
+                             "ssim": (cells, np.full(flags.shape, 0.9)), "guard_fired": (cells, np.zeros_like(flags)),
+                             "clean_correct": ("sample", ones), "clean_finite": ("sample", ones),
+                             "reconstruction_correct": ("sample", ones), "reconstruction_finite": ("sample", ones)},
+                            coords={"nu": [ada_training.NU], "sample": samples}), path)
+
+
+@pytest.mark.parametrize("shuffled, expected", [(False, "reproduced"), (True, "qualitatively")])
+def test_ada_robust_accuracy_row_is_a_paired_comparison(tmp_path, shuffled, expected):
+    # 50 vs 40 % robust on 200 images: the Wilson intervals overlap; when AdA's 20 extra images are the only
+    # difference the paired test separates the models, when its correct images are drawn independently not
+    n, folder = 200, tmp_path / "ada_training"
+    ada = np.arange(n) < 100
+    if shuffled:
+        ada = np.random.default_rng(3).permutation(ada)
+    write_adversarial_corruptions(folder / "adversarial_corruptions_ada.nc", ada, np.arange(n))
+    write_adversarial_corruptions(folder / "adversarial_corruptions_standard.nc", np.arange(n) < 80, np.arange(n))
+    row = next(r for r in reproduction.collect(tmp_path) if "adversarial corruptions" in r.claim.claim)
+    assert row.verdict == expected and row.measured.text.startswith("AdA 50 [")
+    assert row.claim.figure == "ada_training/ada_training.png"
+    write_adversarial_corruptions(folder / "adversarial_corruptions_ada.nc", ada, np.arange(1, n + 1))
+    with pytest.raises(reproduction.ProbeError, match="same images"):
+        reproduction.collect(tmp_path)
 
 
 def test_page_and_command_line(tmp_path, capsys):
