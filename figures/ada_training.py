@@ -27,8 +27,9 @@ COMMAND = "python -m analyses.ada_training --out DIR"
 MODELS = ("standard", "augmix", "deepaugment", "ada", "ada+augmix")   # the order of analyses.ada_training
 
 
-def _points(ax: Axes, series: dict[str, list[stats.Estimate]], models: list[str], title: str) -> None:
-    """One marker per model and series with its interval as an error bar, series side by side; the
+def _points(ax: Axes, series: dict[str, list[stats.Estimate]], models: list[str], title: str, first_color: int) -> None:
+    """One marker per model and series with its interval as an error bar, series side by side, in the
+    shared palette's colours from `first_color` on (no colour means two things in one figure); the
     title ends with the number of images."""
     x = np.arange(len(models))
     step = 0.7 / max(len(series), 1)
@@ -36,13 +37,11 @@ def _points(ax: Axes, series: dict[str, list[stats.Estimate]], models: list[str]
         value = np.array([e.value for e in found])
         spread = np.array([[e.value - e.low for e in found], [e.high - e.value for e in found]])
         ax.errorbar(x + (i - (len(series) - 1) / 2) * step, value, yerr=spread, fmt="o", ms=3, capsize=2,
-                    color=style.color(i), label=label)
+                    color=style.color(first_color + i), label=label)
     ax.set_xticks(x, models, rotation=30, ha="right")
     ax.set_title(f"{title} (n = {next(iter(series.values()))[0].n})")
     ax.set_xlabel("training augmentation")
     ax.set_ylabel("accuracy (%)")
-    if len(series) > 1:
-        ax.legend(loc="lower left", fontsize="small")
 
 
 @style.styled
@@ -58,13 +57,16 @@ def draw(folder: Path) -> dict:
     adversarial = {m: results.load(folder / f"adversarial_corruptions_{m}.nc") for m in models}
     nu = float(adversarial[models[0]]["nu"].values[0])
     figure, axes = style.panels(3, style.TWO_COLUMN, aspect=1.0, columns=3)
-    _points(axes[0], {key.split("_")[0]: [tables.estimate(common_found[m], f"{key}_accuracy") for m in models]
-                      for key in ("clean", "corruption")}, models, "common corruptions")
+    _points(axes[0], {label: [tables.estimate(common_found[m], f"{key}_accuracy") for m in models]
+                      for key, label in (("clean", "clean"), ("corruption", "common corruptions (mean)"))},
+            models, "common corruptions", 0)
     key = f"robust_accuracy_nu_{radius_tag(nu)}"
-    _points(axes[1], {f"ν = {nu:g}": [tables.estimate(ada_summary(adversarial[m]), key) for m in models]},
-            models, "AdA adversarial corruptions")
-    _points(axes[2], {str(attack): [stats.percent(pgd["correct"].sel(model=m, attack=attack).values) for m in models]
-                      for attack in pgd["attack"].values}, models, "PGD")
+    _points(axes[1], {f"AdA, ν = {nu:g}": [tables.estimate(ada_summary(adversarial[m]), key) for m in models]},
+            models, "AdA adversarial corruptions", 2)
+    _points(axes[2], {f"PGD {attack}": [stats.percent(pgd["correct"].sel(model=m, attack=attack).values)
+                                        for m in models] for attack in pgd["attack"].values}, models, "PGD", 3)
+    handles, labels = zip(*[entry for ax in axes for entry in zip(*ax.get_legend_handles_labels())])
+    figure.legend(handles, labels, loc="outside lower center", ncol=4)
     return {"ada_training": figure}
 
 
