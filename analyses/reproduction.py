@@ -866,19 +866,20 @@ def figure_name(figure: str) -> str:
 
 
 def copy_figures(rows: Sequence[Row], root: Path, page: Path) -> dict[str, str]:
-    """Copy every row's figure found in `root` into FIGURES/ beside `page` (an earlier copy of a
-    figure now missing is removed, so no link outlives its run); returns figure → link relative to
-    the page."""
+    """Copy every row's figure found in `root` into FIGURES/ beside `page`; every other file there (an
+    earlier copy of a figure now missing, or one no row links any more) is removed, so no figure
+    outlives its run or its row.  Returns figure → link relative to the page."""
     folder = page.parent / FIGURES
     links = {}
     for figure in dict.fromkeys(row.claim.figure for row in rows if row.claim.figure):
-        copy = folder / figure_name(figure)
         if (root / figure).is_file():
             folder.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(root / figure, copy)
-            links[figure] = f"{FIGURES}/{copy.name}"
-        else:
-            copy.unlink(missing_ok=True)
+            shutil.copyfile(root / figure, folder / figure_name(figure))
+            links[figure] = f"{FIGURES}/{figure_name(figure)}"
+    linked = {Path(link).name for link in links.values()}
+    for stale in (folder.iterdir() if folder.is_dir() else ()):
+        if stale.name not in linked:
+            stale.unlink()
     return links
 
 

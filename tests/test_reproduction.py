@@ -405,6 +405,7 @@ def test_page_and_command_line(tmp_path, capsys):
     (tmp_path / "runs" / "t2" / "t2_transition.pdf").write_bytes(b"%PDF")
     (tmp_path / "docs" / "reproduction").mkdir(parents=True)
     (tmp_path / "docs" / "reproduction" / "t1.png").write_bytes(b"an earlier run's T1 figure")
+    (tmp_path / "docs" / "reproduction" / "t2_he_t2_transition.png").write_bytes(b"a figure no row links any more")
     page = tmp_path / "docs" / "REPRODUCTION.md"
     assert reproduction.main(["--runs", str(tmp_path / "runs"), "--out", str(page)]) == 0
     text = page.read_text()
