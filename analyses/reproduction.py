@@ -775,12 +775,11 @@ def ada_rows(runs: Runs) -> list[Row]:
 
     def robust() -> Measured:
         key = f"robust_accuracy_nu_{radius_tag(ada_training.NU)}"
-        found = {m: runs[f"ada_training/adversarial_corruptions_{m}.nc"] for m in ("ada", "standard")}
-        ours, base = (tables.estimate(ada_summary(found[m]), key) for m in ("ada", "standard"))
-        kept = [ds["correct"].sel(nu=ada_training.NU, method="nearest").values
-                & ds["finite"].sel(nu=ada_training.NU, method="nearest").values
-                for ds in found.values()]
-        beats, p = paired_outcomes(found["ada"]["sample"].values, found["standard"]["sample"].values, *kept)
+        ours, base = (estimate(f"adversarial_corruptions_{m}", key, ada_summary) for m in ("ada", "standard"))
+        at_nu = [runs[f"ada_training/adversarial_corruptions_{m}.nc"].sel(nu=ada_training.NU, method="nearest")
+                 for m in ("ada", "standard")]
+        beats, p = paired_outcomes(*(ds["sample"].values for ds in at_nu),
+                                   *(ds["correct"].values & ds["finite"].values for ds in at_nu))
         return Measured(f"AdA {shown(ours, ' %')}, standard {shown(base, ' %')} (n = {ours.n}; paired p = {p:.2g})",
                         full=above(ours, base) or beats, direction=ours.value > base.value)
 
